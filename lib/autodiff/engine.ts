@@ -1,0 +1,68 @@
+/**
+ * The autodiff engine. Every differentiable op calls `record` with its output, its inputs and two
+ * rules written with differentiable ops:
+ *   - vjp(g): cotangents of the inputs given the output's cotangent g (reverse mode);
+ *   - jvp(ts): the output's batched tangent [k, ...out.shape] given the inputs' tangents
+ *     ([k, ...in.shape], or null where an input carries none) (forward mode).
+ * Because the rules are written with ops, they are themselves differentiated when they run inside
+ * another transformation: reverse-over-reverse records the backward pass, and forward-over-reverse
+ * (hvp) carries tangents through it. One forward level at a time; any number of reverse levels.
+ */
+import { Tensor } from '../tensor/tensor';
+
+export type VjpRule = (g: Tensor) => (Tensor | null)[];
+export type JvpRule = (tangents: (Tensor | null)[]) => Tensor | null;
+
+interface EngineState {
+  /** number of reverse transformations (grad/vjp) in progress */
+  reverseDepth: number;
+  /** when true, ops record no reverse nodes (a backward pass with no enclosing grad) */
+  reversePaused: boolean;
+  /** batch size of the active forward transformation, 0 when none */
+  forwardK: number;
+  /** true while a JVP rule runs: its own ops must not compute level-1 tangents again */
+  inJvpRule: boolean;
+}
+
+export const engine: EngineState = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false };
+
+export function record(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule, jvp: JvpRule): Tensor {
+  if (engine.forwardK > 0 && !engine.inJvpRule) {
+    let any = false;
+    for (const x of inputs) if (x.tangent) any = true;
+    if (any) {
+      engine.inJvpRule = true;
+      try {
+        out.tangent = jvp(inputs.map((x) => x.tangent));
+      } finally {
+        engine.inJvpRule = false;
+      }
+    }
+  }
+  if (engine.reverseDepth > 0 && !engine.reversePaused) {
+    for (const x of inputs) {
+      if (x.requiresGrad) {
+        out.requiresGrad = true;
+        out.node = { name, inputs, vjp };
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** True when ops currently compute derivatives of any kind (used to skip work in fast paths). */
+export function differentiating(): boolean {
+  return engine.forwardK > 0 || (engine.reverseDepth > 0 && !engine.reversePaused);
+}
+
+/** Runs fn with reverse recording paused or resumed. */
+export function withReversePaused<R>(paused: boolean, fn: () => R): R {
+  const prev = engine.reversePaused;
+  engine.reversePaused = paused;
+  try {
+    return fn();
+  } finally {
+    engine.reversePaused = prev;
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * Function transformations: grad, valueAndGrad, vjp, jvp (batched), hvp.
+ *
+ * Inputs may be one tensor, several tensors, or one named record of tensors; results have the same
+ * structure. Derivatives with respect to an input the function does not use are zeros (not an
+ * error): that is what the mathematics says, and hypergradient code relies on it.
+ *
+ * Memory: each transformation runs in its own scope and frees every intermediate it created,
+ * unless an enclosing reverse transformation still needs them to differentiate through this one.
+ */
+import * as K from '../kernels';
+import { ArgumentError, RfhoError, ShapeError } from '../tensor/errors';
+import { tidy } from '../tensor/scope';
+import { Tensor, shapeToString } from '../tensor/tensor';
+import { assertTensor, sameShape } from '../tensor/validate';
+import { engine } from './engine';
+import { add } from '../ops/elementwise';
+
+export type TensorRecord = { [name: string]: Tensor };
+export type Args = Tensor | Tensor[] | TensorRecord;
+
+interface Flat {
+  tensors: Tensor[];
+  rebuild: (ts: Tensor[]) => Args;
+}
+
+function flatten(args: Args, what: string): Flat {
+  if (args instanceof Tensor) {
+    assertTensor(args, what);
+    return { tensors: [args], rebuild: (ts) => ts[0] };
+  }
+  if (Array.isArray(args)) {
+    args.forEach((t, i) => assertTensor(t, `${what}[${i}]`));
+    return { tensors: args.slice(), rebuild: (ts) => ts };
+  }
+  if (args && typeof args === 'object') {
+    const keys = Object.keys(args);
+    keys.forEach((key) => assertTensor(args[key], `${what}.${key}`));
+    return {
+      tensors: keys.map((key) => args[key]),
+      rebuild: (ts) => Object.fromEntries(keys.map((key, i) => [key, ts[i]])),
+    };
+  }
+  throw new ArgumentError(`argument '${what}' must be a Tensor, an array of tensors or a record of tensors`);
+}
+
+function call(f: (...a: any[]) => Tensor, args: Args): Tensor {
+  const out = Array.isArray(args) ? f(...args) : f(args);
+  if (!(out instanceof Tensor)) throw new ArgumentError(`the differentiated function must return a Tensor, got ${typeof out}`);
+  return out;
+}
+
+/** A fresh leaf sharing x's memory: the point where a reverse transformation stops. */
+function watch(x: Tensor): Tensor {
+  const leaf = new Tensor(x.storage, x.shape);
+  leaf.requiresGrad = true;
+  leaf.tangent = x.tangent;
+  if (x.requiresGrad && engine.reverseDepth > 0) {
+    // Keep the path to an enclosing transformation (higher-order reverse).
+    leaf.node = { name: 'watch', inputs: [x], vjp: (g) => [g] };
+  }
+  return leaf;
+}
+
+/** Reverse sweep from `out` with cotangent `seed`; returns the cotangents of `targets`. */
+function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boolean): (Tensor | null)[] {
+  const targetSet = new Set(targets);
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  // Iterative post-order DFS: deep graphs (long unrolls) must not overflow the JS stack.
+  const stack: [Tensor, number][] = [[out, 0]];
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    if (i === 0) {
+      if (visited.has(t) || !t.requiresGrad) {
+        stack.pop();
+        continue;
+      }
+      visited.add(t);
+    }
+    const inputs = !targetSet.has(t) && t.node ? t.node.inputs : [];
+    if (i < inputs.length) {
+      top[1] = i + 1;
+      const next = inputs[i];
+      if (!visited.has(next) && next.requiresGrad) stack.push([next, 0]);
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  const grads = new Map<Tensor, Tensor>();
+  grads.set(out, seed);
+  const prevPaused = engine.reversePaused;
+  // Record the backward pass only when an enclosing reverse transformation will differentiate it.
+  engine.reversePaused = !keepGraph;
+  try {
+    for (let idx = order.length - 1; idx >= 0; idx--) {
+      const t = order[idx];
+      const g = grads.get(t);
+      if (!g || targetSet.has(t) || !t.node) continue;
+      const node = t.node;
+      const gin = node.vjp(g);
+      for (let j = 0; j < node.inputs.length; j++) {
+        const x = node.inputs[j];
+        const gx = gin[j];
+        if (!gx || !x.requiresGrad) continue;
+        if (!sameShape(gx.shape, x.shape)) {
+          throw new RfhoError(`internal: vjp of '${node.name}' returned ${shapeToString(gx.shape)} for an input of shape ${shapeToString(x.shape)}`);
+        }
+        const prev = grads.get(x);
+        grads.set(x, prev ? add(prev, gx) : gx);
+      }
+      if (!keepGraph && g !== seed && !targetSet.has(t)) grads.delete(t);
+    }
+  } finally {
+    engine.reversePaused = prevPaused;
+  }
+  return targets.map((t) => grads.get(t) ?? null);
+}
+
+function zerosFor(x: Tensor): Tensor {
+  return K.fullLike(x, 0);
+}
+
+export interface ValueAndGrad<A extends Args> {
+  value: Tensor;
+  grads: A;
+}
+
+/** value and cotangent-weighted gradient of f at args: vjp(f)(args, cotangent). */
+export function vjp<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent?: Tensor): ValueAndGrad<A> {
+  const flat = flatten(args, 'args');
+  const outer = engine.reverseDepth > 0 && !engine.reversePaused;
+  const run = () => {
+    engine.reverseDepth++;
+    let out: Tensor;
+    let leaves: Tensor[];
+    try {
+      leaves = flat.tensors.map(watch);
+      out = call(f, flat.rebuild(leaves));
+    } finally {
+      engine.reverseDepth--;
+    }
+    let seed: Tensor;
+    if (cotangent === undefined) {
+      if (out.size !== 1) {
+        throw new ShapeError(`grad: the function must return a scalar (one element), got shape ${shapeToString(out.shape)}; use vjp with a cotangent for non-scalar outputs`);
+      }
+      seed = K.fullLike(out, 1);
+    } else {
+      assertTensor(cotangent, 'cotangent');
+      if (!sameShape(cotangent.shape, out.shape)) {
+        throw new ShapeError(`vjp: argument 'cotangent' has shape ${shapeToString(cotangent.shape)} but the function returns ${shapeToString(out.shape)}`);
+      }
+      seed = cotangent;
+    }
+    const gs = out.requiresGrad ? backward(out, seed, leaves, outer) : leaves.map(() => null);
+    const grads = gs.map((g, i) => {
+      if (!g) return zerosFor(flat.tensors[i]);
+      // A gradient that is the seed itself or a view of an input must not alias it.
+      return g === seed || g === leaves[i] ? K.clone(g) : g;
+    });
+    return { value: out, grads: flat.rebuild(grads) as A };
+  };
+  // Inside an enclosing grad, intermediates stay alive: the outer backward pass needs them.
+  return outer ? run() : tidy(run);
+}
+
+/** Returns a function computing { value, grads } of a scalar-valued f. */
+export function valueAndGrad<A extends Args>(f: (...a: any[]) => Tensor): (args: A) => ValueAndGrad<A> {
+  return (args: A) => vjp(f, args);
+}
+
+/** Returns a function computing the gradient of a scalar-valued f (same structure as its input). */
+export function grad<A extends Args>(f: (...a: any[]) => Tensor): (args: A) => A {
+  return (args: A) => {
+    const r = vjp(f, args);
+    if (!(engine.reverseDepth > 0 && !engine.reversePaused)) r.value.dispose();
+    return r.grads;
+  };
+}
+
+export interface JvpOptions {
+  /**
+   * When true, each tangent has a leading batch axis of k directions ([k, ...primal.shape]) and the
+   * output tangent is [k, ...out.shape]. When false (default), tangents have the primals' shapes.
+   */
+  batched?: boolean;
+}
+
+export interface JvpResult {
+  value: Tensor;
+  tangent: Tensor;
+}
+
+/** Forward-mode derivative of f at primals along tangents (k directions at once when batched). */
+export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tangents: A, opts: JvpOptions = {}): JvpResult {
+  if (engine.forwardK > 0) {
+    throw new RfhoError('jvp inside jvp is not supported; nest grad/vjp inside jvp (forward-over-reverse) instead');
+  }
+  const fp = flatten(primals, 'primals');
+  const ft = flatten(tangents, 'tangents');
+  if (fp.tensors.length !== ft.tensors.length) {
+    throw new ArgumentError(`jvp: got ${fp.tensors.length} primals but ${ft.tensors.length} tangents`);
+  }
+  const batched = !!opts.batched;
+  let k = 1;
+  fp.tensors.forEach((p, i) => {
+    const t = ft.tensors[i];
+    const want = batched ? [t.shape[0], ...p.shape] : p.shape;
+    if (!sameShape(t.shape, want) || (batched && t.rank < 1)) {
+      throw new ShapeError(`jvp: tangent ${i} has shape ${shapeToString(t.shape)} but its primal has shape ${shapeToString(p.shape)}${batched ? ' (expected [k, ...primal shape])' : ''}`);
+    }
+    if (t.dtype !== p.dtype) throw new ShapeError(`jvp: tangent ${i} is ${t.dtype} but its primal is ${p.dtype}`);
+    if (batched) {
+      if (i === 0) k = t.shape[0];
+      else if (t.shape[0] !== k) throw new ShapeError(`jvp: tangent ${i} has ${t.shape[0]} directions, tangent 0 has ${k}`);
+    }
+  });
+  if (k < 1) throw new ShapeError('jvp: at least one tangent direction is needed');
+  const outer = engine.reverseDepth > 0 && !engine.reversePaused;
+  const run = () => {
+    engine.forwardK = k;
+    let out: Tensor;
+    try {
+      const duals = fp.tensors.map((p, i) => {
+        const d = new Tensor(p.storage, p.shape);
+        d.requiresGrad = p.requiresGrad;
+        if (p.requiresGrad) d.node = { name: 'dual', inputs: [p], vjp: (g) => [g] };
+        const t = ft.tensors[i];
+        d.tangent = batched ? t : K.reshapeView(t, [1, ...t.shape]);
+        return d;
+      });
+      out = call(f, fp.rebuild(duals));
+    } finally {
+      engine.forwardK = 0;
+    }
+    let tangent = out.tangent ?? K.fullLike(out, 0, [k, ...out.shape]);
+    if (!batched) tangent = K.reshapeView(tangent, out.shape);
+    const value = new Tensor(out.storage, out.shape);
+    value.node = out.node;
+    value.requiresGrad = out.requiresGrad;
+    return { value, tangent };
+  };
+  return outer ? run() : tidy(run);
+}
+
+/**
+ * Hessian of scalar f times directions, by forward-over-reverse (never forms the Hessian).
+ * With several inputs, H is the joint Hessian and the result holds one block per input:
+ * (H v)_i = Σ_j ∂²f/∂x_i∂x_j v_j.
+ */
+export function hvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, directions: A, opts: JvpOptions = {}): A {
+  const fp = flatten(primals, 'primals');
+  const fd = flatten(directions, 'directions');
+  return hvpAll(f, fp, fd, opts) as A;
+}
+
+function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, fd: Flat, opts: JvpOptions): Args {
+  const n = fp.tensors.length;
+  // jvp of the concatenated gradient would copy; instead run the gradient once under forward
+  // mode and read each block's tangent.
+  if (engine.forwardK > 0) throw new RfhoError('hvp inside jvp is not supported');
+  const outer = engine.reverseDepth > 0 && !engine.reversePaused;
+  const batched = !!opts.batched;
+  const run = () => {
+    let k = 1;
+    fp.tensors.forEach((p, i) => {
+      const d = fd.tensors[i];
+      const want = batched ? [d.shape[0], ...p.shape] : p.shape;
+      if (!d || !sameShape(d.shape, want)) {
+        throw new ShapeError(`hvp: direction ${i} has shape ${d ? shapeToString(d.shape) : 'none'} but its primal has shape ${shapeToString(p.shape)}${batched ? ' (expected [k, ...primal shape])' : ''}`);
+      }
+      if (batched) k = d.shape[0];
+    });
+    engine.forwardK = k;
+    let grads: Tensor[];
+    try {
+      const duals = fp.tensors.map((p, i) => {
+        const d = new Tensor(p.storage, p.shape);
+        const t = fd.tensors[i];
+        d.tangent = batched ? t : K.reshapeView(t, [1, ...t.shape]);
+        return d;
+      });
+      const r = vjp(f, duals);
+      const gs = r.grads as Args;
+      grads = gs instanceof Tensor ? [gs] : Array.isArray(gs) ? gs : Object.values(gs);
+      grads = grads.map((g, i) => {
+        const shape = batched ? [k, ...fp.tensors[i].shape] : fp.tensors[i].shape;
+        const t = g.tangent ?? K.fullLike(g, 0, [k, ...g.shape]);
+        return K.reshapeView(t, shape);
+      });
+    } finally {
+      engine.forwardK = 0;
+    }
+    return grads;
+  };
+  const out = outer ? run() : tidy(run);
+  return fp.rebuild(out.slice(0, n));
+}

@@ -1,0 +1,301 @@
+/**
+ * Thin validated wrappers over the native kernels: each takes tensors, checks them, allocates the
+ * output and calls the addon once (or a few times). Not differentiable: lib/ops builds on these.
+ */
+import { native } from '../native/binding';
+import { ArgumentError, ShapeError } from '../tensor/errors';
+import { Tensor, shapeToString, sizeOf } from '../tensor/tensor';
+import {
+  assertFloat, assertInt, assertSameDType, assertTensor, broadcastShapes, normAxis, sameShape,
+} from '../tensor/validate';
+import { emptyLike } from './creation';
+
+export const UNARY = {
+  neg: 0, exp: 1, log: 2, tanh: 3, sigmoid: 4, relu: 5, square: 6, sqrt: 7, abs: 8, reciprocal: 9,
+  step: 10, sign: 11, softplus: 12, copy: 13,
+} as const;
+export type UnaryName = keyof typeof UNARY;
+export const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, pow: 6, greater: 7 } as const;
+export type BinaryName = keyof typeof BINARY;
+
+export function unary(op: UnaryName, x: Tensor): Tensor {
+  assertTensor(x, 'x');
+  assertFloat(x, 'x');
+  const out = emptyLike(x);
+  native.unary(UNARY[op], x.handle, out.handle);
+  return out;
+}
+
+export function binary(op: BinaryName, a: Tensor, b: Tensor): Tensor {
+  assertTensor(a, 'a');
+  assertTensor(b, 'b');
+  assertFloat(a, 'a');
+  assertSameDType(a, 'a', b, 'b');
+  const shape = sameShape(a.shape, b.shape) ? a.shape : broadcastShapes(a.shape, b.shape);
+  const out = emptyLike(a, shape);
+  native.binary(BINARY[op], a.handle, a.shape, b.handle, b.shape, out.handle);
+  return out;
+}
+
+/** op(a, s) or, with scalarFirst, op(s, a). */
+export function binaryScalar(op: BinaryName, a: Tensor, s: number, scalarFirst = false): Tensor {
+  assertTensor(a, 'a');
+  assertFloat(a, 'a');
+  if (typeof s !== 'number') throw new ArgumentError(`argument 'scalar' must be a number, got ${typeof s}`);
+  const out = emptyLike(a);
+  native.binaryScalar(BINARY[op], a.handle, s, scalarFirst, out.handle);
+  return out;
+}
+
+/** x broadcast to `shape` (a copy). */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  assertTensor(x, 'x');
+  const b = broadcastShapes(x.shape, shape, 'x', 'shape');
+  if (!sameShape(b, shape)) throw new ShapeError(`argument 'x' ${shapeToString(x.shape)} cannot be broadcast to ${shapeToString(shape)}`);
+  const out = emptyLike(x, shape);
+  native.expand(x.handle, x.shape, out.handle, shape);
+  return out;
+}
+
+/** alpha x + beta y in one pass (y optional): the fused update of optimizer steps. */
+export function axpby(alpha: number, x: Tensor, beta = 0, y: Tensor | null = null, out?: Tensor): Tensor {
+  assertTensor(x, 'x');
+  assertFloat(x, 'x');
+  if (y) {
+    assertTensor(y, 'y');
+    assertSameDType(x, 'x', y, 'y');
+    if (!sameShape(x.shape, y.shape)) throw new ShapeError(`axpby: 'x' ${shapeToString(x.shape)} and 'y' ${shapeToString(y.shape)} must have the same shape`);
+  }
+  const o = out ?? emptyLike(x);
+  if (out) {
+    assertTensor(out, 'out');
+    assertSameDType(x, 'x', out, 'out');
+    if (!sameShape(out.shape, x.shape)) throw new ShapeError(`axpby: 'out' ${shapeToString(out.shape)} must have the shape of 'x' ${shapeToString(x.shape)}`);
+  }
+  native.axpby(alpha, x.handle, beta, y ? y.handle : null, o.handle);
+  return o;
+}
+
+export function normAxes(axes: number | readonly number[] | undefined | null, rank: number): number[] {
+  if (axes === undefined || axes === null) return Array.from({ length: rank }, (_, i) => i);
+  const list = typeof axes === 'number' ? [axes] : Array.from(axes);
+  const out = list.map((a) => normAxis(a, rank, 'axes'));
+  if (new Set(out).size !== out.length) throw new ArgumentError(`argument 'axes' repeats an axis: [${list.join(', ')}]`);
+  return out.sort((p, q) => p - q);
+}
+
+export function reducedShape(shape: readonly number[], axes: readonly number[], keepDims: boolean): number[] {
+  const out: number[] = [];
+  shape.forEach((d, i) => {
+    if (!axes.includes(i)) out.push(d);
+    else if (keepDims) out.push(1);
+  });
+  return out;
+}
+
+/** Sum or max over `axes` (all when omitted). */
+export function reduce(op: 'sum' | 'max', x: Tensor, axes?: number | readonly number[] | null, keepDims = false): Tensor {
+  assertTensor(x, 'x');
+  assertFloat(x, 'x');
+  const ax = normAxes(axes, x.rank);
+  if (op === 'max' && x.size === 0) throw new ShapeError(`max: argument 'x' ${shapeToString(x.shape)} is empty`);
+  const out = emptyLike(x, reducedShape(x.shape, ax, keepDims));
+  native.reduce(op === 'sum' ? 0 : 1, x.handle, x.shape, ax, out.handle);
+  return out;
+}
+
+/** Index of the largest entry along `axis` (int32). */
+export function argmax(x: Tensor, axis = -1): Tensor {
+  assertTensor(x, 'x');
+  assertFloat(x, 'x');
+  const a = normAxis(axis, x.rank);
+  if (x.shape[a] === 0) throw new ShapeError(`argmax: axis ${a} of ${shapeToString(x.shape)} is empty`);
+  const out = emptyLike(x, reducedShape(x.shape, [a], false), 'int32');
+  native.argmax(x.handle, x.shape, a, out.handle);
+  return out;
+}
+
+/** Σ a_i b_i over all elements (same shapes), as a JS number. */
+export function dot(a: Tensor, b: Tensor): number {
+  assertTensor(a, 'a');
+  assertTensor(b, 'b');
+  assertFloat(a, 'a');
+  assertSameDType(a, 'a', b, 'b');
+  if (a.size !== b.size) throw new ShapeError(`dot: 'a' ${shapeToString(a.shape)} and 'b' ${shapeToString(b.shape)} differ in size`);
+  return native.dot(a.handle, b.handle);
+}
+
+/** A view with another shape (same data, same number of elements). One dim may be -1. */
+export function reshapeView(x: Tensor, shape: readonly number[]): Tensor {
+  assertTensor(x, 'x');
+  const s = Array.from(shape);
+  const neg = s.indexOf(-1);
+  if (neg >= 0) {
+    const rest = sizeOf(s.filter((_, i) => i !== neg));
+    if (rest === 0 || x.size % rest !== 0) throw new ShapeError(`reshape: cannot infer -1 in ${shapeToString(s)} for ${x.size} elements`);
+    s[neg] = x.size / rest;
+  }
+  for (const d of s) {
+    if (!Number.isInteger(d) || d < 0) throw new ShapeError(`reshape: argument 'shape' ${shapeToString(shape)} must contain non-negative integers`);
+  }
+  if (sizeOf(s) !== x.size) throw new ShapeError(`reshape: cannot view ${shapeToString(x.shape)} (${x.size} elements) as ${shapeToString(s)}`);
+  return new Tensor(x.storage, s);
+}
+
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  assertTensor(x, 'x');
+  if (perm.length !== x.rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
+    throw new ArgumentError(`permute: argument 'perm' [${perm.join(', ')}] is not a permutation of the ${x.rank} axes of ${shapeToString(x.shape)}`);
+  }
+  const out = emptyLike(x, perm.map((p) => x.shape[p]));
+  native.permute(x.handle, x.shape, perm, out.handle);
+  return out;
+}
+
+/** x[..., start:end, ...] along `axis` (a copy). */
+export function slice(x: Tensor, axis: number, start: number, end: number): Tensor {
+  assertTensor(x, 'x');
+  const a = normAxis(axis, x.rank);
+  const len = x.shape[a];
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > len || start > end) {
+    throw new ArgumentError(`slice: range [${start}, ${end}) is invalid for axis ${a} of length ${len} in ${shapeToString(x.shape)}`);
+  }
+  const outer = sizeOf(x.shape.slice(0, a));
+  const inner = sizeOf(x.shape.slice(a + 1));
+  const shape = x.shape.slice();
+  shape[a] = end - start;
+  const out = emptyLike(x, shape);
+  native.copy2d(x.handle, start * inner, len * inner, out.handle, 0, (end - start) * inner, outer, (end - start) * inner);
+  return out;
+}
+
+/** Writes `src` into `dst` at [start, start + src.shape[axis]) along axis (in place). */
+export function sliceAssign(dst: Tensor, src: Tensor, axis: number, start: number): void {
+  assertTensor(dst, 'dst');
+  assertTensor(src, 'src');
+  assertSameDType(dst, 'dst', src, 'src');
+  const a = normAxis(axis, dst.rank);
+  const len = dst.shape[a];
+  const piece = src.shape[a];
+  const okShape = src.rank === dst.rank && src.shape.every((d, i) => i === a || d === dst.shape[i]);
+  if (!okShape || start < 0 || start + piece > len) {
+    throw new ShapeError(`sliceAssign: 'src' ${shapeToString(src.shape)} does not fit 'dst' ${shapeToString(dst.shape)} at ${start} along axis ${a}`);
+  }
+  const outer = sizeOf(dst.shape.slice(0, a));
+  const inner = sizeOf(dst.shape.slice(a + 1));
+  native.copy2d(src.handle, 0, piece * inner, dst.handle, start * inner, len * inner, outer, piece * inner);
+}
+
+export function concat(xs: readonly Tensor[], axis: number): Tensor {
+  if (!Array.isArray(xs) || xs.length === 0) throw new ArgumentError(`concat: argument 'xs' must be a non-empty array of tensors`);
+  xs.forEach((x, i) => assertTensor(x, `xs[${i}]`));
+  const first = xs[0];
+  const a = normAxis(axis, first.rank);
+  let total = 0;
+  xs.forEach((x: Tensor, i: number) => {
+    assertSameDType(first, 'xs[0]', x, `xs[${i}]`);
+    if (x.rank !== first.rank || x.shape.some((d: number, j: number) => j !== a && d !== first.shape[j])) {
+      throw new ShapeError(`concat: 'xs[${i}]' ${shapeToString(x.shape)} does not match 'xs[0]' ${shapeToString(first.shape)} outside axis ${a}`);
+    }
+    total += x.shape[a];
+  });
+  const shape = first.shape.slice();
+  shape[a] = total;
+  const out = emptyLike(first, shape);
+  let at = 0;
+  for (const x of xs) {
+    sliceAssign(out, x, a, at);
+    at += x.shape[a];
+  }
+  return out;
+}
+
+function checkIndices(indices: Tensor): void {
+  assertTensor(indices, 'indices');
+  if (indices.dtype !== 'int32') throw new ArgumentError(`argument 'indices' must be an int32 tensor, got ${indices.dtype}`);
+  if (indices.rank !== 1) throw new ShapeError(`argument 'indices' must be 1-D, got ${shapeToString(indices.shape)}`);
+}
+
+/** Rows x[indices[i]] along axis 0. */
+export function gatherRows(x: Tensor, indices: Tensor): Tensor {
+  assertTensor(x, 'x');
+  checkIndices(indices);
+  if (x.rank < 1) throw new ShapeError(`gatherRows: argument 'x' must have rank >= 1`);
+  const rowLen = sizeOf(x.shape.slice(1));
+  const out = emptyLike(x, [indices.size, ...x.shape.slice(1)]);
+  if (rowLen > 0) native.gatherRows(x.handle, indices.handle, out.handle, rowLen);
+  return out;
+}
+
+/** out = zeros([rows, ...]); out[indices[i]] += x[i]. */
+export function scatterAddRows(x: Tensor, indices: Tensor, rows: number): Tensor {
+  assertTensor(x, 'x');
+  checkIndices(indices);
+  assertInt(rows, 'rows');
+  if (x.rank < 1 || x.shape[0] !== indices.size) {
+    throw new ShapeError(`scatterAddRows: 'x' ${shapeToString(x.shape)} must have one row per index (${indices.size})`);
+  }
+  const rowLen = sizeOf(x.shape.slice(1));
+  const out = emptyLike(x, [rows, ...x.shape.slice(1)]);
+  native.fill(out.handle, 0);
+  if (rowLen > 0) native.scatterAddRows(x.handle, indices.handle, out.handle, rowLen);
+  return out;
+}
+
+function checkXent(logits: Tensor, labels: Tensor, weights: Tensor | null): [number, number] {
+  assertTensor(logits, 'logits');
+  assertFloat(logits, 'logits');
+  if (logits.rank !== 2) throw new ShapeError(`softmax cross-entropy: 'logits' must be [n, classes], got ${shapeToString(logits.shape)}`);
+  const [n, c] = logits.shape;
+  if (c < 1) throw new ShapeError(`softmax cross-entropy: 'logits' ${shapeToString(logits.shape)} has no classes`);
+  assertTensor(labels, 'labels');
+  if (labels.dtype !== 'int32') throw new ArgumentError(`argument 'labels' must be an int32 tensor of class indices, got ${labels.dtype}`);
+  if (labels.rank !== 1 || labels.size !== n) throw new ShapeError(`argument 'labels' must have shape [${n}] to match 'logits' ${shapeToString(logits.shape)}, got ${shapeToString(labels.shape)}`);
+  if (weights) {
+    assertTensor(weights, 'weights');
+    assertSameDType(logits, 'logits', weights, 'weights');
+    if (weights.size !== n) throw new ShapeError(`argument 'weights' must have shape [${n}], got ${shapeToString(weights.shape)}`);
+  }
+  return [n, c];
+}
+
+/** Per-row loss logsumexp(z_i) − z_i[y_i] (unweighted), shape [n]. */
+export function softmaxXentLoss(logits: Tensor, labels: Tensor): Tensor {
+  const [n, c] = checkXent(logits, labels, null);
+  const loss = emptyLike(logits, [n]);
+  native.softmaxXent(logits.handle, labels.handle, null, loss.handle, null, n, c);
+  return loss;
+}
+
+/** w_i (softmax(z_i) − e_{y_i}), shape [n, c]; w = 1 when omitted. */
+export function softmaxXentGrad(logits: Tensor, labels: Tensor, weights: Tensor | null = null): Tensor {
+  const [n, c] = checkXent(logits, labels, weights);
+  const grad = emptyLike(logits, [n, c]);
+  native.softmaxXent(logits.handle, labels.handle, weights ? weights.handle : null, null, grad.handle, n, c);
+  return grad;
+}
+
+/**
+ * JVP of softmaxXentGrad for k tangents: out[t,i] = w_i (diag p − p pᵀ) dz[t,i] + dw[t,i] (p_i − e_{y_i}).
+ * dLogits: [k, n, c] or null; dWeights: [k, n] or null.
+ */
+export function softmaxXentGradJvp(
+  logits: Tensor, labels: Tensor, weights: Tensor | null, dLogits: Tensor | null, dWeights: Tensor | null, k: number,
+): Tensor {
+  const [n, c] = checkXent(logits, labels, weights);
+  assertInt(k, 'k');
+  if (dLogits) {
+    assertTensor(dLogits, 'dLogits');
+    assertSameDType(logits, 'logits', dLogits, 'dLogits');
+    if (dLogits.size !== k * n * c) throw new ShapeError(`argument 'dLogits' must have shape [${k}, ${n}, ${c}], got ${shapeToString(dLogits.shape)}`);
+  }
+  if (dWeights) {
+    assertTensor(dWeights, 'dWeights');
+    assertSameDType(logits, 'logits', dWeights, 'dWeights');
+    if (dWeights.size !== k * n) throw new ShapeError(`argument 'dWeights' must have shape [${k}, ${n}], got ${shapeToString(dWeights.shape)}`);
+  }
+  const out = emptyLike(logits, [k, n, c]);
+  native.softmaxXentJvp(logits.handle, labels.handle, weights ? weights.handle : null, dLogits ? dLogits.handle : null,
+    dWeights ? dWeights.handle : null, out.handle, n, c, k);
+  return out;
+}

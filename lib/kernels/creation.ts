@@ -1,0 +1,203 @@
+/** Creating tensors: from data, filled, random, and moving between dtypes and devices. */
+import { native } from '../native/binding';
+import { DType, Device, FloatDType, TypedArray, dtypeOfTypedArray, isDType } from '../tensor/dtype';
+import { ArgumentError, DTypeError, ShapeError } from '../tensor/errors';
+import { Storage, Tensor, shapeToString, sizeOf } from '../tensor/tensor';
+import { assertShapeArg, assertTensor } from '../tensor/validate';
+
+let defaultDevice: Device = process.env.RFHO_DEVICE === 'cuda' ? 'cuda' : 'cpu';
+let defaultDType: FloatDType = 'float32';
+
+/** The device new tensors go to when none is named ('cpu' unless RFHO_DEVICE=cuda). */
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}
+export function setDefaultDevice(device: Device): void {
+  if (device !== 'cpu' && device !== 'cuda') throw new ArgumentError(`argument 'device' must be 'cpu' or 'cuda', got ${String(device)}`);
+  if (device === 'cuda' && !native.deviceInfo().cuda) {
+    throw new ArgumentError(`CUDA device requested but unavailable: ${native.deviceInfo().cudaStatus}`);
+  }
+  defaultDevice = device;
+}
+export function getDefaultDType(): FloatDType {
+  return defaultDType;
+}
+export function setDefaultDType(dtype: FloatDType): void {
+  if (dtype !== 'float32' && dtype !== 'float64') throw new DTypeError(`argument 'dtype' must be 'float32' or 'float64', got ${String(dtype)}`);
+  defaultDType = dtype;
+}
+
+/** Which devices this build and machine can use. */
+export function availableDevices(): { devices: Device[]; cuda: boolean; cudaStatus: string } {
+  const info = native.deviceInfo();
+  return { devices: info.cuda ? ['cpu', 'cuda'] : ['cpu'], cuda: info.cuda, cudaStatus: info.cudaStatus };
+}
+
+export interface CreateOptions {
+  dtype?: DType;
+  device?: Device;
+}
+
+function resolveDType(dtype: unknown): DType {
+  if (dtype === undefined) return defaultDType;
+  if (!isDType(dtype)) throw new DTypeError(`argument 'dtype' must be 'float32', 'float64' or 'int32', got ${String(dtype)}`);
+  return dtype;
+}
+
+/** A tensor with uninitialised memory. */
+export function empty(shape: readonly number[], opts: CreateOptions = {}): Tensor {
+  const s = assertShapeArg(shape as number[], 'shape');
+  const dtype = resolveDType(opts.dtype);
+  return new Tensor(Storage.allocate(sizeOf(s), dtype, opts.device ?? defaultDevice), s.slice());
+}
+
+/** @internal a tensor like `x` (same dtype and device), uninitialised */
+export function emptyLike(x: Tensor, shape: readonly number[] = x.shape, dtype: DType = x.dtype): Tensor {
+  return new Tensor(Storage.allocate(sizeOf(shape), dtype, x.device), shape.slice());
+}
+
+function flattenNested(data: unknown, shape: number[], out: number[], depth: number, name: string): void {
+  if (Array.isArray(data)) {
+    if (shape.length <= depth) shape.push(data.length);
+    else if (shape[depth] !== data.length) throw new ShapeError(`argument '${name}' is ragged: expected ${shape[depth]} entries at depth ${depth}, got ${data.length}`);
+    for (const d of data) flattenNested(d, shape, out, depth + 1, name);
+  } else {
+    if (typeof data !== 'number') throw new ArgumentError(`argument '${name}' must contain numbers, got ${typeof data}`);
+    if (depth !== shape.length) throw new ShapeError(`argument '${name}' is ragged at depth ${depth}`);
+    out.push(data);
+  }
+}
+
+/**
+ * A tensor from a number, nested arrays or a typed array. A typed array keeps its dtype unless
+ * `dtype` says otherwise; `shape` defaults to the nested structure (or [n] for flat data).
+ */
+export function tensor(
+  data: number | readonly unknown[] | TypedArray,
+  shape?: readonly number[],
+  opts: CreateOptions = {},
+): Tensor {
+  let flat: TypedArray;
+  let inferred: number[];
+  let dtype: DType;
+  if (ArrayBuffer.isView(data)) {
+    if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array)) {
+      throw new DTypeError(`argument 'data' must be a Float32Array, Float64Array or Int32Array`);
+    }
+    dtype = opts.dtype ? resolveDType(opts.dtype) : dtypeOfTypedArray(data);
+    inferred = [data.length];
+    flat = dtype === dtypeOfTypedArray(data) ? data : convertTyped(data, dtype);
+  } else if (typeof data === 'number') {
+    dtype = resolveDType(opts.dtype);
+    inferred = [];
+    flat = convertTyped(Float64Array.of(data), dtype);
+  } else if (Array.isArray(data)) {
+    dtype = resolveDType(opts.dtype);
+    inferred = [];
+    const values: number[] = [];
+    flattenNested(data, inferred, values, 0, 'data');
+    flat = convertTyped(Float64Array.from(values), dtype);
+  } else {
+    throw new ArgumentError(`argument 'data' must be a number, an array or a typed array, got ${data === null ? 'null' : typeof data}`);
+  }
+  const finalShape = shape ? assertShapeArg(shape as number[], 'shape').slice() : inferred;
+  if (sizeOf(finalShape) !== flat.length) {
+    throw new ShapeError(`argument 'data' has ${flat.length} elements but shape ${shapeToString(finalShape)} needs ${sizeOf(finalShape)}`);
+  }
+  if (dtype === 'int32') {
+    for (let i = 0; i < flat.length; i++) {
+      if (!Number.isInteger(flat[i])) throw new DTypeError(`argument 'data' has a non-integer ${flat[i]} at ${i} for an int32 tensor`);
+    }
+  }
+  const t = new Tensor(Storage.allocate(flat.length, dtype, opts.device ?? defaultDevice), finalShape);
+  native.write(t.handle, flat);
+  return t;
+}
+
+function convertTyped(src: TypedArray, dtype: DType): TypedArray {
+  if (dtype === 'float32') return Float32Array.from(src);
+  if (dtype === 'float64') return Float64Array.from(src);
+  const out = new Int32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    if (!Number.isInteger(src[i]) || src[i] > 2147483647 || src[i] < -2147483648) {
+      throw new DTypeError(`argument 'data' has ${src[i]} at ${i}, not a 32-bit integer`);
+    }
+    out[i] = src[i];
+  }
+  return out;
+}
+
+export function full(shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
+  if (typeof value !== 'number') throw new ArgumentError(`argument 'value' must be a number, got ${typeof value}`);
+  const t = empty(shape, opts);
+  native.fill(t.handle, value);
+  return t;
+}
+export const zeros = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 0, opts);
+export const ones = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 1, opts);
+/** @internal filled tensor like x */
+export function fullLike(x: Tensor, value: number, shape: readonly number[] = x.shape): Tensor {
+  const t = emptyLike(x, shape);
+  native.fill(t.handle, value);
+  return t;
+}
+
+export interface RandomOptions extends CreateOptions {
+  seed: number;
+}
+function checkSeed(seed: unknown): number {
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER) {
+    throw new ArgumentError(`argument 'seed' must be a non-negative integer, got ${String(seed)}`);
+  }
+  return seed;
+}
+/** Normal samples; the same seed gives the same numbers on every backend and thread count. */
+export function randomNormal(shape: readonly number[], opts: RandomOptions & { mean?: number; std?: number }): Tensor {
+  const seed = checkSeed(opts?.seed);
+  const t = empty(shape, opts);
+  native.randomNormal(t.handle, seed, opts.mean ?? 0, opts.std ?? 1);
+  return t;
+}
+/** Uniform samples in [lo, hi). */
+export function randomUniform(shape: readonly number[], opts: RandomOptions & { lo?: number; hi?: number }): Tensor {
+  const seed = checkSeed(opts?.seed);
+  const t = empty(shape, opts);
+  native.randomUniform(t.handle, seed, opts.lo ?? 0, opts.hi ?? 1);
+  return t;
+}
+
+/** A copy with another dtype. */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  assertTensor(x, 'x');
+  const out = emptyLike(x, x.shape, resolveDType(dtype));
+  native.cast(x.handle, out.handle);
+  return out;
+}
+
+/** A copy on another device. */
+export function toDevice(x: Tensor, device: Device): Tensor {
+  assertTensor(x, 'x');
+  if (device !== 'cpu' && device !== 'cuda') throw new ArgumentError(`argument 'device' must be 'cpu' or 'cuda', got ${String(device)}`);
+  const out = empty(x.shape, { dtype: x.dtype, device });
+  native.copy(x.handle, out.handle);
+  return out;
+}
+
+/** A copy (same device). */
+export function clone(x: Tensor): Tensor {
+  assertTensor(x, 'x');
+  const out = emptyLike(x);
+  native.copy(x.handle, out.handle);
+  return out;
+}
+
+/** Live native memory: bytes and buffers not yet freed. */
+export function memory(): { bytes: number; buffers: number } {
+  return native.stats();
+}
+
+/** Number of NaN/Inf entries. */
+export function countNonFinite(x: Tensor): number {
+  assertTensor(x, 'x');
+  return native.countNonFinite(x.handle);
+}

@@ -1,0 +1,4 @@
+/** The kernel layer: validated, non-differentiable calls into the native addon. */
+export * from './creation';
+export * from './compute';
+export * from './matmul';

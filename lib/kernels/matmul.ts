@@ -1,0 +1,124 @@
+/**
+ * Matrix products. `gemm` is the BLAS call on 2-D tensors; `matmul` handles leading batch
+ * dimensions and picks the widest product: a batch of left operands against one right operand is
+ * folded into one tall gemm, and one left operand against a batch of narrow right operands is run
+ * as one wide gemm after a permute (that is what makes batched tangents cheap).
+ */
+import { native } from '../native/binding';
+import { ShapeError } from '../tensor/errors';
+import { Tensor, shapeToString, sizeOf } from '../tensor/tensor';
+import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape } from '../tensor/validate';
+import { emptyLike, expand } from './index-internal';
+import { permute, reshapeView } from './compute';
+
+export interface GemmOptions {
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  beta?: number;
+  /** accumulate into this [m, n] tensor (with beta) instead of allocating */
+  out?: Tensor;
+}
+
+/** C = alpha op(A) op(B) + beta C for 2-D A, B. */
+export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
+  assertTensor(a, 'a');
+  assertTensor(b, 'b');
+  assertFloat(a, 'a');
+  assertSameDType(a, 'a', b, 'b');
+  if (a.rank !== 2 || b.rank !== 2) throw new ShapeError(`gemm: 'a' ${shapeToString(a.shape)} and 'b' ${shapeToString(b.shape)} must be 2-D`);
+  const ta = !!opts.transA, tb = !!opts.transB;
+  const m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1];
+  const kb = tb ? b.shape[1] : b.shape[0], n = tb ? b.shape[0] : b.shape[1];
+  if (k !== kb) {
+    throw new ShapeError(`gemm: inner dimensions differ: op(a) is [${m}, ${k}] (a ${shapeToString(a.shape)}${ta ? 'ᵀ' : ''}), op(b) is [${kb}, ${n}] (b ${shapeToString(b.shape)}${tb ? 'ᵀ' : ''})`);
+  }
+  let c: Tensor;
+  let beta = opts.beta ?? 0;
+  if (opts.out) {
+    c = opts.out;
+    assertTensor(c, 'out');
+    assertSameDType(a, 'a', c, 'out');
+    if (!sameShape(c.shape, [m, n])) throw new ShapeError(`gemm: 'out' must be [${m}, ${n}], got ${shapeToString(c.shape)}`);
+  } else {
+    c = emptyLike(a, [m, n]);
+    beta = 0;
+  }
+  native.gemm(ta, tb, m, n, k, opts.alpha ?? 1, a.handle, 0, Math.max(1, a.shape[1]), 0, b.handle, 0, Math.max(1, b.shape[1]), 0,
+    beta, c.handle, 0, Math.max(1, n), 0, 1);
+  return c;
+}
+
+/**
+ * Batched product over leading dims with NumPy broadcasting of the batch dims:
+ * a [..., m, k] (or [..., k, m] with transA) times b [..., k, n] (or [..., n, k] with transB).
+ */
+export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  assertTensor(a, 'a');
+  assertTensor(b, 'b');
+  assertFloat(a, 'a');
+  assertSameDType(a, 'a', b, 'b');
+  if (a.rank < 2 || b.rank < 2) throw new ShapeError(`matmul: 'a' ${shapeToString(a.shape)} and 'b' ${shapeToString(b.shape)} must have rank >= 2`);
+  const ar = a.rank, br = b.rank;
+  const m = transA ? a.shape[ar - 1] : a.shape[ar - 2];
+  const k = transA ? a.shape[ar - 2] : a.shape[ar - 1];
+  const kb = transB ? b.shape[br - 1] : b.shape[br - 2];
+  const n = transB ? b.shape[br - 2] : b.shape[br - 1];
+  if (k !== kb) {
+    throw new ShapeError(`matmul: inner dimensions differ: 'a' ${shapeToString(a.shape)}${transA ? 'ᵀ' : ''} gives k = ${k}, 'b' ${shapeToString(b.shape)}${transB ? 'ᵀ' : ''} gives k = ${kb}`);
+  }
+  const aBatch = a.shape.slice(0, -2), bBatch = b.shape.slice(0, -2);
+  const batch = broadcastShapes(aBatch, bBatch, 'a (batch dims)', 'b (batch dims)');
+  const nb = sizeOf(batch);
+  const outShape = [...batch, m, n];
+  const lda = Math.max(1, a.shape[ar - 1]), ldb = Math.max(1, b.shape[br - 1]);
+
+  if (bBatch.length === 0 && !transA) {
+    // Fold a's batch into its rows: one tall gemm.
+    const c = emptyLike(a, outShape);
+    native.gemm(false, transB, nb * m, n, k, 1, a.handle, 0, lda, 0, b.handle, 0, ldb, 0, 0, c.handle, 0, Math.max(1, n), 0, 1);
+    return c;
+  }
+  if (aBatch.length === 0 && nb > 1 && n < 128) {
+    // One left operand, a batch of narrow right operands: lay them side by side and run one wide gemm.
+    // b [B, k, n] -> [k, B*n]  (transB: b [B, n, k] is already [(B n), k], used transposed).
+    const b3 = reshapeView(b, [nb, b.shape[br - 2], b.shape[br - 1]]);
+    let wide: Tensor;
+    let tbWide: boolean;
+    let own = false;
+    if (transB) {
+      wide = reshapeView(b3, [nb * n, k]);
+      tbWide = true;
+    } else {
+      wide = reshapeView(permute(b3, [1, 0, 2]), [k, nb * n]);
+      tbWide = false;
+      own = true;
+    }
+    const c2 = emptyLike(a, [m, nb * n]);
+    native.gemm(transA, tbWide, m, nb * n, k, 1, a.handle, 0, lda, 0, wide.handle, 0, Math.max(1, wide.shape[1]), 0, 0, c2.handle, 0, Math.max(1, nb * n), 0, 1);
+    if (own) wide.dispose();
+    b3.dispose();
+    const c = reshapeView(permute(reshapeView(c2, [m, nb, n]), [1, 0, 2]), outShape);
+    c2.dispose();
+    return c;
+  }
+  // General case: strided-batched gemm; operands whose batch dims do not match are expanded first.
+  let aa = a, bb = b;
+  const aFull = [...batch, ...a.shape.slice(-2)], bFull = [...batch, ...b.shape.slice(-2)];
+  const aStride = aBatch.length === 0 ? 0 : sizeOf(a.shape.slice(-2));
+  const bStride = bBatch.length === 0 ? 0 : sizeOf(b.shape.slice(-2));
+  let sa = aStride, sb = bStride;
+  if (aBatch.length > 0 && !sameShape(aBatch, batch)) {
+    aa = expand(a, aFull);
+    sa = sizeOf(a.shape.slice(-2));
+  }
+  if (bBatch.length > 0 && !sameShape(bBatch, batch)) {
+    bb = expand(b, bFull);
+    sb = sizeOf(b.shape.slice(-2));
+  }
+  const c = emptyLike(a, outShape);
+  native.gemm(transA, transB, m, n, k, 1, aa.handle, 0, lda, sa, bb.handle, 0, ldb, sb, 0, c.handle, 0, Math.max(1, n), m * n, nb);
+  if (aa !== a) aa.dispose();
+  if (bb !== b) bb.dispose();
+  return c;
+}

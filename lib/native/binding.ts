@@ -1,0 +1,71 @@
+/**
+ * Loads the native addon and describes its functions. Everything here is unchecked at the type
+ * level beyond this interface: callers (lib/kernels) validate shapes first, and the addon checks
+ * again before touching memory.
+ */
+import * as path from 'node:path';
+
+/** Opaque handle to native memory. */
+export type Handle = { readonly __rfhoHandle: unique symbol };
+
+export interface NativeAddon {
+  version: string;
+  alloc(numel: number, dtype: number, device: number): Handle;
+  free(h: Handle): void;
+  stats(): { bytes: number; buffers: number };
+  write(h: Handle, src: Float32Array | Float64Array | Int32Array, offset?: number): void;
+  read(h: Handle): Float32Array | Float64Array | Int32Array;
+  readScalar(h: Handle, index?: number): number;
+  fill(h: Handle, value: number): void;
+  randomUniform(h: Handle, seed: number, lo: number, hi: number): void;
+  randomNormal(h: Handle, seed: number, mean: number, std: number): void;
+  cast(x: Handle, out: Handle): void;
+  copy(src: Handle, dst: Handle): void;
+  countNonFinite(x: Handle): number;
+  deviceInfo(): { cuda: boolean; cudaStatus: string };
+  synchronize(): void;
+  gemm(
+    transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
+    A: Handle, offA: number, lda: number, strideA: number,
+    B: Handle, offB: number, ldb: number, strideB: number,
+    beta: number, C: Handle, offC: number, ldc: number, strideC: number, batch: number,
+  ): void;
+  unary(op: number, x: Handle, out: Handle): void;
+  binary(op: number, a: Handle, shapeA: readonly number[], b: Handle, shapeB: readonly number[], out: Handle): void;
+  expand(x: Handle, shapeX: readonly number[], out: Handle, shapeOut: readonly number[]): void;
+  binaryScalar(op: number, a: Handle, s: number, scalarFirst: boolean, out: Handle): void;
+  axpby(alpha: number, x: Handle, beta: number, y: Handle | null, out: Handle): void;
+  reduce(op: number, x: Handle, shape: readonly number[], axes: readonly number[], out: Handle): void;
+  argmax(x: Handle, shape: readonly number[], axis: number, out: Handle): void;
+  dot(a: Handle, b: Handle): number;
+  softmaxXent(z: Handle, labels: Handle, w: Handle | null, loss: Handle | null, grad: Handle | null, n: number, c: number): void;
+  softmaxXentJvp(z: Handle, labels: Handle, w: Handle | null, dz: Handle | null, dw: Handle | null, out: Handle, n: number, c: number, k: number): void;
+  copy2d(src: Handle, srcOff: number, srcStride: number, dst: Handle, dstOff: number, dstStride: number, rows: number, cols: number): void;
+  permute(x: Handle, shape: readonly number[], perm: readonly number[], out: Handle): void;
+  gatherRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
+  scatterAddRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
+}
+
+function load(): NativeAddon {
+  const root = path.resolve(__dirname, '..', '..', '..');
+  const candidates = [
+    path.join(root, 'build', 'Release', 'rfho_native.node'),
+    path.join(root, 'build', 'Debug', 'rfho_native.node'),
+  ];
+  const errors: string[] = [];
+  for (const file of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      return require(file) as NativeAddon;
+    } catch (e) {
+      errors.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(
+    'rfho: the native addon could not be loaded. Build it with `npm run build:native` ' +
+      '(prerequisites on Debian/Ubuntu: sudo apt-get install -y cmake g++ make libopenblas-dev).\n' +
+      errors.join('\n'),
+  );
+}
+
+export const native: NativeAddon = load();

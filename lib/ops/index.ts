@@ -1,0 +1,6 @@
+/** The differentiable op set. */
+export * from './elementwise';
+export * from './reduce';
+export * from './shape';
+export * from './linalg';
+export * from './xent';

@@ -1,0 +1,122 @@
+/** Differentiable shape and indexing ops. */
+import * as K from '../kernels';
+import { record } from '../autodiff/engine';
+import { ShapeError } from '../tensor/errors';
+import { Tensor, shapeToString } from '../tensor/tensor';
+import { assertTensor, broadcastShapes, normAxis, sameShape } from '../tensor/validate';
+import { liftTangent } from './lift';
+import { sum } from './reduce';
+
+/** A view with a new shape (one dim may be -1). */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  assertTensor(x, 'x');
+  const out = K.reshapeView(x, shape);
+  return record(out, [x], 'reshape', (g) => [reshape(g, x.shape)], ([t]) => (t ? reshape(t, [t.shape[0], ...out.shape]) : null));
+}
+
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  assertTensor(x, 'x');
+  const out = K.permute(x, perm);
+  const inverse = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inverse[p] = i));
+  return record(out, [x], 'permute', (g) => [permute(g, inverse)], ([t]) => (t ? permute(t, [0, ...perm.map((p) => p + 1)]) : null));
+}
+
+/** Swaps the last two axes. */
+export function transpose(x: Tensor): Tensor {
+  assertTensor(x, 'x');
+  if (x.rank < 2) throw new ShapeError(`transpose: argument 'x' must have rank >= 2, got ${shapeToString(x.shape)}`);
+  const perm = x.shape.map((_, i) => i);
+  [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
+  return permute(x, perm);
+}
+
+export function slice(x: Tensor, axis: number, start: number, end: number): Tensor {
+  assertTensor(x, 'x');
+  const a = normAxis(axis, x.rank);
+  const out = K.slice(x, a, start, end);
+  return record(out, [x], 'slice', (g) => [padSlice(g, a, start, x.shape[a])], ([t]) => (t ? slice(t, a + 1, start, end) : null));
+}
+
+/** Zeros of length `length` along `axis` with x placed at `start` (the adjoint of slice). */
+export function padSlice(x: Tensor, axis: number, start: number, length: number): Tensor {
+  assertTensor(x, 'x');
+  const a = normAxis(axis, x.rank);
+  const shape = x.shape.slice();
+  shape[a] = length;
+  const out = K.fullLike(x, 0, shape);
+  K.sliceAssign(out, x, a, start);
+  const end = start + x.shape[a];
+  return record(out, [x], 'padSlice', (g) => [slice(g, a, start, end)], ([t]) => (t ? padSlice(t, a + 1, start, length) : null));
+}
+
+export function concat(xs: readonly Tensor[], axis: number): Tensor {
+  const out = K.concat(xs, axis);
+  const a = normAxis(axis, xs[0].rank);
+  const offsets: number[] = [];
+  let at = 0;
+  for (const x of xs) {
+    offsets.push(at);
+    at += x.shape[a];
+  }
+  return record(out, xs, 'concat',
+    (g) => xs.map((x, i) => slice(g, a, offsets[i], offsets[i] + x.shape[a])),
+    (ts) => {
+      const k = ts.find((t) => t)!.shape[0];
+      return concat(ts.map((t, i) => t ?? K.fullLike(xs[i], 0, [k, ...xs[i].shape])), a + 1);
+    });
+}
+
+/** Stacks same-shape tensors along a new leading axis. */
+export function stack(xs: readonly Tensor[]): Tensor {
+  return concat(xs.map((x) => reshape(x, [1, ...x.shape])), 0);
+}
+
+/** Rows of x (axis 0) picked by int32 indices. */
+export function gatherRows(x: Tensor, indices: Tensor): Tensor {
+  assertTensor(x, 'x');
+  const out = K.gatherRows(x, indices);
+  return record(out, [x], 'gatherRows',
+    (g) => [scatterAddRows(g, indices, x.shape[0])],
+    ([t]) => (t ? swapFirstAxes(gatherRows(swapFirstAxes(t), indices)) : null));
+}
+
+/** Zeros with `rows` rows where row indices[i] accumulates x[i] (the adjoint of gatherRows). */
+export function scatterAddRows(x: Tensor, indices: Tensor, rows: number): Tensor {
+  assertTensor(x, 'x');
+  const out = K.scatterAddRows(x, indices, rows);
+  return record(out, [x], 'scatterAddRows',
+    (g) => [gatherRows(g, indices)],
+    ([t]) => (t ? swapFirstAxes(scatterAddRows(swapFirstAxes(t), indices, rows)) : null));
+}
+
+function swapFirstAxes(t: Tensor): Tensor {
+  const perm = t.shape.map((_, i) => i);
+  perm[0] = 1;
+  perm[1] = 0;
+  return permute(t, perm);
+}
+
+/** x broadcast (copied) to `shape`. */
+export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+  assertTensor(x, 'x');
+  if (sameShape(x.shape, shape)) return x;
+  const out = K.expand(x, shape);
+  return record(out, [x], 'broadcastTo',
+    (g) => [sumTo(g, x.shape)],
+    ([t]) => (t ? broadcastTo(liftTangent(t, shape.length), [t.shape[0], ...shape]) : null));
+}
+
+/** Sums x down to `shape` (the adjoint of broadcasting to x.shape). */
+export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(x.shape, shape)) return x;
+  const full = broadcastShapes(shape, x.shape, 'shape', 'x');
+  if (!sameShape(full, x.shape)) throw new ShapeError(`sumTo: ${shapeToString(x.shape)} cannot be summed to ${shapeToString(shape)}`);
+  const lead = x.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < x.rank; i++) {
+    if (i < lead || (shape[i - lead] === 1 && x.shape[i] !== 1)) axes.push(i);
+  }
+  const s = sum(x, axes, true);
+  return reshape(s, shape);
+}

@@ -1,0 +1,99 @@
+/**
+ * Softmax cross-entropy as three differentiable primitives over the fused native kernels:
+ *   ce    = xentLoss(z, y)                   per-row loss                      [n]
+ *   G     = xentGrad(z, y, s)                s_i (p_i − e_{y_i})               [n, c]
+ *   J     = xentGradJvp(z, y, s, dz, ds)     s_i H_i dz_i + ds_i (p_i − e_y)   [k, n, c]
+ * Each one's derivative is the next, so gradients (order 1) and Hessian-vector products (order 2)
+ * run entirely on fused kernels. Third derivatives with respect to the logits are not provided.
+ */
+import * as K from '../kernels';
+import { record } from '../autodiff/engine';
+import { RfhoError } from '../tensor/errors';
+import { Tensor } from '../tensor/tensor';
+import { addTangents, mul } from './elementwise';
+import { reshape } from './shape';
+import { sum } from './reduce';
+
+export function xentLoss(z: Tensor, y: Tensor): Tensor {
+  const out = K.softmaxXentLoss(z, y);
+  return record(out, [z], 'xentLoss',
+    (g) => [xentGrad(z, y, g)],
+    ([tz]) => (tz ? sum(mul(tz, xentGrad(z, y, null)), -1) : null));
+}
+
+export function xentGrad(z: Tensor, y: Tensor, s: Tensor | null): Tensor {
+  const out = K.softmaxXentGrad(z, y, s);
+  const [n, c] = z.shape;
+  const inputs = s ? [z, s] : [z];
+  return record(out, inputs, 'xentGrad',
+    (g) => {
+      const dz = z.requiresGrad ? reshape(xentGradJvp(z, y, s, reshape(g, [1, n, c]), null), [n, c]) : null;
+      const ds = s && s.requiresGrad ? sum(mul(xentGrad(z, y, null), g), -1) : null;
+      return s ? [dz, ds] : [dz];
+    },
+    ([tz, ts]) => {
+      const k = (tz ?? ts)!.shape[0];
+      return xentGradJvp(z, y, s, tz ?? null, ts ?? null, k);
+    });
+}
+
+export function xentGradJvp(z: Tensor, y: Tensor, s: Tensor | null, dz: Tensor | null, ds: Tensor | null, kArg?: number): Tensor {
+  const k = kArg ?? (dz ?? ds)!.shape[0];
+  const out = K.softmaxXentGradJvp(z, y, s, dz, ds, k);
+  const [n, c] = z.shape;
+  const thirdOrder = () =>
+    new RfhoError('third derivatives of softmax cross-entropy with respect to the logits are not supported');
+  const inputs: Tensor[] = [z];
+  const slots: ('z' | 's' | 'dz' | 'ds')[] = ['z'];
+  if (s) { inputs.push(s); slots.push('s'); }
+  if (dz) { inputs.push(dz); slots.push('dz'); }
+  if (ds) { inputs.push(ds); slots.push('ds'); }
+  return record(out, inputs, 'xentGradJvp',
+    (g) => slots.map((slot) => {
+      switch (slot) {
+        case 'z':
+          if (z.requiresGrad) throw thirdOrder();
+          return null;
+        case 's': // Σ_t,j g[t,i,j] (H_i dz[t,i])_j
+          return dz ? sum(mul(g, xentGradJvp(z, y, null, dz, null, k)), [0, 2]) : null;
+        case 'dz': // H symmetric
+          return xentGradJvp(z, y, s, g, null, k);
+        case 'ds':
+          return sum(mul(g, xentGrad(z, y, null)), -1);
+      }
+    }),
+    (ts) => {
+      let result: Tensor | null = null;
+      slots.forEach((slot, i) => {
+        const t = ts[i];
+        if (!t) return;
+        const k2 = t.shape[0];
+        let term: Tensor;
+        switch (slot) {
+          case 'z':
+            throw thirdOrder();
+          case 's':
+            if (!dz) return; // J depends on s only through s H dz
+            term = mul(reshape(t, [k2, 1, n, 1]), xentGradJvp(z, y, null, dz, null, k));
+            break;
+          case 'dz':
+            term = reshape(xentGradJvp(z, y, s, reshape(t, [k2 * k, n, c]), null, k2 * k), [k2, k, n, c]);
+            break;
+          case 'ds':
+            term = reshape(xentGradJvp(z, y, null, null, reshape(t, [k2 * k, n]), k2 * k), [k2, k, n, c]);
+            break;
+        }
+        result = addTangents(result, term);
+      });
+      return result;
+    });
+}
+
+/**
+ * Per-row softmax cross-entropy from logits [n, c] and int32 labels [n], multiplied by
+ * per-row weights [n] when given. Returns [n]; reduce it with sum or mean.
+ */
+export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, weights?: Tensor | null): Tensor {
+  const ce = xentLoss(logits, labels);
+  return weights ? mul(weights, ce) : ce;
+}

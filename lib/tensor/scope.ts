@@ -1,0 +1,72 @@
+/**
+ * Scopes: every tensor created inside `tidy(fn)` is disposed when fn returns, except the tensors
+ * reachable from its result and those passed to `keep()`. Scopes nest.
+ */
+import type { Tensor } from './tensor';
+
+const scopes: Set<Tensor>[] = [];
+
+/** @internal called by the Tensor constructor */
+export function trackInScope(t: Tensor): void {
+  const top = scopes[scopes.length - 1];
+  if (top) top.add(t);
+}
+
+/** Exempts a tensor from the enclosing scope's disposal (it moves to the parent scope, if any). */
+export function keep<T extends Tensor>(t: T): T {
+  const top = scopes[scopes.length - 1];
+  if (top && top.delete(t)) {
+    const parent = scopes[scopes.length - 2];
+    if (parent) parent.add(t);
+  }
+  return t;
+}
+
+function collectTensors(x: unknown, out: Set<Tensor>, seen: Set<unknown>): void {
+  if (x === null || typeof x !== 'object' || seen.has(x)) return;
+  seen.add(x);
+  if ((x as { storage?: unknown }).storage !== undefined && typeof (x as Tensor).dispose === 'function') {
+    out.add(x as Tensor);
+    // A kept tensor keeps its forward-mode tangent.
+    const tangent = (x as Tensor).tangent;
+    if (tangent) collectTensors(tangent, out, seen);
+    return;
+  }
+  if (Array.isArray(x)) for (const v of x) collectTensors(v, out, seen);
+  else if (x instanceof Map) for (const v of x.values()) collectTensors(v, out, seen);
+  else for (const v of Object.values(x as object)) collectTensors(v, out, seen);
+}
+
+/** Runs fn, then disposes every tensor it created that is not reachable from its result. */
+export function tidy<R>(fn: () => R): R {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: R;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    throw new TypeError('tidy(fn): fn must be synchronous; use tidyAsync for async functions');
+  }
+  const kept = new Set<Tensor>();
+  collectTensors(result, kept, new Set());
+  const parent = scopes[scopes.length - 1];
+  for (const t of scope) {
+    if (kept.has(t)) {
+      if (parent) parent.add(t);
+    } else {
+      t.dispose();
+    }
+  }
+  return result;
+}
+
+/** Number of scopes currently open. */
+export function scopeDepth(): number {
+  return scopes.length;
+}

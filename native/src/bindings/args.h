@@ -1,0 +1,55 @@
+// Argument unwrapping and validation for the N-API bindings. Every check throws a JS error
+// naming the argument, before any pointer is dereferenced.
+#pragma once
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "../common.h"
+
+namespace rfho {
+
+// Tags our Externals so a foreign External (or a forged object) is refused instead of dereferenced.
+extern const napi_type_tag kBufferTag;
+
+[[noreturn]] inline void fail(const std::string& msg) { throw ArgError(msg); }
+
+Buffer& argBuffer(const Napi::CallbackInfo& info, size_t i, const char* name);
+// Null/undefined → nullptr; otherwise a live buffer.
+Buffer* argOptionalBuffer(const Napi::CallbackInfo& info, size_t i, const char* name);
+int64_t argInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min = 0);
+double argNumber(const Napi::CallbackInfo& info, size_t i, const char* name);
+bool argBool(const Napi::CallbackInfo& info, size_t i, const char* name);
+std::vector<int64_t> argShape(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+std::string shapeStr(const std::vector<int64_t>& s);
+int64_t numelOf(const std::vector<int64_t>& s);
+void requireFloat(const Buffer& b, const char* name);
+void requireDtype(const Buffer& b, DType d, const char* name);
+void requireSameDtype(const Buffer& a, const char* an, const Buffer& b, const char* bn);
+void requireNumel(const Buffer& b, int64_t n, const char* name);
+void requireAtLeast(const Buffer& b, int64_t n, const char* name);
+Backend& backendOf(const Buffer& b);
+void requireSameDevice(const Buffer& a, const char* an, const Buffer& b, const char* bn);
+
+// Runs a binding body and converts C++ exceptions into JS errors (TypeError for ArgError).
+template <typename F>
+Napi::Value guarded(const Napi::CallbackInfo& info, F&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const ArgError& e) {
+    throw Napi::TypeError::New(info.Env(), e.what());
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(info.Env(), "rfho: out of memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string("rfho native error: ") + e.what());
+  }
+}
+
+void registerMemoryBindings(Napi::Env env, Napi::Object exports);
+void registerKernelBindings(Napi::Env env, Napi::Object exports);
+
+}  // namespace rfho

@@ -1,0 +1,504 @@
+// Kernel bindings: validate every argument, build the iteration plan, dispatch to the backend.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "args.h"
+
+namespace rfho {
+namespace {
+
+int64_t extentNeeded(int64_t off, int64_t batch, int64_t stride, int64_t rows, int64_t cols,
+                     int64_t ld) {
+  if (batch == 0 || rows == 0 || cols == 0) return 0;
+  return off + (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+// gemm(transA, transB, m, n, k, alpha, A, offA, lda, strideA, B, offB, ldb, strideB,
+//      beta, C, offC, ldc, strideC, batch)      row-major: C = alpha op(A) op(B) + beta C
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    GemmArgs g;
+    g.transA = argBool(info, 0, "transA");
+    g.transB = argBool(info, 1, "transB");
+    g.m = argInt(info, 2, "m");
+    g.n = argInt(info, 3, "n");
+    g.k = argInt(info, 4, "k");
+    g.alpha = argNumber(info, 5, "alpha");
+    Buffer& A = argBuffer(info, 6, "A");
+    int64_t offA = argInt(info, 7, "offsetA");
+    g.lda = argInt(info, 8, "lda");
+    g.strideA = argInt(info, 9, "strideA");
+    Buffer& B = argBuffer(info, 10, "B");
+    int64_t offB = argInt(info, 11, "offsetB");
+    g.ldb = argInt(info, 12, "ldb");
+    g.strideB = argInt(info, 13, "strideB");
+    g.beta = argNumber(info, 14, "beta");
+    Buffer& C = argBuffer(info, 15, "C");
+    int64_t offC = argInt(info, 16, "offsetC");
+    g.ldc = argInt(info, 17, "ldc");
+    g.strideC = argInt(info, 18, "strideC");
+    g.batch = argInt(info, 19, "batch");
+    requireFloat(A, "A");
+    requireSameDtype(A, "A", B, "B");
+    requireSameDtype(A, "A", C, "C");
+    requireSameDevice(A, "A", B, "B");
+    requireSameDevice(A, "A", C, "C");
+    if (C.data == A.data || C.data == B.data) fail("argument 'C' must not alias 'A' or 'B'");
+    const int64_t rA = g.transA ? g.k : g.m, cA = g.transA ? g.m : g.k;
+    const int64_t rB = g.transB ? g.n : g.k, cB = g.transB ? g.k : g.n;
+    if (g.lda < std::max<int64_t>(1, cA)) fail("argument 'lda' is smaller than the row length of A");
+    if (g.ldb < std::max<int64_t>(1, cB)) fail("argument 'ldb' is smaller than the row length of B");
+    if (g.ldc < std::max<int64_t>(1, g.n)) fail("argument 'ldc' is smaller than n");
+    requireAtLeast(A, extentNeeded(offA, g.batch, g.strideA, rA, cA, g.lda), "A");
+    requireAtLeast(B, extentNeeded(offB, g.batch, g.strideB, rB, cB, g.ldb), "B");
+    requireAtLeast(C, extentNeeded(offC, g.batch, g.strideC, g.m, g.n, g.ldc), "C");
+    if (g.batch > 1 && g.strideC < g.m * g.ldc && g.m * g.n > 0)
+      fail("argument 'strideC' makes batch outputs overlap");
+    const size_t es = dtypeSize(A.dtype);
+    g.A = static_cast<const char*>(A.data) + offA * es;
+    g.B = static_cast<const char*>(B.data) + offB * es;
+    g.C = static_cast<char*>(C.data) + offC * es;
+    if (g.m > 0 && g.n > 0 && g.batch > 0) backendOf(A).gemm(A.dtype, g);
+    return info.Env().Undefined();
+  });
+}
+
+// unary(op, x, out)
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    int64_t op = argInt(info, 0, "op");
+    if (op >= static_cast<int64_t>(UnaryOp::Count)) fail("argument 'op' is not a unary op");
+    Buffer& x = argBuffer(info, 1, "x");
+    Buffer& o = argBuffer(info, 2, "out");
+    requireFloat(x, "x");
+    requireSameDtype(x, "x", o, "out");
+    requireSameDevice(x, "x", o, "out");
+    requireNumel(o, static_cast<int64_t>(x.numel), "out");
+    backendOf(x).unary(x.dtype, static_cast<UnaryOp>(op), x.data, o.data,
+                       static_cast<int64_t>(x.numel));
+    return info.Env().Undefined();
+  });
+}
+
+// Builds a collapsed broadcast plan; throws naming both shapes when they do not broadcast.
+BroadcastPlan makeBroadcastPlan(const std::vector<int64_t>& sa, const std::vector<int64_t>& sb,
+                                std::vector<int64_t>& outShape) {
+  const int nd = static_cast<int>(std::max(sa.size(), sb.size()));
+  outShape.assign(nd, 1);
+  std::vector<int64_t> ea(nd, 1), eb(nd, 1);
+  for (int i = 0; i < nd; ++i) {
+    int ia = i - (nd - static_cast<int>(sa.size())), ib = i - (nd - static_cast<int>(sb.size()));
+    if (ia >= 0) ea[i] = sa[ia];
+    if (ib >= 0) eb[i] = sb[ib];
+    if (ea[i] != eb[i] && ea[i] != 1 && eb[i] != 1)
+      fail("shapes " + shapeStr(sa) + " and " + shapeStr(sb) + " do not broadcast (dimension " +
+           std::to_string(i) + ")");
+    outShape[i] = ea[i] == 1 ? eb[i] : ea[i];
+  }
+  // Contiguous strides, zeroed where broadcast.
+  std::vector<int64_t> ta(nd), tb(nd);
+  int64_t pa = 1, pb = 1;
+  for (int i = nd - 1; i >= 0; --i) {
+    ta[i] = (ea[i] == 1 && outShape[i] != 1) ? 0 : pa;
+    tb[i] = (eb[i] == 1 && outShape[i] != 1) ? 0 : pb;
+    pa *= ea[i];
+    pb *= eb[i];
+  }
+  // Collapse: drop size-1 dims, merge neighbours whose strides chain for both operands.
+  BroadcastPlan p;
+  p.numel = numelOf(outShape);
+  std::vector<int64_t> cs, ca, cb;
+  for (int i = 0; i < nd; ++i) {
+    if (outShape[i] == 1) continue;
+    if (!cs.empty() && ca.back() == ta[i] * outShape[i] && cb.back() == tb[i] * outShape[i]) {
+      cs.back() *= outShape[i];
+      ca.back() = ta[i];
+      cb.back() = tb[i];
+    } else {
+      cs.push_back(outShape[i]);
+      ca.push_back(ta[i]);
+      cb.push_back(tb[i]);
+    }
+  }
+  if (cs.empty()) {
+    cs.push_back(1);
+    ca.push_back(1);
+    cb.push_back(1);
+  }
+  p.ndim = static_cast<int>(cs.size());
+  for (int i = 0; i < p.ndim; ++i) {
+    p.shape[i] = cs[i];
+    p.strideA[i] = ca[i];
+    p.strideB[i] = cb[i];
+  }
+  return p;
+}
+
+// binary(op, a, shapeA, b, shapeB, out)
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    int64_t op = argInt(info, 0, "op");
+    if (op >= static_cast<int64_t>(BinaryOp::Count)) fail("argument 'op' is not a binary op");
+    Buffer& a = argBuffer(info, 1, "a");
+    auto sa = argShape(info, 2, "shapeA");
+    Buffer& b = argBuffer(info, 3, "b");
+    auto sb = argShape(info, 4, "shapeB");
+    Buffer& o = argBuffer(info, 5, "out");
+    requireFloat(a, "a");
+    requireSameDtype(a, "a", b, "b");
+    requireSameDtype(a, "a", o, "out");
+    requireSameDevice(a, "a", b, "b");
+    requireSameDevice(a, "a", o, "out");
+    requireNumel(a, numelOf(sa), "a");
+    requireNumel(b, numelOf(sb), "b");
+    std::vector<int64_t> so;
+    BroadcastPlan p = makeBroadcastPlan(sa, sb, so);
+    requireNumel(o, p.numel, "out");
+    backendOf(a).binary(a.dtype, static_cast<BinaryOp>(op), a.data, b.data, o.data, p);
+    return info.Env().Undefined();
+  });
+}
+
+// expand(x, shapeX, out, shapeOut): broadcast x to exactly shapeOut
+Napi::Value Expand(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& x = argBuffer(info, 0, "x");
+    auto sx = argShape(info, 1, "shapeX");
+    Buffer& o = argBuffer(info, 2, "out");
+    auto so = argShape(info, 3, "shapeOut");
+    requireFloat(x, "x");
+    requireSameDtype(x, "x", o, "out");
+    requireSameDevice(x, "x", o, "out");
+    requireNumel(x, numelOf(sx), "x");
+    requireNumel(o, numelOf(so), "out");
+    std::vector<int64_t> got;
+    BroadcastPlan p = makeBroadcastPlan(sx, so, got);
+    if (got != so) fail("shape " + shapeStr(sx) + " cannot be broadcast to " + shapeStr(so));
+    backendOf(x).expand(x.dtype, x.data, o.data, p);
+    return info.Env().Undefined();
+  });
+}
+
+// binaryScalar(op, a, scalar, scalarFirst, out)
+Napi::Value BinaryScalar(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    int64_t op = argInt(info, 0, "op");
+    if (op >= static_cast<int64_t>(BinaryOp::Count)) fail("argument 'op' is not a binary op");
+    Buffer& a = argBuffer(info, 1, "a");
+    double s = argNumber(info, 2, "scalar");
+    bool first = argBool(info, 3, "scalarFirst");
+    Buffer& o = argBuffer(info, 4, "out");
+    requireFloat(a, "a");
+    requireSameDtype(a, "a", o, "out");
+    requireSameDevice(a, "a", o, "out");
+    requireNumel(o, static_cast<int64_t>(a.numel), "out");
+    backendOf(a).binaryScalar(a.dtype, static_cast<BinaryOp>(op), a.data, s, first, o.data,
+                              static_cast<int64_t>(a.numel));
+    return info.Env().Undefined();
+  });
+}
+
+// axpby(alpha, x, beta, y | null, out)
+Napi::Value Axpby(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    double alpha = argNumber(info, 0, "alpha");
+    Buffer& x = argBuffer(info, 1, "x");
+    double beta = argNumber(info, 2, "beta");
+    Buffer* y = argOptionalBuffer(info, 3, "y");
+    Buffer& o = argBuffer(info, 4, "out");
+    requireFloat(x, "x");
+    requireSameDtype(x, "x", o, "out");
+    requireSameDevice(x, "x", o, "out");
+    requireNumel(o, static_cast<int64_t>(x.numel), "out");
+    if (y) {
+      requireSameDtype(x, "x", *y, "y");
+      requireSameDevice(x, "x", *y, "y");
+      requireNumel(*y, static_cast<int64_t>(x.numel), "y");
+    }
+    backendOf(x).axpby(x.dtype, alpha, x.data, beta, y ? y->data : nullptr, o.data,
+                       static_cast<int64_t>(x.numel));
+    return info.Env().Undefined();
+  });
+}
+
+// reduce(op, x, shape, axes, out): axes is a list of distinct axis indices in [0, ndim)
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    int64_t op = argInt(info, 0, "op");
+    if (op >= static_cast<int64_t>(ReduceOp::Count)) fail("argument 'op' is not a reduction");
+    Buffer& x = argBuffer(info, 1, "x");
+    auto shape = argShape(info, 2, "shape");
+    auto axes = argShape(info, 3, "axes");
+    Buffer& o = argBuffer(info, 4, "out");
+    requireFloat(x, "x");
+    requireSameDtype(x, "x", o, "out");
+    requireSameDevice(x, "x", o, "out");
+    requireNumel(x, numelOf(shape), "x");
+    const int nd = static_cast<int>(shape.size());
+    std::vector<bool> reduced(nd, false);
+    for (auto a : axes) {
+      if (a >= nd) fail("argument 'axes' contains " + std::to_string(a) + ", out of range for shape " + shapeStr(shape));
+      if (reduced[a]) fail("argument 'axes' repeats axis " + std::to_string(a));
+      reduced[a] = true;
+    }
+    int64_t outNumel = 1;
+    for (int i = 0; i < nd; ++i)
+      if (!reduced[i]) outNumel *= shape[i];
+    requireNumel(o, outNumel, "out");
+    if (op == static_cast<int64_t>(ReduceOp::Max) && x.numel == 0)
+      fail("max of an empty tensor is undefined");
+    ReducePlan p;
+    p.inNumel = numelOf(shape);
+    p.outNumel = outNumel;
+    int64_t stride = 1;
+    std::vector<int64_t> os(nd);
+    for (int i = nd - 1; i >= 0; --i) {
+      os[i] = reduced[i] ? 0 : stride;
+      if (!reduced[i]) stride *= shape[i];
+    }
+    std::vector<int64_t> cs, co;
+    for (int i = 0; i < nd; ++i) {
+      if (shape[i] == 1) continue;
+      if (!cs.empty() && co.back() == os[i] * shape[i]) {
+        cs.back() *= shape[i];
+        co.back() = os[i];
+      } else {
+        cs.push_back(shape[i]);
+        co.push_back(os[i]);
+      }
+    }
+    if (cs.empty()) {
+      cs.push_back(1);
+      co.push_back(0);
+    }
+    p.ndim = static_cast<int>(cs.size());
+    for (int i = 0; i < p.ndim; ++i) {
+      p.shape[i] = cs[i];
+      p.outStride[i] = co[i];
+    }
+    backendOf(x).reduce(x.dtype, static_cast<ReduceOp>(op), x.data, o.data, p);
+    return info.Env().Undefined();
+  });
+}
+
+// argmax(x, shape, axis, out:int32)
+Napi::Value Argmax(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& x = argBuffer(info, 0, "x");
+    auto shape = argShape(info, 1, "shape");
+    int64_t axis = argInt(info, 2, "axis");
+    Buffer& o = argBuffer(info, 3, "out");
+    requireFloat(x, "x");
+    requireDtype(o, DType::I32, "out");
+    requireSameDevice(x, "x", o, "out");
+    requireNumel(x, numelOf(shape), "x");
+    if (axis >= static_cast<int64_t>(shape.size()))
+      fail("argument 'axis' " + std::to_string(axis) + " is out of range for shape " + shapeStr(shape));
+    if (shape[axis] == 0) fail("argmax along an empty axis is undefined");
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < axis; ++i) outer *= shape[i];
+    for (size_t i = axis + 1; i < shape.size(); ++i) inner *= shape[i];
+    requireNumel(o, outer * inner, "out");
+    backendOf(x).argmax(x.dtype, x.data, static_cast<int32_t*>(o.data), outer, shape[axis], inner);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Dot(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& a = argBuffer(info, 0, "a");
+    Buffer& b = argBuffer(info, 1, "b");
+    requireFloat(a, "a");
+    requireSameDtype(a, "a", b, "b");
+    requireSameDevice(a, "a", b, "b");
+    requireNumel(b, static_cast<int64_t>(a.numel), "b");
+    return Napi::Number::New(info.Env(),
+                             backendOf(a).dot(a.dtype, a.data, b.data, static_cast<int64_t>(a.numel)));
+  });
+}
+
+void checkLabels(const Buffer& labels, int64_t c) {
+  if (labels.device != Device::CPU) return;  // device kernels clamp; the TS layer validated
+  const int32_t* y = static_cast<const int32_t*>(labels.data);
+  for (size_t i = 0; i < labels.numel; ++i)
+    if (y[i] < 0 || y[i] >= c)
+      fail("argument 'labels' has " + std::to_string(y[i]) + " at row " + std::to_string(i) +
+           ", outside [0, " + std::to_string(c) + ")");
+}
+
+// softmaxXent(logits, labels, weights|null, loss|null, grad|null, n, c)
+Napi::Value SoftmaxXent(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& z = argBuffer(info, 0, "logits");
+    Buffer& y = argBuffer(info, 1, "labels");
+    Buffer* w = argOptionalBuffer(info, 2, "weights");
+    Buffer* loss = argOptionalBuffer(info, 3, "loss");
+    Buffer* grad = argOptionalBuffer(info, 4, "grad");
+    int64_t n = argInt(info, 5, "n");
+    int64_t c = argInt(info, 6, "c", 1);
+    requireFloat(z, "logits");
+    requireDtype(y, DType::I32, "labels");
+    requireSameDevice(z, "logits", y, "labels");
+    requireNumel(z, n * c, "logits");
+    requireNumel(y, n, "labels");
+    if (w) { requireSameDtype(z, "logits", *w, "weights"); requireSameDevice(z, "logits", *w, "weights"); requireNumel(*w, n, "weights"); }
+    if (loss) { requireSameDtype(z, "logits", *loss, "loss"); requireSameDevice(z, "logits", *loss, "loss"); requireNumel(*loss, n, "loss"); }
+    if (grad) { requireSameDtype(z, "logits", *grad, "grad"); requireSameDevice(z, "logits", *grad, "grad"); requireNumel(*grad, n * c, "grad"); }
+    checkLabels(y, c);
+    backendOf(z).softmaxXent(z.dtype, z.data, static_cast<const int32_t*>(y.data),
+                             w ? w->data : nullptr, loss ? loss->data : nullptr,
+                             grad ? grad->data : nullptr, n, c);
+    return info.Env().Undefined();
+  });
+}
+
+// softmaxXentJvp(logits, labels, weights|null, dLogits|null, dWeights|null, out, n, c, k)
+Napi::Value SoftmaxXentJvp(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& z = argBuffer(info, 0, "logits");
+    Buffer& y = argBuffer(info, 1, "labels");
+    Buffer* w = argOptionalBuffer(info, 2, "weights");
+    Buffer* dz = argOptionalBuffer(info, 3, "dLogits");
+    Buffer* dw = argOptionalBuffer(info, 4, "dWeights");
+    Buffer& o = argBuffer(info, 5, "out");
+    int64_t n = argInt(info, 6, "n");
+    int64_t c = argInt(info, 7, "c", 1);
+    int64_t k = argInt(info, 8, "k");
+    requireFloat(z, "logits");
+    requireDtype(y, DType::I32, "labels");
+    requireNumel(z, n * c, "logits");
+    requireNumel(y, n, "labels");
+    requireSameDevice(z, "logits", y, "labels");
+    for (auto [b, nm, cnt] : {std::tuple<Buffer*, const char*, int64_t>{w, "weights", n},
+                              {dz, "dLogits", k * n * c}, {dw, "dWeights", k * n},
+                              {&o, "out", k * n * c}}) {
+      if (!b) continue;
+      requireSameDtype(z, "logits", *b, nm);
+      requireSameDevice(z, "logits", *b, nm);
+      requireNumel(*b, cnt, nm);
+    }
+    checkLabels(y, c);
+    backendOf(z).softmaxXentJvp(z.dtype, z.data, static_cast<const int32_t*>(y.data),
+                                w ? w->data : nullptr, dz ? dz->data : nullptr,
+                                dw ? dw->data : nullptr, o.data, n, c, k);
+    return info.Env().Undefined();
+  });
+}
+
+// copy2d(src, srcOffset, srcStride, dst, dstOffset, dstStride, rows, cols)
+Napi::Value Copy2d(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& s = argBuffer(info, 0, "src");
+    int64_t so = argInt(info, 1, "srcOffset"), ss = argInt(info, 2, "srcStride");
+    Buffer& d = argBuffer(info, 3, "dst");
+    int64_t dof = argInt(info, 4, "dstOffset"), ds = argInt(info, 5, "dstStride");
+    int64_t rows = argInt(info, 6, "rows"), cols = argInt(info, 7, "cols");
+    requireSameDtype(s, "src", d, "dst");
+    requireSameDevice(s, "src", d, "dst");
+    if (s.data == d.data) fail("argument 'dst' must not alias 'src'");
+    requireAtLeast(s, extentNeeded(so, 1, 0, rows, cols, ss), "src");
+    requireAtLeast(d, extentNeeded(dof, 1, 0, rows, cols, ds), "dst");
+    if (rows > 1 && ds < cols) fail("argument 'dstStride' makes rows overlap");
+    if (rows > 0 && cols > 0) backendOf(s).copy2d(s.dtype, s.data, so, ss, d.data, dof, ds, rows, cols);
+    return info.Env().Undefined();
+  });
+}
+
+// permute(x, shape, perm, out)
+Napi::Value Permute(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& x = argBuffer(info, 0, "x");
+    auto shape = argShape(info, 1, "shape");
+    auto perm = argShape(info, 2, "perm");
+    Buffer& o = argBuffer(info, 3, "out");
+    requireSameDtype(x, "x", o, "out");
+    requireSameDevice(x, "x", o, "out");
+    requireNumel(x, numelOf(shape), "x");
+    requireNumel(o, numelOf(shape), "out");
+    if (perm.size() != shape.size()) fail("argument 'perm' must have one entry per dimension");
+    std::vector<bool> seen(shape.size(), false);
+    for (auto p : perm) {
+      if (p >= static_cast<int64_t>(shape.size()) || seen[p]) fail("argument 'perm' is not a permutation");
+      seen[p] = true;
+    }
+    if (x.data == o.data) fail("argument 'out' must not alias 'x'");
+    if (shape.empty()) {
+      backendOf(x).copy(o.data, x.data, x.bytes());
+    } else {
+      backendOf(x).permute(x.dtype, x.data, o.data, static_cast<int>(shape.size()), shape.data(), perm.data());
+    }
+    return info.Env().Undefined();
+  });
+}
+
+void checkIndices(const Buffer& idx, int64_t rows, const char* what) {
+  if (idx.device != Device::CPU) return;
+  const int32_t* v = static_cast<const int32_t*>(idx.data);
+  for (size_t i = 0; i < idx.numel; ++i)
+    if (v[i] < 0 || v[i] >= rows)
+      fail(std::string("argument 'indices' has ") + std::to_string(v[i]) + " at position " +
+           std::to_string(i) + ", outside [0, " + std::to_string(rows) + ") " + what);
+}
+
+// gatherRows(x, indices, out, rowLen)  /  scatterAddRows(x, indices, out, rowLen)
+Napi::Value GatherRows(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& x = argBuffer(info, 0, "x");
+    Buffer& idx = argBuffer(info, 1, "indices");
+    Buffer& o = argBuffer(info, 2, "out");
+    int64_t rowLen = argInt(info, 3, "rowLen", 1);
+    requireDtype(idx, DType::I32, "indices");
+    requireSameDtype(x, "x", o, "out");
+    requireSameDevice(x, "x", o, "out");
+    requireSameDevice(x, "x", idx, "indices");
+    if (static_cast<int64_t>(x.numel) % rowLen) fail("argument 'x' is not a whole number of rows");
+    requireNumel(o, static_cast<int64_t>(idx.numel) * rowLen, "out");
+    checkIndices(idx, static_cast<int64_t>(x.numel) / rowLen, "(rows of x)");
+    backendOf(x).gatherRows(x.dtype, x.data, static_cast<const int32_t*>(idx.data), o.data,
+                            static_cast<int64_t>(idx.numel), rowLen);
+    return info.Env().Undefined();
+  });
+}
+Napi::Value ScatterAddRows(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& x = argBuffer(info, 0, "x");
+    Buffer& idx = argBuffer(info, 1, "indices");
+    Buffer& o = argBuffer(info, 2, "out");
+    int64_t rowLen = argInt(info, 3, "rowLen", 1);
+    requireFloat(x, "x");
+    requireDtype(idx, DType::I32, "indices");
+    requireSameDtype(x, "x", o, "out");
+    requireSameDevice(x, "x", o, "out");
+    requireSameDevice(x, "x", idx, "indices");
+    requireNumel(x, static_cast<int64_t>(idx.numel) * rowLen, "x");
+    if (static_cast<int64_t>(o.numel) % rowLen) fail("argument 'out' is not a whole number of rows");
+    checkIndices(idx, static_cast<int64_t>(o.numel) / rowLen, "(rows of out)");
+    if (x.data == o.data) fail("argument 'out' must not alias 'x'");
+    backendOf(x).scatterAddRows(x.dtype, x.data, static_cast<const int32_t*>(idx.data), o.data,
+                                static_cast<int64_t>(idx.numel), rowLen);
+    return info.Env().Undefined();
+  });
+}
+
+}  // namespace
+
+void registerKernelBindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+  exports.Set("unary", Napi::Function::New(env, Unary, "unary"));
+  exports.Set("binary", Napi::Function::New(env, Binary, "binary"));
+  exports.Set("expand", Napi::Function::New(env, Expand, "expand"));
+  exports.Set("binaryScalar", Napi::Function::New(env, BinaryScalar, "binaryScalar"));
+  exports.Set("axpby", Napi::Function::New(env, Axpby, "axpby"));
+  exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
+  exports.Set("argmax", Napi::Function::New(env, Argmax, "argmax"));
+  exports.Set("dot", Napi::Function::New(env, Dot, "dot"));
+  exports.Set("softmaxXent", Napi::Function::New(env, SoftmaxXent, "softmaxXent"));
+  exports.Set("softmaxXentJvp", Napi::Function::New(env, SoftmaxXentJvp, "softmaxXentJvp"));
+  exports.Set("copy2d", Napi::Function::New(env, Copy2d, "copy2d"));
+  exports.Set("permute", Napi::Function::New(env, Permute, "permute"));
+  exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
+  exports.Set("scatterAddRows", Napi::Function::New(env, ScatterAddRows, "scatterAddRows"));
+}
+
+}  // namespace rfho

@@ -1,0 +1,157 @@
+// Shared types of the native layer: dtypes, devices, buffers and the backend interface.
+// The backend interface works on raw pointers only; every argument has been validated by the
+// bindings (native/src/bindings) before a backend sees it, so kernels may trust sizes.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace rfho {
+
+enum class DType : int32_t { F32 = 0, F64 = 1, I32 = 2 };
+enum class Device : int32_t { CPU = 0, CUDA = 1 };
+
+inline size_t dtypeSize(DType d) { return d == DType::F64 ? 8 : 4; }
+inline const char* dtypeName(DType d) {
+  switch (d) {
+    case DType::F32: return "float32";
+    case DType::F64: return "float64";
+    case DType::I32: return "int32";
+  }
+  return "unknown";
+}
+
+// A block of memory owned by the addon. The JS handle is an External pointing to this struct;
+// `data` is released by dispose() (explicit) or by the External's finalizer (safety net).
+struct Buffer {
+  void* data = nullptr;
+  size_t numel = 0;
+  DType dtype = DType::F32;
+  Device device = Device::CPU;
+  bool freed = false;
+  size_t bytes() const { return numel * dtypeSize(dtype); }
+};
+
+// Thrown by validation; the bindings turn it into a JS Error whose message names the argument.
+struct ArgError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+constexpr int kMaxDims = 8;
+
+enum class UnaryOp : int32_t {
+  Neg = 0, Exp, Log, Tanh, Sigmoid, Relu, Square, Sqrt, Abs, Reciprocal, Step, Sign, Softplus, Copy,
+  Count
+};
+enum class BinaryOp : int32_t { Add = 0, Sub, Mul, Div, Maximum, Minimum, Pow, Greater, Count };
+enum class ReduceOp : int32_t { Sum = 0, Max, Count };
+
+// Broadcast iteration plan, already collapsed: out has `ndim` dims; strides in elements, 0 where
+// the operand is broadcast along that dim.
+struct BroadcastPlan {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {0};
+  int64_t strideA[kMaxDims] = {0};
+  int64_t strideB[kMaxDims] = {0};
+  int64_t numel = 0;
+};
+
+// Reduction plan: iterate the input (contiguous, `ndim` dims) and accumulate into
+// out[sum_i idx_i * outStride_i]; outStride is 0 along reduced dims.
+struct ReducePlan {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {0};
+  int64_t outStride[kMaxDims] = {0};
+  int64_t inNumel = 0;
+  int64_t outNumel = 0;
+};
+
+struct GemmArgs {
+  bool transA = false, transB = false;
+  int64_t m = 0, n = 0, k = 0;
+  double alpha = 1, beta = 0;
+  const void* A = nullptr; int64_t lda = 0, strideA = 0;
+  const void* B = nullptr; int64_t ldb = 0, strideB = 0;
+  void* C = nullptr; int64_t ldc = 0, strideC = 0;
+  int64_t batch = 1;
+};
+
+// One implementation per device (cpu/, cuda/). Pointers are device pointers of that backend.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void release(void* p, size_t bytes) = 0;
+  virtual void copyFromHost(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copyToHost(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+
+  virtual void gemm(DType, const GemmArgs&) = 0;
+  virtual void unary(DType, UnaryOp, const void* x, void* y, int64_t n) = 0;
+  virtual void binary(DType, BinaryOp, const void* a, const void* b, void* out,
+                      const BroadcastPlan&) = 0;
+  virtual void binaryScalar(DType, BinaryOp, const void* a, double s, bool scalarFirst, void* out,
+                            int64_t n) = 0;
+  // out = alpha * x + beta * y  (y may be null: out = alpha * x)
+  virtual void axpby(DType, double alpha, const void* x, double beta, const void* y, void* out,
+                     int64_t n) = 0;
+  virtual void reduce(DType, ReduceOp, const void* x, void* out, const ReducePlan&) = 0;
+  virtual void argmax(DType, const void* x, int32_t* out, int64_t outer, int64_t axisLen,
+                      int64_t inner) = 0;
+  virtual double dot(DType, const void* a, const void* b, int64_t n) = 0;
+  // loss[i] = logsumexp(z_i) - z_i[y_i];  grad[i] = w_i (softmax(z_i) - e_{y_i})  (w = 1 if null)
+  virtual void softmaxXent(DType, const void* logits, const int32_t* labels, const void* weights,
+                           void* loss, void* grad, int64_t n, int64_t c) = 0;
+  // out[t,i] = w_i (diag p_i - p_i p_iᵀ) dz[t,i] + dw[t,i] (p_i - e_{y_i})   for t < k
+  virtual void softmaxXentJvp(DType, const void* logits, const int32_t* labels,
+                              const void* weights, const void* dLogits, const void* dWeights,
+                              void* out, int64_t n, int64_t c, int64_t k) = 0;
+  // Copies `rows` rows of `cols` elements between strided 2-D layouts (slice / concat).
+  virtual void copy2d(DType, const void* src, int64_t srcOffset, int64_t srcStride, void* dst,
+                      int64_t dstOffset, int64_t dstStride, int64_t rows, int64_t cols) = 0;
+  virtual void permute(DType, const void* x, void* out, int ndim, const int64_t* shape,
+                       const int64_t* perm) = 0;
+  virtual void gatherRows(DType, const void* x, const int32_t* idx, void* out, int64_t nIdx,
+                          int64_t rowLen) = 0;
+  // out (zeroed by caller or accumulated) [idx[i]] += x[i]
+  virtual void scatterAddRows(DType, const void* x, const int32_t* idx, void* out, int64_t nIdx,
+                              int64_t rowLen) = 0;
+  virtual void fill(DType, void* out, double value, int64_t n) = 0;
+  virtual void randomUniform(DType, void* out, int64_t n, uint64_t seed, double lo, double hi) = 0;
+  virtual void randomNormal(DType, void* out, int64_t n, uint64_t seed, double mean,
+                            double std) = 0;
+  // out = x broadcast to the plan's shape (strideA describes x; strideB is ignored).
+  virtual void expand(DType, const void* x, void* out, const BroadcastPlan&) = 0;
+  virtual void cast(DType from, const void* x, DType to, void* out, int64_t n) = 0;
+  // Finite check: returns the number of NaN/Inf elements.
+  virtual int64_t countNonFinite(DType, const void* x, int64_t n) = 0;
+  virtual void synchronize() {}
+};
+
+Backend& cpuBackend();
+Backend* cudaBackend();  // null when the CUDA backend was not built or no GPU is usable
+std::string cudaStatus();
+
+// Counter-based generator shared by all backends so that a seed gives the same numbers anywhere.
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+inline double uniformAt(uint64_t seed, uint64_t i) {
+  uint64_t h = splitmix64(splitmix64(seed) ^ (i * 0xD1B54A32D192ED03ULL));
+  return (h >> 11) * (1.0 / 9007199254740992.0);  // [0, 1) with 53 bits
+}
+
+struct LiveCounters {
+  std::atomic<int64_t> bytes{0};
+  std::atomic<int64_t> buffers{0};
+};
+LiveCounters& liveCounters();
+
+}  // namespace rfho

@@ -1,0 +1,58 @@
+// CPU implementation of the backend interface: CBLAS for products, OpenMP loops for the rest.
+#pragma once
+#include "../common.h"
+
+namespace rfho {
+
+// Elementwise loops parallelise only above this size: below it the fork/join costs more than it saves.
+constexpr int64_t kParallelThreshold = 1 << 15;
+
+template <typename F>
+inline void withFloatType(DType d, F&& f) {
+  if (d == DType::F32) f(float{});
+  else if (d == DType::F64) f(double{});
+  else throw ArgError("kernel needs a float32 or float64 tensor, got " + std::string(dtypeName(d)));
+}
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  void* allocate(size_t bytes) override;
+  void release(void* p, size_t bytes) override;
+  void copyFromHost(void* dst, const void* src, size_t bytes) override;
+  void copyToHost(void* dst, const void* src, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+  void gemm(DType, const GemmArgs&) override;
+  void unary(DType, UnaryOp, const void* x, void* y, int64_t n) override;
+  void binary(DType, BinaryOp, const void* a, const void* b, void* out,
+              const BroadcastPlan&) override;
+  void binaryScalar(DType, BinaryOp, const void* a, double s, bool scalarFirst, void* out,
+                    int64_t n) override;
+  void axpby(DType, double alpha, const void* x, double beta, const void* y, void* out,
+             int64_t n) override;
+  void reduce(DType, ReduceOp, const void* x, void* out, const ReducePlan&) override;
+  void argmax(DType, const void* x, int32_t* out, int64_t outer, int64_t axisLen,
+              int64_t inner) override;
+  double dot(DType, const void* a, const void* b, int64_t n) override;
+  void softmaxXent(DType, const void* logits, const int32_t* labels, const void* weights,
+                   void* loss, void* grad, int64_t n, int64_t c) override;
+  void softmaxXentJvp(DType, const void* logits, const int32_t* labels, const void* weights,
+                      const void* dLogits, const void* dWeights, void* out, int64_t n, int64_t c,
+                      int64_t k) override;
+  void copy2d(DType, const void* src, int64_t srcOffset, int64_t srcStride, void* dst,
+              int64_t dstOffset, int64_t dstStride, int64_t rows, int64_t cols) override;
+  void permute(DType, const void* x, void* out, int ndim, const int64_t* shape,
+               const int64_t* perm) override;
+  void gatherRows(DType, const void* x, const int32_t* idx, void* out, int64_t nIdx,
+                  int64_t rowLen) override;
+  void scatterAddRows(DType, const void* x, const int32_t* idx, void* out, int64_t nIdx,
+                      int64_t rowLen) override;
+  void fill(DType, void* out, double value, int64_t n) override;
+  void randomUniform(DType, void* out, int64_t n, uint64_t seed, double lo, double hi) override;
+  void randomNormal(DType, void* out, int64_t n, uint64_t seed, double mean, double std) override;
+  void expand(DType, const void* x, void* out, const BroadcastPlan&) override;
+  void cast(DType from, const void* x, DType to, void* out, int64_t n) override;
+  int64_t countNonFinite(DType, const void* x, int64_t n) override;
+};
+
+}  // namespace rfho

@@ -1,0 +1,234 @@
+// Elementwise kernels: unary maps, broadcasting binary maps, scalar variants, fused axpby.
+#include <cmath>
+#include <cstring>
+
+#include "cpu_backend.h"
+
+namespace rfho {
+namespace {
+
+template <typename T, typename F>
+void mapUnary(const T* x, T* y, int64_t n, F f) {
+#pragma omp parallel for simd if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+template <typename T>
+T softplus(T x) {
+  // log(1 + e^x) without overflow for large x and without cancellation for very negative x.
+  return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
+
+template <typename T>
+void unaryTyped(UnaryOp op, const T* x, T* y, int64_t n) {
+  switch (op) {
+    case UnaryOp::Neg: return mapUnary(x, y, n, [](T v) { return -v; });
+    case UnaryOp::Exp: return mapUnary(x, y, n, [](T v) { return std::exp(v); });
+    case UnaryOp::Log: return mapUnary(x, y, n, [](T v) { return std::log(v); });
+    case UnaryOp::Tanh: return mapUnary(x, y, n, [](T v) { return std::tanh(v); });
+    case UnaryOp::Sigmoid:
+      return mapUnary(x, y, n, [](T v) {
+        // Two branches so that exp never overflows.
+        if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
+        T e = std::exp(v);
+        return e / (T(1) + e);
+      });
+    case UnaryOp::Relu: return mapUnary(x, y, n, [](T v) { return v > T(0) ? v : T(0); });
+    case UnaryOp::Square: return mapUnary(x, y, n, [](T v) { return v * v; });
+    case UnaryOp::Sqrt: return mapUnary(x, y, n, [](T v) { return std::sqrt(v); });
+    case UnaryOp::Abs: return mapUnary(x, y, n, [](T v) { return std::abs(v); });
+    case UnaryOp::Reciprocal: return mapUnary(x, y, n, [](T v) { return T(1) / v; });
+    case UnaryOp::Step: return mapUnary(x, y, n, [](T v) { return v > T(0) ? T(1) : T(0); });
+    case UnaryOp::Sign:
+      return mapUnary(x, y, n, [](T v) { return v > T(0) ? T(1) : (v < T(0) ? T(-1) : T(0)); });
+    case UnaryOp::Softplus: return mapUnary(x, y, n, [](T v) { return softplus(v); });
+    case UnaryOp::Copy: return mapUnary(x, y, n, [](T v) { return v; });
+    default: throw ArgError("unknown unary op");
+  }
+}
+
+template <typename T>
+struct BinaryFn {
+  BinaryOp op;
+  inline T operator()(T a, T b) const {
+    switch (op) {
+      case BinaryOp::Add: return a + b;
+      case BinaryOp::Sub: return a - b;
+      case BinaryOp::Mul: return a * b;
+      case BinaryOp::Div: return a / b;
+      case BinaryOp::Maximum: return a > b || std::isnan(a) ? a : b;
+      case BinaryOp::Minimum: return a < b || std::isnan(a) ? a : b;
+      case BinaryOp::Pow: return std::pow(a, b);
+      case BinaryOp::Greater: return a > b ? T(1) : T(0);
+      default: return T(0);
+    }
+  }
+};
+
+// Innermost loop specialised on the op so that the compiler vectorises it.
+template <typename T, typename F>
+void innerLoop(const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n, F f) {
+  if (sa == 1 && sb == 1) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (sa == 1 && sb == 0) {
+    const T bv = b[0];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], bv);
+  } else if (sa == 0 && sb == 1) {
+    const T av = a[0];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = f(av, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i * sa], b[i * sb]);
+  }
+}
+
+template <typename T, typename F>
+void broadcastLoop(const T* a, const T* b, T* out, const BroadcastPlan& p, F f) {
+  if (p.numel == 0) return;
+  const int last = p.ndim - 1;
+  const int64_t inner = p.shape[last];
+  const int64_t rows = p.numel / inner;
+#pragma omp parallel for if (p.numel > kParallelThreshold && rows > 1)
+  for (int64_t r = 0; r < rows; ++r) {
+    // Decompose the row index into the outer coordinates.
+    int64_t rem = r, offA = 0, offB = 0;
+    for (int d = last - 1; d >= 0; --d) {
+      int64_t idx = rem % p.shape[d];
+      rem /= p.shape[d];
+      offA += idx * p.strideA[d];
+      offB += idx * p.strideB[d];
+    }
+    innerLoop(a + offA, p.strideA[last], b + offB, p.strideB[last], out + r * inner, inner, f);
+  }
+}
+
+template <typename T>
+void binaryTyped(BinaryOp op, const T* a, const T* b, T* out, const BroadcastPlan& p) {
+  switch (op) {
+    case BinaryOp::Add: return broadcastLoop(a, b, out, p, [](T x, T y) { return x + y; });
+    case BinaryOp::Sub: return broadcastLoop(a, b, out, p, [](T x, T y) { return x - y; });
+    case BinaryOp::Mul: return broadcastLoop(a, b, out, p, [](T x, T y) { return x * y; });
+    case BinaryOp::Div: return broadcastLoop(a, b, out, p, [](T x, T y) { return x / y; });
+    default: {
+      BinaryFn<T> f{op};
+      return broadcastLoop(a, b, out, p, f);
+    }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::unary(DType dtype, UnaryOp op, const void* x, void* y, int64_t n) {
+  withFloatType(dtype, [&](auto t) {
+    using T = decltype(t);
+    unaryTyped<T>(op, static_cast<const T*>(x), static_cast<T*>(y), n);
+  });
+}
+
+void CpuBackend::binary(DType dtype, BinaryOp op, const void* a, const void* b, void* out,
+                        const BroadcastPlan& plan) {
+  withFloatType(dtype, [&](auto t) {
+    using T = decltype(t);
+    binaryTyped<T>(op, static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out),
+                   plan);
+  });
+}
+
+void CpuBackend::binaryScalar(DType dtype, BinaryOp op, const void* a, double s, bool scalarFirst,
+                              void* out, int64_t n) {
+  withFloatType(dtype, [&](auto t) {
+    using T = decltype(t);
+    const T sv = static_cast<T>(s);
+    BroadcastPlan p;
+    p.ndim = 1;
+    p.shape[0] = n;
+    p.numel = n;
+    p.strideA[0] = scalarFirst ? 0 : 1;
+    p.strideB[0] = scalarFirst ? 1 : 0;
+    const T* x = static_cast<const T*>(a);
+    if (scalarFirst) binaryTyped<T>(op, &sv, x, static_cast<T*>(out), p);
+    else binaryTyped<T>(op, x, &sv, static_cast<T*>(out), p);
+  });
+}
+
+void CpuBackend::axpby(DType dtype, double alpha, const void* x, double beta, const void* y,
+                       void* out, int64_t n) {
+  withFloatType(dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* xv = static_cast<const T*>(x);
+    const T* yv = static_cast<const T*>(y);
+    T* o = static_cast<T*>(out);
+    const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
+    if (yv) {
+#pragma omp parallel for simd if (n > kParallelThreshold)
+      for (int64_t i = 0; i < n; ++i) o[i] = al * xv[i] + be * yv[i];
+    } else {
+#pragma omp parallel for simd if (n > kParallelThreshold)
+      for (int64_t i = 0; i < n; ++i) o[i] = al * xv[i];
+    }
+  });
+}
+
+void CpuBackend::expand(DType dtype, const void* x, void* out, const BroadcastPlan& plan) {
+  withFloatType(dtype, [&](auto t) {
+    using T = decltype(t);
+    BroadcastPlan p = plan;
+    for (int i = 0; i < p.ndim; ++i) p.strideB[i] = p.strideA[i];
+    const T* xv = static_cast<const T*>(x);
+    broadcastLoop(xv, xv, static_cast<T*>(out), p, [](T a, T) { return a; });
+  });
+}
+
+void CpuBackend::fill(DType dtype, void* out, double value, int64_t n) {
+  if (dtype == DType::I32) {
+    int32_t* o = static_cast<int32_t*>(out);
+    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<int32_t>(value);
+    return;
+  }
+  withFloatType(dtype, [&](auto t) {
+    using T = decltype(t);
+    T* o = static_cast<T*>(out);
+    const T v = static_cast<T>(value);
+#pragma omp parallel for simd if (n > kParallelThreshold)
+    for (int64_t i = 0; i < n; ++i) o[i] = v;
+  });
+}
+
+template <typename From, typename To>
+static void castLoop(const void* x, void* out, int64_t n) {
+  const From* a = static_cast<const From*>(x);
+  To* o = static_cast<To*>(out);
+#pragma omp parallel for simd if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) o[i] = static_cast<To>(a[i]);
+}
+
+void CpuBackend::cast(DType from, const void* x, DType to, void* out, int64_t n) {
+  auto pick = [&](auto f) {
+    using F = decltype(f);
+    switch (to) {
+      case DType::F32: return castLoop<F, float>(x, out, n);
+      case DType::F64: return castLoop<F, double>(x, out, n);
+      case DType::I32: return castLoop<F, int32_t>(x, out, n);
+    }
+  };
+  switch (from) {
+    case DType::F32: return pick(float{});
+    case DType::F64: return pick(double{});
+    case DType::I32: return pick(int32_t{});
+  }
+}
+
+int64_t CpuBackend::countNonFinite(DType dtype, const void* x, int64_t n) {
+  int64_t bad = 0;
+  withFloatType(dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* v = static_cast<const T*>(x);
+#pragma omp parallel for reduction(+ : bad) if (n > kParallelThreshold)
+    for (int64_t i = 0; i < n; ++i) bad += std::isfinite(v[i]) ? 0 : 1;
+  });
+  return bad;
+}
+
+}  // namespace rfho

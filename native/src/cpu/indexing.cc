@@ -1,0 +1,86 @@
+// Data movement: strided 2-D copies (slice, concat), permutes, row gathers and scatter-adds.
+#include <cstring>
+
+#include "cpu_backend.h"
+
+namespace rfho {
+
+void CpuBackend::copy2d(DType dtype, const void* src, int64_t srcOffset, int64_t srcStride,
+                        void* dst, int64_t dstOffset, int64_t dstStride, int64_t rows,
+                        int64_t cols) {
+  const size_t es = dtypeSize(dtype);
+  const char* s = static_cast<const char*>(src) + srcOffset * es;
+  char* d = static_cast<char*>(dst) + dstOffset * es;
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(d + r * dstStride * es, s + r * srcStride * es, cols * es);
+}
+
+namespace {
+template <typename T>
+void permuteTyped(const T* x, T* out, int ndim, const int64_t* shape, const int64_t* perm) {
+  int64_t inStride[kMaxDims], outShape[kMaxDims], srcStride[kMaxDims];
+  int64_t numel = 1;
+  for (int d = ndim - 1; d >= 0; --d) {
+    inStride[d] = numel;
+    numel *= shape[d];
+  }
+  for (int d = 0; d < ndim; ++d) {
+    outShape[d] = shape[perm[d]];
+    srcStride[d] = inStride[perm[d]];
+  }
+  if (numel == 0) return;
+  const int last = ndim - 1;
+  const int64_t inner = outShape[last];
+  const int64_t rows = numel / inner;
+  const int64_t si = srcStride[last];
+#pragma omp parallel for if (numel > kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t rem = r, off = 0;
+    for (int d = last - 1; d >= 0; --d) {
+      off += (rem % outShape[d]) * srcStride[d];
+      rem /= outShape[d];
+    }
+    T* o = out + r * inner;
+    const T* s = x + off;
+    for (int64_t i = 0; i < inner; ++i) o[i] = s[i * si];
+  }
+}
+}  // namespace
+
+void CpuBackend::permute(DType dtype, const void* x, void* out, int ndim, const int64_t* shape,
+                         const int64_t* perm) {
+  if (dtype == DType::I32) {
+    permuteTyped(static_cast<const int32_t*>(x), static_cast<int32_t*>(out), ndim, shape, perm);
+    return;
+  }
+  withFloatType(dtype, [&](auto t) {
+    using T = decltype(t);
+    permuteTyped(static_cast<const T*>(x), static_cast<T*>(out), ndim, shape, perm);
+  });
+}
+
+void CpuBackend::gatherRows(DType dtype, const void* x, const int32_t* idx, void* out, int64_t nIdx,
+                            int64_t rowLen) {
+  const size_t rb = rowLen * dtypeSize(dtype);
+  const char* s = static_cast<const char*>(x);
+  char* d = static_cast<char*>(out);
+#pragma omp parallel for if (nIdx * rowLen > kParallelThreshold)
+  for (int64_t i = 0; i < nIdx; ++i) std::memcpy(d + i * rb, s + idx[i] * rb, rb);
+}
+
+void CpuBackend::scatterAddRows(DType dtype, const void* x, const int32_t* idx, void* out,
+                                int64_t nIdx, int64_t rowLen) {
+  withFloatType(dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* s = static_cast<const T*>(x);
+    T* d = static_cast<T*>(out);
+    // Sequential over i: indices may repeat, and the order of additions must be reproducible.
+    for (int64_t i = 0; i < nIdx; ++i) {
+      T* row = d + idx[i] * rowLen;
+      const T* src = s + i * rowLen;
+      for (int64_t j = 0; j < rowLen; ++j) row[j] += src[j];
+    }
+  });
+}
+
+}  // namespace rfho
