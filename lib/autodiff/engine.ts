@@ -27,6 +27,17 @@ interface EngineState {
 export const engine: EngineState = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false };
 
 export function record(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule, jvp: JvpRule): Tensor {
+  // The reverse node goes first: a JVP rule may use `out` (exp, tanh, ...), and the tangent it
+  // builds must depend on `out` in the reverse graph for third-order derivatives.
+  if (engine.reverseDepth > 0 && !engine.reversePaused) {
+    for (const x of inputs) {
+      if (x.requiresGrad) {
+        out.requiresGrad = true;
+        out.node = { name, inputs, vjp };
+        break;
+      }
+    }
+  }
   if (engine.forwardK > 0 && !engine.inJvpRule) {
     let any = false;
     for (const x of inputs) if (x.tangent) any = true;
@@ -36,15 +47,6 @@ export function record(out: Tensor, inputs: readonly Tensor[], name: string, vjp
         out.tangent = jvp(inputs.map((x) => x.tangent));
       } finally {
         engine.inJvpRule = false;
-      }
-    }
-  }
-  if (engine.reverseDepth > 0 && !engine.reversePaused) {
-    for (const x of inputs) {
-      if (x.requiresGrad) {
-        out.requiresGrad = true;
-        out.node = { name, inputs, vjp };
-        break;
       }
     }
   }

@@ -15,6 +15,7 @@ import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { engine } from './engine';
 import { add } from '../ops/elementwise';
+import { reshape } from '../ops/shape';
 
 export type TensorRecord = { [name: string]: Tensor };
 export type Args = Tensor | Tensor[] | TensorRecord;
@@ -229,7 +230,7 @@ export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tang
         d.requiresGrad = p.requiresGrad;
         if (p.requiresGrad) d.node = { name: 'dual', inputs: [p], vjp: (g) => [g] };
         const t = ft.tensors[i];
-        d.tangent = batched ? t : K.reshapeView(t, [1, ...t.shape]);
+        d.tangent = batched ? t : reshape(t, [1, ...t.shape]);
         return d;
       });
       out = call(f, fp.rebuild(duals));
@@ -237,7 +238,7 @@ export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tang
       engine.forwardK = 0;
     }
     let tangent = out.tangent ?? K.fullLike(out, 0, [k, ...out.shape]);
-    if (!batched) tangent = K.reshapeView(tangent, out.shape);
+    if (!batched) tangent = reshape(tangent, out.shape);
     const value = new Tensor(out.storage, out.shape);
     value.node = out.node;
     value.requiresGrad = out.requiresGrad;
@@ -279,17 +280,18 @@ function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, fd: Flat, opts: JvpOptions
     try {
       const duals = fp.tensors.map((p, i) => {
         const d = new Tensor(p.storage, p.shape);
+        d.requiresGrad = p.requiresGrad;
+        if (p.requiresGrad) d.node = { name: 'dual', inputs: [p], vjp: (g) => [g] };
         const t = fd.tensors[i];
-        d.tangent = batched ? t : K.reshapeView(t, [1, ...t.shape]);
+        d.tangent = batched ? t : reshape(t, [1, ...t.shape]);
         return d;
       });
-      const r = vjp(f, duals);
-      const gs = r.grads as Args;
-      grads = gs instanceof Tensor ? [gs] : Array.isArray(gs) ? gs : Object.values(gs);
+      const r = vjp(f, fp.rebuild(duals));
+      grads = flatten(r.grads, 'grads').tensors;
       grads = grads.map((g, i) => {
         const shape = batched ? [k, ...fp.tensors[i].shape] : fp.tensors[i].shape;
         const t = g.tangent ?? K.fullLike(g, 0, [k, ...g.shape]);
-        return K.reshapeView(t, shape);
+        return reshape(t, shape);
       });
     } finally {
       engine.forwardK = 0;

@@ -27,9 +27,9 @@ function defineUnary(name: K.UnaryName, derivative: (x: Tensor, out: Tensor) => 
   return (x: Tensor): Tensor => {
     assertTensor(x, 'x');
     const out = K.unary(name, x);
-    let fac: Tensor | null = null;
-    const factor = () => (fac ??= derivative(x, out));
-    return record(out, [x], name, (g) => [mul(g, factor())], ([t]) => (t ? mul(t, factor()) : null));
+    // The factor is rebuilt in each rule, not cached: built inside the JVP rule it carries no
+    // tangent, and the VJP rule needs one for forward-over-reverse.
+    return record(out, [x], name, (g) => [mul(g, derivative(x, out))], ([t]) => (t ? mul(t, derivative(x, out)) : null));
   };
 }
 

@@ -5,6 +5,7 @@ import { Tensor } from '../tensor/tensor';
 import { assertTensor } from '../tensor/validate';
 import { addTangents } from './elementwise';
 import { sumTo } from './shape';
+import { liftTangent } from './lift';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -25,7 +26,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       a.requiresGrad ? sumTo(ta ? matmul(b, g, { transA: tb, transB: true }) : matmul(g, b, { transB: !tb }), a.shape) : null,
       b.requiresGrad ? sumTo(tb ? matmul(g, a, { transA: true, transB: ta }) : matmul(a, g, { transA: !ta }), b.shape) : null,
     ],
+    // Tangents carry a leading k axis; lifting them to the output's rank puts k in front of the
+    // primal batch dims so that batch dims line up.
     ([da, db]) => addTangents(
-      da && matmul(da, b, { transA: ta, transB: tb }),
-      db && matmul(a, db, { transA: ta, transB: tb })));
+      da && matmul(liftTangent(da, out.rank), b, { transA: ta, transB: tb }),
+      db && matmul(a, liftTangent(db, out.rank), { transA: ta, transB: tb })));
 }

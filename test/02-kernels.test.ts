@@ -1,0 +1,291 @@
+/** Every native kernel against a plain-JavaScript reference, float64 (1e-12) and float32 (1e-5). */
+import * as assert from 'node:assert/strict';
+import * as rf from '../lib';
+import { arr, assertClose, rand, randomArray, rng, size, tolFor } from './helpers';
+
+const K = rf.kernels;
+const DTYPES = ['float64', 'float32'] as const;
+
+function strides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let p = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = p;
+    p *= shape[i];
+  }
+  return s;
+}
+function unravel(i: number, shape: readonly number[]): number[] {
+  const idx = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = i % shape[d];
+    i = Math.floor(i / shape[d]);
+  }
+  return idx;
+}
+function refBroadcast(a: number[], sa: number[], b: number[], sb: number[], f: (x: number, y: number) => number) {
+  const n = Math.max(sa.length, sb.length);
+  const pa = [...new Array(n - sa.length).fill(1), ...sa], pb = [...new Array(n - sb.length).fill(1), ...sb];
+  const so = pa.map((d, i) => (d === 1 ? pb[i] : d));
+  const ta = strides(pa), tb = strides(pb);
+  const out: number[] = [];
+  for (let i = 0; i < size(so); i++) {
+    const idx = unravel(i, so);
+    let ia = 0, ib = 0;
+    idx.forEach((v, d) => {
+      ia += (pa[d] === 1 ? 0 : v) * ta[d];
+      ib += (pb[d] === 1 ? 0 : v) * tb[d];
+    });
+    out.push(f(a[ia], b[ib]));
+  }
+  return { out, shape: so };
+}
+const round = (dtype: string) => (v: number) => (dtype === 'float32' ? Math.fround(v) : v);
+
+describe('kernels against plain-JavaScript references', () => {
+  for (const dtype of DTYPES) {
+    const tol = tolFor(dtype);
+    describe(dtype, () => {
+      it('gemm with every transpose combination, alpha and beta, including size-1 and empty k', () => {
+        const cases: [number, number, number][] = [[3, 4, 5], [1, 1, 1], [7, 1, 3], [1, 6, 2], [4, 3, 0], [33, 17, 65]];
+        let seed = 1;
+        for (const [m, n, k] of cases) {
+          for (const ta of [false, true]) for (const tb of [false, true]) {
+            const A = rand(ta ? [k, m] : [m, k], seed++, dtype);
+            const B = rand(tb ? [n, k] : [k, n], seed++, dtype);
+            const C0 = rand([m, n], seed++, dtype);
+            const a = arr(A), b = arr(B), c0 = arr(C0);
+            const C = rf.clone(C0);
+            K.gemm(A, B, { transA: ta, transB: tb, alpha: 0.7, beta: -1.3, out: C });
+            const ref: number[] = [];
+            for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+              let s = 0;
+              for (let p = 0; p < k; p++) s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+              ref.push(0.7 * s - 1.3 * c0[i * n + j]);
+            }
+            assertClose(arr(C), ref, tol * 10, `gemm ${m}x${n}x${k} ta=${ta} tb=${tb}`);
+          }
+        }
+      });
+
+      it('batched matmul: tall fold, wide fold, strided batch and broadcast batch dims', () => {
+        const ref = (a: number[], sa: number[], b: number[], sb: number[]) => {
+          const [m, k] = sa.slice(-2), n = sb[sb.length - 1];
+          const ba = sa.slice(0, -2), bb = sb.slice(0, -2);
+          const nb = Math.max(size(ba), size(bb));
+          const out: number[] = [];
+          for (let q = 0; q < nb; q++) {
+            const oa = ba.length ? (q % size(ba)) * m * k : 0;
+            const ob = bb.length ? (q % size(bb)) * k * n : 0;
+            for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+              let s = 0;
+              for (let p = 0; p < k; p++) s += a[oa + i * k + p] * b[ob + p * n + j];
+              out.push(s);
+            }
+          }
+          return out;
+        };
+        const cases: [number[], number[]][] = [
+          [[4, 3, 5], [5, 2]], [[3, 5], [4, 5, 2]], [[3, 5], [4, 5, 200]], [[4, 3, 5], [4, 5, 2]], [[2, 3, 5], [3, 5, 2]].slice(0, 0) as any,
+          [[1, 3, 5], [6, 5, 2]], [[2, 2, 3, 5], [2, 5, 4]],
+        ].filter((c) => c.length) as [number[], number[]][];
+        let seed = 100;
+        for (const [sa, sb] of cases) {
+          const A = rand(sa, seed++, dtype), B = rand(sb, seed++, dtype);
+          const C = K.matmul(A, B);
+          let expected: number[];
+          if (sa.length === 4) {
+            // [2,2,3,5] @ [2,5,4]: batch [2,2] broadcast against [2] (last batch dim)
+            const a = arr(A), b = arr(B);
+            expected = [];
+            for (let i0 = 0; i0 < 2; i0++) for (let i1 = 0; i1 < 2; i1++) {
+              expected.push(...ref(a.slice((i0 * 2 + i1) * 15, (i0 * 2 + i1 + 1) * 15), [3, 5], b.slice(i1 * 20, (i1 + 1) * 20), [5, 4]));
+            }
+          } else {
+            expected = ref(arr(A), sa, arr(B), sb);
+          }
+          assertClose(arr(C), expected, tol * 10, `matmul ${sa} @ ${sb}`);
+        }
+        // transposed operands through the batched path
+        const A = rand([3, 5], 7, dtype), B = rand([4, 2, 5], 8, dtype);
+        const C = K.matmul(A, B, false, true); // [4, 3, 2]
+        const Bt = K.permute(B, [0, 2, 1]);
+        assertClose(arr(C), arr(K.matmul(A, Bt)), tol * 10, 'matmul transB batched');
+      });
+
+      it('unary ops', () => {
+        const x = rand([5, 7], 11, dtype, -3, 3);
+        const pos = rand([5, 7], 12, dtype, 0.1, 4);
+        const refs: [rf.kernels.UnaryName, (v: number) => number, boolean][] = [
+          ['neg', (v) => -v, false], ['exp', Math.exp, false], ['log', Math.log, true], ['tanh', Math.tanh, false],
+          ['sigmoid', (v) => 1 / (1 + Math.exp(-v)), false], ['relu', (v) => Math.max(v, 0), false],
+          ['square', (v) => v * v, false], ['sqrt', Math.sqrt, true], ['abs', Math.abs, false],
+          ['reciprocal', (v) => 1 / v, true], ['step', (v) => (v > 0 ? 1 : 0), false], ['sign', Math.sign, false],
+          ['softplus', (v) => Math.log1p(Math.exp(v)), false],
+        ];
+        for (const [name, f, needsPos] of refs) {
+          const input = needsPos ? pos : x;
+          assertClose(arr(K.unary(name, input)), arr(input).map(f), tol, name);
+        }
+        // extreme inputs stay finite where the mathematics is finite
+        const big = rf.tensor([-800, 800, 0], undefined, { dtype });
+        assertClose(arr(K.unary('sigmoid', big)), [0, 1, 0.5], tol, 'sigmoid extremes');
+        assertClose(arr(K.unary('softplus', big)), [0, 800, Math.log(2)], tol, 'softplus extremes');
+        // empty tensors
+        assert.deepEqual(K.unary('exp', rf.zeros([0, 3], { dtype })).shape, [0, 3]);
+      });
+
+      it('binary ops with NumPy broadcasting, and scalar variants', () => {
+        const shapes: [number[], number[]][] = [
+          [[4, 5], [4, 5]], [[4, 5], [5]], [[4, 1], [1, 5]], [[3, 1, 5], [4, 1]], [[1], [2, 3]], [[], [3]], [[2, 3, 4], [2, 1, 4]],
+          [[6, 7, 1], [7, 9]], [[0, 3], [3]],
+        ];
+        const fns: [rf.kernels.BinaryName, (a: number, b: number) => number][] = [
+          ['add', (a, b) => a + b], ['sub', (a, b) => a - b], ['mul', (a, b) => a * b], ['div', (a, b) => a / b],
+          ['maximum', (a, b) => (a > b ? a : b)], ['minimum', (a, b) => (a < b ? a : b)],
+        ];
+        let seed = 20;
+        for (const [sa, sb] of shapes) {
+          const A = rand(sa, seed++, dtype, 0.5, 2), B = rand(sb, seed++, dtype, 0.5, 2);
+          for (const [name, f] of fns) {
+            const out = K.binary(name, A, B);
+            const r = refBroadcast(arr(A), sa, arr(B), sb, f);
+            assert.deepEqual(out.shape, r.shape, `${name} ${sa} ${sb} shape`);
+            assertClose(arr(out), r.out.map(round(dtype)), tol, `${name} ${sa} ${sb}`);
+          }
+        }
+        const X = rand([3, 4], 50, dtype, 0.5, 2);
+        const x = arr(X);
+        assertClose(arr(K.binaryScalar('sub', X, 2, true)), x.map((v) => 2 - v), tol, 'rsub');
+        assertClose(arr(K.binaryScalar('div', X, 2, true)), x.map((v) => 2 / v), tol, 'rdiv');
+        assertClose(arr(K.binaryScalar('pow', X, 1.5)), x.map((v) => v ** 1.5), tol, 'pow');
+        assertClose(arr(K.binaryScalar('mul', X, -3)), x.map((v) => -3 * v), tol, 'mul scalar');
+        const Y = rand([3, 4], 51, dtype);
+        assertClose(arr(K.axpby(0.5, X, -2, Y)), x.map((v, i) => 0.5 * v - 2 * arr(Y)[i]), tol, 'axpby');
+        assertClose(arr(K.axpby(0.5, X)), x.map((v) => 0.5 * v), tol, 'axpby without y');
+        assertClose(arr(K.expand(rand([3, 1], 52, dtype), [2, 3, 4])), refBroadcast(arr(rand([3, 1], 52, dtype)), [3, 1], new Array(24).fill(0), [2, 3, 4], (a) => a).out, tol, 'expand');
+      });
+
+      it('reductions over all or given axes, max, argmax, dot', () => {
+        const shape = [3, 4, 5];
+        const X = rand(shape, 60, dtype);
+        const x = arr(X);
+        const st = strides(shape);
+        const axesList = [[0], [1], [2], [0, 2], [1, 2], [0, 1, 2]];
+        for (const axes of axesList) {
+          for (const op of ['sum', 'max'] as const) {
+            const out = K.reduce(op, X, axes);
+            const kept = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+            const ref = new Array(size(kept)).fill(op === 'sum' ? 0 : -Infinity);
+            const ks = strides(kept);
+            for (let i = 0; i < x.length; i++) {
+              const idx = unravel(i, shape);
+              let o = 0;
+              idx.forEach((v, d) => (o += (axes.includes(d) ? 0 : v) * ks[d]));
+              ref[o] = op === 'sum' ? ref[o] + x[i] : Math.max(ref[o], x[i]);
+            }
+            assertClose(arr(out), ref, tol, `${op} over ${axes}`);
+          }
+        }
+        void st;
+        assert.deepEqual(K.reduce('sum', X, [1], true).shape, [3, 1, 5]);
+        assertClose(arr(K.reduce('sum', X)), [x.reduce((a, b) => a + b, 0)], tol, 'sum all');
+        const am = arr(K.argmax(X, 1));
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) {
+          let best = 0;
+          for (let q = 1; q < 4; q++) if (x[i * 20 + q * 5 + j] > x[i * 20 + best * 5 + j]) best = q;
+          assert.equal(am[i * 5 + j], best);
+        }
+        const Y = rand(shape, 61, dtype);
+        assertClose([K.dot(X, Y)], [arr(X).reduce((s, v, i) => s + v * arr(Y)[i], 0)], tol, 'dot');
+        assertClose(arr(K.reduce('sum', rf.zeros([0, 3], { dtype }), [0])), [0, 0, 0], tol, 'sum of empty');
+      });
+
+      it('copy, reshape, permute, slice, concat, gather and scatter-add', () => {
+        const X = rand([3, 4, 5], 70, dtype);
+        const x = arr(X);
+        const P = K.permute(X, [2, 0, 1]);
+        assert.deepEqual(P.shape, [5, 3, 4]);
+        const p = arr(P);
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 4; j++) for (let k = 0; k < 5; k++) {
+          assert.equal(p[k * 12 + i * 4 + j], x[i * 20 + j * 5 + k]);
+        }
+        const S = K.slice(X, 1, 1, 3);
+        assert.deepEqual(S.shape, [3, 2, 5]);
+        const s = arr(S);
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 5; k++) {
+          assert.equal(s[i * 10 + j * 5 + k], x[i * 20 + (j + 1) * 5 + k]);
+        }
+        const C = K.concat([K.slice(X, 1, 0, 1), K.slice(X, 1, 1, 4)], 1);
+        assert.deepEqual(arr(C), x);
+        assert.deepEqual(K.slice(X, 0, 2, 2).shape, [0, 4, 5]);
+        const idx = rf.tensor([2, 0, 2, 1], undefined, { dtype: 'int32' });
+        const G = K.gatherRows(X, idx);
+        assert.deepEqual(arr(G), [...x.slice(40, 60), ...x.slice(0, 20), ...x.slice(40, 60), ...x.slice(20, 40)]);
+        const SA = K.scatterAddRows(G, idx, 3);
+        const expected = x.map((v, i) => (i >= 40 ? 2 * v : v));
+        assertClose(arr(SA), expected, tol, 'scatterAdd');
+        const c = rf.clone(X);
+        assert.deepEqual(arr(c), x);
+        const f = K.full([2, 2], 3.5, { dtype });
+        assert.deepEqual(arr(f), [3.5, 3.5, 3.5, 3.5]);
+      });
+
+      it('fused softmax cross-entropy: loss, weighted gradient, second derivative (JVP) for k tangents', () => {
+        const n = 6, c = 4, k = 3;
+        const Z = rand([n, c], 80, dtype, -3, 3);
+        const labels = [0, 3, 1, 1, 2, 0];
+        const Y = rf.tensor(labels, undefined, { dtype: 'int32' });
+        const W = rand([n], 81, dtype, 0, 2);
+        const DZ = rand([k, n, c], 82, dtype);
+        const DW = rand([k, n], 83, dtype);
+        const z = arr(Z), w = arr(W), dz = arr(DZ), dw = arr(DW);
+        const P: number[][] = [];
+        const loss: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const row = z.slice(i * c, i * c + c);
+          const m = Math.max(...row);
+          const e = row.map((v) => Math.exp(v - m));
+          const s = e.reduce((a, b) => a + b, 0);
+          P.push(e.map((v) => v / s));
+          loss.push(m + Math.log(s) - row[labels[i]]);
+        }
+        assertClose(arr(K.softmaxXentLoss(Z, Y)), loss, tol, 'loss');
+        const grad: number[] = [];
+        for (let i = 0; i < n; i++) for (let j = 0; j < c; j++) grad.push(w[i] * (P[i][j] - (j === labels[i] ? 1 : 0)));
+        assertClose(arr(K.softmaxXentGrad(Z, Y, W)), grad, tol, 'grad');
+        const jvp: number[] = [];
+        for (let t = 0; t < k; t++) for (let i = 0; i < n; i++) {
+          const d = dz.slice((t * n + i) * c, (t * n + i + 1) * c);
+          const sd = d.reduce((a, v, j) => a + v * P[i][j], 0);
+          for (let j = 0; j < c; j++) {
+            jvp.push(w[i] * P[i][j] * (d[j] - sd) + dw[t * n + i] * (P[i][j] - (j === labels[i] ? 1 : 0)));
+          }
+        }
+        assertClose(arr(K.softmaxXentGradJvp(Z, Y, W, DZ, DW, k)), jvp, tol, 'jvp');
+      });
+    });
+  }
+
+  it('float32 large-magnitude logits give finite losses (stable logsumexp)', () => {
+    const Z = rf.tensor([[1000, -1000, 0], [-1e4, 1e4, 5]], undefined, { dtype: 'float32' });
+    const Y = rf.tensor([1, 0], undefined, { dtype: 'int32' });
+    assertClose(arr(K.softmaxXentLoss(Z, Y)), [2000, 2e4], 1e-6, 'loss');
+  });
+
+  it('random data of many shapes through the broadcast kernel (fuzz against the reference)', () => {
+    const r = rng(5);
+    for (let trial = 0; trial < 60; trial++) {
+      const rank = 1 + Math.floor(r() * 4);
+      const so = Array.from({ length: rank }, () => 1 + Math.floor(r() * 4));
+      const sa = so.map((d) => (r() < 0.3 ? 1 : d)).slice(Math.floor(r() * rank));
+      const sb = so.map((d) => (r() < 0.3 ? 1 : d));
+      const A = rf.tensor(randomArray(size(sa), trial), sa, { dtype: 'float64' });
+      const B = rf.tensor(randomArray(size(sb), trial + 1000), sb, { dtype: 'float64' });
+      const out = K.binary('mul', A, B);
+      const ref = refBroadcast(arr(A), sa, arr(B), sb, (a, b) => a * b);
+      assert.deepEqual(out.shape, ref.shape);
+      assertClose(arr(out), ref.out, 1e-15, `mul ${sa} ${sb}`);
+    }
+  });
+});

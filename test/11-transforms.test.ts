@@ -1,0 +1,155 @@
+/** grad / vjp / jvp / hvp against closed forms and finite differences; error behaviour. */
+import * as assert from 'node:assert/strict';
+import * as rf from '../lib';
+import { Tensor } from '../lib';
+import { arr, assertClose, assertScalarClose, finiteDiff, jsDot, rand, randomArray } from './helpers';
+
+const f64 = { dtype: 'float64' as const };
+
+describe('transformations', () => {
+  it('hvp of a quadratic form ½ xᵀAx + bᵀx is ((A + Aᵀ)/2) v, and never depends on x', () => {
+    rf.tidy(() => {
+      const n = 6;
+      const A = rand([n, n], 1), b = rand([n], 2), x = rand([n], 3), v = rand([n], 4);
+      const f = (x: Tensor) => rf.add(rf.mul(rf.vdot(x, rf.reshape(rf.matmul(A, rf.reshape(x, [n, 1])), [n])), 0.5), rf.vdot(b, x));
+      const hv = rf.hvp(f, x, v) as Tensor;
+      const a = arr(A), vv = arr(v);
+      const expected = Array.from({ length: n }, (_, i) => {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += 0.5 * (a[i * n + j] + a[j * n + i]) * vv[j];
+        return s;
+      });
+      assertClose(hv.toArray(), expected, 1e-12, 'quadratic hvp');
+      const g = rf.grad(f)(x) as Tensor;
+      const xs = arr(x);
+      const gExp = Array.from({ length: n }, (_, i) => {
+        let s = arr(b)[i];
+        for (let j = 0; j < n; j++) s += 0.5 * (a[i * n + j] + a[j * n + i]) * xs[j];
+        return s;
+      });
+      assertClose(g.toArray(), gExp, 1e-12, 'quadratic grad');
+    });
+  });
+
+  it('Σ x³: gradient 3x², Hessian diag(6x)', () => {
+    rf.tidy(() => {
+      const x = rand([10], 5), v = rand([10], 6);
+      const f = (x: Tensor) => rf.sum(rf.pow(x, 3));
+      assertClose((rf.grad(f)(x) as Tensor).toArray(), arr(x).map((t) => 3 * t * t), 1e-12, 'grad');
+      assertClose((rf.hvp(f, x, v) as Tensor).toArray(), arr(x).map((t, i) => 6 * t * arr(v)[i]), 1e-12, 'hvp');
+    });
+  });
+
+  it('logistic regression: Hessian Xᵀ diag(p(1−p)) X / n in closed form', () => {
+    rf.tidy(() => {
+      const n = 20, d = 5;
+      const X = rand([n, d], 7), y = rf.tensor(randomArray(n, 8, 0, 1).map((t) => (t > 0.5 ? 1 : 0)), [n, 1], f64);
+      const w = rand([d, 1], 9), v = rand([d, 1], 10);
+      // mean binary cross-entropy with logits: softplus(z) − y z
+      const f = (w: Tensor) => { const z = rf.matmul(X, w); return rf.mean(rf.sub(rf.softplus(z), rf.mul(y, z))); };
+      const x = arr(X), ww = arr(w), vv = arr(v);
+      const H = new Array(d * d).fill(0);
+      for (let i = 0; i < n; i++) {
+        let z = 0;
+        for (let j = 0; j < d; j++) z += x[i * d + j] * ww[j];
+        const p = 1 / (1 + Math.exp(-z));
+        for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) H[a * d + b] += (p * (1 - p) * x[i * d + a] * x[i * d + b]) / n;
+      }
+      const expected = Array.from({ length: d }, (_, a) => jsDot(H.slice(a * d, a * d + d), vv));
+      assertClose((rf.hvp(f, w, v) as Tensor).toArray(), expected, 1e-12, 'logistic hvp');
+    });
+  });
+
+  it('Hessian symmetry ⟨u, H v⟩ = ⟨H u, v⟩ and batched hvp = k single hvps (2-hidden-layer MLP with softmax CE)', () => {
+    rf.tidy(() => {
+      const n = 8, d = 6, h1 = 5, h2 = 4, c = 3;
+      const X = rand([n, d], 11);
+      const labels = rf.tensor([0, 1, 2, 0, 1, 2, 2, 1], undefined, { dtype: 'int32' });
+      const params = { W1: rand([d, h1], 12), b1: rand([h1], 13), W2: rand([h1, h2], 14), b2: rand([h2], 15), W3: rand([h2, c], 16) };
+      const loss = (p: rf.TensorRecord) => {
+        const a1 = rf.tanh(rf.add(rf.matmul(X, p.W1), p.b1));
+        const a2 = rf.sigmoid(rf.add(rf.matmul(a1, p.W2), p.b2));
+        return rf.mean(rf.softmaxCrossEntropy(rf.matmul(a2, p.W3), labels));
+      };
+      const dir = (seed: number) => Object.fromEntries(Object.entries(params).map(([k, t], i) => [k, rand(t.shape as number[], seed + i)]));
+      const u = dir(100), v = dir(200);
+      const Hu = rf.hvp(loss, params, u) as rf.TensorRecord;
+      const Hv = rf.hvp(loss, params, v) as rf.TensorRecord;
+      const dotRec = (a: rf.TensorRecord, b: rf.TensorRecord) => Object.keys(a).reduce((s, k) => s + jsDot(a[k].toArray(), b[k].toArray()), 0);
+      assertScalarClose(dotRec(u, Hv), dotRec(Hu, v), 1e-12, 'symmetry');
+      // against finite differences of the gradient
+      const keys = Object.keys(params);
+      const gradFlat = (...ts: Tensor[]) => {
+        const g = rf.grad(loss)(Object.fromEntries(keys.map((k, i) => [k, ts[i]]))) as rf.TensorRecord;
+        return rf.concat(keys.map((k) => rf.reshape(g[k], [-1])), 0);
+      };
+      const fd = finiteDiff(gradFlat, keys.map((k) => params[k as keyof typeof params]), keys.map((k) => v[k]), 1e-5);
+      assertClose(Float64Array.from(keys.flatMap((k) => Array.from(Hv[k].toArray()))), fd, 1e-6, 'MLP hvp vs FD');
+      // batch of k = 4 directions in one pass
+      const k = 4;
+      const dirs = Object.fromEntries(keys.map((key, i) => [key, rand([k, ...params[key as keyof typeof params].shape], 300 + i)]));
+      const Hk = rf.hvp(loss, params, dirs, { batched: true }) as rf.TensorRecord;
+      for (let t = 0; t < k; t++) {
+        const single = rf.hvp(loss, params, Object.fromEntries(keys.map((key) => [key, rf.reshape(rf.slice(dirs[key], 0, t, t + 1), params[key as keyof typeof params].shape)]))) as rf.TensorRecord;
+        for (const key of keys) {
+          assertClose(rf.slice(Hk[key], 0, t, t + 1).toArray(), single[key].toArray(), 1e-12, `batched ${key} ${t}`);
+        }
+      }
+    });
+  });
+
+  it('softmax cross-entropy gradient and second derivative (weights included) against finite differences', () => {
+    rf.tidy(() => {
+      const n = 7, c = 5;
+      const labels = rf.tensor([0, 4, 2, 2, 1, 3, 0], undefined, { dtype: 'int32' });
+      const z = rand([n, c], 20, 'float64', -3, 3), w = rand([n], 21, 'float64', 0.2, 1.5);
+      const f = (z: Tensor, w: Tensor) => rf.sum(rf.softmaxCrossEntropy(z, labels, w));
+      const vz = rand([n, c], 22), vw = rand([n], 23);
+      const g = rf.grad(f)([z, w]) as Tensor[];
+      const fdDir = finiteDiff(f, [z, w], [vz, vw]);
+      assertScalarClose(jsDot(g[0].toArray(), vz.toArray()) + jsDot(g[1].toArray(), vw.toArray()), fdDir[0], 1e-8, 'gradient');
+      const hv = rf.hvp(f, [z, w], [vz, vw]) as Tensor[];
+      const gf = (z: Tensor, w: Tensor) => { const gg = rf.grad(f)([z, w]) as Tensor[]; return rf.concat([rf.reshape(gg[0], [-1]), gg[1]], 0); };
+      const fd = finiteDiff(gf, [z, w], [vz, vw], 1e-5);
+      assertClose(Float64Array.from([...hv[0].toArray(), ...hv[1].toArray()]), fd, 1e-7, 'second derivative');
+    });
+  });
+
+  it('jvp returns the value too; unused inputs give zero derivatives (documented)', () => {
+    rf.tidy(() => {
+      const x = rand([3], 30), y = rand([3], 31);
+      const f = (x: Tensor, _y: Tensor) => rf.sum(rf.exp(x));
+      const g = rf.grad(f)([x, y]) as Tensor[];
+      assert.deepEqual(arr(g[1]), [0, 0, 0]);
+      const { value, tangent } = rf.jvp((y: Tensor) => rf.exp(x), [y], [rf.ones([3], f64)]);
+      assertClose(value.toArray(), arr(x).map(Math.exp), 1e-15);
+      assert.deepEqual(arr(tangent), [0, 0, 0]);
+      const constOut = rf.grad((_x: Tensor) => rf.sum(y))(x) as Tensor;
+      assert.deepEqual(arr(constOut), [0, 0, 0]);
+    });
+  });
+
+  it('errors: non-scalar output to grad, mismatched tangent shapes, nested jvp', () => {
+    const x = rand([3], 40);
+    assert.throws(() => rf.grad((x: Tensor) => rf.exp(x))(x), /must return a scalar.*\[3\]/);
+    assert.throws(() => rf.jvp((x: Tensor) => rf.exp(x), [x], [rf.ones([4], f64)]), /tangent 0 has shape \[4\] but its primal has shape \[3\]/);
+    assert.throws(() => rf.jvp((x: Tensor) => rf.exp(x), [x], [rf.ones([2, 4], f64)], { batched: true }), /\[2, 4\].*\[3\]/);
+    assert.throws(() => rf.vjp((x: Tensor) => rf.exp(x), [x], rf.ones([2], f64)), /cotangent.*\[2\].*\[3\]/);
+    assert.throws(() => rf.jvp((x: Tensor) => rf.jvp((y: Tensor) => y, [x], [x]).tangent, [x], [x]), /jvp inside jvp/);
+    assert.throws(() => rf.grad((x: Tensor) => 3 as never)(x), /must return a Tensor/);
+    x.dispose();
+  });
+
+  it('third-order reverse through gradients of a smooth function (grad of hvp) matches finite differences', () => {
+    rf.tidy(() => {
+      const x = rand([4], 50), v = rand([4], 51), u = rand([4], 52);
+      const f = (x: Tensor) => rf.sum(rf.mul(rf.tanh(x), rf.square(x)));
+      // g(x) = ⟨u, H(x) v⟩; its gradient needs third derivatives (reverse over forward-over-reverse)
+      const g = (x: Tensor) => rf.vdot(u, rf.hvp(f, x, v) as Tensor);
+      const gr = rf.grad(g)(x) as Tensor;
+      const w = rand([4], 53);
+      const fd = finiteDiff(g, [x], [w], 1e-5);
+      assertScalarClose(jsDot(gr.toArray(), w.toArray()), fd[0], 1e-6, 'third order');
+    });
+  });
+});

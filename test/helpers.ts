@@ -1,0 +1,84 @@
+/** Test helpers: a seeded JS generator, reference arithmetic, closeness checks, finite differences. */
+import * as assert from 'node:assert/strict';
+import * as rf from '../lib';
+import { Tensor } from '../lib';
+
+/** Mulberry32: a small seeded generator independent of the library's own. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
+  const r = rng(seed);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
+  return out;
+}
+
+export function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function rand(shape: readonly number[], seed: number, dtype: rf.DType = 'float64', lo = -1, hi = 1): Tensor {
+  return rf.tensor(randomArray(size(shape), seed, lo, hi), shape, { dtype });
+}
+
+export function tolFor(dtype: rf.DType): number {
+  return dtype === 'float64' ? 1e-12 : 1e-5;
+}
+
+/** Max relative error |a − b| / max(1, |b|) style check, elementwise. */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what = 'value'): void {
+  assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  scale = Math.max(scale, 1e-300);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i], e = expected[i];
+    if (Number.isNaN(e)) {
+      assert.ok(Number.isNaN(a), `${what}[${i}]: expected NaN, got ${a}`);
+      continue;
+    }
+    const err = Math.abs(a - e) / Math.max(Math.abs(e), scale * 1e-3, 1e-300);
+    if (!(err <= tol) && !(Math.abs(a - e) <= tol * 1e-3)) {
+      assert.fail(`${what}[${i}]: got ${a}, expected ${e} (relative error ${err.toExponential(2)} > ${tol})`);
+    }
+  }
+}
+
+export function assertScalarClose(actual: number, expected: number, tol: number, what = 'value'): void {
+  const err = Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-12);
+  assert.ok(err <= tol, `${what}: got ${actual}, expected ${expected} (relative error ${err.toExponential(2)} > ${tol})`);
+}
+
+export function arr(t: Tensor): number[] {
+  return Array.from(t.toArray());
+}
+
+/** Σ a_i b_i in float64 JS. */
+export function jsDot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/**
+ * Central finite difference of f (a function of tensors returning a tensor) at xs along vs:
+ * (f(x + h v) − f(x − h v)) / 2h, as a flat float64 array.
+ */
+export function finiteDiff(f: (...xs: Tensor[]) => Tensor, xs: Tensor[], vs: Tensor[], h = 1e-6): Float64Array {
+  const shifted = (sgn: number) =>
+    rf.tidy(() => {
+      const moved = xs.map((x, i) => rf.kernels.axpby(1, x, sgn * h, vs[i]));
+      return Float64Array.from(f(...moved).toArray());
+    });
+  const plus = shifted(1), minus = shifted(-1);
+  return plus.map((p, i) => (p - minus[i]) / (2 * h));
+}
