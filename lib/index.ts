@@ -9,7 +9,7 @@ export { tidy, keep } from './tensor/scope';
 export * from './tensor/errors';
 export {
   tensor, empty, zeros, ones, full, randomNormal, randomUniform, cast, clone, toDevice, memory,
-  countNonFinite, availableDevices, getDefaultDevice, setDefaultDevice, getDefaultDType, setDefaultDType,
+  countNonFinite, releaseCachedMemory, availableDevices, getDefaultDevice, setDefaultDevice, getDefaultDType, setDefaultDType,
 } from './kernels/creation';
 export * as kernels from './kernels';
 export * from './ops';

@@ -68,6 +68,30 @@ describe('kernels against plain-JavaScript references', () => {
         }
       });
 
+      it('gemm on the threaded paths: skinny products split by rows, batches of small products', () => {
+        const jsGemm = (a: number[], b: number[], m: number, n: number, k: number, ta: boolean) => {
+          const out: number[] = [];
+          for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let p = 0; p < k; p++) s += (ta ? a[p * m + i] : a[i * k + p]) * b[p * n + j];
+            out.push(s);
+          }
+          return out;
+        };
+        for (const ta of [false, true]) {
+          const [m, n, k] = [700, 10, 600];
+          const A = rand(ta ? [k, m] : [m, k], 500, dtype), B = rand([k, n], 501, dtype);
+          assertClose(arr(K.gemm(A, B, { transA: ta })), jsGemm(arr(A), arr(B), m, n, k, ta), tol * 50, `skinny transA=${ta}`);
+        }
+        const A = rand([64, 40, 30], 502, dtype), B = rand([64, 30, 20], 503, dtype);
+        const C = arr(K.matmul(A, B));
+        const a = arr(A), b = arr(B);
+        for (let i = 0; i < 64; i += 9) {
+          const ref = jsGemm(a.slice(i * 1200, (i + 1) * 1200), b.slice(i * 600, (i + 1) * 600), 40, 20, 30, false);
+          assertClose(C.slice(i * 800, (i + 1) * 800), ref, tol * 10, `batch entry ${i}`);
+        }
+      });
+
       it('batched matmul: tall fold, wide fold, strided batch and broadcast batch dims', () => {
         const ref = (a: number[], sa: number[], b: number[], sb: number[]) => {
           const [m, k] = sa.slice(-2), n = sb[sb.length - 1];

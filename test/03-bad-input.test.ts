@@ -76,10 +76,10 @@ describe('bad input', () => {
     throwsNaming(() => native.copy2d(h, 0, 3, c.handle, 0, 3, 3, 3), /'src' has 6 elements/);
     throwsNaming(() => native.alloc(-1, 0, 0), /'numel' must be >= 0/);
     throwsNaming(() => native.alloc(1.5, 0, 0), /'numel' must be an integer/);
-    const dead = rf.zeros([2]);
-    const dh = dead.handle;
-    dead.dispose();
+    const dh = native.alloc(2, 0, 0);
+    native.free(dh);
     throwsNaming(() => native.read(dh), /disposed/);
+    throwsNaming(() => native.unary(0, dh, h), /'x' refers to a tensor that has been disposed/);
     native.free(dh); // idempotent at the native level too
   });
 

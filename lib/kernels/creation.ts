@@ -2,7 +2,7 @@
 import { native } from '../native/binding';
 import { DType, Device, FloatDType, TypedArray, dtypeOfTypedArray, isDType } from '../tensor/dtype';
 import { ArgumentError, DTypeError, ShapeError } from '../tensor/errors';
-import { Storage, Tensor, shapeToString, sizeOf } from '../tensor/tensor';
+import { Storage, Tensor, emptyPool, pooledMemory, shapeToString, sizeOf } from '../tensor/tensor';
 import { assertShapeArg, assertTensor } from '../tensor/validate';
 
 let defaultDevice: Device = process.env.RFHO_DEVICE === 'cuda' ? 'cuda' : 'cpu';
@@ -191,9 +191,19 @@ export function clone(x: Tensor): Tensor {
   return out;
 }
 
-/** Live native memory: bytes and buffers not yet freed. */
-export function memory(): { bytes: number; buffers: number } {
-  return native.stats();
+/**
+ * Live native memory held by tensors: bytes and buffers not yet disposed. `cachedBytes` is the
+ * memory of disposed small buffers kept for reuse (see releaseCachedMemory).
+ */
+export function memory(): { bytes: number; buffers: number; cachedBytes: number } {
+  const s = native.stats();
+  const p = pooledMemory();
+  return { bytes: s.bytes - p.bytes, buffers: s.buffers - p.buffers, cachedBytes: p.bytes };
+}
+
+/** Returns the cached buffers of disposed tensors to the system. */
+export function releaseCachedMemory(): void {
+  emptyPool();
 }
 
 /** Number of NaN/Inf entries. */

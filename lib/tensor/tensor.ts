@@ -4,9 +4,38 @@
  * (explicitly, or by a scope), and by the native finalizer if everything was forgotten.
  */
 import { native, Handle } from '../native/binding';
-import { DType, Device, DTYPE_CODE, DEVICE_CODE, TypedArray } from './dtype';
+import { DType, Device, DTYPE_BYTES, DTYPE_CODE, DEVICE_CODE, TypedArray } from './dtype';
 import { DisposedError } from './errors';
 import { trackInScope } from './scope';
+
+/**
+ * A cache of freed native buffers by (device, dtype, numel). Small tensors are created and
+ * disposed in every op; reusing their buffers skips a native allocation, a native free and the
+ * creation of a garbage-collected handle, which together cost more than a small kernel.
+ */
+const POOL_MAX_BYTES_PER_BUFFER = 1 << 20;
+const POOL_MAX_PER_SIZE = 32;
+const POOL_MAX_TOTAL_BYTES = 128 << 20;
+const pool = new Map<number, Handle[]>();
+let pooledBytes = 0;
+let pooledBuffers = 0;
+
+function poolKey(numel: number, dtype: DType, device: Device): number {
+  return (numel * 3 + DTYPE_CODE[dtype]) * 2 + DEVICE_CODE[device];
+}
+
+/** Bytes and buffers held by the reuse cache (counted by the native layer but owned by no tensor). */
+export function pooledMemory(): { bytes: number; buffers: number } {
+  return { bytes: pooledBytes, buffers: pooledBuffers };
+}
+
+/** Frees every cached buffer. */
+export function emptyPool(): void {
+  for (const list of pool.values()) for (const h of list) native.free(h);
+  pool.clear();
+  pooledBytes = 0;
+  pooledBuffers = 0;
+}
 
 /** Shared native memory of one or more views. */
 export class Storage {
@@ -14,11 +43,33 @@ export class Storage {
   freed = false;
   constructor(readonly handle: Handle, readonly numel: number, readonly dtype: DType, readonly device: Device) {}
   static allocate(numel: number, dtype: DType, device: Device): Storage {
+    const bytes = numel * DTYPE_BYTES[dtype];
+    if (bytes <= POOL_MAX_BYTES_PER_BUFFER) {
+      const list = pool.get(poolKey(numel, dtype, device));
+      const h = list && list.pop();
+      if (h) {
+        pooledBytes -= bytes;
+        pooledBuffers--;
+        return new Storage(h, numel, dtype, device);
+      }
+    }
     return new Storage(native.alloc(numel, DTYPE_CODE[dtype], DEVICE_CODE[device]), numel, dtype, device);
   }
   release(): void {
     if (--this.refs <= 0 && !this.freed) {
       this.freed = true;
+      const bytes = this.numel * DTYPE_BYTES[this.dtype];
+      if (bytes <= POOL_MAX_BYTES_PER_BUFFER && pooledBytes + bytes <= POOL_MAX_TOTAL_BYTES) {
+        const key = poolKey(this.numel, this.dtype, this.device);
+        let list = pool.get(key);
+        if (!list) pool.set(key, (list = []));
+        if (list.length < POOL_MAX_PER_SIZE) {
+          list.push(this.handle);
+          pooledBytes += bytes;
+          pooledBuffers++;
+          return;
+        }
+      }
       native.free(this.handle);
     }
   }

@@ -5,34 +5,85 @@
 
 namespace rfho {
 
-void CpuBackend::gemm(DType dtype, const GemmArgs& g) {
-  const CBLAS_TRANSPOSE ta = g.transA ? CblasTrans : CblasNoTrans;
-  const CBLAS_TRANSPOSE tb = g.transB ? CblasTrans : CblasNoTrans;
-  for (int64_t i = 0; i < g.batch; ++i) {
-    if (dtype == DType::F32) {
-      const float* A = static_cast<const float*>(g.A) + i * g.strideA;
-      const float* B = static_cast<const float*>(g.B) + i * g.strideB;
-      float* C = static_cast<float*>(g.C) + i * g.strideC;
-      if (g.k == 0) {  // BLAS leaves C untouched when k = 0; the mathematics says C = beta C
-        for (int64_t r = 0; r < g.m; ++r)
-          for (int64_t c = 0; c < g.n; ++c) C[r * g.ldc + c] *= static_cast<float>(g.beta);
-        continue;
-      }
-      cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, static_cast<float>(g.alpha), A, g.lda, B,
-                  g.ldb, static_cast<float>(g.beta), C, g.ldc);
-    } else {
-      const double* A = static_cast<const double*>(g.A) + i * g.strideA;
-      const double* B = static_cast<const double*>(g.B) + i * g.strideB;
-      double* C = static_cast<double*>(g.C) + i * g.strideC;
-      if (g.k == 0) {
-        for (int64_t r = 0; r < g.m; ++r)
-          for (int64_t c = 0; c < g.n; ++c) C[r * g.ldc + c] *= g.beta;
-        continue;
-      }
-      cblas_dgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, A, g.lda, B, g.ldb, g.beta, C,
-                  g.ldc);
-    }
+namespace {
+
+extern "C" {
+// OpenBLAS extensions (present in every OpenBLAS build; other CBLAS libraries are not split).
+void openblas_set_num_threads(int) __attribute__((weak));
+int openblas_get_num_threads(void) __attribute__((weak));
+}
+
+template <typename T>
+void gemmOne(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
+             const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (k == 0) {  // BLAS leaves C untouched when k = 0; the mathematics says C = beta C
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < n; ++c) C[r * ldc + c] = beta == T(0) ? T(0) : C[r * ldc + c] * beta;
+    return;
   }
+  const CBLAS_TRANSPOSE cta = ta ? CblasTrans : CblasNoTrans;
+  const CBLAS_TRANSPOSE ctb = tb ? CblasTrans : CblasNoTrans;
+  if constexpr (sizeof(T) == 4)
+    cblas_sgemm(CblasRowMajor, cta, ctb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, cta, ctb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Rows of op(A) (and of C) in [r0, r1): op(A) row r is A + r * lda, or column r (A + r) if transposed.
+template <typename T>
+const T* rowsOfA(const T* A, bool ta, int64_t r0, int64_t lda) {
+  return ta ? A + r0 : A + r0 * lda;
+}
+
+template <typename T>
+void gemmTyped(const GemmArgs& g) {
+  const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+  const T* A = static_cast<const T*>(g.A);
+  const T* B = static_cast<const T*>(g.B);
+  T* C = static_cast<T*>(g.C);
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  const bool canSplit = threads > 1 && openblas_set_num_threads && openblas_get_num_threads;
+  const double flops = 2.0 * g.m * g.n * g.k * g.batch;
+  // OpenBLAS threads skinny products (n small, as in a linear model's logits) and batches of small
+  // products poorly; there we split rows or batch entries across our own threads and run
+  // single-threaded BLAS in each. Large square products keep OpenBLAS's own threading.
+  const bool skinny = g.batch == 1 && g.n <= 128 && g.m >= 64 * threads && flops > 4e6;
+  const bool smallBatch = g.batch >= threads && flops / g.batch < 4e6 && flops > 1e6;
+  if (canSplit && (skinny || smallBatch)) {
+    const int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    if (skinny) {
+      parallelRange(threads, int64_t{1} << 40, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          const int64_t r0 = g.m * t / threads, r1 = g.m * (t + 1) / threads;
+          if (r1 > r0)
+            gemmOne<T>(g.transA, g.transB, r1 - r0, g.n, g.k, alpha, rowsOfA(A, g.transA, r0, g.lda),
+                       g.lda, B, g.ldb, beta, C + r0 * g.ldc, g.ldc);
+        }
+      });
+    } else {
+      parallelRange(g.batch, int64_t{1} << 40, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+          gemmOne<T>(g.transA, g.transB, g.m, g.n, g.k, alpha, A + i * g.strideA, g.lda,
+                     B + i * g.strideB, g.ldb, beta, C + i * g.strideC, g.ldc);
+      });
+    }
+    openblas_set_num_threads(saved);
+    return;
+  }
+  for (int64_t i = 0; i < g.batch; ++i)
+    gemmOne<T>(g.transA, g.transB, g.m, g.n, g.k, alpha, A + i * g.strideA, g.lda,
+               B + i * g.strideB, g.ldb, beta, C + i * g.strideC, g.ldc);
+}
+
+}  // namespace
+
+void CpuBackend::gemm(DType dtype, const GemmArgs& g) {
+  if (dtype == DType::F32) gemmTyped<float>(g);
+  else gemmTyped<double>(g);
 }
 
 double CpuBackend::dot(DType dtype, const void* a, const void* b, int64_t n) {
@@ -40,10 +91,11 @@ double CpuBackend::dot(DType dtype, const void* a, const void* b, int64_t n) {
     // Accumulate in double: a float32 dot of 10^6 terms otherwise loses ~3 digits.
     const float* x = static_cast<const float*>(a);
     const float* y = static_cast<const float*>(b);
-    double s = 0;
-#pragma omp parallel for reduction(+ : s) if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * y[i];
-    return s;
+    return parallelSum(n, [&](int64_t b, int64_t e) {
+      double s = 0;
+      for (int64_t i = b; i < e; ++i) s += static_cast<double>(x[i]) * y[i];
+      return s;
+    });
   }
   return cblas_ddot(n, static_cast<const double*>(a), 1, static_cast<const double*>(b), 1);
 }

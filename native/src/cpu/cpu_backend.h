@@ -1,11 +1,61 @@
 // CPU implementation of the backend interface: CBLAS for products, OpenMP loops for the rest.
 #pragma once
+#include <algorithm>
+
 #include "../common.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace rfho {
 
 // Elementwise loops parallelise only above this size: below it the fork/join costs more than it saves.
 constexpr int64_t kParallelThreshold = 1 << 15;
+
+// Runs f(begin, end) over [0, n): serially when `work` is small, else one contiguous block per
+// OpenMP thread. The explicit branch matters: entering an OpenMP region costs ~1.5 µs even when
+// its `if` clause is false, which would dominate every small op.
+template <typename F>
+inline void parallelRange(int64_t n, int64_t work, F&& f) {
+#ifdef _OPENMP
+  if (work > kParallelThreshold && n > 1) {
+#pragma omp parallel
+    {
+      const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+      const int64_t chunk = (n + nt - 1) / nt, b = id * chunk, e = std::min(n, b + chunk);
+      if (b < e) f(b, e);
+    }
+    return;
+  }
+#endif
+  f(int64_t{0}, n);
+}
+
+// Σ over [0, n) of f(begin, end) partial sums, combined in a fixed order (reproducible for a
+// given thread count).
+template <typename F>
+inline double parallelSum(int64_t n, F&& f) {
+#ifdef _OPENMP
+  if (n > kParallelThreshold) {
+    double parts[256] = {0};
+    int64_t used = 1;
+#pragma omp parallel
+    {
+      const int64_t nt = std::min<int64_t>(omp_get_num_threads(), 256), id = omp_get_thread_num();
+      if (id < nt) {
+        const int64_t chunk = (n + nt - 1) / nt, b = id * chunk, e = std::min(n, b + chunk);
+        parts[id] = b < e ? f(b, e) : 0.0;
+      }
+#pragma omp single
+      used = nt;
+    }
+    double s = 0;
+    for (int64_t i = 0; i < used; ++i) s += parts[i];
+    return s;
+  }
+#endif
+  return f(int64_t{0}, n);
+}
 
 template <typename F>
 inline void withFloatType(DType d, F&& f) {

@@ -9,8 +9,10 @@ namespace {
 
 template <typename T, typename F>
 void mapUnary(const T* x, T* y, int64_t n, F f) {
-#pragma omp parallel for simd if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  parallelRange(n, n, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
+  });
 }
 
 template <typename T>
@@ -90,8 +92,8 @@ void broadcastLoop(const T* a, const T* b, T* out, const BroadcastPlan& p, F f) 
   const int last = p.ndim - 1;
   const int64_t inner = p.shape[last];
   const int64_t rows = p.numel / inner;
-#pragma omp parallel for if (p.numel > kParallelThreshold && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallelRange(rows, p.numel, [&](int64_t rb, int64_t re) {
+  for (int64_t r = rb; r < re; ++r) {
     // Decompose the row index into the outer coordinates.
     int64_t rem = r, offA = 0, offB = 0;
     for (int d = last - 1; d >= 0; --d) {
@@ -102,6 +104,7 @@ void broadcastLoop(const T* a, const T* b, T* out, const BroadcastPlan& p, F f) 
     }
     innerLoop(a + offA, p.strideA[last], b + offB, p.strideB[last], out + r * inner, inner, f);
   }
+  });
 }
 
 template <typename T>
@@ -161,13 +164,15 @@ void CpuBackend::axpby(DType dtype, double alpha, const void* x, double beta, co
     const T* yv = static_cast<const T*>(y);
     T* o = static_cast<T*>(out);
     const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
-    if (yv) {
-#pragma omp parallel for simd if (n > kParallelThreshold)
-      for (int64_t i = 0; i < n; ++i) o[i] = al * xv[i] + be * yv[i];
-    } else {
-#pragma omp parallel for simd if (n > kParallelThreshold)
-      for (int64_t i = 0; i < n; ++i) o[i] = al * xv[i];
-    }
+    parallelRange(n, n, [&](int64_t b, int64_t e) {
+      if (yv) {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) o[i] = al * xv[i] + be * yv[i];
+      } else {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) o[i] = al * xv[i];
+      }
+    });
   });
 }
 
@@ -191,8 +196,10 @@ void CpuBackend::fill(DType dtype, void* out, double value, int64_t n) {
     using T = decltype(t);
     T* o = static_cast<T*>(out);
     const T v = static_cast<T>(value);
-#pragma omp parallel for simd if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) o[i] = v;
+    parallelRange(n, n, [&](int64_t b, int64_t e) {
+#pragma omp simd
+      for (int64_t i = b; i < e; ++i) o[i] = v;
+    });
   });
 }
 
@@ -200,8 +207,9 @@ template <typename From, typename To>
 static void castLoop(const void* x, void* out, int64_t n) {
   const From* a = static_cast<const From*>(x);
   To* o = static_cast<To*>(out);
-#pragma omp parallel for simd if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) o[i] = static_cast<To>(a[i]);
+  parallelRange(n, n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) o[i] = static_cast<To>(a[i]);
+  });
 }
 
 void CpuBackend::cast(DType from, const void* x, DType to, void* out, int64_t n) {
@@ -225,8 +233,11 @@ int64_t CpuBackend::countNonFinite(DType dtype, const void* x, int64_t n) {
   withFloatType(dtype, [&](auto t) {
     using T = decltype(t);
     const T* v = static_cast<const T*>(x);
-#pragma omp parallel for reduction(+ : bad) if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) bad += std::isfinite(v[i]) ? 0 : 1;
+    bad = static_cast<int64_t>(parallelSum(n, [&](int64_t b, int64_t e) {
+      int64_t c = 0;
+      for (int64_t i = b; i < e; ++i) c += std::isfinite(v[i]) ? 0 : 1;
+      return static_cast<double>(c);
+    }));
   });
   return bad;
 }

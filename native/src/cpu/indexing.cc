@@ -18,7 +18,7 @@ void CpuBackend::copy2d(DType dtype, const void* src, int64_t srcOffset, int64_t
 namespace {
 template <typename T>
 void permuteTyped(const T* x, T* out, int ndim, const int64_t* shape, const int64_t* perm) {
-  int64_t inStride[kMaxDims], outShape[kMaxDims], srcStride[kMaxDims];
+  int64_t inStride[kMaxDims] = {0}, outShape[kMaxDims] = {0}, srcStride[kMaxDims] = {0};
   int64_t numel = 1;
   for (int d = ndim - 1; d >= 0; --d) {
     inStride[d] = numel;
@@ -33,17 +33,18 @@ void permuteTyped(const T* x, T* out, int ndim, const int64_t* shape, const int6
   const int64_t inner = outShape[last];
   const int64_t rows = numel / inner;
   const int64_t si = srcStride[last];
-#pragma omp parallel for if (numel > kParallelThreshold)
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t rem = r, off = 0;
-    for (int d = last - 1; d >= 0; --d) {
-      off += (rem % outShape[d]) * srcStride[d];
-      rem /= outShape[d];
+  parallelRange(rows, numel, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      int64_t rem = r, off = 0;
+      for (int d = last - 1; d >= 0; --d) {
+        off += (rem % outShape[d]) * srcStride[d];
+        rem /= outShape[d];
+      }
+      T* o = out + r * inner;
+      const T* s = x + off;
+      for (int64_t i = 0; i < inner; ++i) o[i] = s[i * si];
     }
-    T* o = out + r * inner;
-    const T* s = x + off;
-    for (int64_t i = 0; i < inner; ++i) o[i] = s[i * si];
-  }
+  });
 }
 }  // namespace
 
@@ -64,8 +65,9 @@ void CpuBackend::gatherRows(DType dtype, const void* x, const int32_t* idx, void
   const size_t rb = rowLen * dtypeSize(dtype);
   const char* s = static_cast<const char*>(x);
   char* d = static_cast<char*>(out);
-#pragma omp parallel for if (nIdx * rowLen > kParallelThreshold)
-  for (int64_t i = 0; i < nIdx; ++i) std::memcpy(d + i * rb, s + idx[i] * rb, rb);
+  parallelRange(nIdx, nIdx * rowLen, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) std::memcpy(d + i * rb, s + idx[i] * rb, rb);
+  });
 }
 
 void CpuBackend::scatterAddRows(DType dtype, const void* x, const int32_t* idx, void* out,

@@ -11,8 +11,9 @@ void CpuBackend::randomUniform(DType dtype, void* out, int64_t n, uint64_t seed,
   withFloatType(dtype, [&](auto t) {
     using T = decltype(t);
     T* o = static_cast<T*>(out);
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(lo + (hi - lo) * uniformAt(seed, i));
+    parallelRange(n, n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) o[i] = static_cast<T>(lo + (hi - lo) * uniformAt(seed, i));
+    });
   });
 }
 
@@ -21,14 +22,15 @@ void CpuBackend::randomNormal(DType dtype, void* out, int64_t n, uint64_t seed, 
   withFloatType(dtype, [&](auto t) {
     using T = decltype(t);
     T* o = static_cast<T*>(out);
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) {
+    parallelRange(n, n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
       // Box-Muller on two independent counters; 1 - u keeps the log argument in (0, 1].
       const double u1 = 1.0 - uniformAt(seed, 2 * static_cast<uint64_t>(i));
       const double u2 = uniformAt(seed, 2 * static_cast<uint64_t>(i) + 1);
       const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
       o[i] = static_cast<T>(mean + std * z);
     }
+    });
   });
 }
 

@@ -25,8 +25,11 @@ void reduceTyped(ReduceOp op, const T* x, T* out, const ReducePlan& p) {
         for (int64_t i = 0; i < p.inNumel; ++i)
           if (!(x[i] <= total)) total = x[i];  // NaN propagates
       } else {
-#pragma omp parallel for reduction(+ : total) if (p.inNumel > kParallelThreshold)
-        for (int64_t i = 0; i < p.inNumel; ++i) total += x[i];
+        total = parallelSum(p.inNumel, [&](int64_t b, int64_t e) {
+          double s = 0;
+          for (int64_t i = b; i < e; ++i) s += x[i];
+          return s;
+        });
       }
       acc[0] = total;
     } else {

@@ -26,11 +26,9 @@ double softmaxRow(const T* z, double* p, int64_t c) {
 
 template <typename T>
 void xentTyped(const T* z, const int32_t* y, const T* w, T* loss, T* grad, int64_t n, int64_t c) {
-#pragma omp parallel if (n * c > kParallelThreshold)
-  {
+  parallelRange(n, n * c, [&](int64_t rb, int64_t re) {
     std::vector<double> p(static_cast<size_t>(c));
-#pragma omp for
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = rb; i < re; ++i) {
       const T* zi = z + i * c;
       const double lse = softmaxRow(zi, p.data(), c);
       if (loss) loss[i] = static_cast<T>(lse - static_cast<double>(zi[y[i]]));
@@ -41,17 +39,15 @@ void xentTyped(const T* z, const int32_t* y, const T* w, T* loss, T* grad, int64
         gi[y[i]] = static_cast<T>(wi * (p[y[i]] - 1.0));
       }
     }
-  }
+  });
 }
 
 template <typename T>
 void xentJvpTyped(const T* z, const int32_t* y, const T* w, const T* dz, const T* dw, T* out,
                   int64_t n, int64_t c, int64_t k) {
-#pragma omp parallel if (n * c * k > kParallelThreshold)
-  {
+  parallelRange(n, n * c * (k + 1), [&](int64_t rb, int64_t re) {
     std::vector<double> p(static_cast<size_t>(c));
-#pragma omp for
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = rb; i < re; ++i) {
       softmaxRow(z + i * c, p.data(), c);
       const double wi = w ? static_cast<double>(w[i]) : 1.0;
       for (int64_t t = 0; t < k; ++t) {
@@ -71,7 +67,7 @@ void xentJvpTyped(const T* z, const int32_t* y, const T* w, const T* dz, const T
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace
