@@ -1,0 +1,3 @@
+export * from './dataset';
+export * from './embedded';
+export * from './random';

@@ -1,0 +1,247 @@
+/** Parameter layouts, models, losses and the dynamics as differentiable maps. */
+import * as assert from 'node:assert/strict';
+import * as rf from '../lib';
+import { Tensor } from '../lib';
+import { arr, assertClose, assertScalarClose, finiteDiff, jsDot, rand, randomArray, rng } from './helpers';
+
+const f64 = 'float64' as const;
+
+/** Plain-JS reference updates (float64), independent of the library. */
+type JsDyn = { slots: number; step: (s: number[], g: number[], t: number) => number[] };
+function jsDynamics(name: string, hp: { lr: number; mu: number; b1: number; b2: number; eps: number }): JsDyn {
+  const d = (s: number[], slots: number) => s.length / slots;
+  switch (name) {
+    case 'gd':
+      return { slots: 1, step: (s, g) => s.map((w, i) => w - hp.lr * g[i]) };
+    case 'momentum':
+    case 'nesterov':
+      return {
+        slots: 2,
+        step: (s, g) => {
+          const n = d(s, 2);
+          const w = s.slice(0, n), v = s.slice(n);
+          const v2 = v.map((vi, i) => hp.mu * vi + g[i]);
+          const w2 = w.map((wi, i) => wi - hp.lr * (name === 'nesterov' ? g[i] + hp.mu * v2[i] : v2[i]));
+          return [...w2, ...v2];
+        },
+      };
+    default:
+      return {
+        slots: 3,
+        step: (s, g, t) => {
+          const n = d(s, 3);
+          const w = s.slice(0, n), m = s.slice(n, 2 * n), v = s.slice(2 * n);
+          const m2 = m.map((mi, i) => hp.b1 * mi + (1 - hp.b1) * g[i]);
+          const v2 = v.map((vi, i) => hp.b2 * vi + (1 - hp.b2) * g[i] * g[i]);
+          const w2 = w.map((wi, i) => wi - (hp.lr * (m2[i] / (1 - hp.b1 ** t))) / Math.sqrt(v2[i] / (1 - hp.b2 ** t) + hp.eps));
+          return [...w2, ...m2, ...v2];
+        },
+      };
+  }
+}
+
+function makeDyn(name: string, hp: { lr: number | rf.Hyperparameter; mu: number | rf.Hyperparameter; b1: number | rf.Hyperparameter; b2: number | rf.Hyperparameter; eps: number }): rf.Dynamics {
+  switch (name) {
+    case 'gd': return rf.dynamics.gradientDescent({ lr: hp.lr });
+    case 'momentum': return rf.dynamics.momentum({ lr: hp.lr, momentum: hp.mu });
+    case 'nesterov': return rf.dynamics.nesterov({ lr: hp.lr, momentum: hp.mu });
+    default: return rf.dynamics.adam({ lr: hp.lr, beta1: hp.b1, beta2: hp.b2, eps: hp.eps });
+  }
+}
+
+const NAMES = ['gd', 'momentum', 'nesterov', 'adam'];
+
+describe('parameters in one flat vector', () => {
+  it('lays out named shapes contiguously and gives differentiable named views', () => {
+    const layout = rf.params({ W: [3, 2], b: [2] });
+    assert.equal(layout.size, 8);
+    assert.deepEqual(layout.entries.map((e) => e.offset), [0, 6]);
+    const w = rf.tensor([1, 2, 3, 4, 5, 6, 7, 8], undefined, { dtype: f64 });
+    const v = layout.views(w);
+    assert.deepEqual(v.W.toNested(), [[1, 2], [3, 4], [5, 6]]);
+    assert.deepEqual(arr(v.b), [7, 8]);
+    // the gradient w.r.t. the flat vector has the same layout
+    const g = rf.grad((w: Tensor) => { const p = layout.views(w); return rf.add(rf.sum(rf.square(p.W)), rf.mul(rf.sum(p.b), 3)); })(w) as Tensor;
+    assert.deepEqual(arr(g), [2, 4, 6, 8, 10, 12, 3, 3]);
+  });
+
+  it('seeded initializers: reproducible, with the right scales', () => {
+    const layout = rf.params({ W: [400, 300], b: [300] });
+    const a = layout.initialize({ W: rf.init.glorotNormal(), b: rf.init.constant(0.5) }, { seed: 3, dtype: f64 });
+    const b = layout.initialize({ W: rf.init.glorotNormal(), b: rf.init.constant(0.5) }, { seed: 3, dtype: f64 });
+    assert.deepEqual(arr(a), arr(b));
+    const W = arr(a).slice(0, 120000);
+    const std = Math.sqrt(W.reduce((s, v) => s + v * v, 0) / W.length);
+    assertScalarClose(std, Math.sqrt(2 / 700), 0.02, 'Glorot normal std');
+    assert.ok(arr(a).slice(120000).every((v) => v === 0.5));
+    const he = arr(rf.params({ W: [500, 100] }).initialize(rf.init.heUniform(), { seed: 1, dtype: f64 }));
+    const lim = Math.sqrt(6 / 500);
+    assert.ok(he.every((v) => Math.abs(v) <= lim));
+    assertScalarClose(Math.sqrt(he.reduce((s, v) => s + v * v, 0) / he.length), lim / Math.sqrt(3), 0.02, 'He uniform std');
+    const gu = arr(rf.params({ W: [200, 300] }).initialize(rf.init.glorotUniform(), { seed: 1, dtype: f64 }));
+    assert.ok(gu.every((v) => Math.abs(v) <= Math.sqrt(6 / 500)));
+    const hn = arr(rf.params({ W: [300, 300] }).initialize(rf.init.heNormal(), { seed: 2, dtype: f64 }));
+    assertScalarClose(Math.sqrt(hn.reduce((s, v) => s + v * v, 0) / hn.length), Math.sqrt(2 / 300), 0.02, 'He normal std');
+  });
+
+  it('bad parameter records: duplicate-free by construction, empty names, empty records, bad shapes', () => {
+    assert.throws(() => rf.params({}), /empty/);
+    assert.throws(() => rf.params({ '': [2] }), /non-empty/);
+    assert.throws(() => rf.params({ W: [2, 0] }), /'W' must have a shape of positive integers/);
+    assert.throws(() => rf.params({ W: 'x' as never }), /'W'/);
+    assert.throws(() => rf.params({ W: [2] }).views(rf.zeros([3])), /flat vector of 2 parameters, got \[3\]/);
+    // JS object keys cannot repeat; a layout built from entries that repeat a name is refused
+    assert.throws(() => rf.params(JSON.parse('{"W":[2],"W ":[3]}')).entry('V'), /unknown parameter 'V'/);
+  });
+});
+
+describe('dynamics match independent plain-JavaScript updates over 100 steps', () => {
+  const hp = { lr: 0.05, mu: 0.8, b1: 0.85, b2: 0.99, eps: 1e-8 };
+  const n = 6;
+  // Random SPD quadratic ½ wᵀ A w − bᵀ w
+  const r = rng(9);
+  const M = Array.from({ length: n * n }, () => r() - 0.5);
+  const A = Array.from({ length: n * n }, (_, k) => {
+    const i = Math.floor(k / n), j = k % n;
+    let s = i === j ? 0.5 : 0;
+    for (let q = 0; q < n; q++) s += M[i * n + q] * M[j * n + q];
+    return s;
+  });
+  const bvec = Array.from({ length: n }, () => r() - 0.5);
+  const quadGrad = (w: number[]) => w.map((_, i) => { let s = -bvec[i]; for (let j = 0; j < n; j++) s += A[i * n + j] * w[j]; return s; });
+  const At = rf.tensor(A, [n, n], { dtype: f64 }), bt = rf.tensor(bvec, [n], { dtype: f64 });
+  const quadLoss = (w: Tensor) => rf.sub(rf.mul(rf.vdot(w, rf.reshape(rf.matmul(At, rf.reshape(w, [n, 1])), [n])), 0.5), rf.vdot(bt, w));
+  // Logistic regression on random data
+  const m = 30;
+  const X = Array.from(randomArray(m * n, 10));
+  const y = Array.from(randomArray(m, 11, 0, 1), (v) => (v > 0.5 ? 1 : 0));
+  const logGrad = (w: number[]) => {
+    const g = new Array(n).fill(0);
+    for (let i = 0; i < m; i++) {
+      let z = 0;
+      for (let j = 0; j < n; j++) z += X[i * n + j] * w[j];
+      const p = 1 / (1 + Math.exp(-z));
+      for (let j = 0; j < n; j++) g[j] += ((p - y[i]) * X[i * n + j]) / m;
+    }
+    return g;
+  };
+  const Xt = rf.tensor(X, [m, n], { dtype: f64 }), yt = rf.tensor(y, [m, 1], { dtype: f64 });
+  const logLoss = (w: Tensor) => rf.binaryCrossEntropy(rf.matmul(Xt, rf.reshape(w, [n, 1])), yt);
+
+  for (const name of NAMES) {
+    for (const [problem, loss, jsGrad] of [['quadratic', quadLoss, quadGrad], ['logistic regression', logLoss, logGrad]] as const) {
+      it(`${name} on a ${problem}`, () => {
+        const w0 = Array.from(randomArray(n, 12));
+        const res = rf.optimize({ w0: rf.tensor(w0, [n], { dtype: f64 }), loss: (w) => loss(w), dynamics: makeDyn(name, hp), steps: 100 });
+        const js = jsDynamics(name, hp);
+        let s = [...w0, ...new Array(n * (js.slots - 1)).fill(0)];
+        for (let t = 1; t <= 100; t++) s = js.step(s, jsGrad(s.slice(0, n)), t);
+        assertClose(arr(res.state), s, 1e-11, `${name} state after 100 steps`);
+        res.w.dispose();
+        res.state.dispose();
+      });
+    }
+  }
+});
+
+describe('Jacobian products of Φ against finite differences (float64)', () => {
+  const n = 5, m = 12;
+  const X = rf.tensor(Array.from(randomArray(m * n, 20)), [m, n], { dtype: f64 });
+  const labels = rf.tensor(Array.from({ length: m }, (_, i) => i % 3), undefined, { dtype: 'int32' });
+  const d = n * 3;
+  for (const name of NAMES) {
+    it(`${name}: A·Z, B·e, Aᵀp, Bᵀp for s and every hyperparameter (lr, momentum, β1, β2, L2 coefficient)`, () => {
+      rf.tidy(() => {
+        const lr = rf.hyperparameter('lr', 0.3, { dtype: f64 });
+        const mu = rf.hyperparameter('mu', 0.7, { dtype: f64 });
+        const b1 = rf.hyperparameter('b1', 0.8, { dtype: f64 });
+        const b2 = rf.hyperparameter('b2', 0.95, { dtype: f64 });
+        const dyn = makeDyn(name, { lr, mu, b1, b2, eps: 1e-3 });
+        const hs = [lr, ...(name === 'gd' ? [] : name === 'adam' ? [b1, b2] : [mu])];
+        const l2 = rf.tensor(0.2, undefined, { dtype: f64 });
+        const t = 3;
+        const phi = (s: Tensor, c: Tensor, ...hv: Tensor[]) => {
+          const h = Object.fromEntries(hs.map((hh, i) => [hh.name, hv[i]]));
+          const loss = (w: Tensor) => rf.add(rf.crossEntropy(rf.matmul(X, rf.reshape(w, [n, 3])), labels), rf.l2Penalty(w, c));
+          const w = rf.weightsOf(s, dyn.slots);
+          const g = rf.grad(loss)(w) as Tensor;
+          return dyn.step(s, g, h, t);
+        };
+        const s0 = rand([d * dyn.slots], 30, f64, -0.5, 0.5);
+        // keep Adam's second moment positive, as it is along any trajectory
+        const s = name === 'adam' ? rf.concat([rf.slice(s0, 0, 0, 2 * d), rf.abs(rf.slice(s0, 0, 2 * d, 3 * d))], 0) : s0;
+        const inputs = [s, l2, ...hs.map((hh) => hh.value)];
+        const dirs = inputs.map((x, i) => rand(x.shape as number[], 40 + i, f64));
+        const { value, tangent } = rf.jvp(phi, inputs, dirs);
+        const fd = finiteDiff(phi, inputs, dirs, 1e-6);
+        assertClose(tangent.toArray(), fd, 1e-6, `${name}: JVP (A Z + Σ B e) vs FD`);
+        const p = rand(value.shape as number[], 50, f64);
+        const { grads } = rf.vjp(phi, inputs, p);
+        const gs = grads as Tensor[];
+        const rhs = gs.reduce((acc, g, i) => acc + jsDot(g.toArray(), dirs[i].toArray()), 0);
+        assertScalarClose(rhs, jsDot(p.toArray(), fd), 1e-6, `${name}: VJP (Aᵀp, Bᵀp) vs FD`);
+        // each input separately: the A block and every B column block
+        inputs.forEach((_, i) => {
+          const only = dirs.map((dd, j) => (j === i ? dd : rf.kernels.fullLike(dd, 0)));
+          const fdi = finiteDiff(phi, inputs, only, 1e-6);
+          assertScalarClose(jsDot(gs[i].toArray(), dirs[i].toArray()), jsDot(p.toArray(), fdi), 1e-6, `${name}: block ${i}`);
+        });
+      });
+    });
+  }
+});
+
+describe('training on the embedded MNIST digits', function () {
+  this.timeout(600000);
+  const ds = rf.data.loadEmbeddedDigits();
+  const [train, test] = rf.data.split(ds, [8000, 2000], 1);
+  const tr = rf.data.toTensors(train), te = rf.data.toTensors(test);
+
+  it('softmax regression reaches >= 88% on 2000 held-out digits', () => {
+    const model = rf.linear(784, 10);
+    const res = rf.optimize({
+      w0: model.initialize({ seed: 0, dtype: 'float32' }),
+      loss: (w) => rf.crossEntropy(model.apply(w, tr.X), tr.y),
+      dynamics: rf.dynamics.momentum({ lr: 0.5, momentum: 0.9 }),
+      steps: 150,
+    });
+    const acc = rf.tidy(() => rf.accuracy(model.apply(res.w, te.X), te.y));
+    assert.ok(res.losses[149] < res.losses[0] / 3, `loss fell from ${res.losses[0]} to ${res.losses[149]}`);
+    assert.ok(acc >= 0.88, `held-out accuracy ${acc}`);
+  });
+
+  it('an MLP (784-64-10, relu, Adam, minibatches) reaches >= 90% held-out', () => {
+    const model = rf.mlp([784, 64, 10], { activation: 'relu', init: rf.init.heNormal() });
+    const batches = rf.data.minibatchSchedule(train.count, 200, 5);
+    const res = rf.optimize({
+      w0: model.initialize({ seed: 1, dtype: 'float32' }),
+      loss: (w, t) => {
+        const idx = rf.tensor(batches(t), undefined, { dtype: 'int32' });
+        return rf.crossEntropy(model.apply(w, rf.gatherRows(tr.X, idx)), rf.gatherRows(tr.y, idx) as Tensor);
+      },
+      dynamics: rf.dynamics.adam({ lr: 0.003 }),
+      steps: 300,
+    });
+    const acc = rf.tidy(() => rf.accuracy(model.apply(res.w, te.X), te.y));
+    assert.ok(acc >= 0.9, `held-out accuracy ${acc}`);
+  });
+});
+
+describe('bad input to models and dynamics', () => {
+  it('clear errors', () => {
+    assert.throws(() => rf.dynamics.gradientDescent({ lr: -0.1 }), /'lr' must be >= 0, got -0.1/);
+    assert.throws(() => rf.dynamics.momentum({ lr: 0.1, momentum: NaN }), /'momentum' must be a finite number/);
+    assert.throws(() => rf.dynamics.adam({ lr: 0.1, beta1: 1 }), /'beta1' must be < 1/);
+    assert.throws(() => rf.dynamics.adam({ lr: 0.1, eps: 0 }), /'eps' must be a positive number/);
+    assert.throws(() => rf.mlp([784]), /at least two positive layer widths/);
+    assert.throws(() => rf.mlp([4, 3], { activation: 'swish' as never }), /unknown activation 'swish'/);
+    assert.throws(() => rf.crossEntropy(rf.zeros([3, 4]), rf.tensor([0, 1, 7], undefined, { dtype: 'int32' })), /'labels' has 7 at row 2, outside \[0, 4\)/);
+    assert.throws(() => rf.crossEntropy(rf.zeros([3, 4]), rf.tensor([0, 1, 2], undefined, { dtype: 'float32' })), /'labels' must be an int32/);
+    const lr = rf.hyperparameter('lr', [0.1, 0.2]);
+    const dyn = rf.dynamics.gradientDescent({ lr });
+    assert.throws(() => rf.optimize({ w0: rf.zeros([3]), loss: (w) => rf.sum(w), dynamics: dyn, steps: 1 }), /do not broadcast/);
+    assert.throws(() => rf.hyperparameter('', 1), /non-empty/);
+    assert.throws(() => rf.hyperparameter('x', NaN), /NaN or Inf/);
+    assert.throws(() => rf.optimize({ w0: rf.ones([2]), loss: (w) => rf.sum(rf.log(rf.sub(w, 1))), dynamics: rf.dynamics.gradientDescent({ lr: 1 }), steps: 3 }), /training loss is -Infinity at step 1/);
+  });
+});
