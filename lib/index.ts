@@ -30,3 +30,13 @@ export type { HyperRecord, HyperInput, HyperparameterOptions } from './hyper/hyp
 export { constraints, project, projectSimplex, projectCappedSimplex } from './hyper/constraints';
 export type { Constraint } from './hyper/constraints';
 export * as data from './data';
+export { bilevel, Problem } from './hyper/problem';
+export type { BilevelSpec, ValidationErrors } from './hyper/problem';
+export { reverseHG, forwardHG, truncatedReverseHG, implicitHG } from './hyper/hypergradients';
+export type { Horizon, HypergradientOptions, HypergradientResult, ReverseOptions, TruncatedOptions, ImplicitOptions, ImplicitResult } from './hyper/hypergradients';
+export { FullTrajectory } from './hyper/trajectory';
+export type { TrajectoryStore } from './hyper/trajectory';
+export { outer } from './hyper/outer';
+export type { OuterOptimizer } from './hyper/outer';
+export { HyperOptimizer } from './hyper/hyperoptimizer';
+export type { Method, HyperOptimizerOptions, HyperStepRecord } from './hyper/hyperoptimizer';

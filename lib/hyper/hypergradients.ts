@@ -1,0 +1,474 @@
+/**
+ * Hypergradient algorithms. All return ∂E/∂λ for the same problem; where the mathematics says they
+ * agree (Reverse-HG, Forward-HG, RTHO with K = T on its first hyper-iteration, truncated reverse
+ * with K = T) they agree to rounding.
+ *
+ *   Reverse-HG: forward pass storing s_0..s_{T−1}; α_T = ∂E/∂s_T; for t = T..1:
+ *               g += B_tᵀ α_t, α_{t−1} = A_tᵀ α_t, each pair from one vjp of Φ_t; then Φ_0's term.
+ *   Forward-HG: Z_t = A_t Z_{t−1} + B_t, all m hyperparameter directions as one batched tangent;
+ *               hypergradient ∂E/∂λ + Z_Tᵀ ∂E/∂s_T.
+ *   Implicit:   at the final iterate solve H q = ∂E/∂w by conjugate gradients on Hessian-vector
+ *               products; hypergradient ∂E/∂λ − (∂²L/∂λ∂w) q.
+ */
+import * as K from '../kernels';
+import { hvp, jvp, vjp } from '../autodiff/transforms';
+import { ArgumentError, DivergenceError, RfhoError } from '../tensor/errors';
+import { keep, tidy } from '../tensor/scope';
+import { Tensor, shapeToString } from '../tensor/tensor';
+import { weightsOf } from '../dynamics/dynamics';
+import { HyperRecord } from './hyperparameter';
+import { Problem } from './problem';
+import { FullTrajectory, TrajectoryStore } from './trajectory';
+
+/** A number of steps, or a rule: stop after step t when it returns true (bounded by maxSteps). */
+export type Horizon = number | ((t: number, state: Tensor) => boolean);
+
+export interface HypergradientOptions {
+  T: Horizon;
+  /** cap on the steps of a stopping rule (default 100 000) */
+  maxSteps?: number;
+  /** check states and hypergradients for NaN/Inf (default true) */
+  checkFinite?: boolean;
+  /** called after each forward training step */
+  onStep?: (t: number) => void;
+}
+
+export interface HypergradientStats {
+  forwardSteps: number;
+  /** forward steps computed again by checkpointed reverse passes */
+  recomputedSteps: number;
+  /** largest number of bytes the trajectory held at once */
+  peakTrajectoryBytes: number;
+}
+
+export interface HypergradientResult {
+  /** ∂E/∂λ, one tensor per hyperparameter with its shape (caller owns) */
+  grads: HyperRecord;
+  /** the validation objective E at the final weights */
+  value: number;
+  /** each validation error at the final weights */
+  errors: { [name: string]: number };
+  /** the final state s_T (caller owns) */
+  state: Tensor;
+  /** number of training steps */
+  steps: number;
+  stats: HypergradientStats;
+}
+
+function record(problem: Problem, values: readonly Tensor[]): HyperRecord {
+  return Object.fromEntries(problem.names.map((n, i) => [n, values[i]]));
+}
+
+export function checkFiniteTensor(t: Tensor, quantity: string, step?: number): void {
+  const bad = K.countNonFinite(t);
+  if (bad > 0) {
+    const where = step === undefined ? '' : ` at step ${step}`;
+    throw new DivergenceError(`divergence: ${bad} NaN/Inf values in ${quantity}${where}`, step, quantity);
+  }
+}
+
+function horizon(opts: HypergradientOptions): { fixed: number | null; rule: ((t: number, s: Tensor) => boolean) | null; max: number } {
+  const T = opts?.T;
+  if (typeof T === 'number') {
+    if (!Number.isInteger(T) || T < 0) throw new ArgumentError(`argument 'T' must be a non-negative integer or a stopping rule, got ${T}`);
+    return { fixed: T, rule: null, max: T };
+  }
+  if (typeof T === 'function') {
+    const max = opts.maxSteps ?? 100_000;
+    if (!Number.isInteger(max) || max < 1) throw new ArgumentError(`argument 'maxSteps' must be a positive integer, got ${max}`);
+    return { fixed: null, rule: T, max };
+  }
+  throw new ArgumentError(`argument 'T' must be a number of steps or a function (t, state) => boolean, got ${String(T)}`);
+}
+
+/** Φ_0(λ) as a tensor the caller owns. */
+function initialState(problem: Problem, h: HyperRecord): Tensor {
+  // A copy: with plain gradient descent Φ_0 returns the user's own init tensor.
+  return tidy(() => K.clone(problem.initialState(h)));
+}
+
+/** One training step s → Φ_t(s, λ) (caller owns the result; s is left alone). */
+export function trainStep(problem: Problem, s: Tensor, h: HyperRecord, t: number, check: boolean): Tensor {
+  const next = tidy(() => keep(problem.step(s, h, t)));
+  if (check) {
+    try {
+      checkFiniteTensor(next, 'the training state', t);
+    } catch (e) {
+      next.dispose();
+      throw e;
+    }
+  }
+  return next;
+}
+
+/** ∂E/∂s and ∂E/∂λ at the final state, plus the values. */
+function objectiveGradient(problem: Problem, sT: Tensor, hyper: readonly Tensor[]) {
+  return tidy(() => {
+    let errors: { [name: string]: number } = {};
+    const r = vjp((s: Tensor, ...hv: Tensor[]) => {
+      const h = record(problem, hv);
+      const errs = problem.validationErrors(s, h);
+      errors = Object.fromEntries(Object.entries(errs).map(([k, e]) => [k, e.item()]));
+      return problem.objective(s, h);
+    }, [sT, ...hyper]);
+    const gs = r.grads as Tensor[];
+    return { value: r.value.item(), errors, dS: gs[0], dH: gs.slice(1) };
+  });
+}
+
+function finishGrads(problem: Problem, acc: Tensor[], check: boolean): HyperRecord {
+  const out: HyperRecord = {};
+  problem.hyperparameters.forEach((hp, i) => {
+    const g = acc[i].rank === hp.value.rank ? acc[i] : K.reshapeView(acc[i], hp.shape);
+    if (check) checkFiniteTensor(g, `the hypergradient of '${hp.name}'`);
+    out[hp.name] = g;
+  });
+  return out;
+}
+
+export interface ReverseOptions extends HypergradientOptions {
+  /** where the trajectory lives (default: every state in memory) */
+  trajectory?: TrajectoryStore;
+}
+
+/** Reverse-HG. */
+export function reverseHG(problem: Problem, opts: ReverseOptions): HypergradientResult {
+  const { fixed, rule, max } = horizon(opts);
+  const check = opts.checkFinite !== false;
+  const h = problem.current();
+  const hyper = problem.names.map((n) => h[n]);
+  const store: TrajectoryStore = opts.trajectory ?? new FullTrajectory();
+  // Forward pass: the store keeps what the reverse pass will need (all states, or checkpoints).
+  let s = initialState(problem, h);
+  let T = 0;
+  store.begin(s, (state, t) => trainStep(problem, state, h, t, false));
+  try {
+    while (T < max) {
+      const next = trainStep(problem, s, h, T + 1, check);
+      T++;
+      store.push(T, next);
+      s = next;
+      opts.onStep?.(T);
+      if (rule && rule(T, s)) break;
+      if (fixed !== null && T >= fixed) break;
+    }
+    const finalState = K.clone(s);
+    const og = objectiveGradient(problem, finalState, hyper);
+    const acc = og.dH.map((g) => keep(g));
+    let alpha = og.dS;
+    for (let t = T; t >= 1; t--) {
+      const prev = store.get(t - 1);
+      const step = tidy(() => {
+        const r = vjp((x: Tensor, ...hv: Tensor[]) => problem.step(x, record(problem, hv), t), [prev, ...hyper], alpha);
+        const gs = r.grads as Tensor[];
+        return { alpha: gs[0], gh: gs.slice(1) };
+      });
+      store.release(t - 1);
+      alpha.dispose();
+      alpha = step.alpha;
+      if (check) checkFiniteTensor(alpha, 'the adjoint α', t);
+      step.gh.forEach((g, i) => {
+        const sum = K.axpby(1, acc[i], 1, g);
+        acc[i].dispose();
+        g.dispose();
+        acc[i] = sum;
+      });
+    }
+    if (problem.initDependsOnHyper) {
+      const g0 = tidy(() => vjp((...hv: Tensor[]) => problem.initialState(record(problem, hv)), hyper, alpha).grads as Tensor[]);
+      g0.forEach((g, i) => {
+        const sum = K.axpby(1, acc[i], 1, g);
+        acc[i].dispose();
+        g.dispose();
+        acc[i] = sum;
+      });
+    }
+    alpha.dispose();
+    return {
+      grads: finishGrads(problem, acc, check),
+      value: og.value,
+      errors: og.errors,
+      state: finalState,
+      steps: T,
+      stats: { forwardSteps: T, recomputedSteps: store.recomputed, peakTrajectoryBytes: store.peakBytes },
+    };
+  } finally {
+    store.end();
+  }
+}
+
+/** Identity directions for the hyperparameters: one batched tangent per hyperparameter, [m, ...shape]. */
+export function hyperBasis(problem: Problem): Tensor[] {
+  const m = problem.hyperSize;
+  let offset = 0;
+  return problem.hyperparameters.map((hp) => {
+    const data = hp.value.dtype === 'float64' ? new Float64Array(m * hp.size) : new Float32Array(m * hp.size);
+    for (let i = 0; i < hp.size; i++) data[(offset + i) * hp.size + i] = 1;
+    offset += hp.size;
+    return K.tensor(data, [m, ...hp.shape], { dtype: hp.value.dtype, device: hp.value.device });
+  });
+}
+
+/** State of a forward-mode propagation: s_t and Z_t = ds_t/dλ ([m, D]). */
+export interface ForwardState {
+  state: Tensor;
+  Z: Tensor;
+  t: number;
+}
+
+export function forwardInit(problem: Problem, basis: readonly Tensor[]): ForwardState {
+  const h = problem.current();
+  const hyper = problem.names.map((n) => h[n]);
+  if (problem.initDependsOnHyper) {
+    const r = jvp((...hv: Tensor[]) => problem.initialState(record(problem, hv)), hyper, basis as Tensor[], { batched: true });
+    return { state: r.value, Z: r.tangent, t: 0 };
+  }
+  const s = initialState(problem, h);
+  return { state: s, Z: K.fullLike(s, 0, [problem.hyperSize, s.size]), t: 0 };
+}
+
+/** Advances (s, Z) by one step of Φ and its tangent map: Z ← A Z + B. Disposes the old pair. */
+export function forwardStep(problem: Problem, fs: ForwardState, basis: readonly Tensor[], check: boolean): ForwardState {
+  const h = problem.current();
+  const hyper = problem.names.map((n) => h[n]);
+  const t = fs.t + 1;
+  const r = jvp((x: Tensor, ...hv: Tensor[]) => problem.step(x, record(problem, hv), t), [fs.state, ...hyper], [fs.Z, ...basis], { batched: true });
+  fs.state.dispose();
+  fs.Z.dispose();
+  if (check) {
+    checkFiniteTensor(r.value, 'the training state', t);
+    checkFiniteTensor(r.tangent, 'the tangent Z', t);
+  }
+  return { state: r.value, Z: r.tangent, t };
+}
+
+/** ∂E/∂λ + Zᵀ ∂E/∂s at the current forward state. */
+export function forwardHypergradient(problem: Problem, fs: ForwardState, check: boolean): { grads: HyperRecord; value: number; errors: { [name: string]: number } } {
+  const h = problem.current();
+  const hyper = problem.names.map((n) => h[n]);
+  const og = objectiveGradient(problem, fs.state, hyper);
+  const acc = tidy(() => {
+    const zt = K.matmul(fs.Z, K.reshapeView(og.dS, [og.dS.size, 1])); // [m, 1]
+    let offset = 0;
+    return og.dH.map((g, i) => {
+      const size = problem.hyperparameters[i].size;
+      const part = K.reshapeView(K.slice(K.reshapeView(zt, [zt.size]), 0, offset, offset + size), g.shape);
+      offset += size;
+      return K.axpby(1, g, 1, part);
+    });
+  });
+  og.dS.dispose();
+  og.dH.forEach((g) => g.dispose());
+  return { grads: finishGrads(problem, acc, check), value: og.value, errors: og.errors };
+}
+
+/** Forward-HG. */
+export function forwardHG(problem: Problem, opts: HypergradientOptions): HypergradientResult {
+  const { fixed, rule, max } = horizon(opts);
+  const check = opts.checkFinite !== false;
+  const basis = hyperBasis(problem);
+  let fs = forwardInit(problem, basis);
+  try {
+    while (fs.t < max) {
+      fs = forwardStep(problem, fs, basis, check);
+      opts.onStep?.(fs.t);
+      if (rule && rule(fs.t, fs.state)) break;
+      if (fixed !== null && fs.t >= fixed) break;
+    }
+    const r = forwardHypergradient(problem, fs, check);
+    const zBytes = fs.Z.size * (fs.Z.dtype === 'float64' ? 8 : 4);
+    fs.Z.dispose();
+    return { ...r, state: fs.state, steps: fs.t, stats: { forwardSteps: fs.t, recomputedSteps: 0, peakTrajectoryBytes: zBytes } };
+  } finally {
+    basis.forEach((b) => b.dispose());
+    if (!fs.Z.isDisposed) fs.Z.dispose();
+  }
+}
+
+export interface TruncatedOptions extends HypergradientOptions {
+  /** reverse through the last K steps only */
+  K: number;
+}
+
+/**
+ * Truncated Reverse-HG: trains T steps but differentiates through the last K only (α_{T−K} and
+ * Φ_0's term are dropped). K ≥ T gives Reverse-HG exactly.
+ */
+export function truncatedReverseHG(problem: Problem, opts: TruncatedOptions): HypergradientResult {
+  const Kt = opts?.K;
+  if (!Number.isInteger(Kt) || Kt < 1) throw new ArgumentError(`argument 'K' must be a positive integer, got ${String(Kt)}`);
+  if (typeof opts.T === 'number' && Kt >= opts.T) return reverseHG(problem, opts);
+  const h = problem.current();
+  const { fixed, rule, max } = horizon(opts);
+  const check = opts.checkFinite !== false;
+  // Train up to the start of the truncated window without keeping anything.
+  let s = initialState(problem, h);
+  let t = 0;
+  const window: Tensor[] = [];
+  try {
+    while (t < max) {
+      const next = trainStep(problem, s, h, t + 1, check);
+      window.push(s);
+      if (window.length > Kt) window.shift()!.dispose();
+      s = next;
+      t++;
+      opts.onStep?.(t);
+      if (rule && rule(t, s)) break;
+      if (fixed !== null && t >= fixed) break;
+    }
+    const start = t - window.length;
+    return reverseFromWindow(problem, window, start, s, check);
+  } finally {
+    window.forEach((w) => w.dispose());
+  }
+}
+
+/**
+ * Reverse pass over a window of stored states window[i] = s_{start+i} ending at sEnd = s_{start+len};
+ * used by truncated and online reverse. Does not dispose the window or sEnd.
+ */
+export function reverseFromWindow(problem: Problem, window: readonly Tensor[], start: number, sEnd: Tensor, check: boolean): HypergradientResult {
+  const h = problem.current();
+  const hyper = problem.names.map((n) => h[n]);
+  const og = objectiveGradient(problem, sEnd, hyper);
+  const acc = og.dH.map((g) => keep(g));
+  let alpha = og.dS;
+  for (let i = window.length - 1; i >= 0; i--) {
+    const t = start + i + 1;
+    const r = tidy(() => {
+      const res = vjp((x: Tensor, ...hv: Tensor[]) => problem.step(x, record(problem, hv), t), [window[i], ...hyper], alpha);
+      return res.grads as Tensor[];
+    });
+    alpha.dispose();
+    alpha = r[0];
+    r.slice(1).forEach((g, j) => {
+      const sum = K.axpby(1, acc[j], 1, g);
+      acc[j].dispose();
+      g.dispose();
+      acc[j] = sum;
+    });
+  }
+  alpha.dispose();
+  return {
+    grads: finishGrads(problem, acc, check),
+    value: og.value,
+    errors: og.errors,
+    state: K.clone(sEnd),
+    steps: start + window.length,
+    stats: { forwardSteps: window.length, recomputedSteps: 0, peakTrajectoryBytes: window.reduce((b, w) => b + w.size * (w.dtype === 'float64' ? 8 : 4), 0) },
+  };
+}
+
+export interface ImplicitOptions extends HypergradientOptions {
+  /** conjugate-gradient relative residual tolerance (default 1e-10) */
+  tol?: number;
+  /** conjugate-gradient iteration cap (default 200) */
+  maxIter?: number;
+  /** the inner loss whose stationarity defines w*(λ) (default: the training loss of the last step) */
+  loss?: (w: Tensor, h: HyperRecord) => Tensor;
+}
+
+export interface ImplicitResult extends HypergradientResult {
+  cg: { iterations: number; residual: number; converged: boolean };
+}
+
+/**
+ * Implicit hypergradient at the final iterate (HOAG / hypertorch's CG): assumes ∇_w L(w_T, λ) ≈ 0.
+ * Hyperparameters that only enter the dynamics (learning rate, momentum) do not move the
+ * stationary point, and get a zero hypergradient here.
+ */
+export function implicitHG(problem: Problem, opts: ImplicitOptions): ImplicitResult {
+  const { fixed, rule, max } = horizon(opts);
+  const check = opts.checkFinite !== false;
+  const tol = opts.tol ?? 1e-10;
+  const maxIter = opts.maxIter ?? 200;
+  if (!(tol > 0)) throw new ArgumentError(`argument 'tol' must be positive, got ${tol}`);
+  if (!Number.isInteger(maxIter) || maxIter < 1) throw new ArgumentError(`argument 'maxIter' must be a positive integer, got ${maxIter}`);
+  const h = problem.current();
+  const hyper = problem.names.map((n) => h[n]);
+  let s = initialState(problem, h);
+  let T = 0;
+  while (T < max) {
+    const next = trainStep(problem, s, h, T + 1, check);
+    s.dispose();
+    s = next;
+    T++;
+    opts.onStep?.(T);
+    if (rule && rule(T, s)) break;
+    if (fixed !== null && T >= fixed) break;
+  }
+  const lastT = Math.max(T, 1);
+  const innerLoss = (w: Tensor, hr: HyperRecord) => (opts.loss ? opts.loss(w, hr) : problem.trainLoss(w, hr, lastT));
+  const w = tidy(() => K.clone(weightsOf(s, problem.dynamics.slots)));
+  const ogw = tidy(() => {
+    let errors: { [name: string]: number } = {};
+    const r = vjp((x: Tensor, ...hv: Tensor[]) => {
+      const hr = record(problem, hv);
+      errors = Object.fromEntries(Object.entries(problem.validationErrorsAtWeights(x, hr)).map(([k, e]) => [k, e.item()]));
+      return problem.objectiveAtWeights(x, hr);
+    }, [w, ...hyper]);
+    const gs = r.grads as Tensor[];
+    return { value: r.value.item(), errors, dW: gs[0], dH: gs.slice(1) };
+  });
+  // Conjugate gradients on H q = ∂E/∂w with H the Hessian of the inner loss in w.
+  const Hv = (v: Tensor) => tidy(() => hvp((x: Tensor) => innerLoss(x, h), w, v) as Tensor);
+  const b = ogw.dW;
+  let q = K.fullLike(b, 0);
+  let r = K.clone(b);
+  let p = K.clone(r);
+  let rr = K.dot(r, r);
+  const bnorm = Math.sqrt(K.dot(b, b)) || 1;
+  let it = 0;
+  let converged = Math.sqrt(rr) <= tol * bnorm;
+  while (!converged && it < maxIter) {
+    const Ap = Hv(p);
+    const pAp = K.dot(p, Ap);
+    if (!(pAp > 0)) {
+      Ap.dispose();
+      throw new RfhoError(`implicit hypergradient: the Hessian is not positive definite along the CG direction (pᵀHp = ${pAp}) at iteration ${it}; train longer or add an L2 term`);
+    }
+    const a = rr / pAp;
+    const q2 = K.axpby(1, q, a, p);
+    const r2 = K.axpby(1, r, -a, Ap);
+    Ap.dispose();
+    q.dispose();
+    r.dispose();
+    q = q2;
+    r = r2;
+    const rr2 = K.dot(r, r);
+    const p2 = K.axpby(1, r, rr2 / rr, p);
+    p.dispose();
+    p = p2;
+    rr = rr2;
+    it++;
+    converged = Math.sqrt(rr) <= tol * bnorm;
+  }
+  // Mixed term: the λ-blocks of the joint Hessian times (q, 0).
+  const mixed = tidy(() => {
+    const zeros = hyper.map((x) => K.fullLike(x, 0));
+    const blocks = hvp((x: Tensor, ...hv: Tensor[]) => innerLoss(x, record(problem, hv)), [w, ...hyper], [q, ...zeros]) as Tensor[];
+    return blocks.slice(1);
+  });
+  const acc = ogw.dH.map((g, i) => {
+    const out = K.axpby(1, g, -1, mixed[i]);
+    g.dispose();
+    mixed[i].dispose();
+    return out;
+  });
+  const residual = Math.sqrt(rr) / bnorm;
+  [q, r, p, b, w].forEach((x) => x.dispose());
+  if (check && !Number.isFinite(residual)) throw new DivergenceError(`implicit hypergradient: the CG residual is ${residual}`, T, 'CG residual');
+  return {
+    grads: finishGrads(problem, acc, check),
+    value: ogw.value,
+    errors: ogw.errors,
+    state: s,
+    steps: T,
+    stats: { forwardSteps: T, recomputedSteps: 0, peakTrajectoryBytes: 0 },
+    cg: { iterations: it, residual, converged },
+  };
+}
+
+export function describeShape(t: Tensor): string {
+  return shapeToString(t.shape);
+}

@@ -1,0 +1,58 @@
+/**
+ * Where Reverse-HG keeps the training trajectory. `FullTrajectory` stores every state s_0..s_{T−1}
+ * in memory; checkpointed stores (lib/hyper/checkpoint) keep a few and recompute the rest.
+ */
+import { Tensor } from '../tensor/tensor';
+
+export interface TrajectoryStore {
+  /** starts a pass at s_0 (owned by the store from now on); `advance` recomputes one step */
+  begin(s0: Tensor, advance: (s: Tensor, t: number) => Tensor): void;
+  /** s_t was computed (owned by the store) */
+  push(t: number, s: Tensor): void;
+  /** s_t for the reverse pass, requested for t = T−1 down to 0 */
+  get(t: number): Tensor;
+  /** the reverse pass no longer needs s_t */
+  release(t: number): void;
+  /** frees everything */
+  end(): void;
+  readonly recomputed: number;
+  readonly peakBytes: number;
+}
+
+export function bytesOf(t: Tensor): number {
+  return t.size * (t.dtype === 'float64' ? 8 : 4);
+}
+
+export class FullTrajectory implements TrajectoryStore {
+  private states: Tensor[] = [];
+  private bytes = 0;
+  peakBytes = 0;
+  readonly recomputed = 0;
+
+  begin(s0: Tensor): void {
+    this.states = [s0];
+    this.bytes = bytesOf(s0);
+    this.peakBytes = this.bytes;
+  }
+  push(t: number, s: Tensor): void {
+    this.states[t] = s;
+    this.bytes += bytesOf(s);
+    // s_T itself is not part of the trajectory the reverse pass reads; count what is held.
+    this.peakBytes = Math.max(this.peakBytes, this.bytes);
+  }
+  get(t: number): Tensor {
+    return this.states[t];
+  }
+  release(t: number): void {
+    const s = this.states[t];
+    if (s && !s.isDisposed) {
+      this.bytes -= bytesOf(s);
+      s.dispose();
+    }
+  }
+  end(): void {
+    for (const s of this.states) if (s && !s.isDisposed) s.dispose();
+    this.states = [];
+    this.bytes = 0;
+  }
+}
