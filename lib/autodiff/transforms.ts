@@ -239,6 +239,12 @@ export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tang
     }
     let tangent = out.tangent ?? K.fullLike(out, 0, [k, ...out.shape]);
     if (!batched) tangent = reshape(tangent, out.shape);
+    // A fresh view: the tangent may be one of the caller's own tangents (f = identity), and the
+    // caller must be able to dispose the result without disposing its input.
+    const own = new Tensor(tangent.storage, tangent.shape);
+    own.node = tangent.node;
+    own.requiresGrad = tangent.requiresGrad;
+    tangent = own;
     const value = new Tensor(out.storage, out.shape);
     value.node = out.node;
     value.requiresGrad = out.requiresGrad;
