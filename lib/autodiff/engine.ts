@@ -22,9 +22,37 @@ interface EngineState {
   forwardK: number;
   /** true while a JVP rule runs: its own ops must not compute level-1 tangents again */
   inJvpRule: boolean;
+  /**
+   * reverse depth when the forward transformation began: reverse levels opened inside it
+   * (forward-over-reverse) never differentiate tangents, levels around it (reverse-over-forward) do
+   */
+  forwardBaseDepth: number;
 }
 
-export const engine: EngineState = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false };
+export const engine: EngineState = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false, forwardBaseDepth: 0 };
+
+/**
+ * True when tangents computed now will never be differentiated in reverse mode, so an op may
+ * compute its tangent with fused kernels that record no reverse graph.
+ */
+export function tangentsAreLeaves(): boolean {
+  return engine.forwardK > 0 && !engine.inJvpRule && engine.forwardBaseDepth === 0;
+}
+
+/** Records out's reverse node (if needed) and sets a tangent computed by the caller. */
+export function recordWithTangent(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule, tangent: Tensor | null): Tensor {
+  if (engine.reverseDepth > 0 && !engine.reversePaused) {
+    for (const x of inputs) {
+      if (x.requiresGrad) {
+        out.requiresGrad = true;
+        out.node = { name, inputs, vjp };
+        break;
+      }
+    }
+  }
+  out.tangent = tangent;
+  return out;
+}
 
 export function record(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule, jvp: JvpRule): Tensor {
   // The reverse node goes first: a JVP rule may use `out` (exp, tanh, ...), and the tangent it

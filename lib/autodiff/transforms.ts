@@ -223,6 +223,7 @@ export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tang
   const outer = engine.reverseDepth > 0 && !engine.reversePaused;
   const run = () => {
     engine.forwardK = k;
+    engine.forwardBaseDepth = engine.reverseDepth;
     let out: Tensor;
     try {
       const duals = fp.tensors.map((p, i) => {
@@ -261,10 +262,22 @@ export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tang
 export function hvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, directions: A, opts: JvpOptions = {}): A {
   const fp = flatten(primals, 'primals');
   const fd = flatten(directions, 'directions');
-  return hvpAll(f, fp, fd, opts) as A;
+  return hvpAll(f, fp, fd.tensors, opts) as A;
 }
 
-function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, fd: Flat, opts: JvpOptions): Args {
+/**
+ * hvp over several inputs where some directions are null (zero, and cheaper than a zero tensor:
+ * no tangent is propagated from them). Returns one block per input.
+ */
+export function hvpPartial(f: (...a: Tensor[]) => Tensor, primals: Tensor[], directions: (Tensor | null)[], opts: JvpOptions = {}): Tensor[] {
+  const fp = flatten(primals, 'primals');
+  if (directions.length !== primals.length) throw new ArgumentError(`hvp: got ${primals.length} primals but ${directions.length} directions`);
+  if (directions.every((d) => d === null)) throw new ArgumentError('hvp: at least one direction must be given');
+  return hvpAll(f, fp, directions, opts) as Tensor[];
+}
+
+function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, directions: (Tensor | null)[], opts: JvpOptions): Args {
+  const fd = { tensors: directions };
   const n = fp.tensors.length;
   // jvp of the concatenated gradient would copy; instead run the gradient once under forward
   // mode and read each block's tangent.
@@ -275,13 +288,15 @@ function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, fd: Flat, opts: JvpOptions
     let k = 1;
     fp.tensors.forEach((p, i) => {
       const d = fd.tensors[i];
+      if (d === null) return; // no direction along this input
       const want = batched ? [d.shape[0], ...p.shape] : p.shape;
       if (!d || !sameShape(d.shape, want)) {
         throw new ShapeError(`hvp: direction ${i} has shape ${d ? shapeToString(d.shape) : 'none'} but its primal has shape ${shapeToString(p.shape)}${batched ? ' (expected [k, ...primal shape])' : ''}`);
       }
-      if (batched) k = d.shape[0];
+      if (batched) k = d!.shape[0];
     });
     engine.forwardK = k;
+    engine.forwardBaseDepth = engine.reverseDepth;
     let grads: Tensor[];
     try {
       const duals = fp.tensors.map((p, i) => {
@@ -289,7 +304,7 @@ function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, fd: Flat, opts: JvpOptions
         d.requiresGrad = p.requiresGrad;
         if (p.requiresGrad) d.node = { name: 'dual', inputs: [p], vjp: (g) => [g] };
         const t = fd.tensors[i];
-        d.tangent = batched ? t : reshape(t, [1, ...t.shape]);
+        if (t) d.tangent = batched ? t : reshape(t, [1, ...t.shape]);
         return d;
       });
       const r = vjp(f, fp.rebuild(duals));

@@ -11,7 +11,7 @@
  *               products; hypergradient ∂E/∂λ − (∂²L/∂λ∂w) q.
  */
 import * as K from '../kernels';
-import { hvp, jvp, vjp } from '../autodiff/transforms';
+import { hvp, hvpPartial, jvp, vjp } from '../autodiff/transforms';
 import { ArgumentError, DivergenceError, RfhoError } from '../tensor/errors';
 import { keep, tidy } from '../tensor/scope';
 import { Tensor, shapeToString } from '../tensor/tensor';
@@ -101,6 +101,53 @@ export function trainStep(problem: Problem, s: Tensor, h: HyperRecord, t: number
   return next;
 }
 
+/** One training step that also returns g_t = ∇_w L_t(w_{t−1}) (both owned by the caller). */
+export function trainStepWithGradient(problem: Problem, s: Tensor, h: HyperRecord, t: number, check: boolean): { next: Tensor; grad: Tensor } {
+  const r = tidy(() => {
+    const g = problem.gradient(s, h, t);
+    return { next: keep(problem.dynamics.step(s, g, h, t)), grad: keep(g === s ? K.clone(g) : g) };
+  });
+  if (check) {
+    try {
+      checkFiniteTensor(r.next, 'the training state', t);
+    } catch (e) {
+      r.next.dispose();
+      r.grad.dispose();
+      throw e;
+    }
+  }
+  return r;
+}
+
+/**
+ * One step of the reverse sweep: (α_{t−1}, B_tᵀ α_t) from α_t, without differentiating twice in
+ * reverse. With Φ_t(s, λ) = U(s, g, λ), g = ∇_w L_t(w, λ):
+ *   (s̄, ḡ, λ̄_U) = vjp of the update U (elementwise, cheap)
+ *   [H_ww ḡ; H_λw ḡ] = one forward-over-reverse Hessian-vector product of L_t (H symmetric)
+ *   α_{t−1} = s̄ + [H_ww ḡ; 0],   B_tᵀ α_t = λ̄_U + H_λw ḡ.
+ * In that product the data pass of a linear layer carries the primal and the tangent together.
+ */
+export function reverseStep(problem: Problem, prev: Tensor, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): { alpha: Tensor; gh: Tensor[] } {
+  return tidy(() => {
+    const dyn = problem.dynamics;
+    const g = storedGrad ?? problem.gradient(prev, record(problem, hyper), t);
+    const u = vjp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => dyn.step(x, gg, record(problem, hv), t), [prev, g, ...hyper], alpha).grads as Tensor[];
+    const sBar = u[0], gBar = u[1], hBarU = u.slice(2);
+    const w = weightsOf(prev, dyn.slots);
+    const blocks = hvpPartial((x: Tensor, ...hv: Tensor[]) => problem.trainLoss(x, record(problem, hv), t), [w, ...hyper], [gBar, ...hyper.map(() => null)]);
+    const d = w.size;
+    let alphaPrev: Tensor;
+    if (dyn.slots === 1) {
+      alphaPrev = K.axpby(1, sBar, 1, blocks[0]);
+    } else {
+      const head = K.axpby(1, K.slice(sBar, 0, 0, d), 1, blocks[0]);
+      alphaPrev = K.concat([head, K.slice(sBar, 0, d, sBar.size)], 0);
+    }
+    const gh = hBarU.map((x, i) => K.axpby(1, x, 1, blocks[i + 1]));
+    return { alpha: alphaPrev, gh };
+  });
+}
+
 /** ∂E/∂s and ∂E/∂λ at the final state, plus the values. */
 function objectiveGradient(problem: Problem, sT: Tensor, hyper: readonly Tensor[]) {
   return tidy(() => {
@@ -144,8 +191,9 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
   store.begin(s, (state, t) => trainStep(problem, state, h, t, false));
   try {
     while (T < max) {
-      const next = trainStep(problem, s, h, T + 1, check);
+      const { next, grad: g } = trainStepWithGradient(problem, s, h, T + 1, check);
       T++;
+      store.pushGradient(T, g);
       store.push(T, next);
       s = next;
       opts.onStep?.(T);
@@ -158,11 +206,7 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
     let alpha = og.dS;
     for (let t = T; t >= 1; t--) {
       const prev = store.get(t - 1);
-      const step = tidy(() => {
-        const r = vjp((x: Tensor, ...hv: Tensor[]) => problem.step(x, record(problem, hv), t), [prev, ...hyper], alpha);
-        const gs = r.grads as Tensor[];
-        return { alpha: gs[0], gh: gs.slice(1) };
-      });
+      const step = reverseStep(problem, prev, store.gradient(t), hyper, alpha, t);
       store.release(t - 1);
       alpha.dispose();
       alpha = step.alpha;

@@ -94,9 +94,13 @@ export class Problem {
 
   /** Φ_t(s, λ) */
   step(s: Tensor, h: HyperRecord, t: number): Tensor {
+    return this.dynamics.step(s, this.gradient(s, h, t), h, t);
+  }
+
+  /** g_t = ∇_w L_t(w, λ) at the weights of state s */
+  gradient(s: Tensor, h: HyperRecord, t: number): Tensor {
     const w = weightsOf(s, this.dynamics.slots);
-    const g = grad((x: Tensor) => this.trainLoss(x, h, t))(w) as Tensor;
-    return this.dynamics.step(s, g, h, t);
+    return grad((x: Tensor) => this.trainLoss(x, h, t))(w) as Tensor;
   }
 
   /** The training loss at step t as a function of the weights (used by the implicit method). */

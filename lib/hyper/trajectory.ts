@@ -9,6 +9,13 @@ export interface TrajectoryStore {
   begin(s0: Tensor, advance: (s: Tensor, t: number) => Tensor): void;
   /** s_t was computed (owned by the store) */
   push(t: number, s: Tensor): void;
+  /**
+   * g_t = ∇_w L_t at s_{t−1}, a by-product of computing s_t (owned by the store, which may keep
+   * it for the reverse pass or dispose it at once)
+   */
+  pushGradient(t: number, g: Tensor): void;
+  /** the stored g_t, or null when the reverse pass must recompute it */
+  gradient(t: number): Tensor | null;
   /** s_t for the reverse pass, requested for t = T−1 down to 0 */
   get(t: number): Tensor;
   /** the reverse pass no longer needs s_t */
@@ -25,6 +32,7 @@ export function bytesOf(t: Tensor): number {
 
 export class FullTrajectory implements TrajectoryStore {
   private states: Tensor[] = [];
+  private grads: Tensor[] = [];
   private bytes = 0;
   peakBytes = 0;
   readonly recomputed = 0;
@@ -40,19 +48,29 @@ export class FullTrajectory implements TrajectoryStore {
     // s_T itself is not part of the trajectory the reverse pass reads; count what is held.
     this.peakBytes = Math.max(this.peakBytes, this.bytes);
   }
+  pushGradient(t: number, g: Tensor): void {
+    this.grads[t] = g;
+    this.bytes += bytesOf(g);
+    this.peakBytes = Math.max(this.peakBytes, this.bytes);
+  }
   get(t: number): Tensor {
     return this.states[t];
   }
+  gradient(t: number): Tensor | null {
+    return this.grads[t] ?? null;
+  }
   release(t: number): void {
-    const s = this.states[t];
-    if (s && !s.isDisposed) {
-      this.bytes -= bytesOf(s);
-      s.dispose();
+    for (const x of [this.states[t], this.grads[t + 1]]) {
+      if (x && !x.isDisposed) {
+        this.bytes -= bytesOf(x);
+        x.dispose();
+      }
     }
   }
   end(): void {
-    for (const s of this.states) if (s && !s.isDisposed) s.dispose();
+    for (const s of [...this.states, ...this.grads]) if (s && !s.isDisposed) s.dispose();
     this.states = [];
+    this.grads = [];
     this.bytes = 0;
   }
 }

@@ -2,6 +2,7 @@
 #include <cblas.h>
 
 #include "cpu_backend.h"
+#include "skinny_gemm.h"
 
 namespace rfho {
 
@@ -82,6 +83,8 @@ void gemmTyped(const GemmArgs& g) {
 }  // namespace
 
 void CpuBackend::gemm(DType dtype, const GemmArgs& g) {
+  if (g.k > 0 && skinnyGemm(dtype, g)) return;
+  DenormalsAreZero daz;
   if (dtype == DType::F32) gemmTyped<float>(g);
   else gemmTyped<double>(g);
 }
