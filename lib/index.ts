@@ -35,6 +35,8 @@ export type { BilevelSpec, ValidationErrors } from './hyper/problem';
 export { reverseHG, forwardHG, truncatedReverseHG, implicitHG } from './hyper/hypergradients';
 export type { Horizon, HypergradientOptions, HypergradientResult, ReverseOptions, TruncatedOptions, ImplicitOptions, ImplicitResult } from './hyper/hypergradients';
 export { FullTrajectory } from './hyper/trajectory';
+export { CheckpointedTrajectory, DiskTrajectory, checkpointed, revolveCost, revolveClosedForm } from './hyper/checkpoint';
+export type { CheckpointOptions } from './hyper/checkpoint';
 export type { TrajectoryStore } from './hyper/trajectory';
 export { outer } from './hyper/outer';
 export type { OuterOptimizer } from './hyper/outer';

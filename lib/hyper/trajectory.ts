@@ -43,7 +43,7 @@ export class FullTrajectory implements TrajectoryStore {
     this.peakBytes = this.bytes;
   }
   push(t: number, s: Tensor): void {
-    this.states[t] = s;
+    this.states[t] = s; // s_T too: the reverse pass never asks for it, end() frees it
     this.bytes += bytesOf(s);
     // s_T itself is not part of the trajectory the reverse pass reads; count what is held.
     this.peakBytes = Math.max(this.peakBytes, this.bytes);

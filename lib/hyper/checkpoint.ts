@@ -1,0 +1,389 @@
+/**
+ * Reverse-HG under a memory budget. A checkpointed trajectory keeps a few states and recomputes
+ * the others from the nearest one when the reverse pass asks for them.
+ *
+ * - 'revolve': binomial checkpointing (Griewank's Revolve schedule) — the fewest recomputed steps
+ *   for the number of states that may be held at once. The schedule comes from the recursion
+ *   R(a, b, c) = min_m (m − a) + R(m, b, c − 1) + R(a, m, c): advance from s_a to s_m, keep s_m,
+ *   reverse (m, b] with one slot fewer, free s_m, reverse (a, m]; its total equals Revolve's closed
+ *   form t(n, s) = r·n − C(s + r, s − 1) with s = c + 1 snapshots.
+ * - 'uniform': a checkpoint every k steps, each segment recomputed and stored whole (√T-style).
+ * - DiskTrajectory: every state streamed to a file, read back on the reverse pass.
+ * Recomputed states go through the same operations in the same order, so the hypergradient is bit
+ * for bit the one of the full trajectory.
+ *
+ * The budget counts the states the trajectory holds at once: the checkpoints (s_0 included) and,
+ * while a step runs, its input and output — so at least 3 for T ≥ 2 (2 for T = 1). A byte budget is
+ * converted with the size of one state. The final state s_T, which the objective needs, is not part
+ * of the trajectory.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as K from '../kernels';
+import { ArgumentError } from '../tensor/errors';
+import { Tensor } from '../tensor/tensor';
+import { TrajectoryStore, bytesOf } from './trajectory';
+
+type Action =
+  | { kind: 'advance'; from: number; to: number } // from a held checkpoint, producing a transient s_to
+  | { kind: 'store'; index: number } // the transient becomes a checkpoint
+  | { kind: 'free'; index: number }
+  | { kind: 'request'; index: number }; // the reverse pass takes s_index
+
+/** Minimal number of advances R(n, c) to reverse n steps from a held start with c free slots. */
+export function revolveCost(n: number, c: number, memo = new Map<number, number>()): number {
+  if (n <= 1) return 0;
+  if (c === 0) return (n * (n - 1)) / 2;
+  const key = n * 4096 + c;
+  const hit = memo.get(key);
+  if (hit !== undefined) return hit;
+  let best = Infinity;
+  for (let m = 1; m < n; m++) {
+    const v = m + revolveCost(n - m, c - 1, memo) + revolveCost(m, c, memo);
+    if (v < best) best = v;
+  }
+  memo.set(key, best);
+  return best;
+}
+
+/** Griewank–Walther closed form: minimal forward steps to reverse n steps with s snapshots. */
+export function revolveClosedForm(n: number, snaps: number): number {
+  const binom = (a: number, b: number) => {
+    let r = 1;
+    for (let i = 1; i <= b; i++) r = (r * (a - b + i)) / i;
+    return Math.round(r);
+  };
+  let r = 0;
+  while (binom(snaps + r, snaps) < n) r++;
+  return r * n - binom(snaps + r, snaps + 1);
+}
+
+function revolvePlan(T: number, c: number): Action[] {
+  const memo = new Map<number, number>();
+  const out: Action[] = [];
+  const rec = (a: number, b: number, free: number) => {
+    const n = b - a;
+    if (n === 1) {
+      out.push({ kind: 'request', index: a });
+      return;
+    }
+    if (free === 0) {
+      for (let t = b; t > a; t--) {
+        if (t - 1 > a) out.push({ kind: 'advance', from: a, to: t - 1 });
+        out.push({ kind: 'request', index: t - 1 });
+      }
+      return;
+    }
+    let best = Infinity, bm = 1;
+    for (let m = 1; m < n; m++) {
+      const v = m + revolveCost(n - m, free - 1, memo) + revolveCost(m, free, memo);
+      if (v < best) {
+        best = v;
+        bm = m;
+      }
+    }
+    const mid = a + bm;
+    out.push({ kind: 'advance', from: a, to: mid }, { kind: 'store', index: mid });
+    rec(mid, b, free - 1);
+    out.push({ kind: 'free', index: mid });
+    rec(a, mid, free);
+  };
+  rec(0, T, c);
+  return out;
+}
+
+function uniformPlan(T: number, k: number): Action[] {
+  const out: Action[] = [];
+  const starts: number[] = [];
+  for (let a = 0; a < T; a += k) starts.push(a);
+  // forward sweep: keep every segment start
+  for (const a of starts.slice(1)) out.push({ kind: 'advance', from: a - k, to: a }, { kind: 'store', index: a });
+  for (let si = starts.length - 1; si >= 0; si--) {
+    const a = starts[si], b = Math.min(T, a + k);
+    // recompute the whole segment, keeping every state
+    for (let t = a + 1; t < b; t++) out.push({ kind: 'advance', from: t - 1, to: t }, { kind: 'store', index: t });
+    for (let t = b; t > a; t--) {
+      out.push({ kind: 'request', index: t - 1 });
+      if (t - 1 > a) out.push({ kind: 'free', index: t - 1 });
+    }
+    if (a > 0) out.push({ kind: 'free', index: a });
+  }
+  return out;
+}
+
+export interface CheckpointOptions {
+  /** states held at once (≥ 2), or use `bytes` */
+  slots?: number;
+  /** memory budget in bytes for the trajectory (converted to slots with the size of one state) */
+  bytes?: number;
+  /** the training horizon (a number of steps; stopping rules need the full trajectory) */
+  T: number;
+  schedule?: 'revolve' | 'uniform';
+}
+
+export class CheckpointedTrajectory implements TrajectoryStore {
+  private plan: Action[] = [];
+  private pc = 0;
+  private held = new Map<number, Tensor>();
+  private transient: { index: number; state: Tensor } | null = null;
+  private advanceFn: ((s: Tensor, t: number) => Tensor) | null = null;
+  private sweepKeep = new Set<number>();
+  private stateBytes = 0;
+  private slots = 0;
+  private bytesHeld = 0;
+  recomputed = 0;
+  peakBytes = 0;
+
+  constructor(private readonly opts: CheckpointOptions) {
+    const { slots, bytes, T } = opts;
+    if (!Number.isInteger(T) || T < 0) throw new ArgumentError(`checkpointing: 'T' must be a non-negative integer (stopping rules need the full trajectory), got ${String(T)}`);
+    if (slots === undefined && bytes === undefined) throw new ArgumentError(`checkpointing: give a budget, 'slots' or 'bytes'`);
+    if (slots !== undefined && (!Number.isInteger(slots) || slots < 2)) {
+      throw new ArgumentError(`checkpointing: 'slots' must be an integer >= 2, got ${String(slots)}`);
+    }
+    if (slots !== undefined && slots < 3 && T >= 2) {
+      throw new ArgumentError(`checkpointing: ${slots} slots cannot reverse ${T} steps: at least 3 states (the start, and a step's input and output) are needed`);
+    }
+    if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes <= 0)) {
+      throw new ArgumentError(`checkpointing: 'bytes' must be a positive number, got ${String(bytes)}`);
+    }
+    if (opts.schedule !== undefined && opts.schedule !== 'revolve' && opts.schedule !== 'uniform') {
+      throw new ArgumentError(`checkpointing: 'schedule' must be 'revolve' or 'uniform', got ${String(opts.schedule)}`);
+    }
+  }
+
+  /** The number of states the budget allows (after begin). */
+  get slotCount(): number {
+    return this.slots;
+  }
+
+  begin(s0: Tensor, advance: (s: Tensor, t: number) => Tensor): void {
+    this.stateBytes = bytesOf(s0);
+    const T = this.opts.T;
+    let slots = this.opts.slots ?? Math.floor(this.opts.bytes! / this.stateBytes);
+    const needed = T >= 2 ? 3 : 2;
+    if (slots < needed) {
+      s0.dispose();
+      throw new ArgumentError(`checkpointing: a budget of ${this.opts.bytes ?? `${slots} slots`} holds ${slots} state(s) of ${this.stateBytes} bytes; at least ${needed} are needed for T = ${T}`);
+    }
+    slots = Math.min(slots, T + 1); // more than needed: store everything (no recomputation)
+    this.slots = slots;
+    this.advanceFn = advance;
+    if ((this.opts.schedule ?? 'revolve') === 'uniform') {
+      // checkpoints ceil(T/k) plus a recomputed segment of k states plus the step being computed
+      let k = 1;
+      while (k <= T && Math.ceil(T / k) + k + 1 > slots) k++;
+      if (k > T) {
+        s0.dispose();
+        throw new ArgumentError(`checkpointing: the uniform schedule needs at least ${2 * Math.ceil(Math.sqrt(T))} slots for T = ${T}; got ${slots} (use 'revolve')`);
+      }
+      this.plan = uniformPlan(T, Math.max(1, k));
+    } else {
+      // s_0 and a step's input and output are always held: the rest are free checkpoint slots.
+      this.plan = revolvePlan(T, Math.max(0, slots - 3));
+    }
+    // The forward sweep covers the plan up to the first request: keep the states it stores.
+    this.pc = 0;
+    this.sweepKeep.clear();
+    while (this.pc < this.plan.length && this.plan[this.pc].kind !== 'request') {
+      const a = this.plan[this.pc];
+      if (a.kind === 'store') this.sweepKeep.add(a.index);
+      this.pc++;
+    }
+    this.held.set(0, s0);
+    this.transient = null;
+    this.bytesHeld = this.stateBytes;
+    this.peakBytes = this.bytesHeld;
+    this.recomputed = 0;
+  }
+
+  private note(delta: number): void {
+    this.bytesHeld += delta;
+    this.peakBytes = Math.max(this.peakBytes, this.bytesHeld);
+  }
+
+  private final: Tensor | null = null;
+
+  push(t: number, s: Tensor): void {
+    if (t === this.opts.T) {
+      // s_T belongs to the objective, not to the trajectory; s_{T-1} stays for the first request.
+      this.final = s;
+      return;
+    }
+    // The previous transient (the loop's last state) is no longer needed unless it is kept.
+    if (this.transient) {
+      this.transient.state.dispose();
+      this.note(-this.stateBytes);
+      this.transient = null;
+    }
+    if (this.sweepKeep.has(t)) {
+      this.held.set(t, s);
+      this.note(this.stateBytes);
+    } else {
+      this.transient = { index: t, state: s };
+      this.note(this.stateBytes);
+    }
+  }
+
+  pushGradient(_t: number, g: Tensor): void {
+    g.dispose(); // recomputed in the reverse pass: cheaper than holding d more values per step
+  }
+
+  gradient(): Tensor | null {
+    return null;
+  }
+
+  private advanceTo(from: number, to: number): void {
+    const start = this.held.get(from);
+    if (!start) throw new Error(`internal: checkpoint ${from} missing`);
+    if (this.transient) {
+      this.transient.state.dispose();
+      this.note(-this.stateBytes);
+      this.transient = null;
+    }
+    let s = start;
+    for (let t = from + 1; t <= to; t++) {
+      this.note(this.stateBytes); // the step's output exists next to its input
+      const next = this.advanceFn!(s, t);
+      if (s !== start) {
+        s.dispose();
+        this.note(-this.stateBytes);
+      }
+      s = next;
+      this.recomputed++;
+    }
+    this.transient = { index: to, state: s };
+  }
+
+  get(t: number): Tensor {
+    if (this.final) {
+      this.final.dispose();
+      this.final = null;
+    }
+    while (this.pc < this.plan.length) {
+      const a = this.plan[this.pc++];
+      if (a.kind === 'advance') this.advanceTo(a.from, a.to);
+      else if (a.kind === 'store') {
+        if (!this.transient || this.transient.index !== a.index) throw new Error(`internal: store of ${a.index} without its state`);
+        this.held.set(a.index, this.transient.state);
+        this.transient = null;
+      } else if (a.kind === 'free') {
+        const h = this.held.get(a.index);
+        if (h) {
+          h.dispose();
+          this.held.delete(a.index);
+          this.note(-this.stateBytes);
+        }
+      } else {
+        if (a.index !== t) throw new Error(`internal: the reverse pass asked for s_${t}, the schedule provides s_${a.index}`);
+        const h = this.held.get(t) ?? (this.transient && this.transient.index === t ? this.transient.state : null);
+        if (!h) {
+          // the sweep's final transient is s_{T-1} only when no advance was planned for it
+          throw new Error(`internal: s_${t} is not available`);
+        }
+        return h;
+      }
+    }
+    throw new Error(`internal: schedule exhausted before s_${t}`);
+  }
+
+  release(t: number): void {
+    if (this.transient && this.transient.index === t) {
+      this.transient.state.dispose();
+      this.transient = null;
+      this.note(-this.stateBytes);
+    }
+  }
+
+  end(): void {
+    for (const h of this.held.values()) h.dispose();
+    this.held.clear();
+    this.transient?.state.dispose();
+    this.transient = null;
+    this.final?.dispose();
+    this.final = null;
+  }
+}
+
+/** Streams every state (and gradient) to a file; the reverse pass reads them back. */
+export class DiskTrajectory implements TrajectoryStore {
+  private fdStates = -1;
+  private fdGrads = -1;
+  private shape: readonly number[] = [];
+  private gshape: readonly number[] = [];
+  private last: Tensor | null = null;
+  private files: string[] = [];
+  private current: Tensor | null = null;
+  readonly recomputed = 0;
+  peakBytes = 0;
+
+  constructor(private readonly dir: string = os.tmpdir()) {}
+
+  private write(fd: number, t: Tensor, index: number): void {
+    const a = t.toArray();
+    fs.writeSync(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength), 0, a.byteLength, index * a.byteLength);
+  }
+  private read(fd: number, like: Tensor | null, shape: readonly number[], dtype: 'float32' | 'float64', index: number): Tensor {
+    const n = shape.reduce((x, y) => x * y, 1);
+    const buf = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+    fs.readSync(fd, new Uint8Array(buf.buffer), 0, buf.byteLength, index * buf.byteLength);
+    void like;
+    return K.tensor(buf, shape, { dtype });
+  }
+
+  private dtype: 'float32' | 'float64' = 'float32';
+
+  begin(s0: Tensor): void {
+    const base = fs.mkdtempSync(path.join(this.dir, 'rfho-trajectory-'));
+    this.files = [path.join(base, 'states.bin'), path.join(base, 'grads.bin')];
+    this.fdStates = fs.openSync(this.files[0], 'w+');
+    this.fdGrads = fs.openSync(this.files[1], 'w+');
+    this.shape = s0.shape;
+    this.dtype = s0.dtype === 'float64' ? 'float64' : 'float32';
+    this.write(this.fdStates, s0, 0);
+    this.last = s0;
+    this.peakBytes = bytesOf(s0);
+  }
+  push(t: number, s: Tensor): void {
+    this.write(this.fdStates, s, t);
+    this.last?.dispose();
+    this.last = s;
+  }
+  pushGradient(t: number, g: Tensor): void {
+    this.gshape = g.shape;
+    this.write(this.fdGrads, g, t - 1);
+    g.dispose();
+  }
+  get(t: number): Tensor {
+    this.current?.dispose();
+    this.current = this.read(this.fdStates, null, this.shape, this.dtype, t);
+    return this.current;
+  }
+  private currentGrad: Tensor | null = null;
+  gradient(t: number): Tensor | null {
+    if (this.gshape.length === 0) return null;
+    this.currentGrad?.dispose();
+    this.currentGrad = this.read(this.fdGrads, null, this.gshape, this.dtype, t - 1);
+    return this.currentGrad;
+  }
+  release(): void {
+    this.current?.dispose();
+    this.current = null;
+    this.currentGrad?.dispose();
+    this.currentGrad = null;
+  }
+  end(): void {
+    this.release();
+    this.last?.dispose();
+    this.last = null;
+    for (const fd of [this.fdStates, this.fdGrads]) if (fd >= 0) fs.closeSync(fd);
+    this.fdStates = this.fdGrads = -1;
+    for (const f of this.files) fs.rmSync(path.dirname(f), { recursive: true, force: true });
+  }
+}
+
+/** rf.checkpointed({ T, slots }) or rf.checkpointed({ T, bytes }) */
+export function checkpointed(opts: CheckpointOptions): CheckpointedTrajectory {
+  return new CheckpointedTrajectory(opts);
+}

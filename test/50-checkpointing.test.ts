@@ -1,0 +1,98 @@
+/** Reverse-HG under a memory budget: bitwise equality with the full trajectory, Revolve's optimum. */
+import * as assert from 'node:assert/strict';
+import * as rf from '../lib';
+import { Tensor } from '../lib';
+import { rand } from './helpers';
+
+const dtype = 'float64' as const;
+const n = 10, dim = 4;
+const X = rand([n, dim], 1, dtype), Xv = rand([n, dim], 2, dtype);
+const y = rf.tensor(Array.from({ length: n }, (_, i) => i % 3), undefined, { dtype: 'int32' });
+const yv = rf.tensor(Array.from({ length: n }, (_, i) => (i * 5 + 1) % 3), undefined, { dtype: 'int32' });
+const model = rf.linear(dim, 3);
+const w0 = model.initialize({ seed: 3, dtype });
+const batches = rf.data.minibatchSchedule(n, 4, 9);
+
+function problemFor(dyn: string): rf.Problem {
+  const lam = rf.hyperparameter('lam', rand([n], 4, dtype, 0.2, 1));
+  const lr = rf.hyperparameter('lr', dyn === 'adam' ? 0.05 : 0.3, { dtype });
+  const mu = rf.hyperparameter('mu', 0.5, { dtype });
+  const dynamics = dyn === 'gd' ? rf.dynamics.gradientDescent({ lr }) : dyn === 'momentum' ? rf.dynamics.momentum({ lr, momentum: mu })
+    : dyn === 'nesterov' ? rf.dynamics.nesterov({ lr, momentum: mu }) : rf.dynamics.adam({ lr });
+  return rf.bilevel({
+    params: model, hyperparameters: [lam], init: w0,
+    // minibatches indexed by step: the replay must take the same rows
+    train: (w, h, t) => {
+      const idx = rf.tensor(batches(t), undefined, { dtype: 'int32' });
+      return rf.crossEntropy(model.apply(w, rf.gatherRows(X, idx)), rf.gatherRows(y, idx) as Tensor, { weights: rf.gatherRows(h.lam, idx) });
+    },
+    valid: (w) => rf.crossEntropy(model.apply(w, Xv), yv),
+    dynamics,
+  });
+}
+
+function bitwiseEqual(a: rf.HyperRecord, b: rf.HyperRecord): boolean {
+  return Object.keys(a).every((k) => {
+    const x = a[k].toArray(), z = b[k].toArray();
+    return x.length === z.length && x.every((v, i) => Object.is(v, z[i]));
+  });
+}
+
+describe('checkpointed Reverse-HG', function () {
+  this.timeout(300000);
+  for (const dyn of ['gd', 'momentum', 'nesterov', 'adam']) {
+    it(`${dyn}: bitwise equal to the full trajectory for T ∈ {1, 2, 7, 100, 1000} and every schedule; recomputation = Revolve's optimum`, () => {
+      const problem = problemFor(dyn);
+      for (const T of [1, 2, 7, 100, 1000]) {
+        if (T === 1000 && dyn !== 'gd') continue; // the long horizon once is enough for the test's time
+        const full = rf.reverseHG(problem, { T });
+        const slotList = T === 1 ? [2, 3] : [...(T <= 100 ? [3] : []), 4, 6, Math.ceil(Math.sqrt(T)) + 1, T + 5];
+        for (const slots of slotList) {
+          const store = rf.checkpointed({ T, slots });
+          const r = rf.reverseHG(problem, { T, trajectory: store });
+          assert.ok(bitwiseEqual(r.grads, full.grads), `${dyn} T=${T} slots=${slots}: bit for bit`);
+          const optimum = Math.max(0, rf.revolveClosedForm(T, slots - 2) - (T - 1));
+          assert.equal(r.stats.recomputedSteps, T <= 1 ? 0 : optimum, `${dyn} T=${T} slots=${slots}: recomputed ${r.stats.recomputedSteps}, Revolve ${optimum}`);
+          const stateBytes = w0.size * (dyn === 'gd' ? 1 : dyn === 'adam' ? 3 : 2) * 8;
+          assert.ok(r.stats.peakTrajectoryBytes <= slots * stateBytes, `peak ${r.stats.peakTrajectoryBytes} within ${slots} states`);
+          for (const g of Object.values(r.grads)) g.dispose();
+          r.state.dispose();
+        }
+        if (T >= 7 && dyn === 'momentum') {
+          const uni = rf.reverseHG(problem, { T, trajectory: rf.checkpointed({ T, slots: 2 * Math.ceil(Math.sqrt(T)) + 2, schedule: 'uniform' }) });
+          assert.ok(bitwiseEqual(uni.grads, full.grads), `uniform schedule T=${T}`);
+          const disk = rf.reverseHG(problem, { T, trajectory: new rf.DiskTrajectory() });
+          assert.ok(bitwiseEqual(disk.grads, full.grads), `disk T=${T}`);
+        }
+      }
+    });
+  }
+
+  it('a byte budget: states held never exceed it; larger than needed falls back to storing everything', () => {
+    const problem = problemFor('momentum');
+    const T = 60;
+    const stateBytes = w0.size * 2 * 8;
+    const before = rf.memory().bytes;
+    const r = rf.reverseHG(problem, { T, trajectory: rf.checkpointed({ T, bytes: 8 * stateBytes + 5 }) });
+    assert.ok(r.stats.peakTrajectoryBytes <= 8 * stateBytes);
+    assert.ok(r.stats.recomputedSteps > 0);
+    for (const g of Object.values(r.grads)) g.dispose();
+    r.state.dispose();
+    assert.equal(rf.memory().bytes, before, 'nothing leaked');
+    const big = rf.reverseHG(problem, { T, trajectory: rf.checkpointed({ T, bytes: 1e9 }) });
+    assert.equal(big.stats.recomputedSteps, 0);
+  });
+
+  it('bad budgets are clear errors before any work starts', () => {
+    assert.throws(() => rf.checkpointed({ T: 10, slots: 1 }), /'slots' must be an integer >= 2/);
+    assert.throws(() => rf.checkpointed({ T: 10, slots: 2 }), /at least 3 states/);
+    assert.throws(() => rf.checkpointed({ T: 10, bytes: -5 }), /'bytes' must be a positive number/);
+    assert.throws(() => rf.checkpointed({ T: 10, bytes: NaN }), /'bytes' must be a positive number/);
+    assert.throws(() => rf.checkpointed({ T: 10 }), /give a budget/);
+    assert.throws(() => rf.checkpointed({ T: 10, slots: 4, schedule: 'magic' as never }), /'schedule'/);
+    const problem = problemFor('gd');
+    let steps = 0;
+    assert.throws(() => rf.reverseHG(problem, { T: 10, onStep: () => steps++, trajectory: rf.checkpointed({ T: 10, bytes: 10 }) }), /holds 0 state/);
+    assert.equal(steps, 0, 'no training step ran');
+  });
+});
