@@ -9,13 +9,14 @@ import { DisposedError } from './errors';
 import { trackInScope } from './scope';
 
 /**
- * A cache of freed native buffers by (device, dtype, numel). Small tensors are created and
- * disposed in every op; reusing their buffers skips a native allocation, a native free and the
- * creation of a garbage-collected handle, which together cost more than a small kernel.
+ * A cache of freed native buffers by (device, dtype, numel), at most RFHO_CACHE_BYTES (default
+ * 512 MiB) in all. Training loops create and dispose tensors of the same shapes at every step;
+ * reusing their buffers skips the native allocation, the free, the creation of a garbage-collected
+ * handle and, for large buffers, the first-touch page faults — together more than a small kernel.
  */
-const POOL_MAX_BYTES_PER_BUFFER = 1 << 20;
-const POOL_MAX_PER_SIZE = 32;
-const POOL_MAX_TOTAL_BYTES = 128 << 20;
+const POOL_MAX_BYTES_PER_BUFFER = 64 << 20;
+const POOL_MAX_PER_SIZE = 4096;
+const POOL_MAX_TOTAL_BYTES = Number(process.env.RFHO_CACHE_BYTES ?? 512 * 2 ** 20);
 const pool = new Map<number, Handle[]>();
 let pooledBytes = 0;
 let pooledBuffers = 0;

@@ -36,6 +36,16 @@ const T* rowsOfA(const T* A, bool ta, int64_t r0, int64_t lda) {
   return ta ? A + r0 : A + r0 * lda;
 }
 
+// All CPU parallelism goes through one OpenMP pool. OpenBLAS's own threads would otherwise spin
+// after every product while our OpenMP workers (and the JavaScript thread) wanted the same two
+// cores: small ops measured 20× slower between large products. So OpenBLAS runs single-threaded,
+// and every product is split here — by batch entries, rows of C, or columns of C.
+struct SingleThreadedBlas {
+  SingleThreadedBlas() {
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+  }
+} singleThreadedBlas;
+
 template <typename T>
 void gemmTyped(const GemmArgs& g) {
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
@@ -46,45 +56,48 @@ void gemmTyped(const GemmArgs& g) {
 #ifdef _OPENMP
   threads = omp_get_max_threads();
 #endif
-  const bool canSplit = threads > 1 && openblas_set_num_threads && openblas_get_num_threads;
   const double flops = 2.0 * g.m * g.n * g.k * g.batch;
-  // OpenBLAS threads skinny products (n small, as in a linear model's logits) and batches of small
-  // products poorly; there we split rows or batch entries across our own threads and run
-  // single-threaded BLAS in each. Large square products keep OpenBLAS's own threading.
-  const bool skinny = g.batch == 1 && g.n <= 128 && g.m >= 64 * threads && flops > 4e6;
-  const bool smallBatch = g.batch >= threads && flops / g.batch < 4e6 && flops > 1e6;
-  if (canSplit && (skinny || smallBatch)) {
-    const int saved = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    if (skinny) {
-      parallelRange(threads, int64_t{1} << 40, [&](int64_t b, int64_t e) {
+  const int64_t work = flops > 2e5 ? (int64_t{1} << 40) : 0;  // below that, one thread is faster
+  if (g.batch >= threads || threads == 1 || work == 0) {
+    parallelRange(g.batch, work, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        gemmOne<T>(g.transA, g.transB, g.m, g.n, g.k, alpha, A + i * g.strideA, g.lda,
+                   B + i * g.strideB, g.ldb, beta, C + i * g.strideC, g.ldc);
+    });
+    return;
+  }
+  for (int64_t i = 0; i < g.batch; ++i) {
+    const T* Ai = A + i * g.strideA;
+    const T* Bi = B + i * g.strideB;
+    T* Ci = C + i * g.strideC;
+    if (g.m >= g.n) {
+      // rows of C: rows of op(A)
+      parallelRange(threads, work, [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
           const int64_t r0 = g.m * t / threads, r1 = g.m * (t + 1) / threads;
           if (r1 > r0)
-            gemmOne<T>(g.transA, g.transB, r1 - r0, g.n, g.k, alpha, rowsOfA(A, g.transA, r0, g.lda),
-                       g.lda, B, g.ldb, beta, C + r0 * g.ldc, g.ldc);
+            gemmOne<T>(g.transA, g.transB, r1 - r0, g.n, g.k, alpha, rowsOfA(Ai, g.transA, r0, g.lda),
+                       g.lda, Bi, g.ldb, beta, Ci + r0 * g.ldc, g.ldc);
         }
       });
     } else {
-      parallelRange(g.batch, int64_t{1} << 40, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i)
-          gemmOne<T>(g.transA, g.transB, g.m, g.n, g.k, alpha, A + i * g.strideA, g.lda,
-                     B + i * g.strideB, g.ldb, beta, C + i * g.strideC, g.ldc);
+      // columns of C: columns of op(B) (B + c0 when not transposed, rows of B when transposed)
+      parallelRange(threads, work, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          const int64_t c0 = g.n * t / threads, c1 = g.n * (t + 1) / threads;
+          if (c1 > c0)
+            gemmOne<T>(g.transA, g.transB, g.m, c1 - c0, g.k, alpha, Ai, g.lda,
+                       g.transB ? Bi + c0 * g.ldb : Bi + c0, g.ldb, beta, Ci + c0, g.ldc);
+        }
       });
     }
-    openblas_set_num_threads(saved);
-    return;
   }
-  for (int64_t i = 0; i < g.batch; ++i)
-    gemmOne<T>(g.transA, g.transB, g.m, g.n, g.k, alpha, A + i * g.strideA, g.lda,
-               B + i * g.strideB, g.ldb, beta, C + i * g.strideC, g.ldc);
 }
 
 }  // namespace
 
 void CpuBackend::gemm(DType dtype, const GemmArgs& g) {
   if (g.k > 0 && skinnyGemm(dtype, g)) return;
-  DenormalsAreZero daz;
   if (dtype == DType::F32) gemmTyped<float>(g);
   else gemmTyped<double>(g);
 }
