@@ -1,0 +1,162 @@
+/**
+ * The benchmark suite (`npm run bench`): kernels, HC hypergradients (T = 100, 1000), HVPs of the
+ * FR MLP, and the FR forward/reverse grid — each against JAX and PyTorch where the peer
+ * environment exists (.venv-peers, see BENCHMARKS.md). Every case runs in its own process (clean
+ * peak memory); implementations alternate A B A B so that machine drift cancels in the ratios.
+ * Peers' values and hypergradients are checked against rfho's before their times count.
+ *   node dist/bench/run.js [--quick] [--only hc,fr,hvp,kernels] [--out bench/results]
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { emit, machine, median } from './common';
+import { lineChart, writePlot } from '../lib/report/plots';
+
+const root = path.resolve(__dirname, '..', '..');
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const opt = (name: string, d: string) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : d);
+const quick = flag('quick');
+const only = new Set(opt('only', 'kernels,hc,hvp,fr').split(','));
+const outDir = path.resolve(opt('out', path.join(root, 'bench', 'results')));
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-bench-'));
+const python = path.join(root, '.venv-peers', 'bin', 'python');
+const havePeers = fs.existsSync(python);
+
+type Row = Record<string, unknown> & { impl: string; seconds?: number; peak_mb?: number };
+
+function runCase(impl: 'rfho' | 'jax' | 'torch', args: Record<string, unknown>, timeoutS = 1800): Row | null {
+  const json = JSON.stringify({ folder: path.join(dataDir, String(args.case).startsWith('fr') ? `fr-m${args.m}` : String(args.case)), ...args });
+  const cmd = impl === 'rfho' ? [process.execPath, [path.join(__dirname, 'case.js'), json]]
+    : [python, [path.join(root, 'bench', 'peers', `${impl}_bench.py`), json]];
+  const r = spawnSync(cmd[0] as string, cmd[1] as string[], { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 1 << 26 });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('CASE ') || l.startsWith('PEER '));
+  if (!line) {
+    console.error(`  ${impl} ${json}: failed (${r.signal ?? r.status}) ${(r.stderr ?? '').split('\n').slice(-4).join(' | ')}`);
+    return null;
+  }
+  const row = JSON.parse(line.slice(5));
+  return { ...row, impl };
+}
+
+function relDiff(a: number[], b: number[]): number {
+  let num = 0, den = 0;
+  a.forEach((x, i) => {
+    num = Math.max(num, Math.abs(x - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  });
+  return num / Math.max(den, 1e-30);
+}
+
+/** Checks a peer against rfho: same validation value and hypergradient to float32 rounding. */
+function agrees(peer: Row, ours: Row, tol: number): { ok: boolean; detail: string } {
+  const dv = Math.abs((peer.value as number) - (ours.value as number)) / Math.max(Math.abs(ours.value as number), 1e-30);
+  const keys = ['grad_head', 'grad_groups'].filter((k) => Array.isArray(ours[k]) && Array.isArray(peer[k]));
+  let dg = 0;
+  for (const k of keys) dg = Math.max(dg, relDiff(peer[k] as number[], ours[k] as number[]));
+  for (const k of ['grad_lr', 'grad_mu']) if (typeof ours[k] === 'number' && typeof peer[k] === 'number') dg = Math.max(dg, Math.abs((peer[k] as number) - (ours[k] as number)) / Math.max(Math.abs(ours[k] as number), 1e-30));
+  return { ok: dv <= tol && dg <= tol, detail: `value ${dv.toExponential(1)}, hypergradient ${dg.toExponential(1)}` };
+}
+
+const results: Row[] = [];
+
+function compare(label: Record<string, unknown>, impls: ('rfho' | 'jax' | 'torch')[], args: Record<string, unknown>, rounds: number, tol = 2e-3): void {
+  const rows: Record<string, Row[]> = {};
+  for (let r = 0; r < rounds; r++) {
+    for (const impl of impls) {
+      if (impl !== 'rfho' && !havePeers) continue;
+      const row = runCase(impl, args);
+      if (row) (rows[impl] ??= []).push(row);
+    }
+  }
+  const ours = rows.rfho?.[0];
+  const summary: Record<string, unknown> = { ...label };
+  for (const [impl, rs] of Object.entries(rows)) {
+    const sec = median(rs.map((x) => x.seconds as number));
+    const peak = Math.max(...rs.map((x) => x.peak_mb as number));
+    summary[`${impl}_s`] = +sec.toFixed(3);
+    summary[`${impl}_peak_mb`] = +peak.toFixed(0);
+    if (impl !== 'rfho' && ours) {
+      const check = agrees(rs[0], ours, tol);
+      summary[`${impl}_agrees`] = check.ok;
+      summary[`${impl}_check`] = check.detail;
+      if (check.ok) {
+        summary[`speedup_vs_${impl}`] = +(sec / (summary.rfho_s as number)).toFixed(2);
+        summary[`memory_ratio_vs_${impl}`] = +((summary.rfho_peak_mb as number) / peak).toFixed(3);
+      }
+    }
+  }
+  if (ours && typeof ours.trajectory_mb === 'number') summary.rfho_trajectory_mb = +(ours.trajectory_mb as number).toFixed(1);
+  if (ours && typeof ours.recomputed === 'number') summary.rfho_recomputed = ours.recomputed;
+  results.push(summary as Row);
+  emit(summary);
+}
+
+async function main() {
+  fs.mkdirSync(outDir, { recursive: true });
+  console.log(`# rfho benchmark suite on ${machine()}${havePeers ? '' : ' (peers skipped: no .venv-peers; see BENCHMARKS.md)'}`);
+  if (only.has('kernels')) {
+    const r = spawnSync(process.execPath, [path.join(__dirname, 'kernels.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    process.stdout.write(r.stdout);
+    for (const l of r.stdout.split('\n')) if (l.startsWith('BENCH ')) results.push({ impl: 'kernels', ...JSON.parse(l.slice(6)) });
+  }
+  if (only.has('hc')) {
+    compare({ bench: 'hc', T: 100 }, ['rfho', 'jax', 'torch'], { case: 'hc', T: 100, reps: 3 }, quick ? 1 : 3);
+    if (!quick) compare({ bench: 'hc', T: 1000 }, ['rfho', 'jax'], { case: 'hc', T: 1000, reps: 1 }, 2);
+  }
+  if (only.has('hvp')) {
+    const rows: Record<string, Row[]> = {};
+    for (let r = 0; r < (quick ? 1 : 2); r++) {
+      for (const impl of ['rfho', 'jax'] as const) {
+        if (impl === 'jax' && !havePeers) continue;
+        const row = runCase(impl, { case: 'hvp', m: 1, reps: 3, ks: [1, 8, 64] });
+        if (row) (rows[impl] ??= []).push(row);
+      }
+    }
+    for (const k of [1, 8, 64]) {
+      const s: Record<string, unknown> = { bench: 'hvp', k };
+      for (const [impl, rs] of Object.entries(rows)) {
+        const g = median(rs.map((x) => x.grad_seconds as number)), h = median(rs.map((x) => x[`hvp${k}_seconds`] as number));
+        s[`${impl}_grad_s`] = +g.toFixed(4);
+        s[`${impl}_hvp_per_direction_s`] = +(h / k).toFixed(4);
+        s[`${impl}_hvp_direction_over_grad`] = +(h / k / g).toFixed(2);
+      }
+      if (rows.jax && rows.rfho) s.speedup_vs_jax = +((s.jax_hvp_per_direction_s as number) / (s.rfho_hvp_per_direction_s as number)).toFixed(2);
+      results.push(s as Row);
+      emit(s);
+    }
+  }
+  if (only.has('fr')) {
+    const ms = quick ? [4] : [1, 4, 16];
+    const Ts = quick ? [100] : [100, 400];
+    for (const m of ms) for (const T of Ts) compare({ bench: 'fr', method: 'reverse', m, T }, ['rfho', 'jax', ...(T === 100 && m === 4 ? ['torch' as const] : [])], { case: 'fr-reverse', m, T, reps: 1 }, 1, 1e-2);
+    for (const T of quick ? [100] : [100, 400, 1600]) {
+      compare({ bench: 'fr', method: 'reverse-checkpointed-sqrtT', m: 4, T }, ['rfho', 'jax'], { case: 'fr-reverse-ckpt', m: 4, T, reps: 1 }, 1, 1e-2);
+      if (T >= 400) compare({ bench: 'fr', method: 'reverse-checkpointed-T/10', m: 4, T }, ['rfho'], { case: 'fr-reverse-ckpt10', m: 4, T, reps: 1 }, 1);
+    }
+    for (const m of ms) compare({ bench: 'fr', method: 'forward', m, T: 100 }, ['rfho', 'jax'], { case: 'fr-forward', m, T: 100, reps: 1 }, 1, 1e-2);
+  }
+  const file = path.join(outDir, 'latest.json');
+  fs.writeFileSync(file, JSON.stringify({ machine: machine(), date: new Date().toISOString(), results }, null, 1));
+  const fr = results.filter((r) => r.bench === 'fr');
+  if (fr.length) {
+    const timeRows = fr.filter((r) => r.T === 100).flatMap((r) => [
+      { m: r.m, seconds: r.rfho_s, series: `rfho ${r.method}` },
+      ...(r.jax_s !== undefined ? [{ m: r.m, seconds: r.jax_s, series: `JAX ${r.method}` }] : []),
+    ]);
+    await writePlot(lineChart({ title: 'FR hypergradient time against the number of hyperparameters (T = 100)', data: timeRows, x: 'm', y: 'seconds', series: 'series', xTitle: 'm (+2: learning rate, momentum)' }), path.join(outDir, 'fr_time_vs_m'));
+    const memRows = fr.filter((r) => r.m === 4).flatMap((r) => [
+      { T: r.T, mb: r.rfho_peak_mb, series: `rfho ${r.method}` },
+      ...(r.jax_peak_mb !== undefined ? [{ T: r.T, mb: r.jax_peak_mb, series: `JAX ${r.method}` }] : []),
+    ]);
+    await writePlot(lineChart({ title: 'FR peak resident memory against T (m = 4)', data: memRows, x: 'T', y: 'mb', series: 'series', yTitle: 'peak RSS (MB)', logY: true }), path.join(outDir, 'fr_memory_vs_T'));
+  }
+  console.log(`# results: ${file}`);
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
