@@ -6,6 +6,7 @@
 export { Tensor } from './tensor/tensor';
 export type { DType, FloatDType, Device, TypedArray } from './tensor/dtype';
 export { tidy, keep } from './tensor/scope';
+export { synchronize } from './kernels/creation';
 export * from './tensor/errors';
 export {
   tensor, empty, zeros, ones, full, randomNormal, randomUniform, cast, clone, toDevice, memory,

@@ -21,7 +21,7 @@ for (const tool of ['cmake', 'make', 'c++']) {
   }
 }
 
-const args = ['compile', '--out', 'build'];
+const args = [process.argv.includes('--force') ? 'rebuild' : 'compile', '--out', 'build'];
 const cudaFlag = process.env.RFHO_CUDA;
 if (cudaFlag) args.push(`--CDRFHO_CUDA=${cudaFlag}`);
 if (process.env.RFHO_NATIVE_ARCH) args.push(`--CDRFHO_NATIVE_ARCH=${process.env.RFHO_NATIVE_ARCH}`);

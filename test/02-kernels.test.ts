@@ -42,7 +42,20 @@ function refBroadcast(a: number[], sa: number[], b: number[], sb: number[], f: (
 }
 const round = (dtype: string) => (v: number) => (dtype === 'float32' ? Math.fround(v) : v);
 
-describe('kernels against plain-JavaScript references', () => {
+// The same suite on every available backend: the default device is switched per block.
+const devices = rf.availableDevices();
+if (!devices.cuda) {
+  describe('kernels on CUDA', () => {
+    it(`skipped: no GPU backend here (${devices.cudaStatus})`, function () {
+      console.log(`      GPU tests skipped: ${devices.cudaStatus}`);
+      this.skip();
+    });
+  });
+}
+
+for (const device of devices.devices) describe(`kernels against plain-JavaScript references (${device})`, () => {
+  before(() => rf.setDefaultDevice(device));
+  after(() => rf.setDefaultDevice('cpu'));
   for (const dtype of DTYPES) {
     const tol = tolFor(dtype);
     describe(dtype, () => {

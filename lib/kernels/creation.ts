@@ -211,3 +211,8 @@ export function countNonFinite(x: Tensor): number {
   assertTensor(x, 'x');
   return native.countNonFinite(x.handle);
 }
+
+/** Waits for queued device work (timing, interop). Reading a tensor back already waits. */
+export function synchronize(): void {
+  native.synchronize();
+}

@@ -3,20 +3,21 @@
  * Reshapes are views sharing one Storage; the memory is freed when the last view is disposed
  * (explicitly, or by a scope), and by the native finalizer if everything was forgotten.
  */
+import * as os from 'node:os';
 import { native, Handle } from '../native/binding';
 import { DType, Device, DTYPE_BYTES, DTYPE_CODE, DEVICE_CODE, TypedArray } from './dtype';
 import { DisposedError } from './errors';
 import { trackInScope } from './scope';
 
 /**
- * A cache of freed native buffers by (device, dtype, numel), at most RFHO_CACHE_BYTES (default
- * 512 MiB) in all. Training loops create and dispose tensors of the same shapes at every step;
+ * A cache of freed native buffers by (device, dtype, numel), at most RFHO_CACHE_BYTES (default a
+ * quarter of the machine's memory, at most 4 GiB) in all. Training loops create and dispose tensors of the same shapes at every step;
  * reusing their buffers skips the native allocation, the free, the creation of a garbage-collected
  * handle and, for large buffers, the first-touch page faults — together more than a small kernel.
  */
-const POOL_MAX_BYTES_PER_BUFFER = 64 << 20;
+const POOL_MAX_TOTAL_BYTES = Number(process.env.RFHO_CACHE_BYTES ?? Math.min(os.totalmem() / 4, 4 * 2 ** 30));
+const POOL_MAX_BYTES_PER_BUFFER = POOL_MAX_TOTAL_BYTES / 2;
 const POOL_MAX_PER_SIZE = 4096;
-const POOL_MAX_TOTAL_BYTES = Number(process.env.RFHO_CACHE_BYTES ?? 512 * 2 ** 20);
 const pool = new Map<number, Handle[]>();
 let pooledBytes = 0;
 let pooledBuffers = 0;

@@ -69,6 +69,11 @@ struct ReducePlan {
   int64_t outNumel = 0;
 };
 
+// A fixed-size shape that can be passed by value to a device kernel.
+struct Shape8 {
+  int64_t v[kMaxDims];
+};
+
 struct GemmArgs {
   bool transA = false, transB = false;
   int64_t m = 0, n = 0, k = 0;

@@ -1,0 +1,655 @@
+// CUDA implementation of the backend interface: cuBLAS for products, .cu kernels for the rest,
+// one stream per context, a caching allocator. Built as a separate shared library
+// (rfho_cuda.so) that the addon loads on first use, so the addon itself never depends on the
+// CUDA runtime, cuBLAS or a driver: without them it loads and reports that no GPU is available.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../common.h"
+
+namespace rfho {
+namespace {
+
+#define RFHO_CUDA_CHECK(expr)                                                              \
+  do {                                                                                     \
+    cudaError_t e_ = (expr);                                                               \
+    if (e_ != cudaSuccess)                                                                 \
+      throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(e_) + " in " #expr); \
+  } while (0)
+#define RFHO_CUBLAS_CHECK(expr)                                                             \
+  do {                                                                                     \
+    cublasStatus_t s_ = (expr);                                                            \
+    if (s_ != CUBLAS_STATUS_SUCCESS)                                                       \
+      throw std::runtime_error(std::string("cuBLAS error ") + std::to_string(static_cast<int>(s_)) + " in " #expr); \
+  } while (0)
+
+constexpr int kThreads = 256;
+inline unsigned blocksFor(int64_t n) {
+  int64_t b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b < 1 ? 1 : (b > 65535 * 64 ? 65535 * 64 : b));
+}
+#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)blockDim.x * gridDim.x)
+
+// ---- elementwise --------------------------------------------------------------------------
+
+template <typename T>
+__device__ inline T unaryOp(int op, T v) {
+  switch (op) {
+    case 0: return -v;
+    case 1: return exp(v);
+    case 2: return log(v);
+    case 3: return tanh(v);
+    case 4: return v >= T(0) ? T(1) / (T(1) + exp(-v)) : exp(v) / (T(1) + exp(v));
+    case 5: return v > T(0) ? v : T(0);
+    case 6: return v * v;
+    case 7: return sqrt(v);
+    case 8: return fabs(v);
+    case 9: return T(1) / v;
+    case 10: return v > T(0) ? T(1) : T(0);
+    case 11: return v > T(0) ? T(1) : (v < T(0) ? T(-1) : T(0));
+    case 12: return v > T(0) ? v + log1p(exp(-v)) : log1p(exp(v));
+    default: return v;
+  }
+}
+
+template <typename T>
+__device__ inline T binaryOp(int op, T a, T b) {
+  switch (op) {
+    case 0: return a + b;
+    case 1: return a - b;
+    case 2: return a * b;
+    case 3: return a / b;
+    case 4: return (a > b || isnan(a)) ? a : b;
+    case 5: return (a < b || isnan(a)) ? a : b;
+    case 6: return pow(a, b);
+    case 7: return a > b ? T(1) : T(0);
+    default: return T(0);
+  }
+}
+
+template <typename T>
+__global__ void unaryKernel(int op, const T* x, T* y, int64_t n) {
+  GRID_STRIDE(i, n) y[i] = unaryOp<T>(op, x[i]);
+}
+
+template <typename T>
+__global__ void binaryKernel(int op, const T* a, const T* b, T* out, BroadcastPlan p) {
+  GRID_STRIDE(i, p.numel) {
+    int64_t rem = i, oa = 0, ob = 0;
+    for (int d = p.ndim - 1; d >= 0; --d) {
+      const int64_t idx = rem % p.shape[d];
+      rem /= p.shape[d];
+      oa += idx * p.strideA[d];
+      ob += idx * p.strideB[d];
+    }
+    out[i] = binaryOp<T>(op, a[oa], b[ob]);
+  }
+}
+
+template <typename T>
+__global__ void expandKernel(const T* x, T* out, BroadcastPlan p) {
+  GRID_STRIDE(i, p.numel) {
+    int64_t rem = i, oa = 0;
+    for (int d = p.ndim - 1; d >= 0; --d) {
+      oa += (rem % p.shape[d]) * p.strideA[d];
+      rem /= p.shape[d];
+    }
+    out[i] = x[oa];
+  }
+}
+
+template <typename T>
+__global__ void scalarKernel(int op, const T* a, T s, bool first, T* out, int64_t n) {
+  GRID_STRIDE(i, n) out[i] = first ? binaryOp<T>(op, s, a[i]) : binaryOp<T>(op, a[i], s);
+}
+
+template <typename T>
+__global__ void axpbyKernel(T alpha, const T* x, T beta, const T* y, T* out, int64_t n) {
+  GRID_STRIDE(i, n) out[i] = y ? alpha * x[i] + beta * y[i] : alpha * x[i];
+}
+
+template <typename T>
+__global__ void fillKernel(T* out, T v, int64_t n) {
+  GRID_STRIDE(i, n) out[i] = v;
+}
+
+template <typename F, typename To>
+__global__ void castKernel(const F* x, To* out, int64_t n) {
+  GRID_STRIDE(i, n) out[i] = static_cast<To>(x[i]);
+}
+
+// ---- reductions (double accumulation; fixed order within a launch configuration) -----------
+
+template <typename T>
+__global__ void reduceKernel(int op, const T* x, T* out, ReducePlan p, int64_t reducedCount) {
+  // One thread per output element, iterating over the reduced coordinates in order:
+  // deterministic, and simple enough for the reductions autodiff needs (bias sums, means).
+  GRID_STRIDE(o, p.outNumel) {
+    int64_t inStride[kMaxDims];
+    int64_t s = 1;
+    for (int d = p.ndim - 1; d >= 0; --d) {
+      inStride[d] = s;
+      s *= p.shape[d];
+    }
+    // coordinates of the kept dims from o (outStride is the row-major stride among kept dims)
+    int64_t base = 0;
+    for (int d = 0; d < p.ndim; ++d)
+      if (p.outStride[d] != 0) base += ((o / p.outStride[d]) % p.shape[d]) * inStride[d];
+    double acc = op == 0 ? 0.0 : -INFINITY;
+    for (int64_t r = 0; r < reducedCount; ++r) {
+      int64_t rem = r, off = base;
+      for (int d = p.ndim - 1; d >= 0; --d) {
+        if (p.outStride[d] != 0) continue;
+        off += (rem % p.shape[d]) * inStride[d];
+        rem /= p.shape[d];
+      }
+      const double v = static_cast<double>(x[off]);
+      if (op == 0) acc += v;
+      else if (!(v <= acc)) acc = v;
+    }
+    out[o] = static_cast<T>(acc);
+  }
+}
+
+template <typename T>
+__global__ void partialSums(const T* a, const T* b, int64_t n, double* partial, int mode) {
+  // mode 0: Σ a b; mode 1: count of non-finite a
+  __shared__ double sh[kThreads];
+  double s = 0;
+  GRID_STRIDE(i, n) {
+    if (mode == 0) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+    else s += isfinite(static_cast<double>(a[i])) ? 0.0 : 1.0;
+  }
+  sh[threadIdx.x] = s;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) sh[threadIdx.x] += sh[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = sh[0];
+}
+
+template <typename T>
+__global__ void argmaxKernel(const T* x, int32_t* out, int64_t outer, int64_t axisLen, int64_t inner) {
+  GRID_STRIDE(i, outer * inner) {
+    const int64_t o = i / inner, in = i % inner;
+    const T* base = x + o * axisLen * inner + in;
+    int32_t best = 0;
+    T bv = base[0];
+    for (int64_t a = 1; a < axisLen; ++a) {
+      const T v = base[a * inner];
+      if (v > bv || (isnan(v) && !isnan(bv))) {
+        bv = v;
+        best = static_cast<int32_t>(a);
+      }
+    }
+    out[i] = best;
+  }
+}
+
+// ---- fused softmax cross-entropy ----------------------------------------------------------
+
+template <typename T>
+__device__ inline double rowSoftmax(const T* z, int64_t c, double* mxOut) {
+  double mx = z[0];
+  for (int64_t j = 1; j < c; ++j) mx = z[j] > mx ? z[j] : mx;
+  double s = 0;
+  for (int64_t j = 0; j < c; ++j) s += exp(static_cast<double>(z[j]) - mx);
+  *mxOut = mx;
+  return s;
+}
+
+template <typename T>
+__global__ void xentKernel(const T* z, const int32_t* y, const T* w, T* loss, T* grad, int64_t n, int64_t c) {
+  GRID_STRIDE(i, n) {
+    const T* zi = z + i * c;
+    double mx;
+    const double s = rowSoftmax(zi, c, &mx);
+    const int32_t yi = y[i];
+    if (loss) loss[i] = static_cast<T>(mx + log(s) - static_cast<double>(zi[yi]));
+    if (grad) {
+      const double wi = w ? static_cast<double>(w[i]) : 1.0;
+      for (int64_t j = 0; j < c; ++j) {
+        const double p = exp(static_cast<double>(zi[j]) - mx) / s;
+        grad[i * c + j] = static_cast<T>(wi * (p - (j == yi ? 1.0 : 0.0)));
+      }
+    }
+  }
+}
+
+template <typename T>
+__global__ void xentJvpKernel(const T* z, const int32_t* y, const T* w, const T* dz, const T* dw, T* out,
+                              int64_t n, int64_t c, int64_t k) {
+  GRID_STRIDE(idx, n * k) {
+    const int64_t t = idx / n, i = idx % n;
+    const T* zi = z + i * c;
+    double mx;
+    const double s = rowSoftmax(zi, c, &mx);
+    const double wi = w ? static_cast<double>(w[i]) : 1.0;
+    T* o = out + (t * n + i) * c;
+    double sd = 0;
+    if (dz) {
+      const T* d = dz + (t * n + i) * c;
+      for (int64_t j = 0; j < c; ++j) sd += exp(static_cast<double>(zi[j]) - mx) / s * static_cast<double>(d[j]);
+    }
+    const double dwi = dw ? static_cast<double>(dw[t * n + i]) : 0.0;
+    for (int64_t j = 0; j < c; ++j) {
+      const double p = exp(static_cast<double>(zi[j]) - mx) / s;
+      double v = dz ? wi * p * (static_cast<double>(dz[(t * n + i) * c + j]) - sd) : 0.0;
+      v += dwi * (p - (j == y[i] ? 1.0 : 0.0));
+      o[j] = static_cast<T>(v);
+    }
+  }
+}
+
+__global__ void countOutOfRange(const int32_t* v, int64_t n, int64_t hi, unsigned long long* bad) {
+  GRID_STRIDE(i, n) if (v[i] < 0 || v[i] >= hi) atomicAdd(bad, 1ULL);
+}
+
+// ---- data movement ------------------------------------------------------------------------
+
+template <typename T>
+__global__ void permuteKernel(const T* x, T* out, int ndim, Shape8 outShape, Shape8 srcStride, int64_t n) {
+  GRID_STRIDE(i, n) {
+    int64_t rem = i, off = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      off += (rem % outShape.v[d]) * srcStride.v[d];
+      rem /= outShape.v[d];
+    }
+    out[i] = x[off];
+  }
+}
+
+template <typename T>
+__global__ void gatherKernel(const T* x, const int32_t* idx, T* out, int64_t nIdx, int64_t rowLen) {
+  GRID_STRIDE(i, nIdx * rowLen) out[i] = x[static_cast<int64_t>(idx[i / rowLen]) * rowLen + i % rowLen];
+}
+
+template <typename T>
+__global__ void scatterAddKernel(const T* x, const int32_t* idx, T* out, int64_t nIdx, int64_t rowLen) {
+  GRID_STRIDE(i, nIdx * rowLen) atomicAdd(out + static_cast<int64_t>(idx[i / rowLen]) * rowLen + i % rowLen, x[i]);
+}
+
+__device__ inline uint64_t devSplitmix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+__device__ inline double devUniform(uint64_t seed, uint64_t i) {
+  const uint64_t h = devSplitmix(devSplitmix(seed) ^ (i * 0xD1B54A32D192ED03ULL));
+  return (h >> 11) * (1.0 / 9007199254740992.0);
+}
+
+template <typename T>
+__global__ void uniformKernel(T* out, int64_t n, uint64_t seed, double lo, double hi) {
+  GRID_STRIDE(i, n) out[i] = static_cast<T>(lo + (hi - lo) * devUniform(seed, i));
+}
+template <typename T>
+__global__ void normalKernel(T* out, int64_t n, uint64_t seed, double mean, double sd) {
+  GRID_STRIDE(i, n) {
+    const double u1 = 1.0 - devUniform(seed, 2 * static_cast<uint64_t>(i));
+    const double u2 = devUniform(seed, 2 * static_cast<uint64_t>(i) + 1);
+    out[i] = static_cast<T>(mean + sd * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+  }
+}
+
+template <typename F>
+void withType(DType d, F&& f) {
+  if (d == DType::F32) f(float{});
+  else if (d == DType::F64) f(double{});
+  else throw std::runtime_error(std::string("kernel needs a float tensor, got ") + dtypeName(d));
+}
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend() {
+    RFHO_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    RFHO_CUBLAS_CHECK(cublasCreate(&blas_));
+    RFHO_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+    const char* tf32 = std::getenv("RFHO_CUDA_TF32");
+    if (tf32 && std::strcmp(tf32, "1") == 0) RFHO_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_TF32_TENSOR_OP_MATH));
+    RFHO_CUDA_CHECK(cudaMalloc(&scratch_, 65536 * sizeof(double)));
+  }
+  const char* name() const override { return "cuda"; }
+
+  // Caching allocator: freed blocks wait in per-size lists; a training loop allocates the same
+  // sizes every step and never reaches cudaMalloc after the first.
+  void* allocate(size_t bytes) override {
+    const size_t rounded = roundSize(bytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& list = cache_[rounded];
+    if (!list.empty()) {
+      void* p = list.back();
+      list.pop_back();
+      cachedBytes_ -= rounded;
+      return p;
+    }
+    void* p = nullptr;
+    if (cudaMalloc(&p, rounded) != cudaSuccess) {
+      (void)cudaGetLastError();
+      releaseCacheLocked();  // out of memory: give the cache back and try once more
+      if (cudaMalloc(&p, rounded) != cudaSuccess) {
+        (void)cudaGetLastError();
+        throw std::bad_alloc();
+      }
+    }
+    return p;
+  }
+  void release(void* p, size_t bytes) override {
+    if (!p) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    const size_t rounded = roundSize(bytes);
+    if (cachedBytes_ + rounded > kMaxCache) {
+      cudaFree(p);
+      return;
+    }
+    cache_[rounded].push_back(p);
+    cachedBytes_ += rounded;
+  }
+  void copyFromHost(void* dst, const void* src, size_t bytes) override {
+    if (!bytes) return;
+    RFHO_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    RFHO_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be a JS array freed next
+  }
+  void copyToHost(void* dst, const void* src, size_t bytes) override {
+    if (!bytes) return;
+    RFHO_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    RFHO_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    if (bytes) RFHO_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+  }
+
+  void gemm(DType dtype, const GemmArgs& g) override {
+    // Row-major C = op(A) op(B) is column-major Cᵀ = op(B)ᵀ op(A)ᵀ: swap the operands.
+    const cublasOperation_t ta = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t tb = g.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (g.k == 0) {
+      withType(dtype, [&](auto t) {
+        using T = decltype(t);
+        // C = beta C over the m×n block with leading dimension ldc
+        for (int64_t b = 0; b < g.batch; ++b)
+          scale2d<T>(static_cast<T*>(g.C) + b * g.strideC, g.m, g.n, g.ldc, static_cast<T>(g.beta));
+      });
+      return;
+    }
+    if (dtype == DType::F32) {
+      const float al = static_cast<float>(g.alpha), be = static_cast<float>(g.beta);
+      RFHO_CUBLAS_CHECK(cublasSgemmStridedBatched(blas_, tb, ta, g.n, g.m, g.k, &al, static_cast<const float*>(g.B), g.ldb,
+                                                  g.strideB, static_cast<const float*>(g.A), g.lda, g.strideA, &be,
+                                                  static_cast<float*>(g.C), g.ldc, g.strideC, g.batch));
+    } else {
+      RFHO_CUBLAS_CHECK(cublasDgemmStridedBatched(blas_, tb, ta, g.n, g.m, g.k, &g.alpha, static_cast<const double*>(g.B), g.ldb,
+                                                  g.strideB, static_cast<const double*>(g.A), g.lda, g.strideA, &g.beta,
+                                                  static_cast<double*>(g.C), g.ldc, g.strideC, g.batch));
+    }
+  }
+
+  template <typename T>
+  void scale2d(T* C, int64_t m, int64_t n, int64_t ldc, T beta) {
+    for (int64_t r = 0; r < m; ++r) {
+      if (beta == T(0)) RFHO_CUDA_CHECK(cudaMemsetAsync(C + r * ldc, 0, n * sizeof(T), stream_));
+      else scalarKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(2, C + r * ldc, beta, false, C + r * ldc, n);
+    }
+  }
+
+  void unary(DType d, UnaryOp op, const void* x, void* y, int64_t n) override {
+    if (n == 0) return;
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      unaryKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(x), static_cast<T*>(y), n);
+    });
+    check();
+  }
+  void binary(DType d, BinaryOp op, const void* a, const void* b, void* out, const BroadcastPlan& p) override {
+    if (p.numel == 0) return;
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      binaryKernel<T><<<blocksFor(p.numel), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out), p);
+    });
+    check();
+  }
+  void binaryScalar(DType d, BinaryOp op, const void* a, double s, bool first, void* out, int64_t n) override {
+    if (n == 0) return;
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      scalarKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(a), static_cast<T>(s), first, static_cast<T*>(out), n);
+    });
+    check();
+  }
+  void axpby(DType d, double alpha, const void* x, double beta, const void* y, void* out, int64_t n) override {
+    if (n == 0) return;
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      axpbyKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<T>(alpha), static_cast<const T*>(x), static_cast<T>(beta), static_cast<const T*>(y), static_cast<T*>(out), n);
+    });
+    check();
+  }
+  void expand(DType d, const void* x, void* out, const BroadcastPlan& p) override {
+    if (p.numel == 0) return;
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      expandKernel<T><<<blocksFor(p.numel), kThreads, 0, stream_>>>(static_cast<const T*>(x), static_cast<T*>(out), p);
+    });
+    check();
+  }
+  void reduce(DType d, ReduceOp op, const void* x, void* out, const ReducePlan& p) override {
+    int64_t reducedCount = 1;
+    for (int i = 0; i < p.ndim; ++i)
+      if (p.outStride[i] == 0) reducedCount *= p.shape[i];
+    if (p.outNumel == 0) return;
+    if (p.inNumel == 0) {
+      fill(d, out, op == ReduceOp::Sum ? 0.0 : -INFINITY, p.outNumel);
+      return;
+    }
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      reduceKernel<T><<<blocksFor(p.outNumel), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(x), static_cast<T*>(out), p, reducedCount);
+    });
+    check();
+  }
+  void argmax(DType d, const void* x, int32_t* out, int64_t outer, int64_t axisLen, int64_t inner) override {
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      argmaxKernel<T><<<blocksFor(outer * inner), kThreads, 0, stream_>>>(static_cast<const T*>(x), out, outer, axisLen, inner);
+    });
+    check();
+  }
+  double dot(DType d, const void* a, const void* b, int64_t n) override { return sumOf(d, a, b, n, 0); }
+  int64_t countNonFinite(DType d, const void* x, int64_t n) override {
+    return static_cast<int64_t>(sumOf(d, x, x, n, 1));
+  }
+  void softmaxXent(DType d, const void* z, const int32_t* y, const void* w, void* loss, void* grad, int64_t n, int64_t c) override {
+    checkLabels(y, n, c);
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      xentKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<const T*>(z), y, static_cast<const T*>(w), static_cast<T*>(loss), static_cast<T*>(grad), n, c);
+    });
+    check();
+  }
+  void softmaxXentJvp(DType d, const void* z, const int32_t* y, const void* w, const void* dz, const void* dw, void* out, int64_t n, int64_t c, int64_t k) override {
+    checkLabels(y, n, c);
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      xentJvpKernel<T><<<blocksFor(n * k), kThreads, 0, stream_>>>(static_cast<const T*>(z), y, static_cast<const T*>(w), static_cast<const T*>(dz), static_cast<const T*>(dw), static_cast<T*>(out), n, c, k);
+    });
+    check();
+  }
+  void copy2d(DType d, const void* src, int64_t so, int64_t ss, void* dst, int64_t dof, int64_t ds, int64_t rows, int64_t cols) override {
+    const size_t es = dtypeSize(d);
+    RFHO_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(dst) + dof * es, ds * es, static_cast<const char*>(src) + so * es, ss * es,
+                                      cols * es, rows, cudaMemcpyDeviceToDevice, stream_));
+  }
+  void permute(DType d, const void* x, void* out, int ndim, const int64_t* shape, const int64_t* perm) override {
+    Shape8 outShape{}, srcStride{};
+    int64_t inStride[kMaxDims];
+    int64_t n = 1;
+    for (int i = ndim - 1; i >= 0; --i) {
+      inStride[i] = n;
+      n *= shape[i];
+    }
+    for (int i = 0; i < ndim; ++i) {
+      outShape.v[i] = shape[perm[i]];
+      srcStride.v[i] = inStride[perm[i]];
+    }
+    if (n == 0) return;
+    if (d == DType::I32) {
+      permuteKernel<int32_t><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<const int32_t*>(x), static_cast<int32_t*>(out), ndim, outShape, srcStride, n);
+    } else {
+      withType(d, [&](auto t) {
+        using T = decltype(t);
+        permuteKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<const T*>(x), static_cast<T*>(out), ndim, outShape, srcStride, n);
+      });
+    }
+    check();
+  }
+  void gatherRows(DType d, const void* x, const int32_t* idx, void* out, int64_t nIdx, int64_t rowLen) override {
+    if (nIdx * rowLen == 0) return;
+    if (d == DType::I32) {
+      gatherKernel<int32_t><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const int32_t*>(x), idx, static_cast<int32_t*>(out), nIdx, rowLen);
+    } else {
+      withType(d, [&](auto t) {
+        using T = decltype(t);
+        gatherKernel<T><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const T*>(x), idx, static_cast<T*>(out), nIdx, rowLen);
+      });
+    }
+    check();
+  }
+  void scatterAddRows(DType d, const void* x, const int32_t* idx, void* out, int64_t nIdx, int64_t rowLen) override {
+    if (nIdx * rowLen == 0) return;
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      scatterAddKernel<T><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const T*>(x), idx, static_cast<T*>(out), nIdx, rowLen);
+    });
+    check();
+  }
+  void fill(DType d, void* out, double v, int64_t n) override {
+    if (n == 0) return;
+    if (d == DType::I32) {
+      fillKernel<int32_t><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<int32_t*>(out), static_cast<int32_t>(v), n);
+    } else {
+      withType(d, [&](auto t) {
+        using T = decltype(t);
+        fillKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<T*>(out), static_cast<T>(v), n);
+      });
+    }
+    check();
+  }
+  void randomUniform(DType d, void* out, int64_t n, uint64_t seed, double lo, double hi) override {
+    if (n == 0) return;
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      uniformKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<T*>(out), n, seed, lo, hi);
+    });
+    check();
+  }
+  void randomNormal(DType d, void* out, int64_t n, uint64_t seed, double mean, double sd) override {
+    if (n == 0) return;
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      normalKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<T*>(out), n, seed, mean, sd);
+    });
+    check();
+  }
+  void cast(DType from, const void* x, DType to, void* out, int64_t n) override {
+    if (n == 0) return;
+    auto launch = [&](auto f, auto t) {
+      using F = decltype(f);
+      using To = decltype(t);
+      castKernel<F, To><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<const F*>(x), static_cast<To*>(out), n);
+    };
+    auto pick = [&](auto f) {
+      if (to == DType::F32) launch(f, float{});
+      else if (to == DType::F64) launch(f, double{});
+      else launch(f, int32_t{});
+    };
+    if (from == DType::F32) pick(float{});
+    else if (from == DType::F64) pick(double{});
+    else pick(int32_t{});
+    check();
+  }
+  void synchronize() override { RFHO_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+ private:
+  static constexpr size_t kMaxCache = size_t{4} << 30;
+  static size_t roundSize(size_t b) {
+    if (b < 512) return 512;
+    if (b < (size_t{1} << 20)) return (b + 511) & ~size_t{511};
+    return (b + (size_t{1} << 20) - 1) & ~((size_t{1} << 20) - 1);
+  }
+  void releaseCacheLocked() {
+    for (auto& kv : cache_)
+      for (void* p : kv.second) cudaFree(p);
+    cache_.clear();
+    cachedBytes_ = 0;
+  }
+  void check() { RFHO_CUDA_CHECK(cudaGetLastError()); }
+
+  double sumOf(DType d, const void* a, const void* b, int64_t n, int mode) {
+    if (n == 0) return 0;
+    const unsigned blocks = std::min<unsigned>(blocksFor(n), 1024);
+    double* partial = static_cast<double*>(scratch_);
+    withType(d, [&](auto t) {
+      using T = decltype(t);
+      partialSums<T><<<blocks, kThreads, 0, stream_>>>(static_cast<const T*>(a), static_cast<const T*>(b), n, partial, mode);
+    });
+    check();
+    std::vector<double> host(blocks);
+    copyToHost(host.data(), partial, blocks * sizeof(double));
+    double s = 0;
+    for (double v : host) s += v;
+    return s;
+  }
+  void checkLabels(const int32_t* y, int64_t n, int64_t c) {
+    // Labels come from JavaScript unchecked on the device; an out-of-range one would read out of
+    // bounds, so count them first (one small synchronisation per call).
+    unsigned long long* bad = reinterpret_cast<unsigned long long*>(static_cast<char*>(scratch_) + 60000 * sizeof(double));
+    RFHO_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(*bad), stream_));
+    countOutOfRange<<<blocksFor(n), kThreads, 0, stream_>>>(y, n, c, bad);
+    unsigned long long host = 0;
+    copyToHost(&host, bad, sizeof(host));
+    if (host) throw ArgError("argument 'labels' has " + std::to_string(host) + " values outside [0, " + std::to_string(c) + ")");
+  }
+
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  void* scratch_ = nullptr;
+  std::mutex mu_;
+  std::map<size_t, std::vector<void*>> cache_;
+  size_t cachedBytes_ = 0;
+};
+
+}  // namespace
+}  // namespace rfho
+
+// Entry point looked up with dlsym by the addon: a backend, or null with the reason in `err`.
+extern "C" __attribute__((visibility("default"))) rfho::Backend* rfho_cuda_create(char* err, size_t errLen) {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    std::snprintf(err, errLen, "no CUDA device available (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    return nullptr;
+  }
+  try {
+    cudaDeviceProp prop{};
+    cudaGetDeviceProperties(&prop, 0);
+    auto* b = new rfho::CudaBackend();
+    std::snprintf(err, errLen, "CUDA device 0: %s (compute %d.%d, %.1f GiB)", prop.name, prop.major, prop.minor,
+                  prop.totalGlobalMem / 1073741824.0);
+    return b;
+  } catch (const std::exception& ex) {
+    std::snprintf(err, errLen, "CUDA backend failed to start: %s", ex.what());
+    return nullptr;
+  }
+}
