@@ -45,7 +45,7 @@ export function lineChart(opts: { title: string; data: Record<string, unknown>[]
     encoding: {
       x: { field: opts.x, type: 'quantitative', title: opts.xTitle ?? opts.x },
       y: { field: opts.y, type: 'quantitative', title: opts.yTitle ?? opts.y, scale: opts.logY ? { type: 'log' } : { zero: false } },
-      ...(opts.series ? { color: { field: opts.series, type: 'nominal', title: null } } : {}),
+      ...(opts.series ? { color: { field: opts.series, type: 'nominal', title: null, legend: { labelLimit: 400 } } } : {}),
     },
   };
 }
