@@ -73,8 +73,13 @@ describe('checkpointed Reverse-HG', function () {
     const T = 60;
     const stateBytes = w0.size * 2 * 8;
     const before = rf.memory().bytes;
-    const r = rf.reverseHG(problem, { T, trajectory: rf.checkpointed({ T, bytes: 8 * stateBytes + 5 }) });
+    const store = rf.checkpointed({ T, bytes: 8 * stateBytes + 5 });
+    const r = rf.reverseHG(problem, { T, trajectory: store });
     assert.ok(r.stats.peakTrajectoryBytes <= 8 * stateBytes);
+    // The live-bytes counter agrees: beyond the trajectory, the reverse pass holds only the adjoint,
+    // the final state, the hypergradient accumulators and one step's temporaries.
+    const others = 3 * stateBytes + n * 8 * 2;
+    assert.ok(store.peakLiveBytes - before <= 8 * stateBytes + others, `live peak ${store.peakLiveBytes - before} bytes within ${8 * stateBytes + others}`);
     assert.ok(r.stats.recomputedSteps > 0);
     for (const g of Object.values(r.grads)) g.dispose();
     r.state.dispose();

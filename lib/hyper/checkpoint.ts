@@ -134,6 +134,8 @@ export class CheckpointedTrajectory implements TrajectoryStore {
   private bytesHeld = 0;
   recomputed = 0;
   peakBytes = 0;
+  /** the largest value of the library's live-bytes counter seen while the trajectory changed */
+  peakLiveBytes = 0;
 
   constructor(private readonly opts: CheckpointOptions) {
     const { slots, bytes, T } = opts;
@@ -201,6 +203,7 @@ export class CheckpointedTrajectory implements TrajectoryStore {
   private note(delta: number): void {
     this.bytesHeld += delta;
     this.peakBytes = Math.max(this.peakBytes, this.bytesHeld);
+    this.peakLiveBytes = Math.max(this.peakLiveBytes, K.memory().bytes + Math.max(delta, 0));
   }
 
   private final: Tensor | null = null;

@@ -24,7 +24,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       a.requiresGrad ? sumTo(ta ? matmul(b, g, { transA: tb, transB: true }) : matmul(g, b, { transB: !tb }), a.shape) : null,
       b.requiresGrad ? sumTo(tb ? matmul(g, a, { transA: true, transB: ta }) : matmul(a, g, { transA: !ta }), b.shape) : null,
     ];
-  if (tangentsAreLeaves() && b.tangent && !a.tangent && a.rank === 2 && b.rank === 2 && !tb) {
+  // Fusing pays when the product is memory-bound (a tall a against narrow b): the data is read once.
+  // Wide products are compute-bound, and the stacking copies would only add time.
+  if (tangentsAreLeaves() && b.tangent && !a.tangent && a.rank === 2 && b.rank === 2 && !tb && b.shape[1] * (b.tangent.shape[0] + 1) <= 128) {
     return fusedWithTangent(a, b, b.tangent, ta, vjp);
   }
   const out = K.matmul(a, b, ta, tb);
