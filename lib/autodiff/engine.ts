@@ -39,17 +39,22 @@ export function tangentsAreLeaves(): boolean {
   return engine.forwardK > 0 && !engine.inJvpRule && engine.forwardBaseDepth === 0;
 }
 
-/** Records out's reverse node (if needed) and sets a tangent computed by the caller. */
-export function recordWithTangent(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule, tangent: Tensor | null): Tensor {
+/** Gives `out` a reverse node when a reverse transformation is recording and an input needs it. */
+function attachNode(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule): void {
   if (engine.reverseDepth > 0 && !engine.reversePaused) {
     for (const x of inputs) {
       if (x.requiresGrad) {
         out.requiresGrad = true;
         out.node = { name, inputs, vjp };
-        break;
+        return;
       }
     }
   }
+}
+
+/** Records out's reverse node (if needed) and sets a tangent computed by the caller. */
+export function recordWithTangent(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule, tangent: Tensor | null): Tensor {
+  attachNode(out, inputs, name, vjp);
   out.tangent = tangent;
   return out;
 }
@@ -57,15 +62,7 @@ export function recordWithTangent(out: Tensor, inputs: readonly Tensor[], name: 
 export function record(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule, jvp: JvpRule): Tensor {
   // The reverse node goes first: a JVP rule may use `out` (exp, tanh, ...), and the tangent it
   // builds must depend on `out` in the reverse graph for third-order derivatives.
-  if (engine.reverseDepth > 0 && !engine.reversePaused) {
-    for (const x of inputs) {
-      if (x.requiresGrad) {
-        out.requiresGrad = true;
-        out.node = { name, inputs, vjp };
-        break;
-      }
-    }
-  }
+  attachNode(out, inputs, name, vjp);
   if (engine.forwardK > 0 && !engine.inJvpRule) {
     let any = false;
     for (const x of inputs) if (x.tangent) any = true;
