@@ -36,7 +36,7 @@ void* CpuBackend::allocate(size_t bytes) {
     void* p = std::aligned_alloc(kHuge, rounded);
     if (!p) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    madvise(p, rounded, MADV_HUGEPAGE);
+    if (!std::getenv("RFHO_NO_HUGEPAGES")) madvise(p, rounded, MADV_HUGEPAGE);
 #endif
     return p;
   }
