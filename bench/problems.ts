@@ -25,8 +25,8 @@ function writeArrays(folder: string, meta: Record<string, unknown>, arrays: Reco
 }
 
 /** HC: linear softmax 784→10 from zeros, one weight per training example (λ = 0.5), GD lr 0.1. */
-export function hcProblem(folder: string, dtype: rf.FloatDType = 'float32', N = 5000): BenchProblem {
-  const ds = rf.data.loadEmbeddedDigits();
+export function hcProblem(folder: string, dtype: rf.FloatDType = 'float32', N = 5000, synthetic = false): BenchProblem {
+  const ds = synthetic ? syntheticDigits(2 * N) : rf.data.loadEmbeddedDigits();
   const train = rf.data.range(ds, 0, N), valid = rf.data.range(ds, N, 2 * N);
   const tr = rf.data.toTensors(train, dtype), va = rf.data.toTensors(valid, dtype);
   const model = rf.linear(784, 10);
@@ -42,6 +42,14 @@ export function hcProblem(folder: string, dtype: rf.FloatDType = 'float32', N = 
     X: train.images, y: train.labels, Xv: valid.images, yv: valid.labels, w0: w0.toArray() as Float32Array,
   });
   return { problem, folder, dispose: () => [tr.X, tr.y, va.X, va.y, w0].forEach((t) => t.dispose()) };
+}
+
+/** Random images and labels of the digits' shapes: for timing where the npm data is not carried. */
+function syntheticDigits(count: number): rf.data.Dataset {
+  const r = rf.data.seededRandom(5);
+  const images = Float32Array.from({ length: count * 784 }, () => r());
+  const labels = Int32Array.from({ length: count }, () => Math.floor(r() * 10));
+  return rf.data.makeDataset('synthetic', images, labels, 784, 10);
 }
 
 export const FR_WIDTHS = [784, 256, 256, 10];

@@ -1,5 +1,9 @@
 // Matrix products through CBLAS (OpenBLAS). Row-major throughout.
+#ifdef RFHO_NO_CBLAS
+#include "fallback_blas.h"
+#else
 #include <cblas.h>
+#endif
 
 #include "cpu_backend.h"
 #include "skinny_gemm.h"
