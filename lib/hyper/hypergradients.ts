@@ -67,16 +67,17 @@ export function checkFiniteTensor(t: Tensor, quantity: string, step?: number): v
   }
 }
 
-function horizon(opts: HypergradientOptions): { fixed: number | null; rule: ((t: number, s: Tensor) => boolean) | null; max: number } {
+/** The horizon: at most `max` steps, and `done(t, s)` says whether to stop after step t. */
+function horizon(opts: HypergradientOptions): { max: number; done: (t: number, s: Tensor) => boolean } {
   const T = opts?.T;
   if (typeof T === 'number') {
     if (!Number.isInteger(T) || T < 0) throw new ArgumentError(`argument 'T' must be a non-negative integer or a stopping rule, got ${T}`);
-    return { fixed: T, rule: null, max: T };
+    return { max: T, done: (t) => t >= T };
   }
   if (typeof T === 'function') {
     const max = opts.maxSteps ?? 100_000;
     if (!Number.isInteger(max) || max < 1) throw new ArgumentError(`argument 'maxSteps' must be a positive integer, got ${max}`);
-    return { fixed: null, rule: T, max };
+    return { max, done: (t, s) => T(t, s) };
   }
   throw new ArgumentError(`argument 'T' must be a number of steps or a function (t, state) => boolean, got ${String(T)}`);
 }
@@ -180,7 +181,7 @@ export interface ReverseOptions extends HypergradientOptions {
 
 /** Reverse-HG. */
 export function reverseHG(problem: Problem, opts: ReverseOptions): HypergradientResult {
-  const { fixed, rule, max } = horizon(opts);
+  const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
   const h = problem.current();
   const hyper = problem.names.map((n) => h[n]);
@@ -197,8 +198,7 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
       store.push(T, next);
       s = next;
       opts.onStep?.(T);
-      if (rule && rule(T, s)) break;
-      if (fixed !== null && T >= fixed) break;
+      if (done(T, s)) break;
     }
     const finalState = K.clone(s);
     const og = objectiveGradient(problem, finalState, hyper);
@@ -308,7 +308,7 @@ export function forwardHypergradient(problem: Problem, fs: ForwardState, check: 
 
 /** Forward-HG. */
 export function forwardHG(problem: Problem, opts: HypergradientOptions): HypergradientResult {
-  const { fixed, rule, max } = horizon(opts);
+  const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
   const basis = hyperBasis(problem);
   let fs = forwardInit(problem, basis);
@@ -316,8 +316,7 @@ export function forwardHG(problem: Problem, opts: HypergradientOptions): Hypergr
     while (fs.t < max) {
       fs = forwardStep(problem, fs, basis, check);
       opts.onStep?.(fs.t);
-      if (rule && rule(fs.t, fs.state)) break;
-      if (fixed !== null && fs.t >= fixed) break;
+      if (done(fs.t, fs.state)) break;
     }
     const r = forwardHypergradient(problem, fs, check);
     const zBytes = fs.Z.size * (fs.Z.dtype === 'float64' ? 8 : 4);
@@ -343,7 +342,7 @@ export function truncatedReverseHG(problem: Problem, opts: TruncatedOptions): Hy
   if (!Number.isInteger(Kt) || Kt < 1) throw new ArgumentError(`argument 'K' must be a positive integer, got ${String(Kt)}`);
   if (typeof opts.T === 'number' && Kt >= opts.T) return reverseHG(problem, opts);
   const h = problem.current();
-  const { fixed, rule, max } = horizon(opts);
+  const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
   // Train up to the start of the truncated window without keeping anything.
   let s = initialState(problem, h);
@@ -357,8 +356,7 @@ export function truncatedReverseHG(problem: Problem, opts: TruncatedOptions): Hy
       s = next;
       t++;
       opts.onStep?.(t);
-      if (rule && rule(t, s)) break;
-      if (fixed !== null && t >= fixed) break;
+      if (done(t, s)) break;
     }
     const start = t - window.length;
     return reverseFromWindow(problem, window, start, s, check);
@@ -422,7 +420,7 @@ export interface ImplicitResult extends HypergradientResult {
  * stationary point, and get a zero hypergradient here.
  */
 export function implicitHG(problem: Problem, opts: ImplicitOptions): ImplicitResult {
-  const { fixed, rule, max } = horizon(opts);
+  const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
   const tol = opts.tol ?? 1e-10;
   const maxIter = opts.maxIter ?? 200;
@@ -438,8 +436,7 @@ export function implicitHG(problem: Problem, opts: ImplicitOptions): ImplicitRes
     s = next;
     T++;
     opts.onStep?.(T);
-    if (rule && rule(T, s)) break;
-    if (fixed !== null && T >= fixed) break;
+    if (done(T, s)) break;
   }
   const lastT = Math.max(T, 1);
   const innerLoss = (w: Tensor, hr: HyperRecord) => (opts.loss ? opts.loss(w, hr) : problem.trainLoss(w, hr, lastT));
