@@ -3,17 +3,8 @@ import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
 import { Tensor } from '../lib';
 
-/** Mulberry32: a small seeded generator independent of the library's own. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator of lib/data (Mulberry32), for test data. */
+export const rng = rf.data.seededRandom;
 
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
   const r = rng(seed);

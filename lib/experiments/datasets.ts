@@ -1,6 +1,6 @@
 /** Resolving a dataset name or folder for the experiments. */
 import * as fs from 'node:fs';
-import { Dataset, range, split } from '../data/dataset';
+import { Dataset, split } from '../data/dataset';
 import { loadEmbeddedDigits } from '../data/embedded';
 import { DatasetError, FASHION_MNIST_DEBIAN, loadIdxFolder } from '../data/idx';
 import { defaultCacheDir } from '../data/download';
@@ -29,4 +29,3 @@ export function resolveDataset(name: string, seed: number, embeddedTest = 2000):
   return { train: d.train, test: d.test, description: `${name} IDX files from ${folder}` };
 }
 
-export { range };

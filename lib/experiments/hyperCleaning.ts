@@ -6,7 +6,7 @@
 import * as K from '../kernels';
 import { Dataset, corruptLabels, range, subset, toTensors } from '../data/dataset';
 import { FloatDType, Device } from '../tensor/dtype';
-import { ArgumentError, DivergenceError } from '../tensor/errors';
+import { ArgumentError } from '../tensor/errors';
 import { tidy } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import { linear } from '../models/models';
@@ -19,6 +19,7 @@ import { bilevel } from '../hyper/problem';
 import { HyperOptimizer, Method } from '../hyper/hyperoptimizer';
 import { adam as outerAdam } from '../hyper/outer';
 import { resolveDataset } from './datasets';
+import { evaluationSchedule, runHyperIterations } from './loop';
 
 export interface HyperCleaningOptions {
   dataset: string;
@@ -166,7 +167,6 @@ export async function runHyperCleaning(
     dynamics: gradientDescent({ lr: innerLr }),
   });
   const records: HyperCleaningRecord[] = [];
-  let interrupted = false;
   const ho = new HyperOptimizer(problem, {
     method: o.method,
     T: o.T,
@@ -174,40 +174,28 @@ export async function runHyperCleaning(
     outer: outerAdam({ lr: o.outerLr }),
     onWarning: () => undefined,
     evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
+    evaluateWhen: evaluationSchedule(o.hyperIterations, o.evalEvery),
   });
   hooks.onPhase?.('hyper-cleaning');
-  try {
-    for (let it = 1; it <= o.hyperIterations; it++) {
-      if (hooks.signal?.aborted) {
-        interrupted = true;
-        break;
-      }
-      const rec = ho.step();
-      const lamArr = lam.value.toArray();
-      let lambdaSum = 0;
-      for (const v of lamArr) lambdaSum += v;
-      const det = detectionScores(lamArr, mask, o.threshold);
-      const r: HyperCleaningRecord = {
-        iteration: it,
-        validation: rec.validation,
-        ...(it % o.evalEvery === 0 || it === o.hyperIterations || it === 1 ? { testAccuracy: rec.metrics?.testAccuracy } : {}),
-        precision: det.precision, recall: det.recall, f1: det.f1,
-        lambdaSum,
-        hypergradNorm: rec.hypergradNorms.lambda,
-        seconds: (Date.now() - t0) / 1000,
-      };
-      records.push(r);
-      hooks.onRecord?.(r);
-      await new Promise((resolve) => setImmediate(resolve)); // let Ctrl-C and progress output through
-    }
-  } catch (e) {
-    if (!(e instanceof DivergenceError)) throw e;
-    // Diverged: keep the last good λ and report what was computed.
-    interrupted = true;
-    hooks.onPhase?.(`stopped: ${(e as Error).message}`);
-  } finally {
-    ho.dispose();
-  }
+  const run = await runHyperIterations(ho, o.hyperIterations, hooks.signal, (it, rec) => {
+    const lamArr = lam.value.toArray();
+    let lambdaSum = 0;
+    for (const v of lamArr) lambdaSum += v;
+    const det = detectionScores(lamArr, mask, o.threshold);
+    const r: HyperCleaningRecord = {
+      iteration: it,
+      validation: rec.validation,
+      ...(rec.metrics ? { testAccuracy: rec.metrics.testAccuracy } : {}),
+      precision: det.precision, recall: det.recall, f1: det.f1,
+      lambdaSum,
+      hypergradNorm: rec.hypergradNorms.lambda,
+      seconds: (Date.now() - t0) / 1000,
+    };
+    records.push(r);
+    hooks.onRecord?.(r);
+  });
+  const interrupted = run.interrupted;
+  if (run.divergence) hooks.onPhase?.(`stopped: ${run.divergence.message}`); // the last good λ stays
   const lambda = Float64Array.from(lam.value.toArray());
   hooks.onPhase?.('final model, baseline and oracle');
   // All three final models train on train ∪ validation for T steps of GD: Baseline with every

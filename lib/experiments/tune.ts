@@ -6,7 +6,7 @@
 import * as K from '../kernels';
 import { Dataset, minibatchSchedule, range, toTensors } from '../data/dataset';
 import { FloatDType, Device } from '../tensor/dtype';
-import { ArgumentError, DivergenceError } from '../tensor/errors';
+import { ArgumentError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { add, mul, square } from '../ops/elementwise';
 import { sum } from '../ops/reduce';
@@ -20,6 +20,7 @@ import { bilevel } from '../hyper/problem';
 import { HyperOptimizer } from '../hyper/hyperoptimizer';
 import { adam as outerAdam } from '../hyper/outer';
 import { resolveDataset } from './datasets';
+import { evaluationSchedule, runHyperIterations } from './loop';
 
 export interface TuneOptions {
   dataset: string;
@@ -118,35 +119,23 @@ export async function runTune(options: Partial<TuneOptions>, hooks: { onRecord?:
     dynamics: momentum({ lr, momentum: mu }),
   });
   const records: TuneRecord[] = [];
-  let interrupted = false;
   const ho = new HyperOptimizer(problem, {
     method: o.method, K: o.K, outer: outerAdam({ lr: o.outerLr }), onWarning: () => undefined,
     evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
+    evaluateWhen: evaluationSchedule(o.hyperIterations, o.evalEvery),
   });
-  try {
-    for (let it = 1; it <= o.hyperIterations; it++) {
-      if (hooks.signal?.aborted) {
-        interrupted = true;
-        break;
-      }
-      const rec = ho.step();
-      const l2v = Array.from(l2.value.toArray());
-      const r: TuneRecord = {
-        iteration: it, step: it * o.K, validation: rec.validation,
-        ...(it % o.evalEvery === 0 || it === 1 || it === o.hyperIterations ? { testAccuracy: rec.metrics?.testAccuracy } : {}),
-        lr: lr.value.item(), momentum: mu.value.item(),
-        ...Object.fromEntries(l2v.map((v, i) => [`l2_${i + 1}`, v])),
-        seconds: (Date.now() - t0) / 1000,
-      };
-      records.push(r);
-      hooks.onRecord?.(r);
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  } catch (e) {
-    if (!(e instanceof DivergenceError)) throw e;
-    interrupted = true;
-  }
-  ho.dispose();
+  const { interrupted } = await runHyperIterations(ho, o.hyperIterations, hooks.signal, (it, rec) => {
+    const l2v = Array.from(l2.value.toArray());
+    const r: TuneRecord = {
+      iteration: it, step: it * o.K, validation: rec.validation,
+      ...(rec.metrics ? { testAccuracy: rec.metrics.testAccuracy } : {}),
+      lr: lr.value.item(), momentum: mu.value.item(),
+      ...Object.fromEntries(l2v.map((v, i) => [`l2_${i + 1}`, v])),
+      seconds: (Date.now() - t0) / 1000,
+    };
+    records.push(r);
+    hooks.onRecord?.(r);
+  });
   const lastAcc = [...records].reverse().find((r) => r.testAccuracy !== undefined)?.testAccuracy ?? NaN;
   for (const b of batchCache.values()) b.dispose();
   for (const t of [tr.X, tr.y, va.X, va.y, te.X, te.y, w0]) t.dispose();

@@ -14,7 +14,7 @@ import * as K from '../kernels';
 import { hvp, hvpPartial, jvp, vjp } from '../autodiff/transforms';
 import { ArgumentError, DivergenceError, RfhoError } from '../tensor/errors';
 import { keep, tidy } from '../tensor/scope';
-import { Tensor, shapeToString } from '../tensor/tensor';
+import { Tensor } from '../tensor/tensor';
 import { weightsOf } from '../dynamics/dynamics';
 import { HyperRecord } from './hyperparameter';
 import { Problem } from './problem';
@@ -164,6 +164,16 @@ function objectiveGradient(problem: Problem, sT: Tensor, hyper: readonly Tensor[
   });
 }
 
+/** acc[i] += gs[i] for every hyperparameter; the addends and the old sums are disposed. */
+function accumulate(acc: Tensor[], gs: readonly Tensor[]): void {
+  gs.forEach((g, i) => {
+    const sum = K.axpby(1, acc[i], 1, g);
+    acc[i].dispose();
+    g.dispose();
+    acc[i] = sum;
+  });
+}
+
 function finishGrads(problem: Problem, acc: Tensor[], check: boolean): HyperRecord {
   const out: HyperRecord = {};
   problem.hyperparameters.forEach((hp, i) => {
@@ -211,21 +221,11 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
       alpha.dispose();
       alpha = step.alpha;
       if (check) checkFiniteTensor(alpha, 'the adjoint α', t);
-      step.gh.forEach((g, i) => {
-        const sum = K.axpby(1, acc[i], 1, g);
-        acc[i].dispose();
-        g.dispose();
-        acc[i] = sum;
-      });
+      accumulate(acc, step.gh);
     }
     if (problem.initDependsOnHyper) {
       const g0 = tidy(() => vjp((...hv: Tensor[]) => problem.initialState(record(problem, hv)), hyper, alpha).grads as Tensor[]);
-      g0.forEach((g, i) => {
-        const sum = K.axpby(1, acc[i], 1, g);
-        acc[i].dispose();
-        g.dispose();
-        acc[i] = sum;
-      });
+      accumulate(acc, g0);
     }
     alpha.dispose();
     return {
@@ -376,19 +376,11 @@ export function reverseFromWindow(problem: Problem, window: readonly Tensor[], s
   const acc = og.dH.map((g) => keep(g));
   let alpha = og.dS;
   for (let i = window.length - 1; i >= 0; i--) {
-    const t = start + i + 1;
-    const r = tidy(() => {
-      const res = vjp((x: Tensor, ...hv: Tensor[]) => problem.step(x, record(problem, hv), t), [window[i], ...hyper], alpha);
-      return res.grads as Tensor[];
-    });
+    // The same reverse step as Reverse-HG (update VJP plus one HVP), the gradient recomputed.
+    const step = reverseStep(problem, window[i], null, hyper, alpha, start + i + 1);
     alpha.dispose();
-    alpha = r[0];
-    r.slice(1).forEach((g, j) => {
-      const sum = K.axpby(1, acc[j], 1, g);
-      acc[j].dispose();
-      g.dispose();
-      acc[j] = sum;
-    });
+    alpha = step.alpha;
+    accumulate(acc, step.gh);
   }
   alpha.dispose();
   return {
@@ -508,8 +500,4 @@ export function implicitHG(problem: Problem, opts: ImplicitOptions): ImplicitRes
     stats: { forwardSteps: T, recomputedSteps: 0, peakTrajectoryBytes: 0 },
     cg: { iterations: it, residual, converged },
   };
-}
-
-export function describeShape(t: Tensor): string {
-  return shapeToString(t.shape);
 }

@@ -53,6 +53,8 @@ export interface HyperOptimizerOptions {
   trajectory?: () => TrajectoryStore;
   /** extra metrics per hyper-iteration from the final weights (test accuracy, ...) */
   evaluate?: (w: Tensor) => { [name: string]: number };
+  /** on which hyper-iterations (1-based) to call `evaluate` (default: every one) */
+  evaluateWhen?: (iteration: number) => boolean;
   /** called after each hyper-iteration; return 'stop' to end the run */
   onStep?: (r: HyperStepRecord) => void | 'stop';
   /** called with warnings (default: process.emitWarning) */
@@ -189,7 +191,8 @@ export class HyperOptimizer {
         for (const [, next] of updates) next.dispose();
       }
       this.iteration++;
-      const metrics = this.opts.evaluate ? this.withWeights(r.state, this.opts.evaluate) : undefined;
+      const due = this.opts.evaluate && (this.opts.evaluateWhen?.(this.iteration) ?? true);
+      const metrics = due ? this.withWeights(r.state, this.opts.evaluate!) : undefined;
       const rec: HyperStepRecord = {
         iteration: this.iteration,
         validation: r.value,

@@ -1,0 +1,31 @@
+/** The hyper-iteration loop the experiments share: stop on abort or divergence, yield in between. */
+import { DivergenceError } from '../tensor/errors';
+import { HyperOptimizer, HyperStepRecord } from '../hyper/hyperoptimizer';
+
+/** Metrics are computed on the first, every `every`-th and the last of `n` hyper-iterations. */
+export function evaluationSchedule(n: number, every: number): (iteration: number) => boolean {
+  return (it) => it === 1 || it % every === 0 || it === n;
+}
+
+/**
+ * Runs up to n hyper-iterations of `ho` (disposing it afterwards). Returns whether the run was
+ * interrupted (abort signal, or divergence: the last good hyperparameters stay in place).
+ */
+export async function runHyperIterations(
+  ho: HyperOptimizer, n: number, signal: AbortSignal | undefined,
+  onIteration: (iteration: number, rec: HyperStepRecord) => void,
+): Promise<{ interrupted: boolean; divergence?: DivergenceError }> {
+  try {
+    for (let it = 1; it <= n; it++) {
+      if (signal?.aborted) return { interrupted: true };
+      onIteration(it, ho.step());
+      await new Promise((resolve) => setImmediate(resolve)); // let Ctrl-C and progress output through
+    }
+    return { interrupted: false };
+  } catch (e) {
+    if (!(e instanceof DivergenceError)) throw e;
+    return { interrupted: true, divergence: e };
+  } finally {
+    ho.dispose();
+  }
+}
