@@ -39,6 +39,15 @@ export function tangentsAreLeaves(): boolean {
   return engine.forwardK > 0 && !engine.inJvpRule && engine.forwardBaseDepth === 0;
 }
 
+/**
+ * True when an op taking x will be differentiated: a reverse transformation records it, or x
+ * carries a tangent. Ops use it to compute, alongside their value, what their derivative rules
+ * would otherwise recompute.
+ */
+export function willDifferentiate(x: Tensor): boolean {
+  return (x.requiresGrad && engine.reverseDepth > 0 && !engine.reversePaused) || (engine.forwardK > 0 && !!x.tangent);
+}
+
 /** Gives `out` a reverse node when a reverse transformation is recording and an input needs it. */
 function attachNode(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule): void {
   if (engine.reverseDepth > 0 && !engine.reversePaused) {

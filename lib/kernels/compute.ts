@@ -267,6 +267,18 @@ export function softmaxXentLoss(logits: Tensor, labels: Tensor): Tensor {
   return loss;
 }
 
+/**
+ * The per-row loss [n] and the unweighted gradient softmax(z_i) − e_{y_i} [n, c] from one pass of
+ * the softmax (what a loss needs when it will be differentiated).
+ */
+export function softmaxXentLossAndGrad(logits: Tensor, labels: Tensor): { loss: Tensor; grad: Tensor } {
+  const [n, c] = checkXent(logits, labels, null);
+  const loss = emptyLike(logits, [n]);
+  const grad = emptyLike(logits, [n, c]);
+  native.softmaxXent(logits.handle, labels.handle, null, loss.handle, grad.handle, n, c);
+  return { loss, grad };
+}
+
 /** w_i (softmax(z_i) − e_{y_i}), shape [n, c]; w = 1 when omitted. */
 export function softmaxXentGrad(logits: Tensor, labels: Tensor, weights: Tensor | null = null): Tensor {
   const [n, c] = checkXent(logits, labels, weights);

@@ -7,7 +7,7 @@
  * run entirely on fused kernels. Third derivatives with respect to the logits are not provided.
  */
 import * as K from '../kernels';
-import { record } from '../autodiff/engine';
+import { record, willDifferentiate } from '../autodiff/engine';
 import { RfhoError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { addTangents, mul } from './elementwise';
@@ -15,20 +15,39 @@ import { reshape } from './shape';
 import { sum } from './reduce';
 
 export function xentLoss(z: Tensor, y: Tensor): Tensor {
-  const out = K.softmaxXentLoss(z, y);
+  // When the loss will be differentiated, one softmax pass also gives G0 = p − e_y, which both
+  // derivative rules reuse (a Reverse-HG step otherwise ran the softmax five times).
+  let out: Tensor;
+  let g0: Tensor | null = null;
+  if (willDifferentiate(z)) {
+    const r = K.softmaxXentLossAndGrad(z, y);
+    out = r.loss;
+    g0 = r.grad;
+  } else {
+    out = K.softmaxXentLoss(z, y);
+  }
   return record(out, [z], 'xentLoss',
-    (g) => [xentGrad(z, y, g)],
-    ([tz]) => (tz ? sum(mul(tz, xentGrad(z, y, null)), -1) : null));
+    (g) => [xentGrad(z, y, g, g0)],
+    ([tz]) => (tz ? sum(mul(tz, xentGrad(z, y, null, g0)), -1) : null));
 }
 
-export function xentGrad(z: Tensor, y: Tensor, s: Tensor | null): Tensor {
-  const out = K.softmaxXentGrad(z, y, s);
+/**
+ * s_i (p_i − e_{y_i}). `unweighted` is G0 = p − e_y when the caller already has it (from the loss's
+ * softmax pass); then the value costs one row scaling instead of a softmax.
+ */
+export function xentGrad(z: Tensor, y: Tensor, s: Tensor | null, unweighted: Tensor | null = null): Tensor {
   const [n, c] = z.shape;
+  let out: Tensor;
+  if (unweighted) {
+    out = s ? K.binary('mul', unweighted, K.reshapeView(s, [n, 1])) : K.reshapeView(unweighted, [n, c]);
+  } else {
+    out = K.softmaxXentGrad(z, y, s);
+  }
   const inputs = s ? [z, s] : [z];
   return record(out, inputs, 'xentGrad',
     (g) => {
       const dz = z.requiresGrad ? reshape(xentGradJvp(z, y, s, reshape(g, [1, n, c]), null), [n, c]) : null;
-      const ds = s && s.requiresGrad ? sum(mul(xentGrad(z, y, null), g), -1) : null;
+      const ds = s && s.requiresGrad ? sum(mul(xentGrad(z, y, null, unweighted), g), -1) : null;
       return s ? [dz, ds] : [dz];
     },
     ([tz, ts]) => {

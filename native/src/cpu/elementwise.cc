@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "cpu_backend.h"
+#include "fast_math.h"
 
 namespace rfho {
 namespace {
@@ -21,32 +22,12 @@ T softplus(T x) {
   return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
 }
 
-// float32 tanh as a clamped rational function (the approximation Eigen uses, a few ulp): it
-// vectorises, where libm's tanhf is a scalar call costing ~20 ns — an MLP's tanh layers spent
-// more time there than in their matrix products.
-inline float fastTanh(float x) {
-  const float c = 7.90531110763549805f;
-  x = x > c ? c : (x < -c ? -c : x);
-  const float x2 = x * x;
-  float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
-  p = x2 * p + -8.60467152213735e-11f;
-  p = x2 * p + 5.12229709037114e-08f;
-  p = x2 * p + 1.48572235717979e-05f;
-  p = x2 * p + 6.37261928875436e-04f;
-  p = x2 * p + 4.89352455891786e-03f;
-  p = x * p;
-  float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
-  q = x2 * q + 2.26843463243900e-03f;
-  q = x2 * q + 4.89352518554385e-03f;
-  return p / q;
-}
-inline double fastTanh(double x) { return std::tanh(x); }
 
 template <typename T>
 void unaryTyped(UnaryOp op, const T* x, T* y, int64_t n) {
   switch (op) {
     case UnaryOp::Neg: return mapUnary(x, y, n, [](T v) { return -v; });
-    case UnaryOp::Exp: return mapUnary(x, y, n, [](T v) { return std::exp(v); });
+    case UnaryOp::Exp: return mapUnary(x, y, n, [](T v) { return fastExp(v); });
     case UnaryOp::Log: return mapUnary(x, y, n, [](T v) { return std::log(v); });
     case UnaryOp::Tanh: return mapUnary(x, y, n, [](T v) { return fastTanh(v); });
     case UnaryOp::Sigmoid:
