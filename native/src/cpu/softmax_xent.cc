@@ -43,6 +43,15 @@ void softmaxBlock(const T* z, int64_t rows, int64_t c, T* p, double* lse, T* shi
   }
 }
 
+// p_y − 1 as −Σ_{j≠y} p_j, in double: subtracting 1 from a float32 p_y near 1 would lose most of
+// its digits (a confident, correct row's gradient is exactly this small number).
+template <typename T>
+T labelTermMinusOne(const T* p, int64_t c, int32_t y) {
+  double others = 0;
+  for (int64_t j = 0; j < c; ++j) others += j == y ? 0.0 : static_cast<double>(p[j]);
+  return static_cast<T>(-others);
+}
+
 // Rows per block: the block's probabilities and shifts stay in L1.
 constexpr int64_t kSoftmaxBlockElems = 2048;
 
@@ -72,7 +81,7 @@ void xentTyped(const T* z, const int32_t* y, const T* w, T* loss, T* grad, int64
         const T wi = w ? w[i] : T(1);
         T* gi = grad + i * c;
         for (int64_t j = 0; j < c; ++j) gi[j] = wi * pi[j];
-        gi[y[i]] = wi * (pi[y[i]] - T(1));
+        gi[y[i]] = wi * labelTermMinusOne(pi, c, y[i]);
       }
     }
   });
@@ -98,8 +107,7 @@ void xentJvpTyped(const T* z, const int32_t* y, const T* w, const T* dz, const T
         }
         if (dw) {
           const T dwi = dw[t * n + i];
-          for (int64_t j = 0; j < c; ++j) o[j] += dwi * pi[j];
-          o[y[i]] -= dwi;
+          for (int64_t j = 0; j < c; ++j) o[j] += dwi * (j == y[i] ? labelTermMinusOne(pi, c, y[i]) : pi[j]);
         }
       }
     }
