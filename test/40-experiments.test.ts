@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as rf from '../lib';
-import { runHyperCleaning } from '../lib/experiments/hyperCleaning';
+import { HyperCleaningCheckpoint, runHyperCleaning } from '../lib/experiments/hyperCleaning';
 
 function idxBytes(dims: number[], values: number[], magicType = 0x08): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
@@ -105,6 +105,33 @@ describe('hyper-cleaning end to end (tiny)', function () {
   });
 });
 
+describe('hyper-cleaning: resume from a checkpoint', function () {
+  this.timeout(300000);
+  const opts = { trainSize: 200, validSize: 200, testSize: 200, corrupted: 60, R: 140, T: 25, outerLr: 0.02, evalEvery: 2 };
+
+  it('a run stopped after 2 hyper-iterations and resumed to 5 equals an uninterrupted run of 5, bit for bit', async () => {
+    const straight = await runHyperCleaning({ ...opts, hyperIterations: 5 });
+    let cp: HyperCleaningCheckpoint | undefined;
+    const first = await runHyperCleaning({ ...opts, hyperIterations: 2 }, { onCheckpoint: (c) => (cp = JSON.parse(JSON.stringify(c))) });
+    assert.equal(first.records.length, 2);
+    assert.equal(cp!.optimizer.iteration, 2);
+    const resumed = await runHyperCleaning({ ...opts, hyperIterations: 5 }, { resume: cp });
+    assert.deepEqual(Array.from(resumed.lambda), Array.from(straight.lambda));
+    const strip = (rs: { seconds: number }[]) => rs.map(({ seconds, ...rest }) => rest);
+    assert.deepEqual(strip(resumed.records), strip(straight.records));
+    assert.equal(resumed.final.testAccuracy, straight.final.testAccuracy);
+    // the wall time continues from the checkpoint's
+    assert.ok(resumed.records[2].seconds >= cp!.seconds);
+  });
+
+  it('a checkpoint whose settings differ (other than the length) is refused with the setting named', async () => {
+    let cp: HyperCleaningCheckpoint | undefined;
+    await runHyperCleaning({ ...opts, hyperIterations: 1 }, { onCheckpoint: (c) => (cp = c) });
+    await assert.rejects(runHyperCleaning({ ...opts, R: 150, hyperIterations: 3 }, { resume: cp }), /cannot resume: the checkpoint has R = 140, this run 150/);
+    await assert.rejects(runHyperCleaning({ ...opts, hyperIterations: 3 }, { resume: { ...cp!, version: 7 } as unknown as HyperCleaningCheckpoint }), /not a hyper-cleaning checkpoint/);
+  });
+});
+
 describe('command line', function () {
   this.timeout(300000);
   const cli = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
@@ -135,6 +162,26 @@ describe('command line', function () {
     assert.equal(fs.readFileSync(path.join(out, 'log.csv'), 'utf8').trim().split('\n').length, 6);
     assert.match(fs.readFileSync(path.join(out, 'validation.svg'), 'utf8'), /<svg/);
     assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'hyperparameters.json'), 'utf8')).lambda.length, 200);
+  });
+
+  it('--resume continues a run folder from its checkpoint; bad uses are usage errors', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-resume-'));
+    const small = ['--train-size', '150', '--valid-size', '150', '--test-size', '150', '--corrupted', '40', '--R', '100', '--T', '20'];
+    const a = run(['hyper-cleaning', ...small, '--iterations', '2', '--out', out, '--json']);
+    assert.equal(a.status, 0, a.stderr);
+    assert.ok(fs.existsSync(path.join(out, 'checkpoint.json')));
+    const b = run(['hyper-cleaning', '--resume', out, '--iterations', '4', '--json']);
+    assert.equal(b.status, 0, b.stderr);
+    assert.equal(JSON.parse(b.stdout.trim().split('\n').pop()!).iterations, 4);
+    const lines = fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.iteration), [1, 2, 3, 4]);
+    assert.equal(fs.readFileSync(path.join(out, 'log.csv'), 'utf8').trim().split('\n').length, 5);
+    const withR = run(['hyper-cleaning', '--resume', out, '--R', '90']);
+    assert.equal(withR.status, 2);
+    assert.match(withR.stderr, /cannot be combined with --R/);
+    const missing = run(['hyper-cleaning', '--resume', path.join(out, 'nope')]);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /checkpoint\.json does not exist/);
   });
 
   it('tune runs RTHO and writes its report', () => {

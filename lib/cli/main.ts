@@ -6,11 +6,12 @@
  *   rfho download-mnist             fetch standard MNIST into the cache (needs a network)
  *   rfho devices                    what this build and machine can run on
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { availableDevices } from '../kernels/creation';
 import { downloadMnist, defaultCacheDir } from '../data/download';
-import { HC_DEFAULTS, HC_PAPER, HyperCleaningOptions, runHyperCleaning } from '../experiments/hyperCleaning';
+import { HC_DEFAULTS, HC_PAPER, HyperCleaningCheckpoint, HyperCleaningOptions, runHyperCleaning } from '../experiments/hyperCleaning';
 import { TUNE_DEFAULTS, TuneOptions, runTune } from '../experiments/tune';
 import { createProgress } from '../report/progress';
 import { RunFolder } from '../report/output';
@@ -40,6 +41,8 @@ hyper-cleaning options (defaults: a reduced run of a minute or so on two cores):
   --paper          the paper's protocol: Fashion-MNIST, 5000/5000/10000, 2500 corrupted, R=1000, T=2000, 500 iterations
   --train-size N --valid-size N --test-size N --corrupted N --R R --T T --iterations N
   --inner-lr X (default 0.1 N / R) --outer-lr X --method reverse|forward|rtho|truncated|implicit --K N --eval-every N
+  --resume DIR     continue the run in DIR from its last hyper-iteration (DIR/checkpoint.json; same settings,
+                   --iterations may extend it); the result equals an uninterrupted run's
 
 tune options:
   --train-size N --valid-size N --test-size N --hidden 64[,32] --batch-size N --K N --iterations N
@@ -96,27 +99,52 @@ function outDir(values: Record<string, unknown>, command: string): string {
   return (values.out as string | undefined) ?? path.join('runs', `${command}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
 }
 
+const RESUME_COMPATIBLE = new Set(['resume', 'iterations', 'quiet', 'json']);
+
+/** The checkpoint a run folder holds (written after every hyper-iteration), or a usage error. */
+function readCheckpoint(dir: string): HyperCleaningCheckpoint {
+  const file = path.join(dir, 'checkpoint.json');
+  if (!fs.existsSync(file)) throw new UsageError(`--resume: ${file} does not exist (is '${dir}' the output folder of a hyper-cleaning run?)`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as HyperCleaningCheckpoint;
+  } catch (e) {
+    throw new UsageError(`--resume: ${file} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
 async function hyperCleaning(argv: string[]): Promise<number> {
   const v = parse(argv, {
     paper: { type: 'boolean' }, corrupted: { type: 'string' }, R: { type: 'string' }, T: { type: 'string' }, 'inner-lr': { type: 'string' },
+    resume: { type: 'string' },
   });
   const method = v.method as string | undefined;
   if (method && !['reverse', 'forward', 'rtho', 'truncated', 'implicit'].includes(method)) throw new UsageError(`--method must be reverse, forward, rtho, truncated or implicit, got '${method}'`);
-  const c = common(v);
-  const opts: Partial<HyperCleaningOptions> = {
-    ...(v.paper ? HC_PAPER : {}),
-    ...stripUndefined({
-      dataset: v.dataset as string | undefined,
-      trainSize: num(v['train-size'] as string, 'train-size', true), validSize: num(v['valid-size'] as string, 'valid-size', true),
-      testSize: num(v['test-size'] as string, 'test-size', true), corrupted: num(v.corrupted as string, 'corrupted', true),
-      R: num(v.R as string, 'R'), T: num(v.T as string, 'T', true), hyperIterations: num(v.iterations as string, 'iterations', true),
-      innerLr: num(v['inner-lr'] as string, 'inner-lr'), outerLr: num(v['outer-lr'] as string, 'outer-lr'),
-      method: method as HyperCleaningOptions['method'] | undefined, K: num(v.K as string, 'K', true),
-      evalEvery: num(v['eval-every'] as string, 'eval-every', true), ...c,
-    }),
-  };
+  let opts: Partial<HyperCleaningOptions>;
+  let resume: HyperCleaningCheckpoint | undefined;
+  if (v.resume !== undefined) {
+    // A resumed run takes every setting from its checkpoint; only the length may change.
+    const extra = Object.keys(v).filter((k) => v[k] !== undefined && !RESUME_COMPATIBLE.has(k));
+    if (extra.length) throw new UsageError(`--resume continues a run with its own settings; it cannot be combined with ${extra.map((k) => `--${k}`).join(', ')} (only --iterations, --quiet, --json)`);
+    resume = readCheckpoint(String(v.resume));
+    opts = { ...resume.settings, ...stripUndefined({ hyperIterations: num(v.iterations as string, 'iterations', true) }) };
+  } else {
+    const c = common(v);
+    opts = {
+      ...(v.paper ? HC_PAPER : {}),
+      ...stripUndefined({
+        dataset: v.dataset as string | undefined,
+        trainSize: num(v['train-size'] as string, 'train-size', true), validSize: num(v['valid-size'] as string, 'valid-size', true),
+        testSize: num(v['test-size'] as string, 'test-size', true), corrupted: num(v.corrupted as string, 'corrupted', true),
+        R: num(v.R as string, 'R'), T: num(v.T as string, 'T', true), hyperIterations: num(v.iterations as string, 'iterations', true),
+        innerLr: num(v['inner-lr'] as string, 'inner-lr'), outerLr: num(v['outer-lr'] as string, 'outer-lr'),
+        method: method as HyperCleaningOptions['method'] | undefined, K: num(v.K as string, 'K', true),
+        evalEvery: num(v['eval-every'] as string, 'eval-every', true), ...c,
+      }),
+    };
+  }
   const settings = { ...HC_DEFAULTS, ...opts };
-  const folder = new RunFolder(outDir(v, 'hyper-cleaning'));
+  const folder = new RunFolder(resume ? String(v.resume) : outDir(v, 'hyper-cleaning'));
+  if (resume) folder.restartLog(resume.records as unknown as Record<string, unknown>[]);
   const quiet = !!v.quiet || !!v.json;
   const progress = createProgress(settings.hyperIterations, { label: 'hyper-cleaning', quiet });
   progress.log(`rfho hyper-cleaning: ${settings.dataset}, N=${settings.trainSize} (${settings.corrupted} corrupted), R=${settings.R}, T=${settings.T}, ${settings.hyperIterations} iterations, ${settings.method}, ${settings.dtype}`);
@@ -124,6 +152,8 @@ async function hyperCleaning(argv: string[]): Promise<number> {
   const ac = interruptible();
   const result = await runHyperCleaning(opts, {
     signal: ac.signal,
+    resume,
+    onCheckpoint: (cp) => folder.writeJsonAtomic('checkpoint.json', cp),
     onPhase: (p) => progress.log(`- ${p}`),
     onRecord: (r) => {
       folder.appendLog({ ...r });

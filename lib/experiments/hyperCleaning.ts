@@ -88,6 +88,20 @@ export interface HyperCleaningResult {
   seconds: number;
 }
 
+/**
+ * Everything needed to continue a run where it stopped: the outer optimizer's snapshot (λ, Adam's
+ * moments and step count), the records so far and the time spent. Data, splits, corruption and
+ * initial weights are regenerated from the seed; a resumed run gives the same λ, bit for bit, as
+ * an uninterrupted one.
+ */
+export interface HyperCleaningCheckpoint {
+  version: 1;
+  settings: HyperCleaningOptions;
+  optimizer: ReturnType<HyperOptimizer['save']>;
+  records: HyperCleaningRecord[];
+  seconds: number;
+}
+
 export function detectionScores(lambda: ArrayLike<number>, corrupted: Uint8Array, threshold: number): DetectionScores {
   let tp = 0, fp = 0, fn = 0;
   for (let i = 0; i < corrupted.length; i++) {
@@ -116,6 +130,15 @@ function validate(o: HyperCleaningOptions): void {
   if (o.evalEvery < 1) throw new ArgumentError(`hyper-cleaning: 'evalEvery' must be >= 1`);
 }
 
+function checkResumable(c: HyperCleaningCheckpoint, o: HyperCleaningOptions): void {
+  if (!c || c.version !== 1 || !c.optimizer || !Array.isArray(c.records)) throw new ArgumentError('hyper-cleaning: the checkpoint to resume from is not a hyper-cleaning checkpoint');
+  // Everything that shapes the trajectory must match; the number of hyper-iterations may grow.
+  for (const k of Object.keys(o) as (keyof HyperCleaningOptions)[]) {
+    if (k !== 'hyperIterations' && c.settings[k] !== o[k]) throw new ArgumentError(`hyper-cleaning: cannot resume: the checkpoint has ${k} = ${String(c.settings[k])}, this run ${String(o[k])}`);
+  }
+  if (c.optimizer.iteration !== c.records.length) throw new ArgumentError('hyper-cleaning: the checkpoint is inconsistent (iterations and records differ)');
+}
+
 /** Trains the linear model for T steps of GD on (weighted) cross-entropy and returns test accuracy. */
 function trainAndTest(X: Tensor, y: Tensor, weights: Tensor | null, lr: number, T: number, test: { X: Tensor; y: Tensor }, dtype: FloatDType): number {
   const model = linear(X.shape[1], 10);
@@ -133,11 +156,19 @@ function trainAndTest(X: Tensor, y: Tensor, weights: Tensor | null, lr: number, 
 
 export async function runHyperCleaning(
   options: Partial<HyperCleaningOptions>,
-  hooks: { onRecord?: (r: HyperCleaningRecord) => void; onPhase?: (phase: string) => void; signal?: AbortSignal } = {},
+  hooks: {
+    onRecord?: (r: HyperCleaningRecord) => void; onPhase?: (phase: string) => void; signal?: AbortSignal;
+    /** called after every hyper-iteration with what `resume` needs to continue from there */
+    onCheckpoint?: (c: HyperCleaningCheckpoint) => void;
+    /** continue from this checkpoint (its settings must equal the options') */
+    resume?: HyperCleaningCheckpoint;
+  } = {},
 ): Promise<HyperCleaningResult> {
   const o: HyperCleaningOptions = { ...HC_DEFAULTS, ...options };
   validate(o);
-  const t0 = Date.now();
+  if (hooks.resume) checkResumable(hooks.resume, o);
+  // wall time counts the time spent before a resume
+  const t0 = Date.now() - 1000 * (hooks.resume?.seconds ?? 0);
   hooks.onPhase?.('loading data');
   const ds = resolveDataset(o.dataset, o.seed, o.testSize);
   if (o.trainSize + o.validSize > ds.train.count) {
@@ -176,7 +207,13 @@ export async function runHyperCleaning(
     evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
     evaluateWhen: evaluationSchedule(o.hyperIterations, o.evalEvery),
   });
+  if (hooks.resume) {
+    ho.restore(hooks.resume.optimizer);
+    records.push(...hooks.resume.records);
+    hooks.onPhase?.(`resumed after hyper-iteration ${hooks.resume.optimizer.iteration}`);
+  }
   hooks.onPhase?.('hyper-cleaning');
+  const first = (hooks.resume?.optimizer.iteration ?? 0) + 1;
   const run = await runHyperIterations(ho, o.hyperIterations, hooks.signal, (it, rec) => {
     const lamArr = lam.value.toArray();
     let lambdaSum = 0;
@@ -193,7 +230,8 @@ export async function runHyperCleaning(
     };
     records.push(r);
     hooks.onRecord?.(r);
-  });
+    hooks.onCheckpoint?.({ version: 1, settings: o, optimizer: ho.save(), records: records.slice(), seconds: r.seconds });
+  }, first);
   const interrupted = run.interrupted;
   if (run.divergence) hooks.onPhase?.(`stopped: ${run.divergence.message}`); // the last good λ stays
   const lambda = Float64Array.from(lam.value.toArray());

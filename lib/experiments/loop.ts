@@ -8,15 +8,16 @@ export function evaluationSchedule(n: number, every: number): (iteration: number
 }
 
 /**
- * Runs up to n hyper-iterations of `ho` (disposing it afterwards). Returns whether the run was
- * interrupted (abort signal, or divergence: the last good hyperparameters stay in place).
+ * Runs hyper-iterations `first`..n of `ho` (disposing it afterwards; first > 1 after a resume).
+ * Returns whether the run was interrupted (abort signal, or divergence: the last good
+ * hyperparameters stay in place).
  */
 export async function runHyperIterations(
   ho: HyperOptimizer, n: number, signal: AbortSignal | undefined,
-  onIteration: (iteration: number, rec: HyperStepRecord) => void,
+  onIteration: (iteration: number, rec: HyperStepRecord) => void, first = 1,
 ): Promise<{ interrupted: boolean; divergence?: DivergenceError }> {
   try {
-    for (let it = 1; it <= n; it++) {
+    for (let it = first; it <= n; it++) {
       if (signal?.aborted) return { interrupted: true };
       onIteration(it, ho.step());
       await new Promise((resolve) => setImmediate(resolve)); // let Ctrl-C and progress output through

@@ -5,9 +5,25 @@ import * as path from 'node:path';
 export class RunFolder {
   private csvHeader: string[] | null = null;
 
+  /** Creates the folder; its logs start empty (a resumed run rewrites them with `restartLog`). */
   constructor(readonly dir: string) {
     fs.mkdirSync(dir, { recursive: true });
     for (const f of ['log.jsonl', 'log.csv']) fs.rmSync(path.join(dir, f), { force: true });
+  }
+
+  /** The logs as they were after these records (a resume: lines written after its checkpoint go). */
+  restartLog(records: readonly Record<string, unknown>[]): void {
+    for (const f of ['log.jsonl', 'log.csv']) fs.rmSync(this.file(f), { force: true });
+    this.csvHeader = null;
+    for (const r of records) this.appendLog(r);
+  }
+
+  /** Writes JSON atomically (a temporary file renamed over the old one): a kill never leaves half a file. */
+  writeJsonAtomic(name: string, value: unknown): string {
+    const f = this.file(name), tmp = `${f}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(value));
+    fs.renameSync(tmp, f);
+    return f;
   }
 
   file(name: string): string {
