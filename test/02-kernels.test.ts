@@ -105,6 +105,44 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
         }
       });
 
+      it('gemm large enough for the packed AVX-512 kernel: ragged edges, transposes, alpha/beta, batches; beta = 0 ignores NaN in C', () => {
+        // sizes that are not multiples of the 8 × 32 (float64: 8 × 16) tile or of the 256-deep
+        // blocks, split across threads by rows (m ≥ n) and by columns (m < n)
+        const cases: [number, number, number][] = [[133, 77, 301], [40, 260, 70], [257, 33, 520]];
+        let seed = 600;
+        for (const [m, n, k] of cases) {
+          for (const ta of [false, true]) for (const tb of [false, true]) {
+            const A = rand(ta ? [k, m] : [m, k], seed++, dtype), B = rand(tb ? [n, k] : [k, n], seed++, dtype);
+            const C0 = rand([m, n], seed++, dtype);
+            const a = arr(A), b = arr(B), c0 = arr(C0);
+            const ref: number[] = [], plain: number[] = [];
+            for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+              let acc = 0;
+              for (let p = 0; p < k; p++) acc += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+              ref.push(0.7 * acc - 1.3 * c0[i * n + j]);
+              plain.push(acc);
+            }
+            const C = rf.clone(C0);
+            K.gemm(A, B, { transA: ta, transB: tb, alpha: 0.7, beta: -1.3, out: C });
+            assertClose(arr(C), ref, tol * 30, `gemm ${m}x${n}x${k} ta=${ta} tb=${tb}`);
+            const nan = K.full([m, n], NaN, { dtype });
+            K.gemm(A, B, { transA: ta, transB: tb, out: nan });
+            assertClose(arr(nan), plain, tol * 30, `beta = 0 over NaN ${m}x${n}x${k} ta=${ta} tb=${tb}`);
+          }
+        }
+        const A = rand([3, 70, 90], 700, dtype), B = rand([3, 90, 110], 701, dtype);
+        const C = arr(K.matmul(A, B)), a = arr(A), b = arr(B);
+        for (let q = 0; q < 3; q++) {
+          const ref: number[] = [];
+          for (let i = 0; i < 70; i++) for (let j = 0; j < 110; j++) {
+            let acc = 0;
+            for (let p = 0; p < 90; p++) acc += a[q * 6300 + i * 90 + p] * b[q * 9900 + p * 110 + j];
+            ref.push(acc);
+          }
+          assertClose(C.slice(q * 7700, (q + 1) * 7700), ref, tol * 30, `batch entry ${q}`);
+        }
+      });
+
       it('batched matmul: tall fold, wide fold, strided batch and broadcast batch dims', () => {
         const ref = (a: number[], sa: number[], b: number[], sb: number[]) => {
           const [m, k] = sa.slice(-2), n = sb[sb.length - 1];

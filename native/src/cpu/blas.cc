@@ -6,6 +6,7 @@
 #endif
 
 #include "cpu_backend.h"
+#include "packed_gemm.h"
 #include "skinny_gemm.h"
 
 namespace rfho {
@@ -26,6 +27,7 @@ void gemmOne(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T
       for (int64_t c = 0; c < n; ++c) C[r * ldc + c] = beta == T(0) ? T(0) : C[r * ldc + c] * beta;
     return;
   }
+  if (packedGemm<T>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   const CBLAS_TRANSPOSE cta = ta ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE ctb = tb ? CblasTrans : CblasNoTrans;
   if constexpr (sizeof(T) == 4)
