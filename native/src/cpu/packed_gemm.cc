@@ -8,6 +8,7 @@
 // 512-bit FMAs. Products too small to amortise the packing, and builds without AVX-512, stay
 // with OpenBLAS.
 #include "packed_gemm.h"
+#include "simd.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -21,10 +22,10 @@ namespace {
 
 template <typename T>
 struct Tile {
-  static constexpr int L = 64 / static_cast<int>(sizeof(T));  // lanes of one 512-bit register
-  static constexpr int MR = 8;                                // rows of C per micro-kernel
-  static constexpr int NR = 2 * L;                            // columns of C per micro-kernel
-  typedef T V __attribute__((vector_size(64)));
+  static constexpr int L = Vec<T>::L;
+  static constexpr int MR = 8;      // rows of C per micro-kernel
+  static constexpr int NR = 2 * L;  // columns of C per micro-kernel (two registers)
+  typedef typename Vec<T>::type V;
 };
 
 // Blocking, in elements (float32 sizes): a kc × NR micro-panel of B (32 KiB) and a kc × MR one of
@@ -32,17 +33,6 @@ struct Tile {
 // (192 KiB) share the 1 MiB L2. Measured against 192/144/512 and against MR = 12 (register
 // spills): these were the fastest on the FR and 1024³ shapes.
 constexpr int64_t KC = 256, MC = 192, NC = 768;
-
-template <typename T>
-inline typename Tile<T>::V load(const T* p) {
-  typename Tile<T>::V v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename T>
-inline void store(T* p, typename Tile<T>::V v) {
-  std::memcpy(p, &v, sizeof(v));
-}
 
 // op(A)[i0 .. i0+mc) × [p0 .. p0+kc) into micro-panels of MR rows: panel r holds, for each p, the
 // MR values of rows r·MR .. r·MR+MR (zero beyond mc).
@@ -108,7 +98,7 @@ inline void microKernel(int64_t kc, const T* __restrict a, const T* __restrict b
   V c0[MR], c1[MR];
   for (int r = 0; r < MR; ++r) c0[r] = c1[r] = V{};
   for (int64_t p = 0; p < kc; ++p) {
-    const V b0 = load<T>(b + p * NR), b1 = load<T>(b + p * NR + L);
+    const V b0 = loadu<T>(b + p * NR), b1 = loadu<T>(b + p * NR + L);
     const T* ap = a + p * MR;
     for (int r = 0; r < MR; ++r) {
       const T ar = ap[r];
@@ -121,19 +111,19 @@ inline void microKernel(int64_t kc, const T* __restrict a, const T* __restrict b
     for (int r = 0; r < MR; ++r) {
       T* cr = C + r * ldc;
       if (cb == T(0)) {
-        store<T>(cr, c0[r] * alpha);
-        store<T>(cr + L, c1[r] * alpha);
+        storeu<T>(cr, c0[r] * alpha);
+        storeu<T>(cr + L, c1[r] * alpha);
       } else {
-        store<T>(cr, c0[r] * alpha + load<T>(cr) * cb);
-        store<T>(cr + L, c1[r] * alpha + load<T>(cr + L) * cb);
+        storeu<T>(cr, c0[r] * alpha + loadu<T>(cr) * cb);
+        storeu<T>(cr + L, c1[r] * alpha + loadu<T>(cr + L) * cb);
       }
     }
     return;
   }
   T tile[MR * NR];
   for (int r = 0; r < MR; ++r) {
-    store<T>(tile + r * NR, c0[r]);
-    store<T>(tile + r * NR + L, c1[r]);
+    storeu<T>(tile + r * NR, c0[r]);
+    storeu<T>(tile + r * NR + L, c1[r]);
   }
   for (int64_t r = 0; r < mr; ++r)
     for (int64_t j = 0; j < nr; ++j) {

@@ -6,27 +6,12 @@
 #include <vector>
 
 #include "cpu_backend.h"
+#include "simd.h"
 #include "skinny_gemm.h"
 
 namespace rfho {
 namespace {
 
-template <typename T>
-struct Vec {
-  static constexpr int L = 64 / sizeof(T);  // one 512-bit register (or two/four narrower ones)
-  typedef T type __attribute__((vector_size(64)));
-};
-
-template <typename T>
-inline typename Vec<T>::type loadu(const T* p) {
-  typename Vec<T>::type v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename T>
-inline void storeu(T* p, typename Vec<T>::type v) {
-  std::memcpy(p, &v, sizeof(v));
-}
 // Horizontal sum by halving (512 → 256 → 128 bits), which compiles to extracts and vector adds
 // instead of a scalar loop over the lanes.
 template <typename T>
