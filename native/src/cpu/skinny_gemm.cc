@@ -31,6 +31,48 @@ inline T hsum(typename Vec<T>::type v) {
   return s;
 }
 
+// Lane i of the result = the sum of v[i]'s 16 lanes, for 16 float vectors at once: four rounds
+// of two-source shuffles and adds (45 instructions) instead of 16 separate horizontal sums.
+inline Vec<float>::type sumLanes16(const Vec<float>::type* v) {
+  typedef Vec<float>::type V;
+  typedef int32_t I __attribute__((vector_size(64)));
+  const I lo1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  const I hi1 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+  const I lo2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+  const I hi2 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
+  const I lo3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+  const I hi3 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
+  const I lo4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  const I hi4 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+  V r1[8], r2[4], r3[2];
+  for (int q = 0; q < 8; ++q) r1[q] = __builtin_shuffle(v[2 * q], v[2 * q + 1], lo1) + __builtin_shuffle(v[2 * q], v[2 * q + 1], hi1);
+  for (int q = 0; q < 4; ++q) r2[q] = __builtin_shuffle(r1[2 * q], r1[2 * q + 1], lo2) + __builtin_shuffle(r1[2 * q], r1[2 * q + 1], hi2);
+  for (int q = 0; q < 2; ++q) r3[q] = __builtin_shuffle(r2[2 * q], r2[2 * q + 1], lo3) + __builtin_shuffle(r2[2 * q], r2[2 * q + 1], hi3);
+  return __builtin_shuffle(r3[0], r3[1], lo4) + __builtin_shuffle(r3[0], r3[1], hi4);
+}
+
+// The dot products of both rows' accumulators: s[j] (row 0) and s[NB + j] (row 1).
+template <typename T, int NB>
+inline void rowSums(const typename Vec<T>::type* acc0, const typename Vec<T>::type* acc1, T* s) {
+  if constexpr (Vec<T>::L == 16) {
+    typename Vec<T>::type all[32];
+    const int n = 2 * NB, padded = (n + 15) / 16 * 16;
+    for (int j = 0; j < NB; ++j) {
+      all[j] = acc0[j];
+      all[NB + j] = acc1[j];
+    }
+    for (int j = n; j < padded; ++j) all[j] = typename Vec<T>::type{};
+    T out[32];
+    for (int c = 0; c < padded; c += 16) storeu(out + c, sumLanes16(all + c));
+    for (int j = 0; j < n; ++j) s[j] = out[j];
+  } else {
+    for (int j = 0; j < NB; ++j) {
+      s[j] = hsum<T>(acc0[j]);
+      s[NB + j] = hsum<T>(acc1[j]);
+    }
+  }
+}
+
 // C[i, j0..j0+NB) = alpha Σ_p A[i,p] Bt[j,p] + beta C  for rows i in [r0, r1); two rows at a time.
 template <typename T, int NB>
 void rowDotBlock(const T* A, int64_t lda, const T* Bt, int64_t ldbt, T* C, int64_t ldc, int64_t k,
@@ -52,8 +94,10 @@ void rowDotBlock(const T* A, int64_t lda, const T* Bt, int64_t ldbt, T* C, int64
         acc1[j] += x1 * b;
       }
     }
+    T sums[2 * NB];
+    rowSums<T, NB>(acc0, acc1, sums);
     for (int j = 0; j < NB; ++j) {
-      T s0 = hsum<T>(acc0[j]), s1 = hsum<T>(acc1[j]);
+      T s0 = sums[j], s1 = sums[NB + j];
       const T* b = Bt + (j0 + j) * ldbt;
       for (int64_t p = kv; p < k; ++p) {
         s0 += a0[p] * b[p];
