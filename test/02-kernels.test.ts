@@ -1,6 +1,7 @@
 /** Every native kernel against a plain-JavaScript reference, float64 (1e-12) and float32 (1e-5). */
 import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
+import { native } from '../lib/native/binding';
 import { arr, assertClose, rand, randomArray, rng, size, tolFor } from './helpers';
 
 const K = rf.kernels;
@@ -341,6 +342,51 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
       });
     });
   }
+
+  it('narrow products of a data matrix run from its row panels: same values, every width and transpose, kept until written or freed', () => {
+    for (const dtype of DTYPES) {
+      const tol = tolFor(dtype);
+      const rows = 1037, k = 97; // not multiples of the 16 (float64: 8) rows of a panel
+      const ds = rf.data.makeDataset('t', Float32Array.from(randomArray(rows * k, 900), (v) => Math.fround(v)), new Int32Array(rows), k, 10);
+      const X = rf.data.toTensors(ds, dtype).X;
+      const x = arr(X);
+      for (const n of [1, 7, 10, 16, 20, 32]) for (const tb of [false, true]) {
+        const B = rand(tb ? [n, k] : [k, n], 901 + n, dtype);
+        const b = arr(B);
+        const ref: number[] = [];
+        for (let i = 0; i < rows; i++) for (let j = 0; j < n; j++) {
+          let acc = 0;
+          for (let p = 0; p < k; p++) acc += x[i * k + p] * (tb ? b[j * k + p] : b[p * n + j]);
+          ref.push(acc);
+        }
+        const C1 = K.matmul(X, B, false, tb), C2 = K.matmul(X, B, false, tb);
+        assertClose(arr(C1), ref, tol * 30, `panels n=${n} transB=${tb} ${dtype}`);
+        assert.deepEqual(arr(C1), arr(C2), 'the first product takes the same path as the later ones');
+      }
+      assert.ok(X.storage.derived, 'the panels are kept with the data');
+      // written in place: the next product sees the new values
+      const W = rand([k, 10], 950, dtype);
+      K.sliceAssign(X, K.full([1, k], 2, { dtype }), 0, 5);
+      assert.equal(X.storage.derived, null, 'an in-place write drops the panels');
+      const row5 = arr(K.matmul(X, W)).slice(50, 60), w = arr(W);
+      for (let j = 0; j < 10; j++) {
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc += 2 * w[p * 10 + j];
+        assert.ok(Math.abs(row5[j] - acc) < tol * 30 * Math.max(1, Math.abs(acc)), `row 5 after the write: ${row5[j]} vs ${acc}`);
+      }
+      const panels = (X.storage as { derived: { storage: { freed: boolean } } | null }).derived!.storage; // rebuilt by the product above
+      const lanes = dtype === 'float64' ? 8 : 16, es = dtype === 'float64' ? 8 : 4;
+      const held = rf.memory().bytes;
+      X.dispose();
+      rf.releaseCachedMemory();
+      assert.ok(panels.freed, 'the panels go with the data');
+      const dropped = held - rf.memory().bytes;
+      assert.ok(dropped >= (rows * k + Math.ceil(rows / lanes) * lanes * k) * es, `disposing the data freed ${dropped} bytes`);
+    }
+    // the native guard
+    const P = K.zeros([64 * 16]), B = K.zeros([64, 40]), C = K.zeros([16, 40]);
+    assert.throws(() => native.gemmRowPanels(P.handle, 16, 64, B.handle, 40, false, 40, 1, C.handle, 40), /'n' must be in \[1, 32\]/);
+  });
 
   it('float32 exp (vectorised polynomial) is within 2 ulp of exp over its whole range, with IEEE edges', () => {
     const n = 200001;

@@ -89,10 +89,10 @@ export function corruptLabels(labels: Int32Array, count: number, classes: number
 
 /** Tensors X [count, dim] and y [count] (int32). */
 export function toTensors(ds: Dataset, dtype: FloatDType = 'float32', device?: 'cpu' | 'cuda'): { X: Tensor; y: Tensor } {
-  return {
-    X: K.tensor(ds.images, [ds.count, ds.dim], { dtype, device }),
-    y: K.tensor(ds.labels, [ds.count], { dtype: 'int32', device }),
-  };
+  const X = K.tensor(ds.images, [ds.count, ds.dim], { dtype, device });
+  // constant data: products may keep a faster layout of it alongside (see kernels/matmul)
+  X.storage.constantData = true;
+  return { X, y: K.tensor(ds.labels, [ds.count], { dtype: 'int32', device }) };
 }
 
 /**

@@ -72,6 +72,7 @@ export function axpby(alpha: number, x: Tensor, beta = 0, y: Tensor | null = nul
     assertSameDType(x, 'x', out, 'out');
     if (!sameShape(out.shape, x.shape)) throw new ShapeError(`axpby: 'out' ${shapeToString(out.shape)} must have the shape of 'x' ${shapeToString(x.shape)}`);
   }
+  if (out) out.storage.invalidateDerived(); // written in place
   native.axpby(alpha, x.handle, beta, y ? y.handle : null, o.handle);
   return o;
 }
@@ -183,6 +184,7 @@ export function sliceAssign(dst: Tensor, src: Tensor, axis: number, start: numbe
   }
   const outer = sizeOf(dst.shape.slice(0, a));
   const inner = sizeOf(dst.shape.slice(a + 1));
+  dst.storage.invalidateDerived(); // written in place
   native.copy2d(src.handle, 0, piece * inner, dst.handle, start * inner, len * inner, outer, piece * inner);
 }
 

@@ -6,7 +6,7 @@
  */
 import { native } from '../native/binding';
 import { ShapeError } from '../tensor/errors';
-import { Tensor, shapeToString, sizeOf } from '../tensor/tensor';
+import { Storage, Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape } from '../tensor/validate';
 import { emptyLike, expand } from './index-internal';
 import { permute, reshapeView } from './compute';
@@ -18,6 +18,31 @@ export interface GemmOptions {
   beta?: number;
   /** accumulate into this [m, n] tensor (with beta) instead of allocating */
   out?: Tensor;
+}
+
+/** Set RFHO_ROW_PANELS=0 to never build row panels (they cost one extra copy of each data matrix). */
+const ROW_PANELS = process.env.RFHO_ROW_PANELS !== '0';
+
+/**
+ * The row-panel copy of a tall data matrix a [rows, k] for narrow products a·B (n ≤ 32), or null.
+ * Such a product in the row-major layout ends every output element with a horizontal sum; from
+ * panels (16 rows side by side, column by column) it is a stream of outer products, 2–3× faster.
+ * Only for data matrices (rf.data.toTensors marks them): built at their first narrow product, so
+ * every product of a run takes the same path (the same bits, which checkpointed recomputation
+ * relies on), kept with the buffer, dropped if it is ever written in place.
+ */
+function rowPanelsFor(a: Tensor, rows: number, k: number, n: number): Storage | null {
+  const st = a.storage;
+  if (!ROW_PANELS || !st.constantData || a.device !== 'cpu' || n > 32 || k < 64 || rows < 512 || a.size !== st.numel) return null;
+  const key = `${rows}x${k}`;
+  if (st.derived?.key === key) return st.derived.storage;
+  st.invalidateDerived();
+  const lanes = 64 / (a.dtype === 'float64' ? 8 : 4);
+  const panels = Storage.allocate(Math.ceil(rows / lanes) * lanes * k, a.dtype, 'cpu');
+  panels.refs = 1;
+  native.packRowPanels(a.handle, rows, k, panels.handle);
+  st.derived = { key, storage: panels };
+  return panels;
 }
 
 /** C = alpha op(A) op(B) + beta C for 2-D A, B. */
@@ -38,6 +63,7 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
   if (opts.out) {
     c = opts.out;
     assertTensor(c, 'out');
+    c.storage.invalidateDerived(); // written in place below
     assertSameDType(a, 'a', c, 'out');
     if (!sameShape(c.shape, [m, n])) throw new ShapeError(`gemm: 'out' must be [${m}, ${n}], got ${shapeToString(c.shape)}`);
   } else {
@@ -76,7 +102,9 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   if (bBatch.length === 0 && !transA) {
     // Fold a's batch into its rows: one tall gemm.
     const c = emptyLike(a, outShape);
-    native.gemm(false, transB, nb * m, n, k, 1, a.handle, 0, lda, 0, b.handle, 0, ldb, 0, 0, c.handle, 0, Math.max(1, n), 0, 1);
+    const panels = rowPanelsFor(a, nb * m, k, n);
+    if (panels) native.gemmRowPanels(panels.handle, nb * m, k, b.handle, ldb, transB, n, 1, c.handle, Math.max(1, n));
+    else native.gemm(false, transB, nb * m, n, k, 1, a.handle, 0, lda, 0, b.handle, 0, ldb, 0, 0, c.handle, 0, Math.max(1, n), 0, 1);
     return c;
   }
   if (aBatch.length === 0 && nb > 1 && n < 128) {

@@ -42,6 +42,8 @@ export interface NativeAddon {
   softmaxXentJvp(z: Handle, labels: Handle, w: Handle | null, dz: Handle | null, dw: Handle | null, out: Handle, n: number, c: number, k: number): void;
   copy2d(src: Handle, srcOff: number, srcStride: number, dst: Handle, dstOff: number, dstStride: number, rows: number, cols: number): void;
   permute(x: Handle, shape: readonly number[], perm: readonly number[], out: Handle): void;
+  packRowPanels(x: Handle, rows: number, cols: number, out: Handle): void;
+  gemmRowPanels(panels: Handle, m: number, k: number, B: Handle, ldb: number, transB: boolean, n: number, alpha: number, C: Handle, ldc: number): void;
   gatherRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
   scatterAddRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
 }

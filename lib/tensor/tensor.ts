@@ -43,6 +43,16 @@ export function emptyPool(): void {
 export class Storage {
   refs = 0;
   freed = false;
+  /**
+   * @internal A derived copy of this buffer in another layout (the row panels of a data matrix for
+   * narrow products), kept while the buffer lives and dropped when it is written in place.
+   */
+  derived: { key: string; storage: Storage } | null = null;
+  /**
+   * @internal Set for data matrices (rf.data.toTensors): read by many products and never written,
+   * so a derived layout pays for itself. Temporaries never get one.
+   */
+  constantData = false;
   constructor(readonly handle: Handle, readonly numel: number, readonly dtype: DType, readonly device: Device) {}
   static allocate(numel: number, dtype: DType, device: Device): Storage {
     const bytes = numel * DTYPE_BYTES[dtype];
@@ -57,8 +67,16 @@ export class Storage {
     }
     return new Storage(native.alloc(numel, DTYPE_CODE[dtype], DEVICE_CODE[device]), numel, dtype, device);
   }
+  /** @internal Drops derived layouts: the buffer is about to be written in place. */
+  invalidateDerived(): void {
+    if (this.derived) {
+      this.derived.storage.release();
+      this.derived = null;
+    }
+  }
   release(): void {
     if (--this.refs <= 0 && !this.freed) {
+      this.invalidateDerived();
       this.freed = true;
       const bytes = this.numel * DTYPE_BYTES[this.dtype];
       if (bytes <= POOL_MAX_BYTES_PER_BUFFER && pooledBytes + bytes <= POOL_MAX_TOTAL_BYTES) {

@@ -135,6 +135,17 @@ class Backend {
   // Finite check: returns the number of NaN/Inf elements.
   virtual int64_t countNonFinite(DType, const void* x, int64_t n) = 0;
   virtual void synchronize() {}
+  // Row panels of a [rows, cols] matrix (CPU only): panel b holds rows bL .. bL+L (L = one vector's
+  // lanes, zero rows beyond `rows`) column by column, so that X·B with a narrow B streams it as
+  // outer products. out holds ceil(rows / L) · cols · L values.
+  virtual void packRowPanels(DType, const void* x, int64_t rows, int64_t cols, void* out) {
+    throw ArgError(std::string("row panels are not supported on ") + name());
+  }
+  // C[m, n] = alpha · X · op(B) from X's row panels (k = X's columns), n ≤ 32.
+  virtual void gemmRowPanels(DType, const void* panels, int64_t m, int64_t k, const void* B, int64_t ldb,
+                             bool transB, int64_t n, double alpha, void* C, int64_t ldc) {
+    throw ArgError(std::string("row panels are not supported on ") + name());
+  }
 };
 
 Backend& cpuBackend();

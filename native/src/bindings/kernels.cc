@@ -405,6 +405,55 @@ Napi::Value Copy2d(const Napi::CallbackInfo& info) {
   });
 }
 
+// packRowPanels(x, rows, cols, out): the row-panel layout of a [rows, cols] matrix (CPU).
+Napi::Value PackRowPanels(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& x = argBuffer(info, 0, "x");
+    int64_t rows = argInt(info, 1, "rows"), cols = argInt(info, 2, "cols");
+    Buffer& o = argBuffer(info, 3, "out");
+    requireFloat(x, "x");
+    requireSameDtype(x, "x", o, "out");
+    requireSameDevice(x, "x", o, "out");
+    const int64_t lanes = 64 / static_cast<int64_t>(dtypeSize(x.dtype));
+    requireNumel(x, rows * cols, "x");
+    requireNumel(o, (rows + lanes - 1) / lanes * lanes * cols, "out");
+    if (x.data == o.data) fail("argument 'out' must not alias 'x'");
+    if (rows > 0 && cols > 0) backendOf(x).packRowPanels(x.dtype, x.data, rows, cols, o.data);
+    return info.Env().Undefined();
+  });
+}
+
+// gemmRowPanels(panels, m, k, B, ldb, transB, n, alpha, C, ldc): C = alpha X op(B) from X's panels.
+Napi::Value GemmRowPanels(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& P = argBuffer(info, 0, "panels");
+    int64_t m = argInt(info, 1, "m"), k = argInt(info, 2, "k");
+    Buffer& B = argBuffer(info, 3, "B");
+    int64_t ldb = argInt(info, 4, "ldb");
+    bool tb = argBool(info, 5, "transB");
+    int64_t n = argInt(info, 6, "n");
+    double alpha = argNumber(info, 7, "alpha");
+    Buffer& C = argBuffer(info, 8, "C");
+    int64_t ldc = argInt(info, 9, "ldc");
+    requireFloat(P, "panels");
+    requireSameDtype(P, "panels", B, "B");
+    requireSameDtype(P, "panels", C, "C");
+    requireSameDevice(P, "panels", B, "B");
+    requireSameDevice(P, "panels", C, "C");
+    if (n < 1 || n > 32) fail("argument 'n' must be in [1, 32] for a row-panel product");
+    const int64_t lanes = 64 / static_cast<int64_t>(dtypeSize(P.dtype));
+    requireNumel(P, (m + lanes - 1) / lanes * lanes * k, "panels");
+    const int64_t rB = tb ? n : k, cB = tb ? k : n;
+    if (ldb < std::max<int64_t>(1, cB)) fail("argument 'ldb' is smaller than the row length of B");
+    if (ldc < n) fail("argument 'ldc' is smaller than n");
+    requireAtLeast(B, extentNeeded(0, 1, 0, rB, cB, ldb), "B");
+    requireAtLeast(C, extentNeeded(0, 1, 0, m, n, ldc), "C");
+    if (C.data == P.data || C.data == B.data) fail("argument 'C' must not alias 'panels' or 'B'");
+    if (m > 0) backendOf(P).gemmRowPanels(P.dtype, P.data, m, k, B.data, ldb, tb, n, alpha, C.data, ldc);
+    return info.Env().Undefined();
+  });
+}
+
 // permute(x, shape, perm, out)
 Napi::Value Permute(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -496,6 +545,8 @@ void registerKernelBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("softmaxXent", Napi::Function::New(env, SoftmaxXent, "softmaxXent"));
   exports.Set("softmaxXentJvp", Napi::Function::New(env, SoftmaxXentJvp, "softmaxXentJvp"));
   exports.Set("copy2d", Napi::Function::New(env, Copy2d, "copy2d"));
+  exports.Set("packRowPanels", Napi::Function::New(env, PackRowPanels, "packRowPanels"));
+  exports.Set("gemmRowPanels", Napi::Function::New(env, GemmRowPanels, "gemmRowPanels"));
   exports.Set("permute", Napi::Function::New(env, Permute, "permute"));
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
   exports.Set("scatterAddRows", Napi::Function::New(env, ScatterAddRows, "scatterAddRows"));

@@ -94,6 +94,9 @@ class CpuBackend final : public Backend {
   void copyToHost(void* dst, const void* src, size_t bytes) override;
   void copy(void* dst, const void* src, size_t bytes) override;
   void gemm(DType, const GemmArgs&) override;
+  void packRowPanels(DType, const void* x, int64_t rows, int64_t cols, void* out) override;
+  void gemmRowPanels(DType, const void* panels, int64_t m, int64_t k, const void* B, int64_t ldb,
+                     bool transB, int64_t n, double alpha, void* C, int64_t ldc) override;
   void unary(DType, UnaryOp, const void* x, void* y, int64_t n) override;
   void binary(DType, BinaryOp, const void* a, const void* b, void* out,
               const BroadcastPlan&) override;

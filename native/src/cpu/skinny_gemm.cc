@@ -235,11 +235,97 @@ bool skinnyTyped(const GemmArgs& g) {
   return true;
 }
 
+// C[rows of panel b, j0 .. j0+NB) = alpha Σ_p panel[p, lanes] · op(B)(p, j): each step of p is one
+// vector load of the panel and NB broadcast FMAs, no horizontal sums (the row-dot form's cost).
+template <typename T, int NB>
+void panelBlock(const T* panel, int64_t k, const T* B, int64_t sbp, int64_t sbj, int64_t j0, T alpha,
+                T* C, int64_t ldc, int64_t rows) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::L;
+  V acc[NB];
+  for (int j = 0; j < NB; ++j) acc[j] = V{};
+  for (int64_t p = 0; p < k; ++p) {
+    const V x = loadu(panel + p * L);
+    const T* bp = B + p * sbp + j0 * sbj;
+    for (int j = 0; j < NB; ++j) acc[j] += x * bp[j * sbj];
+  }
+  T tile[NB][L];
+  for (int j = 0; j < NB; ++j) storeu(tile[j], acc[j]);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int j = 0; j < NB; ++j) C[r * ldc + j0 + j] = alpha * tile[j][r];
+}
+
+template <typename T>
+void panelGemmTyped(const T* P, int64_t m, int64_t k, const T* B, int64_t ldb, bool transB, int64_t n,
+                    T alpha, T* C, int64_t ldc) {
+  constexpr int L = Vec<T>::L;
+  const int64_t sbp = transB ? 1 : ldb, sbj = transB ? ldb : 1;
+  const int64_t panels = (m + L - 1) / L;
+  parallelRange(panels, m * k * n, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const T* panel = P + b * k * L;
+      T* Cb = C + b * L * ldc;
+      const int64_t rows = std::min<int64_t>(L, m - b * L);
+      // column blocks of at most 16 keep the accumulators in registers
+      for (int64_t j0 = 0; j0 < n;) {
+        const int64_t nb = std::min<int64_t>(n - j0, n > 16 ? (n + 1) / 2 : 16);
+        switch (nb) {
+#define RFHO_CASE(N) case N: panelBlock<T, N>(panel, k, B, sbp, sbj, j0, alpha, Cb, ldc, rows); break;
+          RFHO_CASE(1) RFHO_CASE(2) RFHO_CASE(3) RFHO_CASE(4) RFHO_CASE(5) RFHO_CASE(6) RFHO_CASE(7) RFHO_CASE(8)
+          RFHO_CASE(9) RFHO_CASE(10) RFHO_CASE(11) RFHO_CASE(12) RFHO_CASE(13) RFHO_CASE(14) RFHO_CASE(15) RFHO_CASE(16)
+#undef RFHO_CASE
+        }
+        j0 += nb;
+      }
+    }
+  });
+}
+
+template <typename T>
+void packPanelsTyped(const T* X, int64_t rows, int64_t cols, T* out) {
+  constexpr int L = Vec<T>::L;
+  const int64_t panels = (rows + L - 1) / L;
+  parallelRange(panels, rows * cols, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      T* dst = out + b * cols * L;
+      for (int64_t r = 0; r < L; ++r) {
+        const int64_t i = b * L + r;
+        if (i < rows) {
+          const T* src = X + i * cols;
+          for (int64_t p = 0; p < cols; ++p) dst[p * L + r] = src[p];
+        } else {
+          for (int64_t p = 0; p < cols; ++p) dst[p * L + r] = T(0);
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 bool skinnyGemm(DType dtype, const GemmArgs& g) {
   if (g.batch != 1 || g.n > 32 || g.n < 1 || g.k < 64 || g.m * g.k < (int64_t{1} << 16)) return false;
   return dtype == DType::F32 ? skinnyTyped<float>(g) : skinnyTyped<double>(g);
+}
+
+}  // namespace rfho
+
+namespace rfho {
+
+void CpuBackend::packRowPanels(DType dtype, const void* x, int64_t rows, int64_t cols, void* out) {
+  if (dtype == DType::F32) packPanelsTyped(static_cast<const float*>(x), rows, cols, static_cast<float*>(out));
+  else packPanelsTyped(static_cast<const double*>(x), rows, cols, static_cast<double*>(out));
+}
+
+void CpuBackend::gemmRowPanels(DType dtype, const void* panels, int64_t m, int64_t k, const void* B, int64_t ldb,
+                               bool transB, int64_t n, double alpha, void* C, int64_t ldc) {
+  if (n > 32) throw ArgError("row-panel products take at most 32 columns");
+  if (dtype == DType::F32)
+    panelGemmTyped(static_cast<const float*>(panels), m, k, static_cast<const float*>(B), ldb, transB, n,
+                   static_cast<float>(alpha), static_cast<float*>(C), ldc);
+  else
+    panelGemmTyped(static_cast<const double*>(panels), m, k, static_cast<const double*>(B), ldb, transB, n,
+                   alpha, static_cast<double*>(C), ldc);
 }
 
 }  // namespace rfho
