@@ -3,10 +3,9 @@
  * package `mnist` as JSON (pixels in [0, 1], three decimals). Rows are interleaved by class so
  * that any prefix is class-balanced; use `shuffle`/`split` for random subsets.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Dataset, makeDataset } from './dataset';
-
-import * as fs from 'node:fs';
 
 let cache: Dataset | null = null;
 
@@ -52,6 +51,8 @@ export function loadEmbeddedDigits(): Dataset {
   const dir = path.dirname(require.resolve('mnist/package.json'));
   const file = (d: number) => path.join(dir, 'src', 'digits', `${d}.json`);
   const dim = 784;
+  // Each file is read twice (counts first, then values straight into their rows): the second read
+  // comes from the page cache, and no per-class copy of the pixels is ever held.
   const counts: number[] = [];
   for (let d = 0; d < 10; d++) counts.push(Math.floor(countValues(fs.readFileSync(file(d))) / dim));
   const total = counts.reduce((a, b) => a + b, 0);

@@ -63,9 +63,9 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
   if (opts.out) {
     c = opts.out;
     assertTensor(c, 'out');
-    c.storage.invalidateDerived(); // written in place below
     assertSameDType(a, 'a', c, 'out');
     if (!sameShape(c.shape, [m, n])) throw new ShapeError(`gemm: 'out' must be [${m}, ${n}], got ${shapeToString(c.shape)}`);
+    c.storage.invalidateDerived(); // written in place below
   } else {
     c = emptyLike(a, [m, n]);
     beta = 0;

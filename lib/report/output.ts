@@ -8,14 +8,18 @@ export class RunFolder {
   /** Creates the folder; its logs start empty (a resumed run rewrites them with `restartLog`). */
   constructor(readonly dir: string) {
     fs.mkdirSync(dir, { recursive: true });
-    for (const f of ['log.jsonl', 'log.csv']) fs.rmSync(path.join(dir, f), { force: true });
+    this.clearLogs();
   }
 
   /** The logs as they were after these records (a resume: lines written after its checkpoint go). */
   restartLog(records: readonly Record<string, unknown>[]): void {
+    this.clearLogs();
+    for (const r of records) this.appendLog(r);
+  }
+
+  private clearLogs(): void {
     for (const f of ['log.jsonl', 'log.csv']) fs.rmSync(this.file(f), { force: true });
     this.csvHeader = null;
-    for (const r of records) this.appendLog(r);
   }
 
   /** Writes JSON atomically (a temporary file renamed over the old one): a kill never leaves half a file. */

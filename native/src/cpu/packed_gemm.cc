@@ -34,54 +34,27 @@ struct Tile {
 // spills): these were the fastest on the FR and 1024³ shapes.
 constexpr int64_t KC = 256, MC = 192, NC = 768;
 
-// op(A)[i0 .. i0+mc) × [p0 .. p0+kc) into micro-panels of MR rows: panel r holds, for each p, the
-// MR values of rows r·MR .. r·MR+MR (zero beyond mc).
-template <typename T>
-void packA(const T* A, int64_t lda, bool ta, int64_t i0, int64_t mc, int64_t p0, int64_t kc, T* dst) {
-  constexpr int MR = Tile<T>::MR;
-  for (int64_t ir = 0; ir < mc; ir += MR) {
-    const int64_t mr = std::min<int64_t>(MR, mc - ir);
+// Packs the block [p0, p0+kc) × [i0, i0+width) of an operand M, seen as a kc-deep, width-wide
+// matrix M'(p, i), into micro-panels of W columns: panel r holds, for each p, the W values
+// M'(p, r·W .. r·W+W) (zero beyond width). `alongRows`: M'(p, i) = M[p, i] (a contiguous run per p),
+// else M'(p, i) = M[i, p] (W row streams). A's panels are op(A)ᵀ's with W = MR, B's op(B)'s with NR.
+template <typename T, int W>
+void packPanels(const T* M, int64_t ld, bool alongRows, int64_t i0, int64_t width, int64_t p0, int64_t kc, T* dst) {
+  for (int64_t ir = 0; ir < width; ir += W) {
+    const int64_t w = std::min<int64_t>(W, width - ir);
     T* d = dst + ir * kc;
-    if (ta) {  // op(A)(i, p) = A[p, i]: MR consecutive values per p
+    if (alongRows) {
       for (int64_t p = 0; p < kc; ++p) {
-        const T* src = A + (p0 + p) * lda + i0 + ir;
-        int64_t r = 0;
-        for (; r < mr; ++r) d[p * MR + r] = src[r];
-        for (; r < MR; ++r) d[p * MR + r] = T(0);
+        std::memcpy(d + p * W, M + (p0 + p) * ld + i0 + ir, static_cast<size_t>(w) * sizeof(T));
+        for (int64_t r = w; r < W; ++r) d[p * W + r] = T(0);
       }
-    } else {  // op(A)(i, p) = A[i, p]: MR row streams
-      for (int64_t r = 0; r < MR; ++r) {
-        if (r < mr) {
-          const T* src = A + (i0 + ir + r) * lda + p0;
-          for (int64_t p = 0; p < kc; ++p) d[p * MR + r] = src[p];
+    } else {
+      for (int64_t r = 0; r < W; ++r) {
+        if (r < w) {
+          const T* src = M + (i0 + ir + r) * ld + p0;
+          for (int64_t p = 0; p < kc; ++p) d[p * W + r] = src[p];
         } else {
-          for (int64_t p = 0; p < kc; ++p) d[p * MR + r] = T(0);
-        }
-      }
-    }
-  }
-}
-
-// op(B)[p0 .. p0+kc) × [j0 .. j0+nc) into micro-panels of NR columns (zero beyond nc).
-template <typename T>
-void packB(const T* B, int64_t ldb, bool tb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
-  constexpr int NR = Tile<T>::NR;
-  for (int64_t jr = 0; jr < nc; jr += NR) {
-    const int64_t nr = std::min<int64_t>(NR, nc - jr);
-    T* d = dst + jr * kc;
-    if (!tb) {  // op(B)(p, j) = B[p, j]: a contiguous run of nr per p
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* src = B + (p0 + p) * ldb + j0 + jr;
-        std::memcpy(d + p * NR, src, static_cast<size_t>(nr) * sizeof(T));
-        for (int64_t j = nr; j < NR; ++j) d[p * NR + j] = T(0);
-      }
-    } else {  // op(B)(p, j) = B[j, p]: NR row streams of B
-      for (int64_t j = 0; j < NR; ++j) {
-        if (j < nr) {
-          const T* src = B + (j0 + jr + j) * ldb + p0;
-          for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = src[p];
-        } else {
-          for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = T(0);
+          for (int64_t p = 0; p < kc; ++p) d[p * W + r] = T(0);
         }
       }
     }
@@ -154,10 +127,10 @@ bool packedGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, cons
     const int64_t nc = std::min(NC, n - jc);
     for (int64_t pc = 0; pc < k; pc += KC) {
       const int64_t kc = std::min(KC, k - pc);
-      packB(B, ldb, tb, pc, kc, jc, nc, bufB.data());
+      packPanels<T, NR>(B, ldb, !tb, jc, nc, pc, kc, bufB.data());  // op(B)(p, j)
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = std::min(MC, m - ic);
-        packA(A, lda, ta, ic, mc, pc, kc, bufA.data());
+        packPanels<T, MR>(A, lda, ta, ic, mc, pc, kc, bufA.data());  // op(A)ᵀ(p, i)
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = std::min<int64_t>(NR, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += MR) {
