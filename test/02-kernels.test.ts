@@ -307,38 +307,46 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
         assert.deepEqual(arr(f), [3.5, 3.5, 3.5, 3.5]);
       });
 
-      it('fused softmax cross-entropy: loss, weighted gradient, second derivative (JVP) for k tangents', () => {
-        const n = 6, c = 4, k = 3;
-        const Z = rand([n, c], 80, dtype, -3, 3);
-        const labels = [0, 3, 1, 1, 2, 0];
-        const Y = rf.tensor(labels, undefined, { dtype: 'int32' });
-        const W = rand([n], 81, dtype, 0, 2);
-        const DZ = rand([k, n, c], 82, dtype);
-        const DW = rand([k, n], 83, dtype);
-        const z = arr(Z), w = arr(W), dz = arr(DZ), dw = arr(DW);
-        const P: number[][] = [];
-        const loss: number[] = [];
-        for (let i = 0; i < n; i++) {
-          const row = z.slice(i * c, i * c + c);
-          const m = Math.max(...row);
-          const e = row.map((v) => Math.exp(v - m));
-          const s = e.reduce((a, b) => a + b, 0);
-          P.push(e.map((v) => v / s));
-          loss.push(m + Math.log(s) - row[labels[i]]);
-        }
-        assertClose(arr(K.softmaxXentLoss(Z, Y)), loss, tol, 'loss');
-        const grad: number[] = [];
-        for (let i = 0; i < n; i++) for (let j = 0; j < c; j++) grad.push(w[i] * (P[i][j] - (j === labels[i] ? 1 : 0)));
-        assertClose(arr(K.softmaxXentGrad(Z, Y, W)), grad, tol, 'grad');
-        const jvp: number[] = [];
-        for (let t = 0; t < k; t++) for (let i = 0; i < n; i++) {
-          const d = dz.slice((t * n + i) * c, (t * n + i + 1) * c);
-          const sd = d.reduce((a, v, j) => a + v * P[i][j], 0);
-          for (let j = 0; j < c; j++) {
-            jvp.push(w[i] * P[i][j] * (d[j] - sd) + dw[t * n + i] * (P[i][j] - (j === labels[i] ? 1 : 0)));
+      it('fused softmax cross-entropy: loss, weighted gradient, second derivative (JVP) for k tangents, narrow and wide rows', () => {
+        // (n, c): tiny; a classifier's 10 classes over several blocks and threads; 16 and 1
+        // classes (one vector per row, and a single lane); 37 classes (the general path)
+        for (const [n, c, k] of [[6, 4, 3], [1100, 10, 2], [300, 16, 1], [50, 1, 2], [90, 37, 2]]) {
+          const Z = rand([n, c], 80 + c, dtype, -3, 3);
+          const labels = Array.from({ length: n }, (_, i) => (i * 7) % c);
+          const Y = rf.tensor(labels, undefined, { dtype: 'int32' });
+          const W = rand([n], 81, dtype, 0, 2);
+          const DZ = rand([k, n, c], 82, dtype);
+          const DW = rand([k, n], 83, dtype);
+          const z = arr(Z), w = arr(W), dz = arr(DZ), dw = arr(DW);
+          const P: number[][] = [];
+          const loss: number[] = [];
+          for (let i = 0; i < n; i++) {
+            const row = z.slice(i * c, i * c + c);
+            const m = Math.max(...row);
+            const e = row.map((v) => Math.exp(v - m));
+            const s = e.reduce((a, b) => a + b, 0);
+            P.push(e.map((v) => v / s));
+            loss.push(m + Math.log(s) - row[labels[i]]);
           }
+          assertClose(arr(K.softmaxXentLoss(Z, Y)), loss, tol, 'loss');
+          const both = K.softmaxXentLossAndGrad(Z, Y);
+          assertClose(arr(both.loss), loss, tol, 'loss (with the gradient)');
+          assertClose(arr(both.grad), P.flatMap((p, i) => p.map((v, j) => v - (j === labels[i] ? 1 : 0))), tol, 'unweighted gradient');
+          const grad: number[] = [];
+          for (let i = 0; i < n; i++) for (let j = 0; j < c; j++) grad.push(w[i] * (P[i][j] - (j === labels[i] ? 1 : 0)));
+          assertClose(arr(K.softmaxXentGrad(Z, Y, W)), grad, tol, 'grad');
+          const jvp: number[] = [];
+          for (let t = 0; t < k; t++) for (let i = 0; i < n; i++) {
+            const d = dz.slice((t * n + i) * c, (t * n + i + 1) * c);
+            const sd = d.reduce((a, v, j) => a + v * P[i][j], 0);
+            for (let j = 0; j < c; j++) {
+              jvp.push(w[i] * P[i][j] * (d[j] - sd) + dw[t * n + i] * (P[i][j] - (j === labels[i] ? 1 : 0)));
+            }
+          }
+          // float32: each output sums terms of size ~|w p d| rounded to float32, and where they cancel
+          // its error is float32 rounding of those terms, a few times 1e-5 of a small result
+          assertClose(arr(K.softmaxXentGradJvp(Z, Y, W, DZ, DW, k)), jvp, dtype === 'float32' ? 5 * tol : tol, `jvp n=${n} c=${c}`);
         }
-        assertClose(arr(K.softmaxXentGradJvp(Z, Y, W, DZ, DW, k)), jvp, tol, 'jvp');
       });
     });
   }
@@ -374,7 +382,7 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
         for (let p = 0; p < k; p++) acc += 2 * w[p * 10 + j];
         assert.ok(Math.abs(row5[j] - acc) < tol * 30 * Math.max(1, Math.abs(acc)), `row 5 after the write: ${row5[j]} vs ${acc}`);
       }
-      const panels = (X.storage as { derived: { storage: { freed: boolean } } | null }).derived!.storage; // rebuilt by the product above
+      const panels = (X.storage as { derived: { panels: { freed: boolean } | null } | null }).derived!.panels!; // rebuilt by the product above
       const lanes = dtype === 'float64' ? 8 : 16, es = dtype === 'float64' ? 8 : 4;
       const held = rf.memory().bytes;
       X.dispose();
@@ -386,6 +394,96 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     // the native guard
     const P = K.zeros([64 * 16]), B = K.zeros([64, 40]), C = K.zeros([16, 40]);
     assert.throws(() => native.gemmRowPanels(P.handle, 16, 64, B.handle, 40, false, 40, 1, C.handle, 40), /'n' must be in \[1, 32\]/);
+  });
+
+  it('products of a mostly-zero data matrix run from its sparse layout: every width, both transposes, batches, tangents, alpha/beta; kept until written or freed; refused by other kernels', () => {
+    const rows = 613, k = 97;
+    // 75 % zeros at random positions, one NaN (a non-zero that must propagate) in row 7
+    const r = rng(990);
+    const x0 = Float32Array.from({ length: rows * k }, () => (r() < 0.75 ? 0 : Math.fround(r() * 2 - 1)));
+    for (let p = 0; p < k; p++) x0[5 * k + p] = 0; // an all-zero row
+    for (const dtype of DTYPES) {
+      const tol = tolFor(dtype) * 30;
+      const X = rf.data.toTensors(rf.data.makeDataset('t', x0, new Int32Array(rows), k, 10), dtype).X;
+      const x = arr(X);
+      const ref = (b: number[], n: number, ta: boolean, tb: boolean) => {
+        const m = ta ? k : rows, inner = ta ? rows : k, out: number[] = [];
+        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+          let acc = 0;
+          for (let p = 0; p < inner; p++) acc += (ta ? x[p * k + i] : x[i * k + p]) * (tb ? b[j * inner + p] : b[p * n + j]);
+          out.push(acc);
+        }
+        return out;
+      };
+      for (const n of [1, 7, 10, 16, 20, 33, 70]) for (const ta of [false, true]) for (const tb of [false, true]) {
+        const inner = ta ? rows : k;
+        const B = rand(tb ? [n, inner] : [inner, n], 1000 + n, dtype);
+        const C1 = K.matmul(X, B, ta, tb);
+        assertClose(arr(C1), ref(arr(B), n, ta, tb), tol, `sparse n=${n} transA=${ta} transB=${tb} ${dtype}`);
+        assert.deepEqual(arr(K.matmul(X, B, ta, tb)), arr(C1), 'every product takes the same path');
+        assert.ok(arr(C1).slice(ta ? 0 : 5 * n, ta ? 0 : 6 * n).every((v) => v === 0), 'the all-zero row gives zeros');
+      }
+      const d = X.storage.derived!;
+      assert.ok(d.sparse && !d.panels, 'a sparse layout, no row panels');
+      // batches of right-hand sides share one pass; transA too
+      const B3 = rand([3, k, 12], 1100, dtype), b3 = arr(B3);
+      const C3 = arr(K.matmul(X, B3));
+      for (let q = 0; q < 3; q++) assertClose(C3.slice(q * rows * 12, (q + 1) * rows * 12), ref(b3.slice(q * k * 12, (q + 1) * k * 12), 12, false, false), tol, `batch ${q}`);
+      const G3 = rand([2, rows, 5], 1101, dtype), g3 = arr(G3);
+      const CT = arr(K.matmul(X, G3, true, false));
+      for (let q = 0; q < 2; q++) assertClose(CT.slice(q * k * 5, (q + 1) * k * 5), ref(g3.slice(q * rows * 5, (q + 1) * rows * 5), 5, true, false), tol, `transposed batch ${q}`);
+      // a primal and its tangents in one pass
+      const b = rand([k, 10], 1102, dtype), tb = rand([3, k, 10], 1103, dtype);
+      const { out, tangent } = K.matmulWithTangents(X, b, tb, false);
+      assertClose(arr(out), ref(arr(b), 10, false, false), tol, 'primal');
+      for (let q = 0; q < 3; q++) assertClose(arr(tangent).slice(q * rows * 10, (q + 1) * rows * 10), ref(arr(tb).slice(q * k * 10, (q + 1) * k * 10), 10, false, false), tol, `tangent ${q}`);
+      // gemm with alpha, beta and out
+      const W = rand([k, 4], 1104, dtype), C0 = rand([rows, 4], 1105, dtype), c0 = arr(C0);
+      const XW = ref(arr(W), 4, false, false);
+      K.gemm(X, W, { alpha: 2, beta: 0.5, out: C0 });
+      assertClose(arr(C0), XW.map((v, i) => 2 * v + 0.5 * c0[i]), tol, 'gemm alpha/beta/out');
+      // written in place: the layout is dropped and the next product sees the new values
+      K.sliceAssign(X, K.full([1, k], 2, { dtype }), 0, 5);
+      assert.equal(X.storage.derived, null, 'an in-place write drops the layout');
+      const row5 = arr(K.matmul(X, W)).slice(20, 24), w = arr(W);
+      for (let j = 0; j < 4; j++) {
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc += 2 * w[p * 4 + j];
+        assert.ok(Math.abs(row5[j] - acc) < tol * Math.max(1, Math.abs(acc)), `row 5 after the write: ${row5[j]} vs ${acc}`);
+      }
+      // NaN in the data propagates to its row
+      const xn = Float32Array.from(x0);
+      xn[7 * k + 3] = NaN;
+      const XN = rf.data.toTensors(rf.data.makeDataset('n', xn, new Int32Array(rows), k, 10), dtype).X;
+      const yn = arr(K.matmul(XN, W));
+      assert.ok(yn.slice(28, 32).every(Number.isNaN) && yn.slice(24, 28).every(Number.isFinite), 'NaN stays in row 7');
+      assert.ok(XN.storage.derived!.sparse);
+      // freed with the data
+      const held = rf.memory().bytes;
+      X.dispose();
+      XN.dispose();
+      rf.releaseCachedMemory();
+      assert.ok(held - rf.memory().bytes >= 2 * rows * k * (dtype === 'float64' ? 8 : 4), 'disposing the data freed its layouts');
+    }
+    // dense data keeps the dense path
+    const D = rf.data.toTensors(rf.data.makeDataset('d', Float32Array.from(randomArray(rows * k, 991)), new Int32Array(rows), k, 10), 'float32').X;
+    K.matmul(D, rand([k, 3], 992, 'float32'));
+    assert.equal(D.storage.derived!.sparse, null, 'a dense matrix gets no sparse layout');
+    D.dispose();
+    // the native guards: a layout is not a tensor, a tensor is not a layout, extents and overlaps checked
+    const S = native.packSparse(K.zeros([64, 64]).handle, 64, 64, 0.5)!;
+    assert.ok(S, 'an all-zero matrix is sparse');
+    const T = K.zeros([64, 4]), C = K.zeros([64, 4]);
+    assert.throws(() => native.binary(0, S, [4], T.handle, [4], C.handle), /sparse data layout, not a tensor/);
+    assert.throws(() => native.sparseGemm(T.handle, false, [T.handle], [0], 4, false, 4, 1, 0, [C.handle], [0], 4), /is a tensor, not a sparse layout/);
+    assert.throws(() => native.sparseGemm(S, false, [T.handle], [8], 4, false, 4, 1, 0, [C.handle], [0], 4), /'B' has 256 elements, the call reads 264/);
+    assert.throws(() => native.sparseGemm(S, false, [T.handle], [0], 4, false, 4, 1, 0, [C.handle], [4], 4), /'C' has 256 elements/);
+    assert.throws(() => native.sparseGemm(S, false, [T.handle], [0], 4, false, 4, 1, 0, [T.handle], [0], 4), /must not overlap 'B'/);
+    assert.throws(() => native.sparseGemm(S, false, [T.handle, T.handle], [0], 4, false, 4, 1, 0, [C.handle], [0], 4), /same length/);
+    assert.throws(() => native.packSparse(T.handle, 64, 5, 0.5), /'x' has 256 elements, expected 320/);
+    assert.equal(native.packSparse(K.ones([64, 4]).handle, 64, 4, 0.5), null, 'too dense: no layout');
+    native.free(S);
+    assert.throws(() => native.sparseGemm(S, false, [T.handle], [0], 4, false, 4, 1, 0, [C.handle], [0], 4), /has been freed/);
   });
 
   it('float32 exp (vectorised polynomial) is within 2 ulp of exp over its whole range, with IEEE edges', () => {

@@ -4,12 +4,12 @@
  * folded into one tall gemm, and one left operand against a batch of narrow right operands is run
  * as one wide gemm after a permute (that is what makes batched tangents cheap).
  */
-import { native } from '../native/binding';
 import { ShapeError } from '../tensor/errors';
-import { Storage, Tensor, shapeToString, sizeOf } from '../tensor/tensor';
+import { DerivedLayouts, Storage, Tensor, shapeToString, sizeOf } from '../tensor/tensor';
+import { Handle, native } from '../native/binding';
 import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape } from '../tensor/validate';
 import { emptyLike, expand } from './index-internal';
-import { permute, reshapeView } from './compute';
+import { concat, permute, reshapeView, slice } from './compute';
 
 export interface GemmOptions {
   transA?: boolean;
@@ -24,25 +24,62 @@ export interface GemmOptions {
 const ROW_PANELS = process.env.RFHO_ROW_PANELS !== '0';
 
 /**
- * The row-panel copy of a tall data matrix a [rows, k] for narrow products a·B (n ≤ 32), or null.
+ * The largest fraction of non-zero entries for which a data matrix is kept sparse
+ * (RFHO_SPARSE_DATA; 0 turns sparse data off). Digit images are ~80 % zeros; below about a third
+ * of non-zeros the sparse products beat the dense ones even where those run at full speed.
+ */
+const SPARSE_MAX_DENSITY = (() => {
+  const v = process.env.RFHO_SPARSE_DATA;
+  const d = v === undefined || v === '' ? 1 / 3 : Number(v);
+  return Number.isFinite(d) && d >= 0 && d <= 1 ? d : 1 / 3;
+})();
+
+/**
+ * The derived layouts of a data matrix a viewed as [rows, k], or null for anything else. Only
+ * data matrices (rf.data.toTensors marks them) get them, at their first product, so every product
+ * of a run takes the same path (the same bits, which checkpointed recomputation relies on); they
+ * live with the buffer and are dropped if it is ever written in place.
+ */
+function layoutsFor(a: Tensor, rows: number, k: number): DerivedLayouts | null {
+  const st = a.storage;
+  if (!st.constantData || a.device !== 'cpu' || a.size !== st.numel) return null;
+  const key = `${rows}x${k}`;
+  if (st.derived?.key === key) return st.derived;
+  st.invalidateDerived();
+  const sparse = SPARSE_MAX_DENSITY > 0 && rows * k >= 1 << 14 ? native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY) : null;
+  st.derived = { key, sparse, panels: null };
+  return st.derived;
+}
+
+/**
+ * The row-panel copy of a dense tall data matrix for narrow products a·B (n ≤ 32), or null.
  * Such a product in the row-major layout ends every output element with a horizontal sum; from
  * panels (16 rows side by side, column by column) it is a stream of outer products, 2–3× faster.
- * Only for data matrices (rf.data.toTensors marks them): built at their first narrow product, so
- * every product of a run takes the same path (the same bits, which checkpointed recomputation
- * relies on), kept with the buffer, dropped if it is ever written in place.
  */
-function rowPanelsFor(a: Tensor, rows: number, k: number, n: number): Storage | null {
-  const st = a.storage;
-  if (!ROW_PANELS || !st.constantData || a.device !== 'cpu' || n > 32 || k < 64 || rows < 512 || a.size !== st.numel) return null;
-  const key = `${rows}x${k}`;
-  if (st.derived?.key === key) return st.derived.storage;
-  st.invalidateDerived();
+function rowPanelsFor(layouts: DerivedLayouts | null, a: Tensor, rows: number, k: number, n: number): Storage | null {
+  if (!ROW_PANELS || !layouts || layouts.sparse || n > 32 || k < 64 || rows < 512) return null;
+  if (layouts.panels) return layouts.panels;
   const lanes = 64 / (a.dtype === 'float64' ? 8 : 4);
   const panels = Storage.allocate(Math.ceil(rows / lanes) * lanes * k, a.dtype, 'cpu');
   panels.refs = 1;
   native.packRowPanels(a.handle, rows, k, panels.handle);
-  st.derived = { key, storage: panels };
+  layouts.panels = panels;
   return panels;
+}
+
+/**
+ * c[i] = op(S) op(b[i]) for every batch entry i of b ([..., k, n], or [..., n, k] with transB),
+ * S the sparse layout of a 2-D data matrix; c [..., m, n].
+ */
+function sparseProducts(sparse: Handle, a: Tensor, b: Tensor, transA: boolean, transB: boolean, m: number, n: number, batch: number, outShape: number[]): Tensor {
+  const c = emptyLike(a, outShape);
+  const br = b.rank, ldb = Math.max(1, b.shape[br - 1]), bStride = b.shape[br - 2] * b.shape[br - 1];
+  const offsets = (stride: number) => Array.from({ length: batch }, (_, i) => i * stride);
+  if (batch > 0) {
+    native.sparseGemm(sparse, transA, new Array(batch).fill(b.handle), offsets(bStride), ldb, transB, n, 1, 0,
+      new Array(batch).fill(c.handle), offsets(m * n), Math.max(1, n));
+  }
+  return c;
 }
 
 /** C = alpha op(A) op(B) + beta C for 2-D A, B. */
@@ -69,6 +106,11 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
   } else {
     c = emptyLike(a, [m, n]);
     beta = 0;
+  }
+  const sparse = layoutsFor(a, a.shape[0], a.shape[1])?.sparse;
+  if (sparse && c.storage !== b.storage) {
+    native.sparseGemm(sparse, ta, [b.handle], [0], Math.max(1, b.shape[1]), tb, n, opts.alpha ?? 1, beta, [c.handle], [0], Math.max(1, n));
+    return c;
   }
   native.gemm(ta, tb, m, n, k, opts.alpha ?? 1, a.handle, 0, Math.max(1, a.shape[1]), 0, b.handle, 0, Math.max(1, b.shape[1]), 0,
     beta, c.handle, 0, Math.max(1, n), 0, 1);
@@ -98,11 +140,15 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   const nb = sizeOf(batch);
   const outShape = [...batch, m, n];
   const lda = Math.max(1, a.shape[ar - 1]), ldb = Math.max(1, b.shape[br - 1]);
+  // A data matrix: folded to [rows, k] when its batch goes into the rows (below), else 2-D only.
+  const fold = bBatch.length === 0 && !transA;
+  const layouts = fold ? layoutsFor(a, nb * m, k) : aBatch.length === 0 ? layoutsFor(a, a.shape[0], a.shape[1]) : null;
+  if (layouts?.sparse) return sparseProducts(layouts.sparse, a, b, transA, transB, fold ? nb * m : m, n, fold ? 1 : nb, outShape);
 
-  if (bBatch.length === 0 && !transA) {
+  if (fold) {
     // Fold a's batch into its rows: one tall gemm.
     const c = emptyLike(a, outShape);
-    const panels = rowPanelsFor(a, nb * m, k, n);
+    const panels = rowPanelsFor(layouts, a, nb * m, k, n);
     if (panels) native.gemmRowPanels(panels.handle, nb * m, k, b.handle, ldb, transB, n, 1, c.handle, Math.max(1, n));
     else native.gemm(false, transB, nb * m, n, k, 1, a.handle, 0, lda, 0, b.handle, 0, ldb, 0, 0, c.handle, 0, Math.max(1, n), 0, 1);
     return c;
@@ -149,4 +195,32 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   if (aa !== a) aa.dispose();
   if (bb !== b) bb.dispose();
   return c;
+}
+
+/**
+ * op(a) b and its k tangents op(a) tb[t] (tb [k, K, n]), for a without a tangent: the data pass of
+ * forward-over-reverse through a linear layer. The products share one read of a — one sparse pass
+ * with k + 1 operands, or one dense product of [b | tb_1 | ... | tb_k] laid side by side.
+ */
+export function matmulWithTangents(a: Tensor, b: Tensor, tb: Tensor, transA: boolean): { out: Tensor; tangent: Tensor } {
+  const k = tb.shape[0];
+  const [kd, n] = b.shape;
+  const m = transA ? a.shape[1] : a.shape[0];
+  const layouts = a.rank === 2 ? layoutsFor(a, a.shape[0], a.shape[1]) : null;
+  if (layouts?.sparse) {
+    const out = emptyLike(a, [m, n]), tangent = emptyLike(a, [k, m, n]);
+    native.sparseGemm(layouts.sparse, transA, [b.handle, ...new Array(k).fill(tb.handle)], [0, ...Array.from({ length: k }, (_, t) => t * kd * n)],
+      Math.max(1, n), false, n, 1, 0, [out.handle, ...new Array(k).fill(tangent.handle)], [0, ...Array.from({ length: k }, (_, t) => t * m * n)], Math.max(1, n));
+    return { out, tangent };
+  }
+  const stacked = concat([reshapeView(b, [1, kd, n]), tb], 0); // [k+1, K, n]
+  const wide = permute(stacked, [1, 0, 2]); // [K, k+1, n]
+  stacked.dispose();
+  const c = matmul(a, reshapeView(wide, [kd, (k + 1) * n]), transA, false); // [m, (k+1) n]
+  wide.dispose();
+  const c3 = reshapeView(c, [m, k + 1, n]);
+  const out = reshapeView(slice(c3, 1, 0, 1), [m, n]);
+  const tangent = permute(slice(c3, 1, 1, k + 1), [1, 0, 2]); // [k, m, n]
+  c.dispose();
+  return { out, tangent };
 }

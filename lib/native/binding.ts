@@ -44,6 +44,10 @@ export interface NativeAddon {
   permute(x: Handle, shape: readonly number[], perm: readonly number[], out: Handle): void;
   packRowPanels(x: Handle, rows: number, cols: number, out: Handle): void;
   gemmRowPanels(panels: Handle, m: number, k: number, B: Handle, ldb: number, transB: boolean, n: number, alpha: number, C: Handle, ldc: number): void;
+  /** the sparse layout (CSR + CSC) of a CPU [rows, cols] matrix, or null above maxDensity non-zeros */
+  packSparse(x: Handle, rows: number, cols: number, maxDensity: number): Handle | null;
+  /** C[q] = alpha op(S) op(B[q]) + beta C[q] for every operand q, in one pass over the sparse layout S */
+  sparseGemm(S: Handle, transS: boolean, B: Handle[], offB: number[], ldb: number, transB: boolean, n: number, alpha: number, beta: number, C: Handle[], offC: number[], ldc: number): void;
   gatherRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
   scatterAddRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
 }

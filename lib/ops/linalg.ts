@@ -39,21 +39,10 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 }
 
 /**
- * op(a) [b | tb_1 | ... | tb_k] as one product: the primal and its k tangents read the tall
- * operand a once (forward-over-reverse through a linear layer, where a is the data).
+ * op(a) [b | tb_1 | ... | tb_k] in one read of a: the primal and its k tangents of
+ * forward-over-reverse through a linear layer, where a is the data.
  */
 function fusedWithTangent(a: Tensor, b: Tensor, tb: Tensor, ta: boolean, vjp: (g: Tensor) => (Tensor | null)[]): Tensor {
-  const k = tb.shape[0];
-  const [kd, n] = b.shape;
-  const stacked = K.concat([K.reshapeView(b, [1, kd, n]), tb], 0); // [k+1, K, n]
-  const wide = K.permute(stacked, [1, 0, 2]); // [K, k+1, n]
-  stacked.dispose();
-  const c = K.matmul(a, K.reshapeView(wide, [kd, (k + 1) * n]), ta, false); // [m, (k+1) n]
-  wide.dispose();
-  const m = c.shape[0];
-  const c3 = K.reshapeView(c, [m, k + 1, n]);
-  const out = K.reshapeView(K.slice(c3, 1, 0, 1), [m, n]);
-  const tangent = K.permute(K.slice(c3, 1, 1, k + 1), [1, 0, 2]); // [k, m, n]
-  c.dispose();
+  const { out, tangent } = K.matmulWithTangents(a, b, tb, ta);
   return recordWithTangent(out, [a, b], 'matmul', vjp, tangent);
 }

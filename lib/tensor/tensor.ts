@@ -39,15 +39,26 @@ export function emptyPool(): void {
   pooledBuffers = 0;
 }
 
+/**
+ * @internal Layouts derived from a data matrix viewed as [rows, cols] (`key`): the native sparse
+ * layout when it is sparse enough (CSR and CSC, made and read only by the addon), else the row
+ * panels once a narrow product asks for them.
+ */
+export interface DerivedLayouts {
+  key: string;
+  sparse: Handle | null;
+  panels: Storage | null;
+}
+
 /** Shared native memory of one or more views. */
 export class Storage {
   refs = 0;
   freed = false;
   /**
-   * @internal A derived copy of this buffer in another layout (the row panels of a data matrix for
-   * narrow products), kept while the buffer lives and dropped when it is written in place.
+   * @internal Other layouts of a data matrix (kernels/matmul.ts): its sparse form and its row
+   * panels, kept while the buffer lives and dropped when it is written in place.
    */
-  derived: { key: string; storage: Storage } | null = null;
+  derived: DerivedLayouts | null = null;
   /**
    * @internal Set for data matrices (rf.data.toTensors): read by many products and never written,
    * so a derived layout pays for itself. Temporaries never get one.
@@ -69,9 +80,11 @@ export class Storage {
   }
   /** @internal Drops derived layouts: the buffer is about to be written in place. */
   invalidateDerived(): void {
-    if (this.derived) {
-      this.derived.storage.release();
+    const d = this.derived;
+    if (d) {
       this.derived = null;
+      d.panels?.release();
+      if (d.sparse) native.free(d.sparse);
     }
   }
   release(): void {

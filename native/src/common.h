@@ -32,6 +32,10 @@ struct Buffer {
   DType dtype = DType::F32;
   Device device = Device::CPU;
   bool freed = false;
+  // A sparse layout of a data matrix (cpu/sparse_data.h) rather than a tensor: only the sparse
+  // product accepts it, so its indices, valid when built, stay valid.
+  bool sparse = false;
+  int64_t sparseRows = 0, sparseCols = 0, sparseNnz = 0;
   size_t bytes() const { return numel * dtypeSize(dtype); }
 };
 

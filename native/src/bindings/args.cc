@@ -15,6 +15,17 @@ Buffer& argBuffer(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (!ext.CheckTypeTag(&kBufferTag)) fail(argLabel(name) + " is not an rfho tensor handle");
   Buffer* b = ext.Data();
   if (b->freed) fail(argLabel(name) + " refers to a tensor that has been disposed");
+  if (b->sparse) fail(argLabel(name) + " is a sparse data layout, not a tensor");
+  return *b;
+}
+
+Buffer& argSparseLayout(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length() || !info[i].IsExternal()) fail(argLabel(name) + " must be a sparse layout handle");
+  Napi::External<Buffer> ext = info[i].As<Napi::External<Buffer>>();
+  if (!ext.CheckTypeTag(&kBufferTag)) fail(argLabel(name) + " is not an rfho handle");
+  Buffer* b = ext.Data();
+  if (b->freed) fail(argLabel(name) + " refers to a sparse layout that has been freed");
+  if (!b->sparse) fail(argLabel(name) + " is a tensor, not a sparse layout");
   return *b;
 }
 

@@ -16,6 +16,8 @@ extern const napi_type_tag kBufferTag;
 [[noreturn]] inline void fail(const std::string& msg) { throw ArgError(msg); }
 
 Buffer& argBuffer(const Napi::CallbackInfo& info, size_t i, const char* name);
+// A handle made by packSparse (argBuffer refuses those).
+Buffer& argSparseLayout(const Napi::CallbackInfo& info, size_t i, const char* name);
 // Null/undefined → nullptr; otherwise a live buffer.
 Buffer* argOptionalBuffer(const Napi::CallbackInfo& info, size_t i, const char* name);
 int64_t argInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min = 0);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "args.h"
+#include "../cpu/sparse_data.h"
 
 namespace rfho {
 namespace {
@@ -454,6 +455,84 @@ Napi::Value GemmRowPanels(const Napi::CallbackInfo& info) {
   });
 }
 
+// The operands of a sparse product: an array of tensor handles and an array of element offsets.
+std::vector<std::pair<Buffer*, int64_t>> argOperands(const Napi::CallbackInfo& info, size_t i, const char* name,
+                                                     const char* offsetsName) {
+  if (i + 1 >= info.Length() || !info[i].IsArray() || !info[i + 1].IsArray())
+    fail(std::string("arguments '") + name + "' and '" + offsetsName + "' must be arrays");
+  Napi::Array h = info[i].As<Napi::Array>(), o = info[i + 1].As<Napi::Array>();
+  if (h.Length() < 1 || h.Length() > 256 || h.Length() != o.Length())
+    fail(std::string("arguments '") + name + "' and '" + offsetsName + "' must have the same length, 1 to 256");
+  std::vector<std::pair<Buffer*, int64_t>> out;
+  for (uint32_t q = 0; q < h.Length(); ++q) {
+    Napi::Value hv = h[q], ov = o[q];
+    if (!hv.IsExternal()) fail(std::string("argument '") + name + "' must hold tensor handles");
+    auto ext = hv.As<Napi::External<Buffer>>();
+    if (!ext.CheckTypeTag(&kBufferTag)) fail(std::string("argument '") + name + "' holds a foreign handle");
+    Buffer* b = ext.Data();
+    if (b->freed || b->sparse) fail(std::string("argument '") + name + "' holds a disposed tensor or a sparse layout");
+    if (!ov.IsNumber()) fail(std::string("argument '") + offsetsName + "' must hold numbers");
+    const double d = ov.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d) || d < 0 || std::floor(d) != d || d > 9.007199254740992e15)
+      fail(std::string("argument '") + offsetsName + "' must hold non-negative integers");
+    out.push_back({b, static_cast<int64_t>(d)});
+  }
+  return out;
+}
+
+// sparseGemm(S, transS, Bs, offsetsB, ldb, transB, n, alpha, beta, Cs, offsetsC, ldc):
+// C_q = alpha op(S) op(B_q) + beta C_q for every operand q in one pass over S, a sparse layout
+// [rows, cols] (op(S) = Sᵀ when transS).
+Napi::Value SparseGemm(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& S = argSparseLayout(info, 0, "S");
+    bool ts = argBool(info, 1, "transS");
+    auto Bs = argOperands(info, 2, "B", "offsetsB");
+    int64_t ldb = argInt(info, 4, "ldb");
+    bool tb = argBool(info, 5, "transB");
+    int64_t n = argInt(info, 6, "n");
+    double alpha = argNumber(info, 7, "alpha"), beta = argNumber(info, 8, "beta");
+    auto Cs = argOperands(info, 9, "C", "offsetsC");
+    int64_t ldc = argInt(info, 11, "ldc");
+    if (Bs.size() != Cs.size()) fail("arguments 'B' and 'C' must hold as many operands");
+    const int64_t m = ts ? S.sparseCols : S.sparseRows, k = ts ? S.sparseRows : S.sparseCols;
+    const int64_t rB = tb ? n : k, cB = tb ? k : n;
+    if (ldb < std::max<int64_t>(1, cB)) fail("argument 'ldb' is smaller than the row length of B");
+    if (ldc < std::max<int64_t>(1, n)) fail("argument 'ldc' is smaller than n");
+    const size_t es = dtypeSize(S.dtype);
+    const int64_t extB = extentNeeded(0, 1, 0, rB, cB, ldb), extC = extentNeeded(0, 1, 0, m, n, ldc);
+    std::vector<const void*> bp;
+    std::vector<void*> cp;
+    for (auto& [b, off] : Bs) {
+      requireSameDtype(S, "S", *b, "B");
+      if (b->device != Device::CPU) fail("argument 'B' must hold CPU tensors for a sparse product");
+      requireAtLeast(*b, off + extB, "B");
+      bp.push_back(static_cast<const char*>(b->data) + off * es);
+    }
+    for (auto& [c, off] : Cs) {
+      requireSameDtype(S, "S", *c, "C");
+      if (c->device != Device::CPU) fail("argument 'C' must hold CPU tensors for a sparse product");
+      requireAtLeast(*c, off + extC, "C");
+      cp.push_back(static_cast<char*>(c->data) + off * es);
+    }
+    // No output may overlap an input or another output (byte ranges).
+    auto overlaps = [&](const void* a, int64_t na, const void* b, int64_t nb) {
+      const char *pa = static_cast<const char*>(a), *pb = static_cast<const char*>(b);
+      return na > 0 && nb > 0 && pa < pb + nb * es && pb < pa + na * es;
+    };
+    for (size_t q = 0; q < cp.size(); ++q) {
+      for (size_t r = 0; r < bp.size(); ++r)
+        if (overlaps(cp[q], extC, bp[r], extB)) fail("argument 'C' must not overlap 'B'");
+      for (size_t r = q + 1; r < cp.size(); ++r)
+        if (overlaps(cp[q], extC, cp[r], extC)) fail("the outputs in 'C' must not overlap");
+    }
+    if (n > 0)
+      sparseGemm(S.dtype, S.data, S.sparseRows, S.sparseCols, S.sparseNnz, ts, bp.data(), ldb, tb, n, alpha, beta,
+                 cp.data(), static_cast<int64_t>(cp.size()), ldc);
+    return info.Env().Undefined();
+  });
+}
+
 // permute(x, shape, perm, out)
 Napi::Value Permute(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -547,6 +626,7 @@ void registerKernelBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("copy2d", Napi::Function::New(env, Copy2d, "copy2d"));
   exports.Set("packRowPanels", Napi::Function::New(env, PackRowPanels, "packRowPanels"));
   exports.Set("gemmRowPanels", Napi::Function::New(env, GemmRowPanels, "gemmRowPanels"));
+  exports.Set("sparseGemm", Napi::Function::New(env, SparseGemm, "sparseGemm"));
   exports.Set("permute", Napi::Function::New(env, Permute, "permute"));
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
   exports.Set("scatterAddRows", Napi::Function::New(env, ScatterAddRows, "scatterAddRows"));

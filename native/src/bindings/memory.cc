@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "args.h"
+#include "../cpu/sparse_data.h"
 
 namespace rfho {
 
@@ -69,6 +70,35 @@ static Napi::Value Alloc(const Napi::CallbackInfo& info) {
     DType dtype = argDtype(info, 1);
     Device device = info.Length() > 2 ? argDevice(info, 2) : Device::CPU;
     return wrapNew(info.Env(), static_cast<size_t>(numel), dtype, device);
+  });
+}
+
+// packSparse(x, rows, cols, maxDensity) -> handle | null: the sparse layout of a CPU [rows, cols]
+// matrix (cpu/sparse_data.h), or null when more than maxDensity of its entries are non-zero.
+static Napi::Value PackSparse(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& x = argBuffer(info, 0, "x");
+    int64_t rows = argInt(info, 1, "rows"), cols = argInt(info, 2, "cols");
+    double maxDensity = argNumber(info, 3, "maxDensity");
+    requireFloat(x, "x");
+    if (x.device != Device::CPU) fail("argument 'x' must be a CPU tensor for a sparse layout");
+    requireNumel(x, rows * cols, "x");
+    if (!(maxDensity >= 0 && maxDensity <= 1)) fail("argument 'maxDensity' must be in [0, 1]");
+    const int64_t kIndexMax = 2147483647;  // int32 indices and pointers
+    if (rows == 0 || cols == 0 || rows >= kIndexMax || cols >= kIndexMax) return info.Env().Null();
+    const int64_t nnz = countNonzeros(x.dtype, x.data, rows * cols);
+    if (static_cast<double>(nnz) > maxDensity * static_cast<double>(rows * cols) || nnz >= kIndexMax)
+      return info.Env().Null();
+    const size_t bytes = sparseLayoutBytes(x.dtype, rows, cols, nnz);
+    const size_t numel = (bytes + dtypeSize(x.dtype) - 1) / dtypeSize(x.dtype);
+    Napi::Value h = wrapNew(info.Env(), numel, x.dtype, Device::CPU);
+    Buffer* b = h.As<Napi::External<Buffer>>().Data();
+    packSparse(x.dtype, x.data, rows, cols, nnz, b->data);
+    b->sparse = true;
+    b->sparseRows = rows;
+    b->sparseCols = cols;
+    b->sparseNnz = nnz;
+    return h;
   });
 }
 
@@ -253,6 +283,7 @@ void registerMemoryBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
   exports.Set("write", Napi::Function::New(env, Write, "write"));
   exports.Set("read", Napi::Function::New(env, Read, "read"));
+  exports.Set("packSparse", Napi::Function::New(env, PackSparse, "packSparse"));
   exports.Set("readScalar", Napi::Function::New(env, ReadScalar, "readScalar"));
   exports.Set("fill", Napi::Function::New(env, Fill, "fill"));
   exports.Set("randomUniform", Napi::Function::New(env, RandomUniform, "randomUniform"));

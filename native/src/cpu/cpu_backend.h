@@ -1,6 +1,7 @@
 // CPU implementation of the backend interface: CBLAS for products, OpenMP loops for the rest.
 #pragma once
 #include <algorithm>
+#include <initializer_list>
 
 #include "../common.h"
 #ifdef _OPENMP
@@ -77,6 +78,36 @@ inline double parallelSum(int64_t n, F&& f) {
   DenormalsAreZero daz;
   return f(int64_t{0}, n);
 }
+
+// Offsets, under K sets of strides, of consecutive rows of a row-major walk over the outer
+// dimensions shape[0 .. dims): found by division for the first row, then counted up like an
+// odometer. With short rows (a [n, 10] array) the per-row divisions cost more than the row.
+template <int K>
+struct RowOffsets {
+  int dims;
+  const int64_t* shape;
+  const int64_t* stride[K];
+  int64_t coord[kMaxDims] = {0};
+  int64_t off[K] = {0};
+  RowOffsets(int dims_, const int64_t* shape_, std::initializer_list<const int64_t*> strides, int64_t row)
+      : dims(dims_), shape(shape_) {
+    int k = 0;
+    for (const int64_t* st : strides) stride[k++] = st;
+    for (int d = dims - 1; d >= 0; --d) {
+      coord[d] = row % shape[d];
+      row /= shape[d];
+      for (int q = 0; q < K; ++q) off[q] += coord[d] * stride[q][d];
+    }
+  }
+  void next() {
+    for (int d = dims - 1; d >= 0; --d) {
+      for (int q = 0; q < K; ++q) off[q] += stride[q][d];
+      if (++coord[d] < shape[d]) return;
+      for (int q = 0; q < K; ++q) off[q] -= stride[q][d] * shape[d];
+      coord[d] = 0;
+    }
+  }
+};
 
 template <typename F>
 inline void withFloatType(DType d, F&& f) {

@@ -95,17 +95,9 @@ void broadcastLoop(const T* a, const T* b, T* out, const BroadcastPlan& p, F f) 
   const int64_t inner = p.shape[last];
   const int64_t rows = p.numel / inner;
   parallelRange(rows, p.numel, [&](int64_t rb, int64_t re) {
-  for (int64_t r = rb; r < re; ++r) {
-    // Decompose the row index into the outer coordinates.
-    int64_t rem = r, offA = 0, offB = 0;
-    for (int d = last - 1; d >= 0; --d) {
-      int64_t idx = rem % p.shape[d];
-      rem /= p.shape[d];
-      offA += idx * p.strideA[d];
-      offB += idx * p.strideB[d];
-    }
-    innerLoop(a + offA, p.strideA[last], b + offB, p.strideB[last], out + r * inner, inner, f);
-  }
+    RowOffsets<2> at(last, p.shape, {p.strideA, p.strideB}, rb);
+    for (int64_t r = rb; r < re; ++r, at.next())
+      innerLoop(a + at.off[0], p.strideA[last], b + at.off[1], p.strideB[last], out + r * inner, inner, f);
   });
 }
 

@@ -56,4 +56,38 @@ inline float fastTanh(float x) {
 }
 inline double fastTanh(double x) { return std::tanh(x); }
 
+// log1p(x) for x ≥ 0 in double, branch-free (loops over it vectorise; libm's log1p is a ~8 ns
+// call): log(u) · x / (u − 1) with u = 1 + x, which corrects the rounding of u (Goldberg), and
+// log(u) = k ln 2 + 2 atanh(s), s = (m − 1)/(m + 1) for u = 2^k m, m ∈ [√½, √2): |s| ≤ 0.1716,
+// and eleven terms of the atanh series reach double precision. +inf and NaN pass through.
+inline double fastLog1p(double x) {
+  const double u = 1.0 + x;
+  int64_t bits;
+  std::memcpy(&bits, &u, sizeof(bits));
+  int64_t k = ((bits >> 52) & 0x7ff) - 1023;
+  const int64_t mbits = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+  double m;
+  std::memcpy(&m, &mbits, sizeof(m));
+  const bool halve = m > 1.4142135623730951;
+  m = halve ? m * 0.5 : m;
+  k = halve ? k + 1 : k;
+  const double f = m - 1.0, s = f / (2.0 + f), s2 = s * s;
+  double q = 1.0 / 23;
+  q = q * s2 + 1.0 / 21;
+  q = q * s2 + 1.0 / 19;
+  q = q * s2 + 1.0 / 17;
+  q = q * s2 + 1.0 / 15;
+  q = q * s2 + 1.0 / 13;
+  q = q * s2 + 1.0 / 11;
+  q = q * s2 + 1.0 / 9;
+  q = q * s2 + 1.0 / 7;
+  q = q * s2 + 1.0 / 5;
+  q = q * s2 + 1.0 / 3;
+  q = q * s2 + 1.0;
+  const double kd = static_cast<double>(k);
+  const double logu = kd * 6.93147180369123816490e-01 + (2.0 * s * q + kd * 1.90821492927058770002e-10);
+  const double v = u == 1.0 ? x : logu * (x / (u - 1.0));
+  return x == INFINITY ? x : v;
+}
+
 }  // namespace rfho

@@ -34,14 +34,10 @@ void permuteTyped(const T* x, T* out, int ndim, const int64_t* shape, const int6
   const int64_t rows = numel / inner;
   const int64_t si = srcStride[last];
   parallelRange(rows, numel, [&](int64_t rb, int64_t re) {
-    for (int64_t r = rb; r < re; ++r) {
-      int64_t rem = r, off = 0;
-      for (int d = last - 1; d >= 0; --d) {
-        off += (rem % outShape[d]) * srcStride[d];
-        rem /= outShape[d];
-      }
+    RowOffsets<1> at(last, outShape, {srcStride}, rb);
+    for (int64_t r = rb; r < re; ++r, at.next()) {
       T* o = out + r * inner;
-      const T* s = x + off;
+      const T* s = x + at.off[0];
       for (int64_t i = 0; i < inner; ++i) o[i] = s[i * si];
     }
   });

@@ -33,14 +33,10 @@ void reduceTyped(ReduceOp op, const T* x, T* out, const ReducePlan& p) {
       }
       acc[0] = total;
     } else {
-      for (int64_t r = 0; r < rows; ++r) {
-        int64_t rem = r, off = 0;
-        for (int d = last - 1; d >= 0; --d) {
-          off += (rem % p.shape[d]) * p.outStride[d];
-          rem /= p.shape[d];
-        }
+      RowOffsets<1> at(last, p.shape, {p.outStride}, 0);
+      for (int64_t r = 0; r < rows; ++r, at.next()) {
         const T* row = x + r * inner;
-        double* o = acc.data() + off;
+        double* o = acc.data() + at.off[0];
         if (so == 0) {
           double s = o[0];
           if (isMax) {

@@ -2,7 +2,12 @@
 // gradient (the second derivative) for a batch of k tangents of the logits and of the row weights.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+#define RFHO_SOFTMAX_ROWS16 1
+#endif
 
 #include "cpu_backend.h"
 #include "fast_math.h"
@@ -69,8 +74,131 @@ void forSoftmaxBlocks(const T* z, int64_t n, int64_t c, int64_t work, F&& f) {
   });
 }
 
+#ifdef RFHO_SOFTMAX_ROWS16
+// Rows of at most 16 float32 logits (a classifier's classes): one masked vector per row, where
+// the loops above ran scalar code per element and a libm log1p per row — ~25 ns a row, more
+// than the products around them in a linear model's step. Same arithmetic: sums in double, the
+// maximal term counted as exactly 1, p_y − 1 formed without cancellation.
+// GCC 12 reports its own intrinsics' undefined upper lanes (cast 256 → 512 bits) as uninitialised.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace rows16 {
+
+inline __m512d lowHalf(__m512 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
+inline __m512d highHalf(__m512 v) {
+  return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+inline double sumInDouble(__m512 v) { return _mm512_reduce_add_pd(_mm512_add_pd(lowHalf(v), highHalf(v))); }
+
+struct Row {
+  __m512 p;     // softmax, rounded once from double
+  float mx;     // the largest logit
+  double rest;  // Σ exp(z_j − mx) over all but the first maximal j (whose term is exactly 1)
+};
+
+inline Row softmax(const float* zi, __mmask16 valid) {
+  const __m512 z = _mm512_maskz_loadu_ps(valid, zi);
+  const float mx = _mm512_mask_reduce_max_ps(valid, z);
+  alignas(64) float t[16];
+  _mm512_store_ps(t, _mm512_sub_ps(z, _mm512_set1_ps(mx)));
+#pragma omp simd
+  for (int j = 0; j < 16; ++j) t[j] = fastExp(t[j]);
+  const __m512 e = _mm512_maskz_load_ps(valid, t);
+  const unsigned atMax = _mm512_mask_cmp_ps_mask(valid, z, _mm512_set1_ps(mx), _CMP_EQ_OQ);
+  const __mmask16 others = static_cast<__mmask16>(valid & ~(atMax & (0u - atMax)));  // all but the lowest max lane
+  const double rest = sumInDouble(_mm512_maskz_mov_ps(others, e));
+  const __m512d inv = _mm512_set1_pd(1.0 / (1.0 + rest));
+  const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(lowHalf(e), inv));
+  const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(highHalf(e), inv));
+  return {_mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1), mx, rest};
+}
+
+// p with lane y replaced by p_y − 1 = −Σ_{j≠y} p_j (in double: no cancellation near p_y = 1).
+inline __m512 minusLabel(__m512 p, __mmask16 valid, int32_t y) {
+  const __mmask16 ym = static_cast<__mmask16>(1u << y);
+  const double others = sumInDouble(_mm512_maskz_mov_ps(static_cast<__mmask16>(valid & ~ym), p));
+  return _mm512_mask_mov_ps(p, ym, _mm512_set1_ps(static_cast<float>(-others)));
+}
+
+constexpr int64_t kRows = 256;  // rows per block: its log1p arguments are then one vector loop
+
+// Stores row i of width c with a full vector when the rows it spills into (the next
+// ceil((16 − c) / c)) are ours to write afterwards; else masked. Masked stores are slow on AMD's
+// cores; unmasked ones cost one cycle.
+inline int spillRows(int64_t c) { return static_cast<int>((16 - c + c - 1) / c); }
+inline void storeRow(float* row, __m512 v, __mmask16 valid, bool spillIsOurs) {
+  if (spillIsOurs) _mm512_storeu_ps(row, v);
+  else _mm512_mask_storeu_ps(row, valid, v);
+}
+
+void xent(const float* z, const int32_t* y, const float* w, float* loss, float* grad, int64_t n, int64_t c) {
+  const __mmask16 valid = static_cast<__mmask16>((1u << c) - 1);
+  const int spill = spillRows(c);
+  parallelRange((n + kRows - 1) / kRows, n * c * 8, [&](int64_t b0, int64_t b1) {
+    alignas(64) double rest[kRows], shift[kRows];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = b * kRows, rows = std::min(n, r0 + kRows) - r0;
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t i = r0 + r;
+        const Row row = softmax(z + i * c, valid);
+        rest[r] = row.rest;
+        shift[r] = static_cast<double>(row.mx) - static_cast<double>(z[i * c + y[i]]);
+        if (grad) {
+          const __m512 g = minusLabel(row.p, valid, y[i]);
+          storeRow(grad + i * c, w ? _mm512_mul_ps(_mm512_set1_ps(w[i]), g) : g, valid, r + spill < rows);
+        }
+      }
+      // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y)
+      if (loss) {
+#pragma omp simd
+        for (int64_t r = 0; r < rows; ++r) loss[r0 + r] = static_cast<float>(fastLog1p(rest[r]) + shift[r]);
+      }
+    }
+  });
+}
+
+void xentJvp(const float* z, const int32_t* y, const float* w, const float* dz, const float* dw, float* out,
+             int64_t n, int64_t c, int64_t k) {
+  const __mmask16 valid = static_cast<__mmask16>((1u << c) - 1);
+  const int spill = spillRows(c);
+  parallelRange((n + kRows - 1) / kRows, n * c * (k + 8), [&](int64_t b0, int64_t b1) {
+    const int64_t end = std::min(n, b1 * kRows);
+    for (int64_t i = b0 * kRows; i < end; ++i) {
+      const __m512 p = softmax(z + i * c, valid).p;
+      const __m512d wi = _mm512_set1_pd(w ? w[i] : 1.0);
+      const __m512d wpLo = _mm512_mul_pd(wi, lowHalf(p)), wpHi = _mm512_mul_pd(wi, highHalf(p));
+      const __m512 g0 = dw ? minusLabel(p, valid, y[i]) : p;
+      for (int64_t t = 0; t < k; ++t) {
+        __m512 o = _mm512_setzero_ps();
+        if (dz) {
+          // w_i (diag p − p pᵀ) d = w_i p ⊙ (d − pᵀd), in double: d − pᵀd cancels when d is
+          // nearly constant across the row, and float32 would keep few of the digits left.
+          const __m512 d = _mm512_maskz_loadu_ps(valid, dz + (t * n + i) * c);
+          const __m512d dLo = lowHalf(d), dHi = highHalf(d);
+          const __m512d s = _mm512_set1_pd(
+              _mm512_reduce_add_pd(_mm512_fmadd_pd(lowHalf(p), dLo, _mm512_mul_pd(highHalf(p), dHi))));
+          const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(wpLo, _mm512_sub_pd(dLo, s)));
+          const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(wpHi, _mm512_sub_pd(dHi, s)));
+          o = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+        }
+        if (dw) o = _mm512_fmadd_ps(_mm512_set1_ps(dw[t * n + i]), g0, o);
+        storeRow(out + (t * n + i) * c, o, valid, i + spill < end);
+      }
+    }
+  });
+}
+
+}  // namespace rows16
+#pragma GCC diagnostic pop
+#endif
+
 template <typename T>
 void xentTyped(const T* z, const int32_t* y, const T* w, T* loss, T* grad, int64_t n, int64_t c) {
+#ifdef RFHO_SOFTMAX_ROWS16
+  if constexpr (std::is_same_v<T, float>) {
+    if (c >= 1 && c <= 16) return rows16::xent(z, y, w, loss, grad, n, c);
+  }
+#endif
   forSoftmaxBlocks(z, n, c, n * c * 8, [&](int64_t r0, int64_t rows, const T* p, const double* lse, const T* shift) {
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = r0 + r;
@@ -90,6 +218,11 @@ void xentTyped(const T* z, const int32_t* y, const T* w, T* loss, T* grad, int64
 template <typename T>
 void xentJvpTyped(const T* z, const int32_t* y, const T* w, const T* dz, const T* dw, T* out,
                   int64_t n, int64_t c, int64_t k) {
+#ifdef RFHO_SOFTMAX_ROWS16
+  if constexpr (std::is_same_v<T, float>) {
+    if (c >= 1 && c <= 16) return rows16::xentJvp(z, y, w, dz, dw, out, n, c, k);
+  }
+#endif
   forSoftmaxBlocks(z, n, c, n * c * (k + 8), [&](int64_t r0, int64_t rows, const T* p, const double*, const T*) {
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = r0 + r;

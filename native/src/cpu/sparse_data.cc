@@ -1,0 +1,261 @@
+// Sparse data matrices: a constant data matrix that is mostly zeros (digit images: ~80 %) kept
+// compressed both ways — CSR (its rows) for X·B and CSC (the rows of Xᵀ) for Xᵀ·B — so that the
+// products of a linear model and of an MLP's first layer skip the multiplications by zero.
+// Both products are one kernel: output row r = Σ over the stored entries e of row r of val[e] ·
+// (row idx[e] of op(B)), the output row's columns held in registers while the entries stream by.
+//
+// The layout is built here from the dense matrix (indices valid by construction) and lives in a
+// buffer that no other kernel accepts (bindings/args.cc), so no call can corrupt it.
+#include "sparse_data.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "cpu_backend.h"
+#include "simd.h"
+
+namespace rfho {
+
+namespace {
+
+template <typename T>
+struct Parts {
+  T* valR;        // [nnz] values in row order (CSR)
+  T* valC;        // [nnz] values in column order (CSC)
+  int32_t* ptrR;  // [rows + 1]
+  int32_t* idxR;  // [nnz] column of each CSR value
+  int32_t* ptrC;  // [cols + 1]
+  int32_t* idxC;  // [nnz] row of each CSC value
+};
+
+template <typename T>
+Parts<T> partsOf(void* base, int64_t rows, int64_t cols, int64_t nnz) {
+  Parts<T> p;
+  p.valR = static_cast<T*>(base);
+  p.valC = p.valR + nnz;
+  p.ptrR = reinterpret_cast<int32_t*>(p.valC + nnz);
+  p.idxR = p.ptrR + rows + 1;
+  p.ptrC = p.idxR + nnz;
+  p.idxC = p.ptrC + cols + 1;
+  return p;
+}
+
+// Loads and stores of the first lanes of a vector only (the last vector of a row whose width is
+// not a multiple of the lanes); the lanes beyond are zero. Lanes is the number of lanes used.
+#if defined(__AVX512F__)
+typedef __mmask16 Lanes;
+inline Lanes lanesFor(int count) { return static_cast<Lanes>((1u << count) - 1); }
+inline Vec<float>::type loadLanes(const float* p, Lanes m) { return reinterpret_cast<Vec<float>::type>(_mm512_maskz_loadu_ps(m, p)); }
+inline Vec<double>::type loadLanes(const double* p, Lanes m) {
+  return reinterpret_cast<Vec<double>::type>(_mm512_maskz_loadu_pd(static_cast<__mmask8>(m), p));
+}
+inline void storeLanes(float* p, Vec<float>::type v, Lanes m) { _mm512_mask_storeu_ps(p, m, reinterpret_cast<__m512>(v)); }
+inline void storeLanes(double* p, Vec<double>::type v, Lanes m) {
+  _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), reinterpret_cast<__m512d>(v));
+}
+#else
+typedef int Lanes;
+inline Lanes lanesFor(int count) { return count; }
+template <typename T>
+inline typename Vec<T>::type loadLanes(const T* p, Lanes count) {
+  typename Vec<T>::type v{};
+  std::memcpy(&v, p, count * sizeof(T));
+  return v;
+}
+template <typename T>
+inline void storeLanes(T* p, typename Vec<T>::type v, Lanes count) {
+  std::memcpy(p, &v, count * sizeof(T));
+}
+#endif
+
+// One vector's worth of an output row: L (or fewer) columns of one operand, at the same offset
+// in every row of that operand's B and C.
+template <typename T>
+struct Segment {
+  const T* B;
+  T* C;
+  Lanes lanes;
+};
+
+// The TW segments of one output row r: S independent sets of TW accumulators take the stored
+// entries in turn (one FMA chain per set would wait on its own latency), summed at the end.
+// Every index into acc is a compile-time constant once unrolled, so it stays in registers.
+template <typename T, int TW, int S>
+inline void rowTile(const int32_t* idx, const T* val, int32_t e0, int32_t e1, const Segment<T>* seg, int64_t ldb,
+                    int64_t r, int64_t ldc, T alpha, T beta) {
+  using V = typename Vec<T>::type;
+  V acc[S][TW];
+#pragma GCC unroll 8
+  for (int s = 0; s < S; ++s)
+#pragma GCC unroll 8
+    for (int t = 0; t < TW; ++t) acc[s][t] = V{};
+  int32_t e = e0;
+  for (; e + S <= e1; e += S) {
+#pragma GCC unroll 8
+    for (int s = 0; s < S; ++s) {
+      const int64_t row = static_cast<int64_t>(idx[e + s]) * ldb;
+      const T v = val[e + s];
+#pragma GCC unroll 8
+      for (int t = 0; t < TW; ++t) acc[s][t] += v * loadLanes(seg[t].B + row, seg[t].lanes);
+    }
+  }
+  for (; e < e1; ++e) {
+    const int64_t row = static_cast<int64_t>(idx[e]) * ldb;
+    const T v = val[e];
+#pragma GCC unroll 8
+    for (int t = 0; t < TW; ++t) acc[0][t] += v * loadLanes(seg[t].B + row, seg[t].lanes);
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < TW; ++t) {
+    V sum = acc[0][t];
+#pragma GCC unroll 8
+    for (int s = 1; s < S; ++s) sum += acc[s][t];
+    T* c = seg[t].C + r * ldc;
+    V out = alpha * sum;
+    if (beta != T(0)) out += beta * loadLanes(c, seg[t].lanes);  // beta = 0 never reads C (it may hold NaN)
+    storeLanes(c, out, seg[t].lanes);
+  }
+}
+
+// Output rows [r0, r1) for the segments [s0, s1): tiles of up to four segments.
+template <typename T>
+void rowsOf(const int32_t* ptr, const int32_t* idx, const T* val, int64_t r0, int64_t r1, const Segment<T>* seg,
+            int64_t s0, int64_t s1, int64_t ldb, int64_t ldc, T alpha, T beta) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int32_t e0 = ptr[r], e1 = ptr[r + 1];
+    for (int64_t s = s0; s < s1;) {
+      const int64_t w = std::min<int64_t>(4, s1 - s);
+      switch (w) {  // narrow products get more accumulator sets, wide ones more segments per pass
+        case 1: rowTile<T, 1, 4>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta); break;
+        case 2: rowTile<T, 2, 2>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta); break;
+        case 3: rowTile<T, 3, 2>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta); break;
+        default: rowTile<T, 4, 2>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta); break;
+      }
+      s += w;
+    }
+  }
+}
+
+// C_q [outRows, n] = alpha S B_q + beta C_q for every operand q, S given by (ptr, idx, val) with
+// outRows rows, all B_q with row stride ldb and all C_q with ldc. Rows are split across threads by
+// stored entries (border pixels make some rows empty); wide products run in blocks of 16 segments
+// (256 float32 columns: 784 KiB of B) that stay in L2.
+template <typename T>
+void spmm(const int32_t* ptr, const int32_t* idx, const T* val, int64_t outRows, const std::vector<const T*>& B,
+          int64_t ldb, int64_t n, T alpha, T beta, const std::vector<T*>& C, int64_t ldc) {
+  constexpr int L = Vec<T>::L;
+  std::vector<Segment<T>> seg;
+  for (size_t q = 0; q < B.size(); ++q)
+    for (int64_t j = 0; j < n; j += L) seg.push_back({B[q] + j, C[q] + j, lanesFor(static_cast<int>(std::min<int64_t>(L, n - j)))});
+  const int64_t nnz = ptr[outRows], segs = static_cast<int64_t>(seg.size());
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  std::vector<int64_t> bounds(threads + 1, outRows);
+  bounds[0] = 0;
+  for (int t = 1; t < threads; ++t)
+    bounds[t] = std::upper_bound(ptr, ptr + outRows + 1, static_cast<int32_t>(nnz * t / threads)) - ptr - 1;
+  for (int t = 1; t <= threads; ++t) bounds[t] = std::max(bounds[t], bounds[t - 1]);
+  constexpr int64_t kBlockSegments = 16;
+  for (int64_t s0 = 0; s0 < segs; s0 += kBlockSegments) {
+    const int64_t s1 = std::min(segs, s0 + kBlockSegments);
+    parallelRange(threads, (nnz + outRows) * (s1 - s0) * L, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        rowsOf(ptr, idx, val, bounds[t], bounds[t + 1], seg.data(), s0, s1, ldb, ldc, alpha, beta);
+    });
+  }
+}
+
+template <typename T>
+int64_t countTyped(const T* x, int64_t n) {
+  return static_cast<int64_t>(parallelSum(n, [&](int64_t b, int64_t e) {
+    int64_t c = 0;
+    for (int64_t i = b; i < e; ++i) c += x[i] != T(0);  // NaN counts (NaN != 0): it must propagate
+    return static_cast<double>(c);
+  }));
+}
+
+template <typename T>
+void packTyped(const T* x, int64_t rows, int64_t cols, int64_t nnz, void* out) {
+  Parts<T> p = partsOf<T>(out, rows, cols, nnz);
+  int32_t e = 0;
+  std::fill(p.ptrC, p.ptrC + cols + 1, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    p.ptrR[r] = e;
+    const T* row = x + r * cols;
+    for (int64_t c = 0; c < cols; ++c)
+      if (row[c] != T(0)) {
+        p.valR[e] = row[c];
+        p.idxR[e] = static_cast<int32_t>(c);
+        ++e;
+        ++p.ptrC[c + 1];
+      }
+  }
+  p.ptrR[rows] = e;
+  for (int64_t c = 0; c < cols; ++c) p.ptrC[c + 1] += p.ptrC[c];
+  // CSC by a counting sort of the CSR entries: rows ascending within each column.
+  std::vector<int32_t> next(p.ptrC, p.ptrC + cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int32_t q = p.ptrR[r]; q < p.ptrR[r + 1]; ++q) {
+      const int32_t dst = next[p.idxR[q]]++;
+      p.valC[dst] = p.valR[q];
+      p.idxC[dst] = static_cast<int32_t>(r);
+    }
+}
+
+template <typename T>
+void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS, const void* const* Bv,
+               int64_t ldb, bool transB, int64_t n, T alpha, T beta, void* const* Cv, int64_t operands, int64_t ldc) {
+  Parts<T> p = partsOf<T>(const_cast<void*>(layout), rows, cols, nnz);
+  const int64_t inner = transS ? rows : cols;  // rows of op(B)
+  std::vector<const T*> B(operands);
+  std::vector<T*> C(operands);
+  std::vector<T> bt;
+  if (transB) bt.resize(static_cast<size_t>(operands * inner * n));
+  for (int64_t q = 0; q < operands; ++q) {
+    B[q] = static_cast<const T*>(Bv[q]);
+    C[q] = static_cast<T*>(Cv[q]);
+    if (transB) {  // op(B) = Bᵀ: lay it out [inner, n] once (B is the small operand here)
+      T* d = bt.data() + q * inner * n;
+      for (int64_t i = 0; i < inner; ++i)
+        for (int64_t j = 0; j < n; ++j) d[i * n + j] = B[q][j * ldb + i];
+      B[q] = d;
+    }
+  }
+  if (transB) ldb = n;
+  if (transS) spmm(p.ptrC, p.idxC, p.valC, cols, B, ldb, n, alpha, beta, C, ldc);
+  else spmm(p.ptrR, p.idxR, p.valR, rows, B, ldb, n, alpha, beta, C, ldc);
+}
+
+}  // namespace
+
+int64_t countNonzeros(DType dtype, const void* x, int64_t n) {
+  return dtype == DType::F32 ? countTyped(static_cast<const float*>(x), n) : countTyped(static_cast<const double*>(x), n);
+}
+
+size_t sparseLayoutBytes(DType dtype, int64_t rows, int64_t cols, int64_t nnz) {
+  return static_cast<size_t>(2 * nnz) * dtypeSize(dtype) + static_cast<size_t>(rows + 1 + cols + 1 + 2 * nnz) * 4;
+}
+
+void packSparse(DType dtype, const void* x, int64_t rows, int64_t cols, int64_t nnz, void* out) {
+  if (dtype == DType::F32) packTyped(static_cast<const float*>(x), rows, cols, nnz, out);
+  else packTyped(static_cast<const double*>(x), rows, cols, nnz, out);
+}
+
+void sparseGemm(DType dtype, const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS,
+                const void* const* B, int64_t ldb, bool transB, int64_t n, double alpha, double beta, void* const* C,
+                int64_t operands, int64_t ldc) {
+  DenormalsAreZero daz;
+  if (dtype == DType::F32)
+    gemmTyped<float>(layout, rows, cols, nnz, transS, B, ldb, transB, n, static_cast<float>(alpha),
+                     static_cast<float>(beta), C, operands, ldc);
+  else
+    gemmTyped<double>(layout, rows, cols, nnz, transS, B, ldb, transB, n, alpha, beta, C, operands, ldc);
+}
+
+}  // namespace rfho

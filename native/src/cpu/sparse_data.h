@@ -1,0 +1,22 @@
+// Sparse data matrices (CPU): see sparse_data.cc.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "../common.h"
+
+namespace rfho {
+// Number of entries of x [n] that are not zero (NaN counts as non-zero).
+int64_t countNonzeros(DType, const void* x, int64_t n);
+// Bytes of the layout of a [rows, cols] matrix with nnz stored entries: CSR and CSC values, then
+// the int32 row pointers, column indices, column pointers and row indices.
+size_t sparseLayoutBytes(DType, int64_t rows, int64_t cols, int64_t nnz);
+// Builds that layout in `out` from the dense row-major x (nnz from countNonzeros).
+void packSparse(DType, const void* x, int64_t rows, int64_t cols, int64_t nnz, void* out);
+// C[q] = alpha op(S) op(B[q]) + beta C[q] for q < operands (row-major, row strides ldb and ldc,
+// n columns), S the [rows, cols] matrix of the layout and op(S) = Sᵀ when transS: the operands
+// share one pass over S (a primal and its tangents). beta = 0 never reads C.
+void sparseGemm(DType, const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS,
+                const void* const* B, int64_t ldb, bool transB, int64_t n, double alpha, double beta, void* const* C,
+                int64_t operands, int64_t ldc);
+}  // namespace rfho
