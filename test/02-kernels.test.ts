@@ -415,7 +415,7 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
         }
         return out;
       };
-      for (const n of [1, 7, 10, 16, 20, 33, 70]) for (const ta of [false, true]) for (const tb of [false, true]) {
+      for (const n of [1, 7, 10, 16, 20, 33, 70, 300]) for (const ta of [false, true]) for (const tb of [false, true]) { // 300: several column blocks
         const inner = ta ? rows : k;
         const B = rand(tb ? [n, inner] : [inner, n], 1000 + n, dtype);
         const C1 = K.matmul(X, B, ta, tb);

@@ -84,9 +84,12 @@ struct Segment {
 // The TW segments of one output row r: S independent sets of TW accumulators take the stored
 // entries in turn (one FMA chain per set would wait on its own latency), summed at the end.
 // Every index into acc is a compile-time constant once unrolled, so it stays in registers.
+// `wholeVectors`: a partial segment may be stored as a whole vector — its spill lands in rows
+// this thread writes next (masked stores cost ~10× more on AMD's cores).
 template <typename T, int TW, int S>
-inline void rowTile(const int32_t* idx, const T* val, int32_t e0, int32_t e1, const Segment<T>* seg, int64_t ldb,
-                    int64_t r, int64_t ldc, T alpha, T beta) {
+__attribute__((always_inline)) inline void rowTile(const int32_t* idx, const T* val, int32_t e0, int32_t e1,
+                                                   const Segment<T>* seg, int64_t ldb, int64_t r, int64_t ldc, T alpha,
+                                                   T beta, bool wholeVectors) {
   using V = typename Vec<T>::type;
   V acc[S][TW];
 #pragma GCC unroll 8
@@ -117,23 +120,29 @@ inline void rowTile(const int32_t* idx, const T* val, int32_t e0, int32_t e1, co
     T* c = seg[t].C + r * ldc;
     V out = alpha * sum;
     if (beta != T(0)) out += beta * loadLanes(c, seg[t].lanes);  // beta = 0 never reads C (it may hold NaN)
-    storeLanes(c, out, seg[t].lanes);
+    if (wholeVectors) storeu(c, out);
+    else storeLanes(c, out, seg[t].lanes);
   }
 }
 
 // Output rows [r0, r1) for the segments [s0, s1): tiles of up to four segments.
 template <typename T>
 void rowsOf(const int32_t* ptr, const int32_t* idx, const T* val, int64_t r0, int64_t r1, const Segment<T>* seg,
-            int64_t s0, int64_t s1, int64_t ldb, int64_t ldc, T alpha, T beta) {
+            int64_t s0, int64_t s1, int64_t ldb, int64_t n, int64_t ldc, T alpha, T beta, bool canSpill) {
+  // Whole-vector stores of the last (partial) segment of a row overwrite the first columns of the
+  // next rows, written afterwards by this thread (see spmm for when that holds).
+  constexpr int64_t L = Vec<T>::L;
+  const int64_t spillRows = (L - (n % L == 0 ? L : n % L) + n - 1) / n;
   for (int64_t r = r0; r < r1; ++r) {
     const int32_t e0 = ptr[r], e1 = ptr[r + 1];
+    const bool whole = canSpill && r + spillRows < r1;
     for (int64_t s = s0; s < s1;) {
       const int64_t w = std::min<int64_t>(4, s1 - s);
       switch (w) {  // narrow products get more accumulator sets, wide ones more segments per pass
-        case 1: rowTile<T, 1, 4>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta); break;
-        case 2: rowTile<T, 2, 2>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta); break;
-        case 3: rowTile<T, 3, 2>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta); break;
-        default: rowTile<T, 4, 2>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta); break;
+        case 1: rowTile<T, 1, 4>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta, whole); break;
+        case 2: rowTile<T, 2, 2>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta, whole); break;
+        case 3: rowTile<T, 3, 2>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta, whole); break;
+        default: rowTile<T, 4, 2>(idx, val, e0, e1, seg + s, ldb, r, ldc, alpha, beta, whole); break;
       }
       s += w;
     }
@@ -162,11 +171,14 @@ void spmm(const int32_t* ptr, const int32_t* idx, const T* val, int64_t outRows,
     bounds[t] = std::upper_bound(ptr, ptr + outRows + 1, static_cast<int32_t>(nnz * t / threads)) - ptr - 1;
   for (int t = 1; t <= threads; ++t) bounds[t] = std::max(bounds[t], bounds[t - 1]);
   constexpr int64_t kBlockSegments = 16;
+  // Spilling stores (rowsOf) need contiguous rows (ldc = n), no read of C (beta = 0) and every
+  // column in one pass, so that the next rows' first columns are still to be written.
+  const bool canSpill = beta == T(0) && ldc == n && segs <= kBlockSegments;
   for (int64_t s0 = 0; s0 < segs; s0 += kBlockSegments) {
     const int64_t s1 = std::min(segs, s0 + kBlockSegments);
     parallelRange(threads, (nnz + outRows) * (s1 - s0) * L, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t)
-        rowsOf(ptr, idx, val, bounds[t], bounds[t + 1], seg.data(), s0, s1, ldb, ldc, alpha, beta);
+        rowsOf(ptr, idx, val, bounds[t], bounds[t + 1], seg.data(), s0, s1, ldb, n, ldc, alpha, beta, canSpill);
     });
   }
 }
