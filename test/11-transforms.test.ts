@@ -31,6 +31,29 @@ describe('transformations', () => {
     });
   });
 
+  it('slices of one vector send their cotangents back placed in one buffer: covering, with gaps, overlapping; gradients and Hessian-vector products exact', () => {
+    rf.tidy(() => {
+      const n = 12;
+      const x = rand([n], 40), v = rand([n], 41);
+      const sl = (t: Tensor, a: number, b: number) => rf.slice(t, 0, a, b);
+      // blocks as a flat parameter vector is cut: [0,3) [3,8) [8,12) (they cover it: one concatenation)
+      const cover = (t: Tensor) => rf.add(rf.add(rf.sum(rf.pow(sl(t, 0, 3), 3)), rf.sum(rf.mul(rf.exp(sl(t, 3, 8)), sl(t, 3, 8)))), rf.sum(rf.tanh(sl(t, 8, 12))));
+      // a gap [3,5) and a block used through two paths [5,9) (a slice and the whole vector)
+      const gaps = (t: Tensor) => rf.add(rf.add(rf.sum(rf.pow(sl(t, 0, 3), 3)), rf.sum(rf.tanh(sl(t, 5, 9)))), rf.mul(rf.vdot(t, t), 0.25));
+      // overlapping slices [0,6) and [4,10): padded and added
+      const overlap = (t: Tensor) => rf.add(rf.sum(rf.pow(sl(t, 0, 6), 3)), rf.sum(rf.exp(sl(t, 4, 10))));
+      for (const [name, f] of [['cover', cover], ['gaps', gaps], ['overlap', overlap]] as const) {
+        const g = rf.grad(f)(x) as Tensor;
+        const basis = Array.from({ length: n }, (_, i) => rf.tensor(Float64Array.from({ length: n }, (_, j) => (j === i ? 1 : 0)), [n], f64));
+        const fd = basis.map((e) => finiteDiff(f, [x], [e])[0]);
+        assertClose(g.toArray(), fd, 1e-8, `${name}: gradient`);
+        const hv = rf.hvp(f, x, v) as Tensor;
+        const fdH = finiteDiff((t: Tensor) => rf.grad(f)(t) as Tensor, [x], [v], 1e-5);
+        assertClose(hv.toArray(), fdH, 1e-7, `${name}: Hessian-vector product`);
+      }
+    });
+  });
+
   it('Σ x³: gradient 3x², Hessian diag(6x)', () => {
     rf.tidy(() => {
       const x = rand([10], 5), v = rand([10], 6);

@@ -15,7 +15,7 @@ import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { engine } from './engine';
 import { add } from '../ops/elementwise';
-import { reshape } from '../ops/shape';
+import { assembleSlices, padSlice, reshape } from '../ops/shape';
 
 export type TensorRecord = { [name: string]: Tensor };
 export type Args = Tensor | Tensor[] | TensorRecord;
@@ -90,17 +90,31 @@ function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boole
       order.push(t);
     }
   }
-  const grads = new Map<Tensor, Tensor>();
-  grads.set(out, seed);
+  // Cotangent contributions per tensor, summed when the tensor's turn comes (sumCotangents); a
+  // slice's contribution stays its unpadded cotangent until then.
+  const grads = new Map<Tensor, Contribution[]>();
+  grads.set(out, [seed]);
   const prevPaused = engine.reversePaused;
   // Record the backward pass only when an enclosing reverse transformation will differentiate it.
   engine.reversePaused = !keepGraph;
   try {
     for (let idx = order.length - 1; idx >= 0; idx--) {
       const t = order[idx];
-      const g = grads.get(t);
-      if (!g || targetSet.has(t) || !t.node) continue;
+      const parts = grads.get(t);
+      if (!parts || targetSet.has(t) || !t.node) continue;
+      const g = sumCotangents(parts);
       const node = t.node;
+      if (node.slice) {
+        const x = node.inputs[0];
+        if (x.requiresGrad) {
+          const part: SlicePart = { part: g, ...node.slice };
+          const prev = grads.get(x);
+          if (prev) prev.push(part);
+          else grads.set(x, [part]);
+        }
+        if (!keepGraph && g !== seed && !targetSet.has(t)) grads.delete(t);
+        continue;
+      }
       const gin = node.vjp(g);
       for (let j = 0; j < node.inputs.length; j++) {
         const x = node.inputs[j];
@@ -110,14 +124,54 @@ function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boole
           throw new RfhoError(`internal: vjp of '${node.name}' returned ${shapeToString(gx.shape)} for an input of shape ${shapeToString(x.shape)}`);
         }
         const prev = grads.get(x);
-        grads.set(x, prev ? add(prev, gx) : gx);
+        if (prev) prev.push(gx);
+        else grads.set(x, [gx]);
       }
       if (!keepGraph && g !== seed && !targetSet.has(t)) grads.delete(t);
     }
   } finally {
     engine.reversePaused = prevPaused;
   }
-  return targets.map((t) => grads.get(t) ?? null);
+  return targets.map((t) => {
+    const parts = grads.get(t);
+    return parts ? sumCotangents(parts) : null;
+  });
+}
+
+/** A slice's cotangent not yet padded to its input's shape. */
+interface SlicePart {
+  part: Tensor;
+  axis: number;
+  start: number;
+  length: number;
+}
+type Contribution = Tensor | SlicePart;
+
+/**
+ * The sum of a tensor's cotangent contributions. The slices' parts that lie along one axis at
+ * disjoint offsets (the blocks of a flat parameter vector) are placed into one buffer — a
+ * concatenation when they cover it — instead of each being padded to full size and added; the
+ * rest are added in order. For p parameter blocks that saves p zero-filled full-size tensors and
+ * p − 1 full-size additions, and as much again for each tangent in forward-over-reverse.
+ */
+function sumCotangents(parts: Contribution[]): Tensor {
+  const slices = parts.filter((p): p is SlicePart => !(p instanceof Tensor));
+  let sum: Tensor | null = null;
+  if (slices.length) {
+    const { axis, length } = slices[0];
+    const spans = slices.map((s) => [s.start, s.start + s.part.shape[axis]]).sort((a, b) => a[0] - b[0]);
+    const together = slices.every((s) => s.axis === axis && s.length === length) && spans.every((s, i) => i === 0 || s[0] >= spans[i - 1][1]);
+    if (together) {
+      sum = assembleSlices(slices.map((s) => ({ x: s.part, start: s.start })), axis, length);
+    } else {
+      for (const s of slices) {
+        const padded = padSlice(s.part, s.axis, s.start, s.length);
+        sum = sum ? add(sum, padded) : padded;
+      }
+    }
+  }
+  for (const p of parts) if (p instanceof Tensor) sum = sum ? add(sum, p) : p;
+  return sum!;
 }
 
 function zerosFor(x: Tensor): Tensor {

@@ -35,7 +35,9 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   assertTensor(x, 'x');
   const a = normAxis(axis, x.rank);
   const out = K.slice(x, a, start, end);
-  return record(out, [x], 'slice', (g) => [padSlice(g, a, start, x.shape[a])], ([t]) => (t ? slice(t, a + 1, start, end) : null));
+  const r = record(out, [x], 'slice', (g) => [padSlice(g, a, start, x.shape[a])], ([t]) => (t ? slice(t, a + 1, start, end) : null));
+  if (r.node) r.node = { ...r.node, slice: { axis: a, start, length: x.shape[a] } };
+  return r;
 }
 
 /** Zeros of length `length` along `axis` with x placed at `start` (the adjoint of slice). */
@@ -48,6 +50,38 @@ export function padSlice(x: Tensor, axis: number, start: number, length: number)
   K.sliceAssign(out, x, a, start);
   const end = start + x.shape[a];
   return record(out, [x], 'padSlice', (g) => [slice(g, a, start, end)], ([t]) => (t ? padSlice(t, a + 1, start, length) : null));
+}
+
+/**
+ * Σ padSlice(parts[i].x, axis, parts[i].start, length) for parts at disjoint offsets, built in one
+ * buffer: a concatenation when they cover the axis, else zeros with the parts placed.
+ */
+export function assembleSlices(parts: readonly { x: Tensor; start: number }[], axis: number, length: number): Tensor {
+  const sorted = [...parts].sort((p, q) => p.start - q.start);
+  let end = 0;
+  let covers = true;
+  for (const p of sorted) {
+    if (p.start < end) throw new ShapeError('assembleSlices: the parts overlap');
+    if (p.start !== end) covers = false;
+    end = p.start + p.x.shape[axis];
+  }
+  if (end > length) throw new ShapeError(`assembleSlices: the parts end at ${end}, beyond the length ${length}`);
+  covers = covers && end === length;
+  let out: Tensor;
+  if (covers) {
+    out = K.concat(sorted.map((p) => p.x), axis);
+  } else {
+    const shape = sorted[0].x.shape.slice();
+    shape[axis] = length;
+    out = K.fullLike(sorted[0].x, 0, shape);
+    for (const p of sorted) K.sliceAssign(out, p.x, axis, p.start);
+  }
+  return record(out, sorted.map((p) => p.x), 'assembleSlices',
+    (g) => sorted.map((p) => slice(g, axis, p.start, p.start + p.x.shape[axis])),
+    (ts) => {
+      const present = sorted.flatMap((p, i) => (ts[i] ? [{ x: ts[i]!, start: p.start }] : []));
+      return present.length ? assembleSlices(present, axis + 1, length) : null;
+    });
 }
 
 export function concat(xs: readonly Tensor[], axis: number): Tensor {

@@ -113,6 +113,12 @@ export interface GradNode {
   readonly name: string;
   readonly inputs: readonly Tensor[];
   readonly vjp: (g: Tensor) => (Tensor | null)[];
+  /**
+   * For a slice along `axis` from `start` of an input `length` long: the reverse sweep places the
+   * cotangents of several slices of one tensor into one buffer instead of padding each to full
+   * size and adding (a flat parameter vector sliced into its blocks).
+   */
+  readonly slice?: { axis: number; start: number; length: number };
 }
 
 export function shapeToString(shape: readonly number[]): string {
