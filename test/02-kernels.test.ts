@@ -486,6 +486,26 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     assert.throws(() => native.sparseGemm(S, false, [T.handle], [0], 4, false, 4, 1, 0, [C.handle], [0], 4), /has been freed/);
   });
 
+  it('tanh backward kernels: g (1 − y²) with y broadcast over leading dims, and its tangent tg (1 − y²) − 2 g y ty', () => {
+    for (const dtype of DTYPES) {
+      const tol = tolFor(dtype);
+      const n = 3001, k = 3; // several threads' ranges
+      const Y = rand([n], 70, dtype, -0.99, 0.99), G = rand([n], 71, dtype), GK = rand([k, n], 72, dtype);
+      const TY = rand([k, n], 73, dtype), TG = rand([k, n], 74, dtype);
+      const y = arr(Y), g = arr(G), gk = arr(GK), ty = arr(TY), tg = arr(TG);
+      assertClose(arr(K.tanhGrad(Y, G)), g.map((v, i) => v * (1 - y[i] * y[i])), tol, 'tanhGrad');
+      assertClose(arr(K.tanhGrad(Y, GK)), gk.map((v, i) => v * (1 - y[i % n] ** 2)), tol, 'tanhGrad over k');
+      // two terms of size ~1 that may cancel: float32 keeps their rounding, a few 1e-5 of the result
+      const tolJ = dtype === 'float32' ? 5 * tol : tol;
+      assertClose(arr(K.tanhGradJvp(Y, G, TY, TG)), tg.map((v, j) => v * (1 - y[j % n] ** 2) - 2 * g[j % n] * y[j % n] * ty[j]), tolJ, 'tanhGradJvp');
+      assertClose(arr(K.tanhGradJvp(Y, G, TY, null)), ty.map((v, j) => -2 * g[j % n] * y[j % n] * v), tol, 'tanhGradJvp without tg');
+    }
+    const Y = K.zeros([4]);
+    assert.throws(() => K.tanhGrad(Y, K.zeros([5])), /'g' \[5\] must be 'y' \[4\]/);
+    assert.throws(() => K.tanhGradJvp(Y, K.zeros([4]), K.zeros([2, 3]), null), /'ty' \[2, 3\] must be \[k, \.\.\.\[4\]\]/);
+    assert.throws(() => native.tanhGrad(Y.handle, Y.handle, K.zeros([3]).handle, 4, 1), /'out' has 3 elements, expected 4/);
+  });
+
   it('float32 exp (vectorised polynomial) is within 2 ulp of exp over its whole range, with IEEE edges', () => {
     const n = 200001;
     const xs = new Float32Array(n);

@@ -163,6 +163,29 @@ describe('transformations', () => {
     x.dispose();
   });
 
+  it('tanh through its fused backward kernels: gradient, batched Hessian-vector products and their third-order gradient of an MLP layer match finite differences', () => {
+    rf.tidy(() => {
+      const X = rand([7, 5], 60), W = rand([5, 4], 61), C = rand([7, 4], 62);
+      // a tanh layer inside a nonlinear loss: the backward pass multiplies by 1 − y² (tanhGrad),
+      // its tangent needs tanhGradJvp, and the third order the VJP of both
+      const f = (w: Tensor) => rf.sum(rf.mul(rf.square(rf.tanh(rf.matmul(X, w))), C));
+      const g = rf.grad(f)(W) as Tensor;
+      const e = rand([5, 4], 63);
+      assertScalarClose(jsDot(g.toArray(), e.toArray()), finiteDiff(f, [W], [e])[0], 1e-7, 'gradient');
+      const V = rand([3, 5, 4], 64);
+      const hv = rf.hvp(f, W, V, { batched: true }) as Tensor;
+      for (let t = 0; t < 3; t++) {
+        const vt = rf.kernels.reshapeView(rf.kernels.slice(V, 0, t, t + 1), [5, 4]);
+        const fd = finiteDiff((w: Tensor) => rf.grad(f)(w) as Tensor, [W], [vt], 1e-5);
+        assertClose(hv.toArray().slice(t * 20, (t + 1) * 20), fd, 1e-6, `hvp direction ${t}`);
+      }
+      const u = rand([5, 4], 65), v = rand([5, 4], 66);
+      const third = (w: Tensor) => rf.vdot(rf.reshape(u, [20]), rf.reshape(rf.hvp(f, w, v) as Tensor, [20]));
+      const gr = rf.grad(third)(W) as Tensor;
+      assertScalarClose(jsDot(gr.toArray(), e.toArray()), finiteDiff(third, [W], [e], 1e-5)[0], 1e-6, 'third order');
+    });
+  });
+
   it('third-order reverse through gradients of a smooth function (grad of hvp) matches finite differences', () => {
     rf.tidy(() => {
       const x = rand([4], 50), v = rand([4], 51), u = rand([4], 52);

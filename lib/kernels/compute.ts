@@ -313,3 +313,34 @@ export function softmaxXentGradJvp(
     dWeights ? dWeights.handle : null, out.handle, n, c, k);
   return out;
 }
+
+/** g ⊙ (1 − y²) for g of y's shape or [k, ...y's shape] (y broadcast over k): the cotangent through tanh. */
+export function tanhGrad(y: Tensor, g: Tensor): Tensor {
+  assertTensor(y, 'y');
+  assertTensor(g, 'g');
+  assertFloat(y, 'y');
+  assertSameDType(y, 'y', g, 'g');
+  const k = y.size === 0 ? 0 : g.size / y.size;
+  if (!Number.isInteger(k) || !sameShape(g.shape.slice(g.rank - y.rank), y.shape)) {
+    throw new ShapeError(`tanhGrad: 'g' ${shapeToString(g.shape)} must be 'y' ${shapeToString(y.shape)} with optional leading dims`);
+  }
+  const out = emptyLike(g);
+  native.tanhGrad(y.handle, g.handle, out.handle, y.size, k);
+  return out;
+}
+
+/** tg ⊙ (1 − y²) − 2 g ⊙ y ⊙ ty for tangents ty, tg [k, ...y's shape] (tg may be null): tanhGrad's tangent. */
+export function tanhGradJvp(y: Tensor, g: Tensor, ty: Tensor, tg: Tensor | null): Tensor {
+  assertTensor(y, 'y');
+  assertTensor(g, 'g');
+  assertTensor(ty, 'ty');
+  assertFloat(y, 'y');
+  for (const [t, name] of [[g, 'g'], [ty, 'ty'], ...(tg ? [[tg, 'tg'] as const] : [])] as const) assertSameDType(y, 'y', t, name);
+  if (!sameShape(g.shape, y.shape)) throw new ShapeError(`tanhGradJvp: 'g' ${shapeToString(g.shape)} must have the shape of 'y' ${shapeToString(y.shape)}`);
+  const k = ty.shape[0];
+  if (!sameShape(ty.shape, [k, ...y.shape])) throw new ShapeError(`tanhGradJvp: 'ty' ${shapeToString(ty.shape)} must be [k, ...${shapeToString(y.shape)}]`);
+  if (tg && !sameShape(tg.shape, ty.shape)) throw new ShapeError(`tanhGradJvp: 'tg' ${shapeToString(tg.shape)} must have the shape of 'ty' ${shapeToString(ty.shape)}`);
+  const out = emptyLike(ty);
+  native.tanhGradJvp(y.handle, g.handle, ty.handle, tg ? tg.handle : null, out.handle, y.size, k);
+  return out;
+}

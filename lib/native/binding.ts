@@ -48,6 +48,8 @@ export interface NativeAddon {
   packSparse(x: Handle, rows: number, cols: number, maxDensity: number): Handle | null;
   /** C[q] = alpha op(S) op(B[q]) + beta C[q] for every operand q, in one pass over the sparse layout S */
   sparseGemm(S: Handle, transS: boolean, B: Handle[], offB: number[], ldb: number, transB: boolean, n: number, alpha: number, beta: number, C: Handle[], offC: number[], ldc: number): void;
+  tanhGrad(y: Handle, g: Handle, out: Handle, n: number, k: number): void;
+  tanhGradJvp(y: Handle, g: Handle, ty: Handle, tg: Handle | null, out: Handle, n: number, k: number): void;
   gatherRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
   scatterAddRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
 }

@@ -1,7 +1,7 @@
 /** Differentiable elementwise ops: unary maps and broadcasting binary maps (tensor or number). */
 import * as K from '../kernels';
 import { record } from '../autodiff/engine';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError, RfhoError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { liftTangent } from './lift';
@@ -47,7 +47,47 @@ export const neg = (x: Tensor): Tensor => {
 };
 export const exp = defineUnary('exp', (_x, out) => out);
 export const log = defineUnary('log', (x) => reciprocal(x));
-export const tanh = defineUnary('tanh', (_x, out) => rsubScalar(1, square(out)));
+export const tanh = (x: Tensor): Tensor => {
+  assertTensor(x, 'x');
+  const out = K.unary('tanh', x);
+  return record(out, [x], 'tanh', (g) => [tanhGrad(g, out)], ([t]) => (t ? tanhGrad(t, out) : null));
+};
+
+/**
+ * g ⊙ (1 − y²), the cotangent through tanh at its output y (g: y's shape, or with leading dims),
+ * as one kernel, and its tangent as another: an MLP's backward pass under forward-mode tangents
+ * (Forward-HG, Hessian-vector products) otherwise made six passes over the k-fold tangents.
+ */
+export function tanhGrad(g: Tensor, y: Tensor): Tensor {
+  if (y.device !== 'cpu') return mul(g, rsubScalar(1, square(y)));
+  const out = K.tanhGrad(y, g);
+  return record(out, [g, y], 'tanhGrad',
+    (gb) => [tanhGrad(gb, y), sumTo(mul(mul(gb, g), mul(y, -2)), y.shape)],
+    ([tg, ty]) => {
+      if (ty && sameShape(g.shape, y.shape)) return tanhGradTangent(g, y, ty, tg);
+      return addTangents(tg && tanhGrad(tg, y), ty && mul(liftTangent(ty, out.rank), mul(mul(g, y), -2)));
+    });
+}
+
+/** tg ⊙ (1 − y²) − 2 g ⊙ y ⊙ ty: tanhGrad's tangent for g of y's shape and tangents [k, ...]. */
+function tanhGradTangent(g: Tensor, y: Tensor, ty: Tensor, tg: Tensor | null): Tensor {
+  const out = K.tanhGradJvp(y, g, ty, tg);
+  const inputs = tg ? [g, y, ty, tg] : [g, y, ty];
+  return record(out, inputs, 'tanhGradTangent',
+    (gb) => {
+      const gy = mul(mul(g, y), -2);
+      const dy = mul(mul(gb, ty), mul(g, -2));
+      return [
+        sumTo(mul(gb, mul(ty, mul(y, -2))), g.shape),
+        sumTo(tg ? add(dy, mul(mul(gb, tg), mul(y, -2))) : dy, y.shape),
+        mul(gb, gy),
+        ...(tg ? [tanhGrad(gb, y)] : []),
+      ];
+    },
+    () => {
+      throw new RfhoError('fourth derivatives through tanh are not supported');
+    });
+}
 export const sigmoid = defineUnary('sigmoid', (_x, out) => mul(out, rsubScalar(1, out)));
 export const relu = defineUnary('relu', (x) => step(x));
 export const square = defineUnary('square', (x) => mul(x, 2));

@@ -533,6 +533,48 @@ Napi::Value SparseGemm(const Napi::CallbackInfo& info) {
   });
 }
 
+// tanhGrad(y, g, out, n, k): out[t, i] = g[t, i] (1 − y[i]²) for t < k.
+Napi::Value TanhGrad(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& y = argBuffer(info, 0, "y");
+    Buffer& g = argBuffer(info, 1, "g");
+    Buffer& o = argBuffer(info, 2, "out");
+    int64_t n = argInt(info, 3, "n"), k = argInt(info, 4, "k");
+    requireFloat(y, "y");
+    requireNumel(y, n, "y");
+    for (auto [b, nm] : {std::pair<Buffer*, const char*>{&g, "g"}, {&o, "out"}}) {
+      requireSameDtype(y, "y", *b, nm);
+      requireSameDevice(y, "y", *b, nm);
+      requireNumel(*b, n * k, nm);
+    }
+    if (n * k > 0) backendOf(y).tanhGrad(y.dtype, y.data, g.data, o.data, n, k);
+    return info.Env().Undefined();
+  });
+}
+
+// tanhGradJvp(y, g, ty, tg | null, out, n, k): out[t, i] = tg[t, i] (1 − y[i]²) − 2 g[i] y[i] ty[t, i].
+Napi::Value TanhGradJvp(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& y = argBuffer(info, 0, "y");
+    Buffer& g = argBuffer(info, 1, "g");
+    Buffer& ty = argBuffer(info, 2, "ty");
+    Buffer* tg = argOptionalBuffer(info, 3, "tg");
+    Buffer& o = argBuffer(info, 4, "out");
+    int64_t n = argInt(info, 5, "n"), k = argInt(info, 6, "k");
+    requireFloat(y, "y");
+    requireNumel(y, n, "y");
+    for (auto [b, nm, cnt] : {std::tuple<Buffer*, const char*, int64_t>{&g, "g", n}, {&ty, "ty", n * k},
+                              {tg, "tg", n * k}, {&o, "out", n * k}}) {
+      if (!b) continue;
+      requireSameDtype(y, "y", *b, nm);
+      requireSameDevice(y, "y", *b, nm);
+      requireNumel(*b, cnt, nm);
+    }
+    if (n * k > 0) backendOf(y).tanhGradJvp(y.dtype, y.data, g.data, ty.data, tg ? tg->data : nullptr, o.data, n, k);
+    return info.Env().Undefined();
+  });
+}
+
 // permute(x, shape, perm, out)
 Napi::Value Permute(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -627,6 +669,8 @@ void registerKernelBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("packRowPanels", Napi::Function::New(env, PackRowPanels, "packRowPanels"));
   exports.Set("gemmRowPanels", Napi::Function::New(env, GemmRowPanels, "gemmRowPanels"));
   exports.Set("sparseGemm", Napi::Function::New(env, SparseGemm, "sparseGemm"));
+  exports.Set("tanhGrad", Napi::Function::New(env, TanhGrad, "tanhGrad"));
+  exports.Set("tanhGradJvp", Napi::Function::New(env, TanhGradJvp, "tanhGradJvp"));
   exports.Set("permute", Napi::Function::New(env, Permute, "permute"));
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
   exports.Set("scatterAddRows", Napi::Function::New(env, ScatterAddRows, "scatterAddRows"));

@@ -158,6 +158,9 @@ class CpuBackend final : public Backend {
   void expand(DType, const void* x, void* out, const BroadcastPlan&) override;
   void cast(DType from, const void* x, DType to, void* out, int64_t n) override;
   int64_t countNonFinite(DType, const void* x, int64_t n) override;
+  void tanhGrad(DType, const void* y, const void* g, void* out, int64_t n, int64_t k) override;
+  void tanhGradJvp(DType, const void* y, const void* g, const void* ty, const void* tg, void* out, int64_t n,
+                   int64_t k) override;
 };
 
 }  // namespace rfho

@@ -236,4 +236,45 @@ int64_t CpuBackend::countNonFinite(DType dtype, const void* x, int64_t n) {
   return bad;
 }
 
+void CpuBackend::tanhGrad(DType dtype, const void* y, const void* g, void* out, int64_t n, int64_t k) {
+  withFloatType(dtype, [&](auto z) {
+    using T = decltype(z);
+    const T* yv = static_cast<const T*>(y);
+    const T* gv = static_cast<const T*>(g);
+    T* o = static_cast<T*>(out);
+    parallelRange(n, n * k, [&](int64_t b, int64_t e) {
+      for (int64_t t = 0; t < k; ++t) {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) o[t * n + i] = gv[t * n + i] * (T(1) - yv[i] * yv[i]);
+      }
+    });
+  });
+}
+
+void CpuBackend::tanhGradJvp(DType dtype, const void* y, const void* g, const void* ty, const void* tg, void* out,
+                             int64_t n, int64_t k) {
+  withFloatType(dtype, [&](auto z) {
+    using T = decltype(z);
+    const T* yv = static_cast<const T*>(y);
+    const T* gv = static_cast<const T*>(g);
+    const T* tyv = static_cast<const T*>(ty);
+    const T* tgv = static_cast<const T*>(tg);
+    T* o = static_cast<T*>(out);
+    parallelRange(n, n * k * 2, [&](int64_t b, int64_t e) {
+      for (int64_t t = 0; t < k; ++t) {
+        const T* tyt = tyv + t * n;
+        T* ot = o + t * n;
+        if (tgv) {
+          const T* tgt = tgv + t * n;
+#pragma omp simd
+          for (int64_t i = b; i < e; ++i) ot[i] = tgt[i] * (T(1) - yv[i] * yv[i]) - T(2) * gv[i] * yv[i] * tyt[i];
+        } else {
+#pragma omp simd
+          for (int64_t i = b; i < e; ++i) ot[i] = -T(2) * gv[i] * yv[i] * tyt[i];
+        }
+      }
+    });
+  });
+}
+
 }  // namespace rfho
