@@ -4,12 +4,12 @@
  * folded into one tall gemm, and one left operand against a batch of narrow right operands is run
  * as one wide gemm after a permute (that is what makes batched tangents cheap).
  */
-import { ShapeError } from '../tensor/errors';
+import { ArgumentError, ShapeError } from '../tensor/errors';
 import { DerivedLayouts, Storage, Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import { Handle, native } from '../native/binding';
 import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape } from '../tensor/validate';
 import { emptyLike, expand } from './index-internal';
-import { concat, permute, reshapeView, slice } from './compute';
+import { axpby, concat, permute, reshapeView, slice } from './compute';
 
 export interface GemmOptions {
   transA?: boolean;
@@ -117,11 +117,20 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
   return c;
 }
 
+/** The shape of matmul(a, b, transA, transB) (batch dims broadcast), without computing it. */
+export function matmulShape(a: Tensor, b: Tensor, transA = false, transB = false): number[] {
+  const ar = a.rank, br = b.rank;
+  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2), 'a (batch dims)', 'b (batch dims)');
+  return [...batch, transA ? a.shape[ar - 1] : a.shape[ar - 2], transB ? b.shape[br - 2] : b.shape[br - 1]];
+}
+
 /**
  * Batched product over leading dims with NumPy broadcasting of the batch dims:
  * a [..., m, k] (or [..., k, m] with transA) times b [..., k, n] (or [..., n, k] with transB).
+ * With `acc` (the output's shape), the product is added into it (gemm beta = 1) and it is returned:
+ * the sum of two products without a third buffer and an addition pass.
  */
-export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+export function matmul(a: Tensor, b: Tensor, transA = false, transB = false, acc?: Tensor): Tensor {
   assertTensor(a, 'a');
   assertTensor(b, 'b');
   assertFloat(a, 'a');
@@ -139,18 +148,34 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   const batch = broadcastShapes(aBatch, bBatch, 'a (batch dims)', 'b (batch dims)');
   const nb = sizeOf(batch);
   const outShape = [...batch, m, n];
+  if (acc) {
+    assertTensor(acc, 'acc');
+    assertSameDType(a, 'a', acc, 'acc');
+    if (!sameShape(acc.shape, outShape)) throw new ShapeError(`matmul: 'acc' must be ${shapeToString(outShape)}, got ${shapeToString(acc.shape)}`);
+    if (acc.storage === a.storage || acc.storage === b.storage) throw new ArgumentError("matmul: 'acc' must not share memory with 'a' or 'b'");
+    acc.storage.invalidateDerived(); // written in place
+  }
+  const beta = acc ? 1 : 0;
+  const into = (shape: number[]) => acc ?? emptyLike(a, shape);
+  // Paths that cannot accumulate compute the product apart and add it.
+  const added = (c: Tensor) => {
+    if (!acc) return c;
+    axpby(1, c, 1, acc, acc);
+    c.dispose();
+    return acc;
+  };
   const lda = Math.max(1, a.shape[ar - 1]), ldb = Math.max(1, b.shape[br - 1]);
   // A data matrix: folded to [rows, k] when its batch goes into the rows (below), else 2-D only.
   const fold = bBatch.length === 0 && !transA;
   const layouts = fold ? layoutsFor(a, nb * m, k) : aBatch.length === 0 ? layoutsFor(a, a.shape[0], a.shape[1]) : null;
-  if (layouts?.sparse) return sparseProducts(layouts.sparse, a, b, transA, transB, fold ? nb * m : m, n, fold ? 1 : nb, outShape);
+  if (layouts?.sparse) return added(sparseProducts(layouts.sparse, a, b, transA, transB, fold ? nb * m : m, n, fold ? 1 : nb, outShape));
 
   if (fold) {
     // Fold a's batch into its rows: one tall gemm.
-    const c = emptyLike(a, outShape);
-    const panels = rowPanelsFor(layouts, a, nb * m, k, n);
+    const panels = acc ? null : rowPanelsFor(layouts, a, nb * m, k, n);
+    const c = into(outShape);
     if (panels) native.gemmRowPanels(panels.handle, nb * m, k, b.handle, ldb, transB, n, 1, c.handle, Math.max(1, n));
-    else native.gemm(false, transB, nb * m, n, k, 1, a.handle, 0, lda, 0, b.handle, 0, ldb, 0, 0, c.handle, 0, Math.max(1, n), 0, 1);
+    else native.gemm(false, transB, nb * m, n, k, 1, a.handle, 0, lda, 0, b.handle, 0, ldb, 0, beta, c.handle, 0, Math.max(1, n), 0, 1);
     return c;
   }
   if (aBatch.length === 0 && nb > 1 && n < 128) {
@@ -174,7 +199,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     b3.dispose();
     const c = reshapeView(permute(reshapeView(c2, [m, nb, n]), [1, 0, 2]), outShape);
     c2.dispose();
-    return c;
+    return added(c);
   }
   // General case: strided-batched gemm; operands whose batch dims do not match are expanded first.
   let aa = a, bb = b;
@@ -190,8 +215,8 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     bb = expand(b, bFull);
     sb = sizeOf(b.shape.slice(-2));
   }
-  const c = emptyLike(a, outShape);
-  native.gemm(transA, transB, m, n, k, 1, aa.handle, 0, lda, sa, bb.handle, 0, ldb, sb, 0, c.handle, 0, Math.max(1, n), m * n, nb);
+  const c = into(outShape);
+  native.gemm(transA, transB, m, n, k, 1, aa.handle, 0, lda, sa, bb.handle, 0, ldb, sb, beta, c.handle, 0, Math.max(1, n), m * n, nb);
   if (aa !== a) aa.dispose();
   if (bb !== b) bb.dispose();
   return c;

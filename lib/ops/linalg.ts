@@ -2,7 +2,7 @@
 import * as K from '../kernels';
 import { record, recordWithTangent, tangentsAreLeaves } from '../autodiff/engine';
 import { Tensor } from '../tensor/tensor';
-import { assertTensor } from '../tensor/validate';
+import { assertTensor, sameShape } from '../tensor/validate';
 import { addTangents } from './elementwise';
 import { sumTo } from './shape';
 import { liftTangent } from './lift';
@@ -20,22 +20,50 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   assertTensor(a, 'a');
   assertTensor(b, 'b');
   const ta = !!opts.transA, tb = !!opts.transB;
-  const vjp = (g: Tensor) => [
-      a.requiresGrad ? sumTo(ta ? matmul(b, g, { transA: tb, transB: true }) : matmul(g, b, { transB: !tb }), a.shape) : null,
-      b.requiresGrad ? sumTo(tb ? matmul(g, a, { transA: true, transB: ta }) : matmul(a, g, { transA: !ta }), b.shape) : null,
-    ];
+  const vjp = productVjp(a, b, ta, tb);
   // Fusing pays when the product is memory-bound (a tall a against narrow b): the data is read once.
   // Wide products are compute-bound, and the stacking copies would only add time.
   if (tangentsAreLeaves() && b.tangent && !a.tangent && a.rank === 2 && b.rank === 2 && !tb && b.shape[1] * (b.tangent.shape[0] + 1) <= 128) {
     return fusedWithTangent(a, b, b.tangent, ta, vjp);
   }
   const out = K.matmul(a, b, ta, tb);
-  return record(out, [a, b], 'matmul', vjp,
-    // Tangents carry a leading k axis; lifting them to the output's rank puts k in front of the
-    // primal batch dims so that batch dims line up.
-    ([da, db]) => addTangents(
-      da && matmul(liftTangent(da, out.rank), b, { transA: ta, transB: tb }),
-      db && matmul(a, liftTangent(db, out.rank), { transA: ta, transB: tb })));
+  return record(out, [a, b], 'matmul', vjp, ([da, db]) => productTangent(a, b, ta, tb, da, db, out.rank));
+}
+
+/** The cotangents of op(a) op(b) with respect to a and b. */
+function productVjp(a: Tensor, b: Tensor, ta: boolean, tb: boolean): (g: Tensor) => (Tensor | null)[] {
+  return (g) => [
+    a.requiresGrad ? sumTo(ta ? matmul(b, g, { transA: tb, transB: true }) : matmul(g, b, { transB: !tb }), a.shape) : null,
+    b.requiresGrad ? sumTo(tb ? matmul(g, a, { transA: true, transB: ta }) : matmul(a, g, { transA: !ta }), b.shape) : null,
+  ];
+}
+
+/**
+ * The tangent da·B + A·dB of op(a) op(b). Tangents carry a leading k axis; lifting them to the
+ * output's rank puts k in front of the primal batch dims so that batch dims line up. Both terms
+ * together are one product added into the other (matmulPair).
+ */
+function productTangent(a: Tensor, b: Tensor, ta: boolean, tb: boolean, da: Tensor | null, db: Tensor | null, rank: number): Tensor | null {
+  const opts = { transA: ta, transB: tb };
+  const left = da && liftTangent(da, rank), right = db && liftTangent(db, rank);
+  if (left && right) return matmulPair(left, b, a, right, opts);
+  return left ? matmul(left, b, opts) : right ? matmul(a, right, opts) : null;
+}
+
+/**
+ * op(a1) op(b1) + op(a2) op(b2) with the same transposes: the second product is computed, and
+ * the first added into its buffer by the BLAS call (beta = 1) — no third buffer, no addition pass
+ * over what, for k tangents, is k outputs.
+ */
+function matmulPair(a1: Tensor, b1: Tensor, a2: Tensor, b2: Tensor, opts: MatmulOptions): Tensor {
+  const ta = !!opts.transA, tb = !!opts.transB;
+  if (!sameShape(K.matmulShape(a1, b1, ta, tb), K.matmulShape(a2, b2, ta, tb))) {
+    return addTangents(matmul(a1, b1, opts), matmul(a2, b2, opts))!; // broadcast to different shapes
+  }
+  const out = K.matmul(a1, b1, ta, tb, K.matmul(a2, b2, ta, tb));
+  const v1 = productVjp(a1, b1, ta, tb), v2 = productVjp(a2, b2, ta, tb);
+  return record(out, [a1, b1, a2, b2], 'matmulPair', (g) => [...v1(g), ...v2(g)],
+    ([da1, db1, da2, db2]) => addTangents(productTangent(a1, b1, ta, tb, da1, db1, out.rank), productTangent(a2, b2, ta, tb, da2, db2, out.rank)));
 }
 
 /**
