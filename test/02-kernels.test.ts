@@ -506,6 +506,29 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     assert.throws(() => native.tanhGrad(Y.handle, Y.handle, K.zeros([3]).handle, 4, 1), /'out' has 3 elements, expected 4/);
   });
 
+  it('large reductions split across threads: sums and maxima over any axes equal the serial references, NaN propagating from any part', () => {
+    const shape = [6, 1999, 37];
+    const x = Array.from(randomArray(6 * 1999 * 37, 80));
+    x[5 * 1999 * 37 + 1500 * 37 + 3] = NaN; // late in the rows: another thread's part
+    const X = rf.tensor(x, shape, { dtype: 'float64' });
+    const same = (got: number[], want: number[], what: string) => {
+      assert.deepEqual(got.map(Number.isNaN), want.map(Number.isNaN), `${what}: NaN where expected`);
+      assertClose(got.filter((v) => !Number.isNaN(v)), want.filter((v) => !Number.isNaN(v)), 1e-12, what);
+    };
+    for (const axes of [[1], [0, 1], [2], [0, 2]]) {
+      const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+      const sums = new Array(size(outShape)).fill(0), maxs = new Array(size(outShape)).fill(-Infinity);
+      for (let i = 0; i < x.length; i++) {
+        const idx = unravel(i, shape).map((v, d) => (axes.includes(d) ? 0 : v));
+        const o = idx.reduce((acc, v, d) => acc * outShape[d] + v, 0);
+        sums[o] += x[i];
+        maxs[o] = Number.isNaN(maxs[o]) || x[i] <= maxs[o] ? maxs[o] : x[i];
+      }
+      same(arr(K.reduce('sum', X, axes)), sums, `sum over ${axes}`);
+      same(arr(K.reduce('max', X, axes)), maxs, `max over ${axes}`);
+    }
+  });
+
   it('float32 exp (vectorised polynomial) is within 2 ulp of exp over its whole range, with IEEE edges', () => {
     const n = 200001;
     const xs = new Float32Array(n);

@@ -23,7 +23,7 @@ void reduceTyped(ReduceOp op, const T* x, T* out, const ReducePlan& p) {
       double total = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
       if (isMax) {
         for (int64_t i = 0; i < p.inNumel; ++i)
-          if (!(x[i] <= total)) total = x[i];  // NaN propagates
+          if (!(x[i] <= total) && !std::isnan(total)) total = x[i];  // a NaN is taken and then kept
       } else {
         total = parallelSum(p.inNumel, [&](int64_t b, int64_t e) {
           double s = 0;
@@ -33,24 +33,50 @@ void reduceTyped(ReduceOp op, const T* x, T* out, const ReducePlan& p) {
       }
       acc[0] = total;
     } else {
-      RowOffsets<1> at(last, p.shape, {p.outStride}, 0);
-      for (int64_t r = 0; r < rows; ++r, at.next()) {
-        const T* row = x + r * inner;
-        double* o = acc.data() + at.off[0];
-        if (so == 0) {
-          double s = o[0];
-          if (isMax) {
-            for (int64_t i = 0; i < inner; ++i)
-              if (!(row[i] <= s)) s = row[i];
-          } else {
-            for (int64_t i = 0; i < inner; ++i) s += row[i];
+      // Rows are split across threads, each summing into its own partial (combined in thread order,
+      // so a given thread count always gives the same bits): the tangents of a bias gradient,
+      // [k, n, width] summed over n, are megabytes.
+      const double init = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
+      int threads = 1;
+#ifdef _OPENMP
+      threads = omp_get_max_threads();
+#endif
+      const bool split = threads > 1 && p.inNumel > kParallelThreshold && p.outNumel <= (int64_t{1} << 20) && rows >= 2 * threads;
+      std::vector<double> partials(split ? static_cast<size_t>((threads - 1) * p.outNumel) : 0, init);
+      parallelRange(split ? threads : 1, p.inNumel, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t r0 = split ? rows * t / threads : 0, r1 = split ? rows * (t + 1) / threads : rows;
+          double* base = t == 0 ? acc.data() : partials.data() + (t - 1) * p.outNumel;
+          RowOffsets<1> at(last, p.shape, {p.outStride}, r0);
+          for (int64_t r = r0; r < r1; ++r, at.next()) {
+            const T* row = x + r * inner;
+            double* o = base + at.off[0];
+            if (so == 0) {
+              double s = o[0];
+              if (isMax) {
+                for (int64_t i = 0; i < inner; ++i)
+                  if (!(row[i] <= s) && !std::isnan(s)) s = row[i];
+              } else {
+                for (int64_t i = 0; i < inner; ++i) s += row[i];
+              }
+              o[0] = s;
+            } else if (isMax) {
+              for (int64_t i = 0; i < inner; ++i)
+                if (!(row[i] <= o[i * so]) && !std::isnan(o[i * so])) o[i * so] = row[i];
+            } else if (so == 1) {
+#pragma omp simd
+              for (int64_t i = 0; i < inner; ++i) o[i] += row[i];
+            } else {
+              for (int64_t i = 0; i < inner; ++i) o[i * so] += row[i];
+            }
           }
-          o[0] = s;
-        } else if (isMax) {
-          for (int64_t i = 0; i < inner; ++i)
-            if (!(row[i] <= o[i * so])) o[i * so] = row[i];
-        } else {
-          for (int64_t i = 0; i < inner; ++i) o[i * so] += row[i];
+        }
+      });
+      for (int t = 1; split && t < threads; ++t) {
+        const double* part = partials.data() + (t - 1) * p.outNumel;
+        for (int64_t i = 0; i < p.outNumel; ++i) {
+          if (isMax) acc[i] = std::isnan(acc[i]) || part[i] <= acc[i] ? acc[i] : part[i];  // NaN propagates
+          else acc[i] += part[i];
         }
       }
     }

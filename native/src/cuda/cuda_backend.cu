@@ -155,7 +155,7 @@ __global__ void reduceKernel(int op, const T* x, T* out, ReducePlan p, int64_t r
       }
       const double v = static_cast<double>(x[off]);
       if (op == 0) acc += v;
-      else if (!(v <= acc)) acc = v;
+      else if (!(v <= acc) && !isnan(acc)) acc = v;  // a NaN is taken and then kept
     }
     out[o] = static_cast<T>(acc);
   }
