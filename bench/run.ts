@@ -27,10 +27,13 @@ const havePeers = fs.existsSync(python);
 type Row = Record<string, unknown> & { impl: string; seconds?: number; peak_mb?: number };
 
 function runCase(impl: 'rfho' | 'jax' | 'torch', args: Record<string, unknown>, timeoutS = 1800): Row | null {
-  const json = JSON.stringify({ folder: path.join(dataDir, String(args.case).startsWith('fr') ? `fr-m${args.m}` : String(args.case)), ...args });
+  const { env: extraEnv, ...caseArgs } = args as Record<string, unknown> & { env?: Record<string, string> };
+  const json = JSON.stringify({ folder: path.join(dataDir, String(caseArgs.case).startsWith('fr') ? `fr-m${caseArgs.m}` : String(caseArgs.case)), ...caseArgs });
   const cmd = impl === 'rfho' ? [process.execPath, [path.join(__dirname, 'case.js'), json]]
     : [python, [path.join(root, 'bench', 'peers', `${impl}_bench.py`), json]];
-  const r = spawnSync(cmd[0] as string, cmd[1] as string[], { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 1 << 26 });
+  // extra environment (RFHO_SPARSE_DATA=0 for the dense-data comparison) for rfho only
+  const env = impl === 'rfho' && extraEnv ? { ...process.env, ...extraEnv } : process.env;
+  const r = spawnSync(cmd[0] as string, cmd[1] as string[], { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 1 << 26, env });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('CASE ') || l.startsWith('PEER '));
   if (!line) {
     console.error(`  ${impl} ${json}: failed (${r.signal ?? r.status}) ${(r.stderr ?? '').split('\n').slice(-4).join(' | ')}`);
@@ -104,6 +107,8 @@ async function main() {
   if (only.has('hc')) {
     compare({ bench: 'hc', T: 100 }, ['rfho', 'jax', 'torch'], { case: 'hc', T: 100, reps: 3 }, quick ? 1 : 3);
     if (!quick) compare({ bench: 'hc', T: 1000 }, ['rfho', 'jax'], { case: 'hc', T: 1000, reps: 1 }, 2);
+    // the same with rfho's sparse data layout turned off: what the dense products alone give
+    compare({ bench: 'hc', T: 100, data: 'dense (RFHO_SPARSE_DATA=0)' }, ['rfho', 'jax'], { case: 'hc', T: 100, reps: 3, env: { RFHO_SPARSE_DATA: '0' } }, quick ? 1 : 3);
   }
   if (only.has('hvp')) {
     const rows: Record<string, Row[]> = {};
