@@ -155,6 +155,11 @@ describe('hypergradients: Forward-HG = Reverse-HG = finite differences (float64)
       }
       assertScalarClose(rev.value, unrolledE(problem, setup.T, problem.current()), 1e-14, 'E');
       assert.equal(rev.steps, setup.T);
+      // the trajectory keeps the gradients only where the dynamics' VJP reads them
+      const d = problem.dynamics, stateBytes = problem.initialState(problem.current()).size * 8;
+      const statesOnly = !!d.linearInGradient && d.hyperparameters.length === 0;
+      const held = rev.stats.peakTrajectoryBytes;
+      assert.ok(statesOnly ? held <= (setup.T + 1) * stateBytes : held > (setup.T + 1) * stateBytes, `${d.name}: ${held} bytes held for ${setup.T + 1} states of ${stateBytes}`);
     });
   }
 

@@ -27,6 +27,12 @@ export interface Dynamics {
   readonly slots: number;
   /** the hyperparameters this dynamics reads */
   readonly hyperparameters: readonly Hyperparameter[];
+  /**
+   * The step is affine in g with coefficients that do not depend on g (gradient descent, momentum,
+   * Nesterov; not Adam). With no hyperparameters either, its VJP never reads g's value, and
+   * Reverse-HG need not keep the gradients of the forward pass.
+   */
+  readonly linearInGradient?: boolean;
   /** Φ_0's augmentation: [w0; zeros...] */
   initialState(w0: Tensor): Tensor;
   /** Φ_t: state [slots·d] and gradient g [d] at the state's weights → next state (t is 1-based) */
@@ -72,6 +78,7 @@ export function gradientDescent(opts: { lr: HyperInput }): Dynamics {
     name: 'gradientDescent',
     slots: 1,
     hyperparameters: hyperList(lr),
+    linearInGradient: true,
     initialState: (w0) => w0,
     step: (s, g, h) => sub(s, times(resolve(lr, h), g)),
   };
@@ -85,6 +92,7 @@ export function momentum(opts: { lr: HyperInput; momentum: HyperInput; nesterov?
     name: nesterov ? 'nesterov' : 'momentum',
     slots: 2,
     hyperparameters: hyperList(lr, mu),
+    linearInGradient: true,
     initialState: (w0) => zerosState(w0, 2),
     step: (s, g, h) => {
       const w = block(s, 0, 2), v = block(s, 1, 2);

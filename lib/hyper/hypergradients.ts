@@ -128,10 +128,23 @@ export function trainStepWithGradient(problem: Problem, s: Tensor, h: HyperRecor
  *   α_{t−1} = s̄ + [H_ww ḡ; 0],   B_tᵀ α_t = λ̄_U + H_λw ḡ.
  * In that product the data pass of a linear layer carries the primal and the tangent together.
  */
-export function reverseStep(problem: Problem, prev: Tensor, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): { alpha: Tensor; gh: Tensor[] } {
+/**
+ * True when the dynamics' VJP never reads the gradient's value (affine in it, no hyperparameters
+ * of their own: plain gradient descent or momentum): the reverse pass then gets zeros in its place
+ * instead of stored gradients, which would double the trajectory's memory and traffic, or
+ * recomputed ones.
+ */
+function gradientUnusedBy(problem: Problem): boolean {
+  const dyn = problem.dynamics;
+  return !!dyn.linearInGradient && dyn.hyperparameters.length === 0;
+}
+
+export function reverseStep(problem: Problem, prev: Tensor, storedGrad: Tensor | null | 'unused', hyper: readonly Tensor[], alpha: Tensor, t: number): { alpha: Tensor; gh: Tensor[] } {
   return tidy(() => {
     const dyn = problem.dynamics;
-    const g = storedGrad ?? problem.gradient(prev, record(problem, hyper), t);
+    // 'unused': the dynamics' VJP does not read g (see reverseHG), so zeros stand in for it
+    const g = storedGrad === 'unused' ? K.fullLike(weightsOf(prev, dyn.slots), 0)
+      : storedGrad ?? problem.gradient(prev, record(problem, hyper), t);
     const u = vjp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => dyn.step(x, gg, record(problem, hv), t), [prev, g, ...hyper], alpha).grads as Tensor[];
     const sBar = u[0], gBar = u[1], hBarU = u.slice(2);
     const w = weightsOf(prev, dyn.slots);
@@ -200,11 +213,13 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
   let s = initialState(problem, h);
   let T = 0;
   store.begin(s, (state, t) => trainStep(problem, state, h, t, false));
+  const gradientUnused = gradientUnusedBy(problem);
   try {
     while (T < max) {
       const { next, grad: g } = trainStepWithGradient(problem, s, h, T + 1, check);
       T++;
-      store.pushGradient(T, g);
+      if (gradientUnused) g.dispose();
+      else store.pushGradient(T, g);
       store.push(T, next);
       s = next;
       opts.onStep?.(T);
@@ -216,7 +231,7 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
     let alpha = og.dS;
     for (let t = T; t >= 1; t--) {
       const prev = store.get(t - 1);
-      const step = reverseStep(problem, prev, store.gradient(t), hyper, alpha, t);
+      const step = reverseStep(problem, prev, gradientUnused ? 'unused' : store.gradient(t), hyper, alpha, t);
       store.release(t - 1);
       alpha.dispose();
       alpha = step.alpha;
@@ -376,8 +391,9 @@ export function reverseFromWindow(problem: Problem, window: readonly Tensor[], s
   const acc = og.dH.map((g) => keep(g));
   let alpha = og.dS;
   for (let i = window.length - 1; i >= 0; i--) {
-    // The same reverse step as Reverse-HG (update VJP plus one HVP), the gradient recomputed.
-    const step = reverseStep(problem, window[i], null, hyper, alpha, start + i + 1);
+    // The same reverse step as Reverse-HG (update VJP plus one HVP), the gradient recomputed
+    // where the dynamics' VJP reads it.
+    const step = reverseStep(problem, window[i], gradientUnusedBy(problem) ? 'unused' : null, hyper, alpha, start + i + 1);
     alpha.dispose();
     alpha = step.alpha;
     accumulate(acc, step.gh);

@@ -5,7 +5,9 @@
 // (row idx[e] of op(B)), the output row's columns held in registers while the entries stream by.
 //
 // The layout is built here from the dense matrix (indices valid by construction) and lives in a
-// buffer that no other kernel accepts (bindings/args.cc), so no call can corrupt it.
+// buffer that no other kernel accepts (bindings/args.cc), so no call can corrupt it. NaN entries
+// are stored (NaN ≠ 0) and propagate; a skipped zero times an infinite B entry contributes 0 where
+// IEEE dense arithmetic gives NaN.
 #include "sparse_data.h"
 
 #include <algorithm>
