@@ -429,6 +429,9 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
       const B3 = rand([3, k, 12], 1100, dtype), b3 = arr(B3);
       const C3 = arr(K.matmul(X, B3));
       for (let q = 0; q < 3; q++) assertClose(C3.slice(q * rows * 12, (q + 1) * rows * 12), ref(b3.slice(q * k * 12, (q + 1) * k * 12), 12, false, false), tol, `batch ${q}`);
+      const B300 = rand([300, k, 2], 1106, dtype), b300 = arr(B300); // more operands than one native call takes
+      const C300 = arr(K.matmul(X, B300));
+      for (const q of [0, 255, 256, 299]) assertClose(C300.slice(q * rows * 2, (q + 1) * rows * 2), ref(b300.slice(q * k * 2, (q + 1) * k * 2), 2, false, false), tol, `batch ${q} of 300`);
       const G3 = rand([2, rows, 5], 1101, dtype), g3 = arr(G3);
       const CT = arr(K.matmul(X, G3, true, false));
       for (let q = 0; q < 2; q++) assertClose(CT.slice(q * k * 5, (q + 1) * k * 5), ref(g3.slice(q * rows * 5, (q + 1) * rows * 5), 5, true, false), tol, `transposed batch ${q}`);

@@ -74,12 +74,20 @@ function rowPanelsFor(layouts: DerivedLayouts | null, a: Tensor, rows: number, k
 function sparseProducts(sparse: Handle, a: Tensor, b: Tensor, transA: boolean, transB: boolean, m: number, n: number, batch: number, outShape: number[]): Tensor {
   const c = emptyLike(a, outShape);
   const br = b.rank, ldb = Math.max(1, b.shape[br - 1]), bStride = b.shape[br - 2] * b.shape[br - 1];
-  const offsets = (stride: number) => Array.from({ length: batch }, (_, i) => i * stride);
-  if (batch > 0) {
-    native.sparseGemm(sparse, transA, new Array(batch).fill(b.handle), offsets(bStride), ldb, transB, n, 1, 0,
-      new Array(batch).fill(c.handle), offsets(m * n), Math.max(1, n));
-  }
+  sparseOperands(sparse, transA, transB, n, ldb, Array.from({ length: batch }, (_, i) => [b, i * bStride, c, i * m * n]));
   return c;
+}
+
+/** The addon's largest number of operands per sparse call. */
+const SPARSE_MAX_OPERANDS = 256;
+
+/** C_q = op(S) op(B_q) for operands [B, offset of B_q, C, offset of C_q], in calls of at most 256. */
+function sparseOperands(sparse: Handle, transA: boolean, transB: boolean, n: number, ldb: number, ops: [Tensor, number, Tensor, number][]): void {
+  for (let q0 = 0; q0 < ops.length; q0 += SPARSE_MAX_OPERANDS) {
+    const part = ops.slice(q0, q0 + SPARSE_MAX_OPERANDS);
+    native.sparseGemm(sparse, transA, part.map((o) => o[0].handle), part.map((o) => o[1]), ldb, transB, n, 1, 0,
+      part.map((o) => o[2].handle), part.map((o) => o[3]), Math.max(1, n));
+  }
 }
 
 /** C = alpha op(A) op(B) + beta C for 2-D A, B. */
@@ -234,8 +242,8 @@ export function matmulWithTangents(a: Tensor, b: Tensor, tb: Tensor, transA: boo
   const layouts = a.rank === 2 ? layoutsFor(a, a.shape[0], a.shape[1]) : null;
   if (layouts?.sparse) {
     const out = emptyLike(a, [m, n]), tangent = emptyLike(a, [k, m, n]);
-    native.sparseGemm(layouts.sparse, transA, [b.handle, ...new Array(k).fill(tb.handle)], [0, ...Array.from({ length: k }, (_, t) => t * kd * n)],
-      Math.max(1, n), false, n, 1, 0, [out.handle, ...new Array(k).fill(tangent.handle)], [0, ...Array.from({ length: k }, (_, t) => t * m * n)], Math.max(1, n));
+    sparseOperands(layouts.sparse, transA, false, n, Math.max(1, n),
+      [[b, 0, out, 0], ...Array.from({ length: k }, (_, t): [Tensor, number, Tensor, number] => [tb, t * kd * n, tangent, t * m * n])]);
     return { out, tangent };
   }
   const stacked = concat([reshapeView(b, [1, kd, n]), tb], 0); // [k+1, K, n]
