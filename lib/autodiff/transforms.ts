@@ -155,6 +155,7 @@ type Contribution = Tensor | SlicePart;
  * p − 1 full-size additions, and as much again for each tangent in forward-over-reverse.
  */
 function sumCotangents(parts: Contribution[]): Tensor {
+  if (parts.length === 1 && parts[0] instanceof Tensor) return parts[0]; // the common case
   const slices = parts.filter((p): p is SlicePart => !(p instanceof Tensor));
   let sum: Tensor | null = null;
   if (slices.length) {

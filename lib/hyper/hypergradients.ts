@@ -130,21 +130,20 @@ export function trainStepWithGradient(problem: Problem, s: Tensor, h: HyperRecor
  */
 /**
  * True when the dynamics' VJP never reads the gradient's value (affine in it, no hyperparameters
- * of their own: plain gradient descent or momentum): the reverse pass then gets zeros in its place
- * instead of stored gradients, which would double the trajectory's memory and traffic, or
- * recomputed ones.
+ * of their own: plain gradient descent or momentum): Reverse-HG then stores no gradients, which
+ * would double the trajectory's memory and traffic, and the reverse step puts zeros in their
+ * place instead of recomputing them.
  */
 function gradientUnusedBy(problem: Problem): boolean {
   const dyn = problem.dynamics;
   return !!dyn.linearInGradient && dyn.hyperparameters.length === 0;
 }
 
-export function reverseStep(problem: Problem, prev: Tensor, storedGrad: Tensor | null | 'unused', hyper: readonly Tensor[], alpha: Tensor, t: number): { alpha: Tensor; gh: Tensor[] } {
+export function reverseStep(problem: Problem, prev: Tensor, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): { alpha: Tensor; gh: Tensor[] } {
   return tidy(() => {
     const dyn = problem.dynamics;
-    // 'unused': the dynamics' VJP does not read g (see reverseHG), so zeros stand in for it
-    const g = storedGrad === 'unused' ? K.fullLike(weightsOf(prev, dyn.slots), 0)
-      : storedGrad ?? problem.gradient(prev, record(problem, hyper), t);
+    const g = storedGrad
+      ?? (gradientUnusedBy(problem) ? K.fullLike(weightsOf(prev, dyn.slots), 0) : problem.gradient(prev, record(problem, hyper), t));
     const u = vjp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => dyn.step(x, gg, record(problem, hv), t), [prev, g, ...hyper], alpha).grads as Tensor[];
     const sBar = u[0], gBar = u[1], hBarU = u.slice(2);
     const w = weightsOf(prev, dyn.slots);
@@ -231,7 +230,7 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
     let alpha = og.dS;
     for (let t = T; t >= 1; t--) {
       const prev = store.get(t - 1);
-      const step = reverseStep(problem, prev, gradientUnused ? 'unused' : store.gradient(t), hyper, alpha, t);
+      const step = reverseStep(problem, prev, store.gradient(t), hyper, alpha, t);
       store.release(t - 1);
       alpha.dispose();
       alpha = step.alpha;
@@ -393,7 +392,7 @@ export function reverseFromWindow(problem: Problem, window: readonly Tensor[], s
   for (let i = window.length - 1; i >= 0; i--) {
     // The same reverse step as Reverse-HG (update VJP plus one HVP), the gradient recomputed
     // where the dynamics' VJP reads it.
-    const step = reverseStep(problem, window[i], gradientUnusedBy(problem) ? 'unused' : null, hyper, alpha, start + i + 1);
+    const step = reverseStep(problem, window[i], null, hyper, alpha, start + i + 1);
     alpha.dispose();
     alpha = step.alpha;
     accumulate(acc, step.gh);

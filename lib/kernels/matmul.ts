@@ -69,23 +69,26 @@ function rowPanelsFor(layouts: DerivedLayouts | null, a: Tensor, rows: number, k
 
 /**
  * c[i] = op(S) op(b[i]) for every batch entry i of b ([..., k, n], or [..., n, k] with transB),
- * S the sparse layout of a 2-D data matrix; c [..., m, n].
+ * S the sparse layout of a 2-D data matrix; c [..., m, n], or `acc` with the products added to it.
  */
-function sparseProducts(sparse: Handle, a: Tensor, b: Tensor, transA: boolean, transB: boolean, m: number, n: number, batch: number, outShape: number[]): Tensor {
-  const c = emptyLike(a, outShape);
+function sparseProducts(sparse: Handle, a: Tensor, b: Tensor, transA: boolean, transB: boolean, m: number, n: number, batch: number, outShape: number[], acc?: Tensor): Tensor {
+  const c = acc ?? emptyLike(a, outShape);
   const br = b.rank, ldb = Math.max(1, b.shape[br - 1]), bStride = b.shape[br - 2] * b.shape[br - 1];
-  sparseOperands(sparse, transA, transB, n, ldb, Array.from({ length: batch }, (_, i) => [b, i * bStride, c, i * m * n]));
+  sparseOperands(sparse, transA, transB, n, ldb, 1, acc ? 1 : 0, Array.from({ length: batch }, (_, i) => [b, i * bStride, c, i * m * n]));
   return c;
 }
 
 /** The addon's largest number of operands per sparse call. */
 const SPARSE_MAX_OPERANDS = 256;
 
-/** C_q = op(S) op(B_q) for operands [B, offset of B_q, C, offset of C_q], in calls of at most 256. */
-function sparseOperands(sparse: Handle, transA: boolean, transB: boolean, n: number, ldb: number, ops: [Tensor, number, Tensor, number][]): void {
+/**
+ * C_q = alpha op(S) op(B_q) + beta C_q for operands [B, offset of B_q, C, offset of C_q] (row
+ * strides ldb and n), in calls of at most 256 operands.
+ */
+function sparseOperands(sparse: Handle, transA: boolean, transB: boolean, n: number, ldb: number, alpha: number, beta: number, ops: [Tensor, number, Tensor, number][]): void {
   for (let q0 = 0; q0 < ops.length; q0 += SPARSE_MAX_OPERANDS) {
     const part = ops.slice(q0, q0 + SPARSE_MAX_OPERANDS);
-    native.sparseGemm(sparse, transA, part.map((o) => o[0].handle), part.map((o) => o[1]), ldb, transB, n, 1, 0,
+    native.sparseGemm(sparse, transA, part.map((o) => o[0].handle), part.map((o) => o[1]), ldb, transB, n, alpha, beta,
       part.map((o) => o[2].handle), part.map((o) => o[3]), Math.max(1, n));
   }
 }
@@ -117,7 +120,7 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
   }
   const sparse = layoutsFor(a, a.shape[0], a.shape[1])?.sparse;
   if (sparse && c.storage !== b.storage) {
-    native.sparseGemm(sparse, ta, [b.handle], [0], Math.max(1, b.shape[1]), tb, n, opts.alpha ?? 1, beta, [c.handle], [0], Math.max(1, n));
+    sparseOperands(sparse, ta, tb, n, Math.max(1, b.shape[1]), opts.alpha ?? 1, beta, [[b, 0, c, 0]]);
     return c;
   }
   native.gemm(ta, tb, m, n, k, opts.alpha ?? 1, a.handle, 0, Math.max(1, a.shape[1]), 0, b.handle, 0, Math.max(1, b.shape[1]), 0,
@@ -165,7 +168,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false, acc
   }
   const beta = acc ? 1 : 0;
   const into = (shape: number[]) => acc ?? emptyLike(a, shape);
-  // Paths that cannot accumulate compute the product apart and add it.
+  // The one path that cannot accumulate (the permuted wide product) computes apart and adds.
   const added = (c: Tensor) => {
     if (!acc) return c;
     axpby(1, c, 1, acc, acc);
@@ -176,7 +179,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false, acc
   // A data matrix: folded to [rows, k] when its batch goes into the rows (below), else 2-D only.
   const fold = bBatch.length === 0 && !transA;
   const layouts = fold ? layoutsFor(a, nb * m, k) : aBatch.length === 0 ? layoutsFor(a, a.shape[0], a.shape[1]) : null;
-  if (layouts?.sparse) return added(sparseProducts(layouts.sparse, a, b, transA, transB, fold ? nb * m : m, n, fold ? 1 : nb, outShape));
+  if (layouts?.sparse) return sparseProducts(layouts.sparse, a, b, transA, transB, fold ? nb * m : m, n, fold ? 1 : nb, outShape, acc);
 
   if (fold) {
     // Fold a's batch into its rows: one tall gemm.
@@ -242,7 +245,7 @@ export function matmulWithTangents(a: Tensor, b: Tensor, tb: Tensor, transA: boo
   const layouts = a.rank === 2 ? layoutsFor(a, a.shape[0], a.shape[1]) : null;
   if (layouts?.sparse) {
     const out = emptyLike(a, [m, n]), tangent = emptyLike(a, [k, m, n]);
-    sparseOperands(layouts.sparse, transA, false, n, Math.max(1, n),
+    sparseOperands(layouts.sparse, transA, false, n, Math.max(1, n), 1, 0,
       [[b, 0, out, 0], ...Array.from({ length: k }, (_, t): [Tensor, number, Tensor, number] => [tb, t * kd * n, tangent, t * m * n])]);
     return { out, tangent };
   }

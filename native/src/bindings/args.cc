@@ -8,15 +8,18 @@ const napi_type_tag kBufferTag = {0x7a1f0e3c2b4d5e6fULL, 0x1029384756abcdefULL};
 
 static std::string argLabel(const char* name) { return std::string("argument '") + name + "'"; }
 
-Buffer& argBuffer(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (i >= info.Length() || !info[i].IsExternal())
-    fail(argLabel(name) + " must be a tensor handle");
-  Napi::External<Buffer> ext = info[i].As<Napi::External<Buffer>>();
-  if (!ext.CheckTypeTag(&kBufferTag)) fail(argLabel(name) + " is not an rfho tensor handle");
+Buffer& tensorFrom(const Napi::Value& v, const std::string& label) {
+  if (!v.IsExternal()) fail(label + " must be a tensor handle");
+  Napi::External<Buffer> ext = v.As<Napi::External<Buffer>>();
+  if (!ext.CheckTypeTag(&kBufferTag)) fail(label + " is not an rfho tensor handle");
   Buffer* b = ext.Data();
-  if (b->freed) fail(argLabel(name) + " refers to a tensor that has been disposed");
-  if (b->sparse) fail(argLabel(name) + " is a sparse data layout, not a tensor");
+  if (b->freed) fail(label + " refers to a tensor that has been disposed");
+  if (b->sparse) fail(label + " is a sparse data layout, not a tensor");
   return *b;
+}
+
+Buffer& argBuffer(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return tensorFrom(i < info.Length() ? info[i] : info.Env().Undefined(), argLabel(name));
 }
 
 Buffer& argSparseLayout(const Napi::CallbackInfo& info, size_t i, const char* name) {
@@ -39,13 +42,18 @@ double argNumber(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return info[i].As<Napi::Number>().DoubleValue();
 }
 
-int64_t argInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min) {
-  double v = argNumber(info, i, name);
+int64_t intFrom(const Napi::Value& value, const std::string& label, int64_t min) {
+  if (!value.IsNumber()) fail(label + " must be a number");
+  double v = value.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(v) || std::floor(v) != v)
-    fail(argLabel(name) + " must be an integer, got " + std::to_string(v));
+    fail(label + " must be an integer, got " + std::to_string(v));
   if (v < static_cast<double>(min) || v > 9.007199254740992e15)
-    fail(argLabel(name) + " must be >= " + std::to_string(min) + ", got " + std::to_string(v));
+    fail(label + " must be >= " + std::to_string(min) + ", got " + std::to_string(v));
   return static_cast<int64_t>(v);
+}
+
+int64_t argInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min) {
+  return intFrom(i < info.Length() ? info[i] : info.Env().Undefined(), argLabel(name), min);
 }
 
 bool argBool(const Napi::CallbackInfo& info, size_t i, const char* name) {

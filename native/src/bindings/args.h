@@ -16,6 +16,9 @@ extern const napi_type_tag kBufferTag;
 [[noreturn]] inline void fail(const std::string& msg) { throw ArgError(msg); }
 
 Buffer& argBuffer(const Napi::CallbackInfo& info, size_t i, const char* name);
+// The same checks for a value that is not itself an argument (an element of an array argument).
+Buffer& tensorFrom(const Napi::Value& v, const std::string& label);
+int64_t intFrom(const Napi::Value& v, const std::string& label, int64_t min = 0);
 // A handle made by packSparse (argBuffer refuses those).
 Buffer& argSparseLayout(const Napi::CallbackInfo& info, size_t i, const char* name);
 // Null/undefined → nullptr; otherwise a live buffer.

@@ -465,17 +465,9 @@ std::vector<std::pair<Buffer*, int64_t>> argOperands(const Napi::CallbackInfo& i
     fail(std::string("arguments '") + name + "' and '" + offsetsName + "' must have the same length, 1 to 256");
   std::vector<std::pair<Buffer*, int64_t>> out;
   for (uint32_t q = 0; q < h.Length(); ++q) {
-    Napi::Value hv = h[q], ov = o[q];
-    if (!hv.IsExternal()) fail(std::string("argument '") + name + "' must hold tensor handles");
-    auto ext = hv.As<Napi::External<Buffer>>();
-    if (!ext.CheckTypeTag(&kBufferTag)) fail(std::string("argument '") + name + "' holds a foreign handle");
-    Buffer* b = ext.Data();
-    if (b->freed || b->sparse) fail(std::string("argument '") + name + "' holds a disposed tensor or a sparse layout");
-    if (!ov.IsNumber()) fail(std::string("argument '") + offsetsName + "' must hold numbers");
-    const double d = ov.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d) || d < 0 || std::floor(d) != d || d > 9.007199254740992e15)
-      fail(std::string("argument '") + offsetsName + "' must hold non-negative integers");
-    out.push_back({b, static_cast<int64_t>(d)});
+    const std::string at = "[" + std::to_string(q) + "]";
+    out.push_back({&tensorFrom(h[q], std::string("argument '") + name + "'" + at),
+                   intFrom(o[q], std::string("argument '") + offsetsName + "'" + at)});
   }
   return out;
 }
