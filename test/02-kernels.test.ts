@@ -142,6 +142,23 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
           }
           assertClose(C.slice(q * 7700, (q + 1) * 7700), ref, tol * 30, `batch entry ${q}`);
         }
+        // batches that do not divide by the thread count cut one entry between threads: by rows
+        // (m ≥ n) here, transposed A, accumulating into an existing C
+        for (const batch of [3, 5]) {
+          const At = rand([batch, 90, 130], 710 + batch, dtype), Bq = rand([batch, 90, 60], 720 + batch, dtype);
+          const C0 = rand([batch, 130, 60], 730 + batch, dtype);
+          const Cq = arr(K.matmul(At, Bq, true, false, rf.clone(C0)));
+          const at = arr(At), bq = arr(Bq), c0 = arr(C0);
+          for (let q = 0; q < batch; q++) {
+            const ref: number[] = [];
+            for (let i = 0; i < 130; i++) for (let j = 0; j < 60; j++) {
+              let acc = c0[q * 7800 + i * 60 + j];
+              for (let p = 0; p < 90; p++) acc += at[q * 11700 + p * 130 + i] * bq[q * 5400 + p * 60 + j];
+              ref.push(acc);
+            }
+            assertClose(Cq.slice(q * 7800, (q + 1) * 7800), ref, tol * 30, `transposed batch ${q} of ${batch}`);
+          }
+        }
       });
 
       it('batched matmul: tall fold, wide fold, strided batch and broadcast batch dims', () => {

@@ -64,40 +64,47 @@ void gemmTyped(const GemmArgs& g) {
 #endif
   const double flops = 2.0 * g.m * g.n * g.k * g.batch;
   const int64_t work = flops > 2e5 ? (int64_t{1} << 40) : 0;  // below that, one thread is faster
-  if (g.batch >= threads || threads == 1 || work == 0) {
-    parallelRange(g.batch, work, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        gemmOne<T>(g.transA, g.transB, g.m, g.n, g.k, alpha, A + i * g.strideA, g.lda,
-                   B + i * g.strideB, g.ldb, beta, C + i * g.strideC, g.ldc);
-    });
-    return;
-  }
-  for (int64_t i = 0; i < g.batch; ++i) {
+  const auto piece = [&](int64_t i, int64_t part0, int64_t part1, int64_t parts) {
     const T* Ai = A + i * g.strideA;
     const T* Bi = B + i * g.strideB;
     T* Ci = C + i * g.strideC;
-    if (g.m >= g.n) {
+    if (part0 == 0 && part1 == parts) {
+      gemmOne<T>(g.transA, g.transB, g.m, g.n, g.k, alpha, Ai, g.lda, Bi, g.ldb, beta, Ci, g.ldc);
+    } else if (g.m >= g.n) {
       // rows of C: rows of op(A)
-      parallelRange(threads, work, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-          const int64_t r0 = g.m * t / threads, r1 = g.m * (t + 1) / threads;
-          if (r1 > r0)
-            gemmOne<T>(g.transA, g.transB, r1 - r0, g.n, g.k, alpha, rowsOfA(Ai, g.transA, r0, g.lda),
-                       g.lda, Bi, g.ldb, beta, Ci + r0 * g.ldc, g.ldc);
-        }
-      });
+      const int64_t r0 = g.m * part0 / parts, r1 = g.m * part1 / parts;
+      if (r1 > r0)
+        gemmOne<T>(g.transA, g.transB, r1 - r0, g.n, g.k, alpha, rowsOfA(Ai, g.transA, r0, g.lda), g.lda, Bi,
+                   g.ldb, beta, Ci + r0 * g.ldc, g.ldc);
     } else {
       // columns of C: columns of op(B) (B + c0 when not transposed, rows of B when transposed)
-      parallelRange(threads, work, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-          const int64_t c0 = g.n * t / threads, c1 = g.n * (t + 1) / threads;
-          if (c1 > c0)
-            gemmOne<T>(g.transA, g.transB, g.m, c1 - c0, g.k, alpha, Ai, g.lda,
-                       g.transB ? Bi + c0 * g.ldb : Bi + c0, g.ldb, beta, Ci + c0, g.ldc);
-        }
-      });
+      const int64_t c0 = g.n * part0 / parts, c1 = g.n * part1 / parts;
+      if (c1 > c0)
+        gemmOne<T>(g.transA, g.transB, g.m, c1 - c0, g.k, alpha, Ai, g.lda, g.transB ? Bi + c0 * g.ldb : Bi + c0,
+                   g.ldb, beta, Ci + c0, g.ldc);
     }
+  };
+  if (threads == 1 || work == 0) {
+    for (int64_t i = 0; i < g.batch; ++i) piece(i, 0, 1, 1);
+    return;
   }
+  // Each thread takes an equal, contiguous share of batch × parts pieces, where an entry is cut
+  // into parts = threads / gcd(batch, threads) pieces (rows or columns of C). Whole entries go
+  // whole; only where a share's edge falls inside an entry is that entry split. So 3 products on
+  // 2 threads run as 1½ each (one split entry), not 2 and 1, which idled a core for a third of
+  // the time; 1 product is split evenly, and 4 products go 2 and 2 unsplit.
+  int64_t a = g.batch, b = threads;
+  while (b != 0) { const int64_t r = a % b; a = b; b = r; }
+  const int64_t parts = threads / a, pieces = g.batch * parts;
+  parallelRange(threads, work, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t p0 = pieces * t / threads, p1 = pieces * (t + 1) / threads;
+      for (int64_t i = p0 / parts; i * parts < p1; ++i) {
+        const int64_t lo = std::max(p0, i * parts) - i * parts, hi = std::min(p1, (i + 1) * parts) - i * parts;
+        if (hi > lo) piece(i, lo, hi, parts);
+      }
+    }
+  });
 }
 
 }  // namespace
