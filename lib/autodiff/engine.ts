@@ -102,3 +102,18 @@ export function withReversePaused<R>(paused: boolean, fn: () => R): R {
     engine.reversePaused = prev;
   }
 }
+
+/**
+ * Runs fn with forward-mode tangents off: its ops record reverse nodes as usual but compute no
+ * tangents. For an op that sets its result's tangent itself from one fused kernel (only where
+ * `tangentsAreLeaves()`: nothing differentiates that tangent again).
+ */
+export function withoutTangents<R>(fn: () => R): R {
+  const prev = engine.inJvpRule;
+  engine.inJvpRule = true;
+  try {
+    return fn();
+  } finally {
+    engine.inJvpRule = prev;
+  }
+}

@@ -15,6 +15,7 @@
  * replays step t exactly.
  */
 import * as K from '../kernels';
+import { engine, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
 import { ArgumentError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { add, div, mul, pow, sqrt, square, sub } from '../ops/elementwise';
@@ -72,6 +73,36 @@ function zerosState(w0: Tensor, slots: number): Tensor {
   return concat([w0, z], 0);
 }
 
+const isScalar = (c: Tensor | number) => typeof c === 'number' || c.size === 1;
+const valueOf = (c: Tensor | number) => (typeof c === 'number' ? c : c.item());
+const tangentOf = (c: Tensor | number) => (typeof c === 'number' ? null : c.tangent);
+
+/**
+ * Forward-HG's step on the CPU: the state tangent [k, slots·d] from one fused kernel
+ * (K.dynamicsTangent) instead of the composed ops' ~12 passes over the k-fold tangents, the block
+ * slices and the concatenation (18 of 200 ms a step for the FR MLP at k = 18). The primal runs
+ * with tangents off, recording its reverse graph as usual. Null where it does not apply: tangents
+ * that will be differentiated again, other devices, coefficients that are not scalars.
+ */
+function fusedStep(slots: 1 | 2, nesterov: boolean, s: Tensor, g: Tensor, mu: Tensor | number, eta: Tensor | number,
+  primal: () => { out: Tensor; v: Tensor | null; v2: Tensor | null; dir: Tensor }): Tensor | null {
+  if (!tangentsAreLeaves() || s.device !== 'cpu' || !isScalar(mu) || !isScalar(eta)) return null;
+  if (!s.tangent && !g.tangent && !tangentOf(mu) && !tangentOf(eta)) return null;
+  const k = engine.forwardK, d = g.size;
+  if (s.rank !== 1 || s.size !== slots * d) return null;
+  const p = withoutTangents(primal);
+  const scalarTangent = (c: Tensor | number) => {
+    const t = tangentOf(c);
+    return t ? K.reshapeView(t, [k]) : null;
+  };
+  p.out.tangent = K.dynamicsTangent({
+    slots, nesterov, mu: valueOf(mu), eta: valueOf(eta),
+    ts: s.tangent ?? K.fullLike(s, 0, [k, s.size]), tg: g.tangent ?? K.fullLike(g, 0, [k, d]),
+    tmu: scalarTangent(mu), teta: scalarTangent(eta), v: p.v, v2: p.v2, dir: p.dir,
+  });
+  return p.out;
+}
+
 export function gradientDescent(opts: { lr: HyperInput }): Dynamics {
   const lr = checkHyper(opts?.lr, 'lr', { min: 0 });
   return {
@@ -80,7 +111,11 @@ export function gradientDescent(opts: { lr: HyperInput }): Dynamics {
     hyperparameters: hyperList(lr),
     linearInGradient: true,
     initialState: (w0) => w0,
-    step: (s, g, h) => sub(s, times(resolve(lr, h), g)),
+    step: (s, g, h) => {
+      const eta = resolve(lr, h);
+      return fusedStep(1, false, s, g, 0, eta, () => ({ out: sub(s, times(eta, g)), v: null, v2: null, dir: g }))
+        ?? sub(s, times(eta, g));
+    },
   };
 }
 
@@ -95,11 +130,14 @@ export function momentum(opts: { lr: HyperInput; momentum: HyperInput; nesterov?
     linearInGradient: true,
     initialState: (w0) => zerosState(w0, 2),
     step: (s, g, h) => {
-      const w = block(s, 0, 2), v = block(s, 1, 2);
       const m = resolve(mu, h), eta = resolve(lr, h);
-      const v2 = add(times(m, v), g);
-      const dir = nesterov ? add(g, times(m, v2)) : v2;
-      return concat([sub(w, times(eta, dir)), v2], 0);
+      const parts = () => {
+        const w = block(s, 0, 2), v = block(s, 1, 2);
+        const v2 = add(times(m, v), g);
+        const dir = nesterov ? add(g, times(m, v2)) : v2;
+        return { out: concat([sub(w, times(eta, dir)), v2], 0), v, v2, dir };
+      };
+      return fusedStep(2, nesterov, s, g, m, eta, parts) ?? parts().out;
     },
   };
 }

@@ -344,3 +344,51 @@ export function tanhGradJvp(y: Tensor, g: Tensor, ty: Tensor, tg: Tensor | null)
   native.tanhGradJvp(y.handle, g.handle, ty.handle, tg ? tg.handle : null, out.handle, y.size, k);
   return out;
 }
+
+/** One step of gradient descent (`slots` 1) or momentum (2): the primal vectors its tangent reads. */
+export interface DynamicsTangentArgs {
+  slots: 1 | 2;
+  nesterov: boolean;
+  /** the (scalar) coefficients' values */
+  mu: number;
+  eta: number;
+  /** state tangent [k, slots·d] and gradient tangent [k, d] */
+  ts: Tensor;
+  tg: Tensor;
+  /** the coefficients' tangents, k values each (null: they carry none) */
+  tmu: Tensor | null;
+  teta: Tensor | null;
+  /** old and new velocity (slots 2), and the primal update direction (g for gradient descent), d each */
+  v: Tensor | null;
+  v2: Tensor | null;
+  dir: Tensor;
+}
+
+/**
+ * The state tangent [k, slots·d] after one step (CPU): for momentum
+ * tv' = μ tv + tμ v + tg, tw' = tw − η tdir − tη dir with tdir = tv' (heavy ball) or
+ * tg + μ tv' + tμ v' (Nesterov); for gradient descent tw' = tw − η tg − tη g.
+ */
+export function dynamicsTangent(a: DynamicsTangentArgs): Tensor {
+  const { slots, ts, tg, dir } = a;
+  assertTensor(ts, 'ts');
+  assertFloat(ts, 'ts');
+  const d = dir.size, k = ts.shape[0];
+  if (slots !== 1 && slots !== 2) throw new ArgumentError(`dynamicsTangent: 'slots' must be 1 or 2, got ${String(slots)}`);
+  if (!Number.isFinite(a.mu) || !Number.isFinite(a.eta)) throw new ArgumentError(`dynamicsTangent: 'mu' and 'eta' must be finite, got ${a.mu}, ${a.eta}`);
+  const expect: [Tensor | null, string, number][] = [
+    [ts, 'ts', k * slots * d], [tg, 'tg', k * d], [a.tmu, 'tmu', k], [a.teta, 'teta', k],
+    [slots === 2 ? a.v : null, 'v', d], [slots === 2 ? a.v2 : null, 'v2', d], [dir, 'dir', d],
+  ];
+  if (slots === 2 && (!a.v || !a.v2)) throw new ArgumentError("dynamicsTangent: momentum needs 'v' and 'v2'");
+  for (const [t, name, size] of expect) {
+    if (!t) continue;
+    assertTensor(t, name);
+    assertSameDType(ts, 'ts', t, name);
+    if (t.size !== size) throw new ShapeError(`dynamicsTangent: '${name}' ${shapeToString(t.shape)} must hold ${size} values (k = ${k}, d = ${d})`);
+  }
+  const out = emptyLike(ts);
+  native.dynamicsTangent(slots, a.nesterov, d, k, a.mu, a.eta, ts.handle, tg.handle, a.tmu?.handle ?? null, a.teta?.handle ?? null,
+    slots === 2 ? a.v!.handle : null, slots === 2 ? a.v2!.handle : null, dir.handle, out.handle);
+  return out;
+}

@@ -150,6 +150,19 @@ class Backend {
                            int64_t n, int64_t k) {
     throw ArgError(std::string("tanhGradJvp is not supported on ") + name());
   }
+  // The tangent of one step of gradient descent (slots 1) or heavy-ball / Nesterov momentum
+  // (slots 2) for k tangent rows, in one pass over the k-fold state tangent ts [k, slots·d], where
+  // the composed ops made ~12 (CPU only). With tmu[q], teta[q] the coefficients' tangents (null: 0):
+  //   slots 1:  out_w = tw − eta·tg − teta·g                                (dir = g)
+  //   slots 2:  out_v = mu·tv + tmu·v + tg
+  //             tdir  = out_v  (heavy ball)  or  tg + mu·out_v + tmu·v2  (Nesterov)
+  //             out_w = tw − eta·tdir − teta·dir
+  // v is the old velocity, v2 the new one, dir the primal update direction (g for slots 1).
+  virtual void dynamicsTangent(DType, int slots, bool nesterov, int64_t d, int64_t k, double mu, double eta,
+                               const void* ts, const void* tg, const void* tmu, const void* teta, const void* v,
+                               const void* v2, const void* dir, void* out) {
+    throw ArgError(std::string("dynamicsTangent is not supported on ") + name());
+  }
   // Row panels of a [rows, cols] matrix (CPU only): panel b holds rows bL .. bL+L (L = one vector's
   // lanes, zero rows beyond `rows`) column by column, so that X·B with a narrow B streams it as
   // outer products. out holds ceil(rows / L) · cols · L values.

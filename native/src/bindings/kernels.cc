@@ -567,6 +567,41 @@ Napi::Value TanhGradJvp(const Napi::CallbackInfo& info) {
   });
 }
 
+// dynamicsTangent(slots, nesterov, d, k, mu, eta, ts, tg, tmu | null, teta | null, v | null, v2 | null, dir, out):
+// the tangent of one gradient-descent / momentum step (see Backend::dynamicsTangent).
+Napi::Value DynamicsTangent(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int64_t slots = argInt(info, 0, "slots");
+    const bool nesterov = argBool(info, 1, "nesterov");
+    const int64_t d = argInt(info, 2, "d"), k = argInt(info, 3, "k");
+    const double mu = argNumber(info, 4, "mu"), eta = argNumber(info, 5, "eta");
+    Buffer& ts = argBuffer(info, 6, "ts");
+    Buffer& tg = argBuffer(info, 7, "tg");
+    Buffer* tmu = argOptionalBuffer(info, 8, "tmu");
+    Buffer* teta = argOptionalBuffer(info, 9, "teta");
+    Buffer* v = argOptionalBuffer(info, 10, "v");
+    Buffer* v2 = argOptionalBuffer(info, 11, "v2");
+    Buffer& dir = argBuffer(info, 12, "dir");
+    Buffer& o = argBuffer(info, 13, "out");
+    if (slots != 1 && slots != 2) throw ArgError("dynamicsTangent: 'slots' must be 1 or 2, got " + std::to_string(slots));
+    if (slots == 2 && (!v || !v2)) throw ArgError("dynamicsTangent: momentum (slots 2) needs 'v' and 'v2'");
+    requireFloat(ts, "ts");
+    for (auto [b, nm, cnt] : {std::tuple<Buffer*, const char*, int64_t>{&ts, "ts", slots * d * k}, {&tg, "tg", d * k},
+                              {tmu, "tmu", k}, {teta, "teta", k}, {slots == 2 ? v : nullptr, "v", d},
+                              {slots == 2 ? v2 : nullptr, "v2", d}, {&dir, "dir", d}, {&o, "out", slots * d * k}}) {
+      if (!b) continue;
+      requireSameDtype(ts, "ts", *b, nm);
+      requireSameDevice(ts, "ts", *b, nm);
+      requireNumel(*b, cnt, nm);
+    }
+    if (d * k > 0)
+      backendOf(ts).dynamicsTangent(ts.dtype, static_cast<int>(slots), nesterov, d, k, mu, eta, ts.data, tg.data,
+                                    tmu ? tmu->data : nullptr, teta ? teta->data : nullptr, v ? v->data : nullptr,
+                                    v2 ? v2->data : nullptr, dir.data, o.data);
+    return info.Env().Undefined();
+  });
+}
+
 // permute(x, shape, perm, out)
 Napi::Value Permute(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -663,6 +698,7 @@ void registerKernelBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("sparseGemm", Napi::Function::New(env, SparseGemm, "sparseGemm"));
   exports.Set("tanhGrad", Napi::Function::New(env, TanhGrad, "tanhGrad"));
   exports.Set("tanhGradJvp", Napi::Function::New(env, TanhGradJvp, "tanhGradJvp"));
+  exports.Set("dynamicsTangent", Napi::Function::New(env, DynamicsTangent, "dynamicsTangent"));
   exports.Set("permute", Napi::Function::New(env, Permute, "permute"));
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
   exports.Set("scatterAddRows", Napi::Function::New(env, ScatterAddRows, "scatterAddRows"));

@@ -277,4 +277,54 @@ void CpuBackend::tanhGradJvp(DType dtype, const void* y, const void* g, const vo
   });
 }
 
+void CpuBackend::dynamicsTangent(DType dtype, int slots, bool nesterov, int64_t d, int64_t k, double mu, double eta,
+                                 const void* ts, const void* tg, const void* tmu, const void* teta, const void* v,
+                                 const void* v2, const void* dir, void* out) {
+  withFloatType(dtype, [&](auto z) {
+    using T = decltype(z);
+    const T* tsv = static_cast<const T*>(ts);
+    const T* tgv = static_cast<const T*>(tg);
+    const T* tmuv = static_cast<const T*>(tmu);
+    const T* tetav = static_cast<const T*>(teta);
+    const T* vv = static_cast<const T*>(v);
+    const T* v2v = static_cast<const T*>(v2);
+    const T* dirv = static_cast<const T*>(dir);
+    T* o = static_cast<T*>(out);
+    const T m = static_cast<T>(mu), e = static_cast<T>(eta);
+    // Columns split across threads; each thread walks the k rows over its columns, so the primal
+    // vectors' chunk stays in cache while the tangents stream.
+    parallelRange(d, d * k * 4, [&](int64_t b, int64_t end) {
+      for (int64_t q = 0; q < k; ++q) {
+        const T* tw = tsv + q * slots * d;
+        const T* tgq = tgv + q * d;
+        T* ow = o + q * slots * d;
+        const T te = tetav ? tetav[q] : T(0);
+        if (slots == 1) {
+#pragma omp simd
+          for (int64_t i = b; i < end; ++i) ow[i] = tw[i] - e * tgq[i] - te * dirv[i];
+          continue;
+        }
+        const T* tv = tw + d;
+        T* ov = ow + d;
+        const T tm = tmuv ? tmuv[q] : T(0);
+        if (nesterov) {
+#pragma omp simd
+          for (int64_t i = b; i < end; ++i) {
+            const T nv = m * tv[i] + tm * vv[i] + tgq[i];
+            ov[i] = nv;
+            ow[i] = tw[i] - e * (tgq[i] + m * nv + tm * v2v[i]) - te * dirv[i];
+          }
+        } else {
+#pragma omp simd
+          for (int64_t i = b; i < end; ++i) {
+            const T nv = m * tv[i] + tm * vv[i] + tgq[i];
+            ov[i] = nv;
+            ow[i] = tw[i] - e * nv - te * dirv[i];
+          }
+        }
+      }
+    });
+  });
+}
+
 }  // namespace rfho

@@ -44,9 +44,16 @@ void packPanels(const T* M, int64_t ld, bool alongRows, int64_t i0, int64_t widt
     const int64_t w = std::min<int64_t>(W, width - ir);
     T* d = dst + ir * kc;
     if (alongRows) {
-      for (int64_t p = 0; p < kc; ++p) {
-        std::memcpy(d + p * W, M + (p0 + p) * ld + i0 + ir, static_cast<size_t>(w) * sizeof(T));
-        for (int64_t r = w; r < W; ++r) d[p * W + r] = T(0);
+      const T* src = M + p0 * ld + i0 + ir;
+      if (w == W) {
+        // a copy of a compile-time size: inlined vector moves (a memcpy call per W values cost
+        // ~12 % of a 256 × 256 × 2000 product, whose panels are packed 8 and 32 floats at a time)
+        for (int64_t p = 0; p < kc; ++p) std::memcpy(d + p * W, src + p * ld, W * sizeof(T));
+      } else {
+        for (int64_t p = 0; p < kc; ++p) {
+          std::memcpy(d + p * W, src + p * ld, static_cast<size_t>(w) * sizeof(T));
+          for (int64_t r = w; r < W; ++r) d[p * W + r] = T(0);
+        }
       }
     } else {
       for (int64_t r = 0; r < W; ++r) {
