@@ -234,6 +234,36 @@ describe("Forward-HG's fused step tangent (one kernel for gradient descent, mome
     });
   }
 
+  it('counts the NaN/Inf it writes, so the divergence check of Z needs no pass; Forward-HG names the tangent and the step', () => {
+    rf.tidy(() => {
+      const d4 = 5000; // several threads' column ranges
+      const tsv = new Float64Array(2 * 2 * d4), v = rand([d4], 80), dir = rand([d4], 81);
+      tsv[1] = NaN; // row 0, w block: one bad value
+      tsv[2 * d4 + d4 + 4000] = Infinity; // row 1, v block: bad in v' and in w'
+      const out = rf.kernels.dynamicsTangent({
+        slots: 2, nesterov: false, mu: 0.9, eta: 0.1, ts: rf.tensor(tsv, [2, 2 * d4]), tg: rand([2, d4], 82),
+        tmu: rand([2], 83), teta: null, v, v2: v, dir,
+      });
+      assert.equal(out.storage.nonFinite, 3);
+      assert.equal(native.countNonFinite(out.handle), 3, 'the independent count agrees');
+      assert.equal(rf.kernels.countNonFinite(out), 3);
+      const clean = rf.kernels.dynamicsTangent({ slots: 1, nesterov: false, mu: 0, eta: 0.1, ts: rand([2, d4], 84), tg: rand([2, d4], 85), tmu: null, teta: rand([2], 86), v: null, v2: null, dir });
+      assert.equal(clean.storage.nonFinite, 0);
+      // the loss's derivative in 'scale' is infinite at 0 while its value is finite: the state stays
+      // finite and the tangent Z is where the divergence shows
+      for (const dyn of ['gd', 'momentum']) {
+        const scale = rf.hyperparameter('scale', 0, { dtype: f64 });
+        const problem = rf.bilevel({
+          params: rf.params({ w: [3] }), hyperparameters: [scale], init: rf.ones([3], { dtype: f64 }),
+          train: (w, h) => rf.mul(rf.sum(rf.square(w)), rf.add(rf.sqrt(h.scale), 1)),
+          valid: (w) => rf.sum(w),
+          dynamics: makeDyn(dyn, { lr: 0.1, mu: 0.5, b1: 0.9, b2: 0.99, eps: 1e-3 }),
+        });
+        assert.throws(() => rf.forwardHG(problem, { T: 3 }), (e: Error) => e instanceof rf.DivergenceError && /NaN\/Inf values in the tangent Z at step 1/.test(e.message), dyn);
+      }
+    });
+  });
+
   it('bad input: wrong sizes and dtypes name the argument, in TypeScript and in native code', () => {
     rf.tidy(() => {
       const ts = rf.zeros([2, 8]), tg = rf.zeros([2, 4]), v = rf.zeros([4]), dir = rf.zeros([4]);

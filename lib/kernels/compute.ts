@@ -367,7 +367,8 @@ export interface DynamicsTangentArgs {
 /**
  * The state tangent [k, slots·d] after one step (CPU): for momentum
  * tv' = μ tv + tμ v + tg, tw' = tw − η tdir − tη dir with tdir = tv' (heavy ball) or
- * tg + μ tv' + tμ v' (Nesterov); for gradient descent tw' = tw − η tg − tη g.
+ * tg + μ tv' + tμ v' (Nesterov); for gradient descent tw' = tw − η tg − tη g. The kernel counts
+ * the NaN/Inf values it writes, so K.countNonFinite of the result is free.
  */
 export function dynamicsTangent(a: DynamicsTangentArgs): Tensor {
   const { slots, ts, tg, dir } = a;
@@ -388,7 +389,7 @@ export function dynamicsTangent(a: DynamicsTangentArgs): Tensor {
     if (t.size !== size) throw new ShapeError(`dynamicsTangent: '${name}' ${shapeToString(t.shape)} must hold ${size} values (k = ${k}, d = ${d})`);
   }
   const out = emptyLike(ts);
-  native.dynamicsTangent(slots, a.nesterov, d, k, a.mu, a.eta, ts.handle, tg.handle, a.tmu?.handle ?? null, a.teta?.handle ?? null,
-    slots === 2 ? a.v!.handle : null, slots === 2 ? a.v2!.handle : null, dir.handle, out.handle);
+  out.storage.nonFinite = native.dynamicsTangent(slots, a.nesterov, d, k, a.mu, a.eta, ts.handle, tg.handle, a.tmu?.handle ?? null,
+    a.teta?.handle ?? null, slots === 2 ? a.v!.handle : null, slots === 2 ? a.v2!.handle : null, dir.handle, out.handle);
   return out;
 }

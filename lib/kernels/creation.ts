@@ -209,7 +209,7 @@ export function releaseCachedMemory(): void {
 /** Number of NaN/Inf entries. */
 export function countNonFinite(x: Tensor): number {
   assertTensor(x, 'x');
-  return native.countNonFinite(x.handle);
+  return x.storage.nonFinite ?? native.countNonFinite(x.handle);
 }
 
 /** Waits for queued device work (timing, interop). Reading a tensor back already waits. */

@@ -50,11 +50,11 @@ export interface NativeAddon {
   sparseGemm(S: Handle, transS: boolean, B: Handle[], offB: number[], ldb: number, transB: boolean, n: number, alpha: number, beta: number, C: Handle[], offC: number[], ldc: number): void;
   tanhGrad(y: Handle, g: Handle, out: Handle, n: number, k: number): void;
   tanhGradJvp(y: Handle, g: Handle, ty: Handle, tg: Handle | null, out: Handle, n: number, k: number): void;
-  /** the state tangent after one gradient-descent (slots 1) or momentum (slots 2) step, see kernels/compute.ts */
+  /** the state tangent after one gradient-descent (slots 1) or momentum (slots 2) step, see kernels/compute.ts; returns the count of NaN/Inf written */
   dynamicsTangent(
     slots: number, nesterov: boolean, d: number, k: number, mu: number, eta: number, ts: Handle, tg: Handle,
     tmu: Handle | null, teta: Handle | null, v: Handle | null, v2: Handle | null, dir: Handle, out: Handle,
-  ): void;
+  ): number;
   gatherRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
   scatterAddRows(x: Handle, idx: Handle, out: Handle, rowLen: number): void;
 }

@@ -64,6 +64,12 @@ export class Storage {
    * so a derived layout pays for itself. Temporaries never get one.
    */
   constantData = false;
+  /**
+   * @internal The number of NaN/Inf values, where the kernel that wrote the buffer counted them
+   * as it wrote (K.dynamicsTangent): a divergence check then needs no pass of its own. Dropped,
+   * with the derived layouts, when the buffer is written in place.
+   */
+  nonFinite: number | null = null;
   constructor(readonly handle: Handle, readonly numel: number, readonly dtype: DType, readonly device: Device) {}
   static allocate(numel: number, dtype: DType, device: Device): Storage {
     const bytes = numel * DTYPE_BYTES[dtype];
@@ -80,6 +86,7 @@ export class Storage {
   }
   /** @internal Drops derived layouts: the buffer is about to be written in place. */
   invalidateDerived(): void {
+    this.nonFinite = null;
     const d = this.derived;
     if (d) {
       this.derived = null;

@@ -158,7 +158,8 @@ class Backend {
   //             tdir  = out_v  (heavy ball)  or  tg + mu·out_v + tmu·v2  (Nesterov)
   //             out_w = tw − eta·tdir − teta·dir
   // v is the old velocity, v2 the new one, dir the primal update direction (g for slots 1).
-  virtual void dynamicsTangent(DType, int slots, bool nesterov, int64_t d, int64_t k, double mu, double eta,
+  // Returns the number of non-finite values written (the divergence check, for free).
+  virtual int64_t dynamicsTangent(DType, int slots, bool nesterov, int64_t d, int64_t k, double mu, double eta,
                                const void* ts, const void* tg, const void* tmu, const void* teta, const void* v,
                                const void* v2, const void* dir, void* out) {
     throw ArgError(std::string("dynamicsTangent is not supported on ") + name());

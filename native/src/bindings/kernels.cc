@@ -568,7 +568,8 @@ Napi::Value TanhGradJvp(const Napi::CallbackInfo& info) {
 }
 
 // dynamicsTangent(slots, nesterov, d, k, mu, eta, ts, tg, tmu | null, teta | null, v | null, v2 | null, dir, out):
-// the tangent of one gradient-descent / momentum step (see Backend::dynamicsTangent).
+// the tangent of one gradient-descent / momentum step (see Backend::dynamicsTangent); returns the
+// number of non-finite values written.
 Napi::Value DynamicsTangent(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const int64_t slots = argInt(info, 0, "slots");
@@ -594,11 +595,12 @@ Napi::Value DynamicsTangent(const Napi::CallbackInfo& info) {
       requireSameDevice(ts, "ts", *b, nm);
       requireNumel(*b, cnt, nm);
     }
+    int64_t bad = 0;
     if (d * k > 0)
-      backendOf(ts).dynamicsTangent(ts.dtype, static_cast<int>(slots), nesterov, d, k, mu, eta, ts.data, tg.data,
+      bad = backendOf(ts).dynamicsTangent(ts.dtype, static_cast<int>(slots), nesterov, d, k, mu, eta, ts.data, tg.data,
                                     tmu ? tmu->data : nullptr, teta ? teta->data : nullptr, v ? v->data : nullptr,
                                     v2 ? v2->data : nullptr, dir.data, o.data);
-    return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), static_cast<double>(bad));
   });
 }
 

@@ -159,7 +159,7 @@ class CpuBackend final : public Backend {
   void cast(DType from, const void* x, DType to, void* out, int64_t n) override;
   int64_t countNonFinite(DType, const void* x, int64_t n) override;
   void tanhGrad(DType, const void* y, const void* g, void* out, int64_t n, int64_t k) override;
-  void dynamicsTangent(DType, int slots, bool nesterov, int64_t d, int64_t k, double mu, double eta, const void* ts,
+  int64_t dynamicsTangent(DType, int slots, bool nesterov, int64_t d, int64_t k, double mu, double eta, const void* ts,
                        const void* tg, const void* tmu, const void* teta, const void* v, const void* v2,
                        const void* dir, void* out) override;
   void tanhGradJvp(DType, const void* y, const void* g, const void* ty, const void* tg, void* out, int64_t n,

@@ -277,9 +277,10 @@ void CpuBackend::tanhGradJvp(DType dtype, const void* y, const void* g, const vo
   });
 }
 
-void CpuBackend::dynamicsTangent(DType dtype, int slots, bool nesterov, int64_t d, int64_t k, double mu, double eta,
-                                 const void* ts, const void* tg, const void* tmu, const void* teta, const void* v,
-                                 const void* v2, const void* dir, void* out) {
+int64_t CpuBackend::dynamicsTangent(DType dtype, int slots, bool nesterov, int64_t d, int64_t k, double mu, double eta,
+                                    const void* ts, const void* tg, const void* tmu, const void* teta, const void* v,
+                                    const void* v2, const void* dir, void* out) {
+  double bad = 0;
   withFloatType(dtype, [&](auto z) {
     using T = decltype(z);
     const T* tsv = static_cast<const T*>(ts);
@@ -292,39 +293,54 @@ void CpuBackend::dynamicsTangent(DType dtype, int slots, bool nesterov, int64_t 
     T* o = static_cast<T*>(out);
     const T m = static_cast<T>(mu), e = static_cast<T>(eta);
     // Columns split across threads; each thread walks the k rows over its columns, so the primal
-    // vectors' chunk stays in cache while the tangents stream.
-    parallelRange(d, d * k * 4, [&](int64_t b, int64_t end) {
+    // vectors' chunk stays in cache while the tangents stream. `probe` sums 0·x over every value
+    // written: it stays 0 unless one is NaN or ±Inf, and then this range is counted exactly. So
+    // Forward-HG's divergence check needs no second pass over the [k, slots·d] tangent.
+    bad = parallelSum(d, [&](int64_t b, int64_t end) {
+      T probe = 0;
       for (int64_t q = 0; q < k; ++q) {
         const T* tw = tsv + q * slots * d;
         const T* tgq = tgv + q * d;
         T* ow = o + q * slots * d;
         const T te = tetav ? tetav[q] : T(0);
         if (slots == 1) {
-#pragma omp simd
-          for (int64_t i = b; i < end; ++i) ow[i] = tw[i] - e * tgq[i] - te * dirv[i];
+#pragma omp simd reduction(+ : probe)
+          for (int64_t i = b; i < end; ++i) {
+            ow[i] = tw[i] - e * tgq[i] - te * dirv[i];
+            probe += ow[i] * T(0);
+          }
           continue;
         }
         const T* tv = tw + d;
         T* ov = ow + d;
         const T tm = tmuv ? tmuv[q] : T(0);
         if (nesterov) {
-#pragma omp simd
+#pragma omp simd reduction(+ : probe)
           for (int64_t i = b; i < end; ++i) {
             const T nv = m * tv[i] + tm * vv[i] + tgq[i];
             ov[i] = nv;
             ow[i] = tw[i] - e * (tgq[i] + m * nv + tm * v2v[i]) - te * dirv[i];
+            probe += (nv + ow[i]) * T(0);
           }
         } else {
-#pragma omp simd
+#pragma omp simd reduction(+ : probe)
           for (int64_t i = b; i < end; ++i) {
             const T nv = m * tv[i] + tm * vv[i] + tgq[i];
             ov[i] = nv;
             ow[i] = tw[i] - e * nv - te * dirv[i];
+            probe += (nv + ow[i]) * T(0);
           }
         }
       }
+      if (probe == T(0)) return 0.0;
+      double count = 0;
+      for (int64_t q = 0; q < k; ++q)
+        for (int s = 0; s < slots; ++s)
+          for (int64_t i = b; i < end; ++i) count += std::isfinite(o[(q * slots + s) * d + i]) ? 0 : 1;
+      return count;
     });
   });
+  return static_cast<int64_t>(bad);
 }
 
 }  // namespace rfho
