@@ -186,6 +186,49 @@ describe('transformations', () => {
     });
   });
 
+  it('an HVP skips the products whose primal it discards (Xᵀ·dG without Xᵀ·G), exactly; under an enclosing grad it keeps them', () => {
+    const { native } = require('../lib/native/binding');
+    rf.tidy(() => {
+      const rows = 600, k = 30, c = 4; // 18 000 entries: large enough for a sparse layout
+      const r = randomArray(rows * k, 60, 0, 1);
+      const x0 = Float32Array.from(r, (v, i) => (v < 0.75 ? 0 : ((i % 7) + 1) / 8)); // ~75 % zeros: a sparse layout
+      const labels = Int32Array.from({ length: rows }, (_, i) => i % c);
+      const data = rf.data.toTensors(rf.data.makeDataset('t', x0, labels, k, c), 'float64');
+      const lam = rand([rows], 61, 'float64', 0, 1);
+      const layout = rf.params({ W: [k, c], b: [c] });
+      // softmax regression with per-example weights, parameters in one flat vector (slices + reshape)
+      const f = (w: Tensor) => {
+        const p = layout.views(w);
+        return rf.crossEntropy(rf.add(rf.matmul(data.X, p.W), p.b), data.y, { weights: lam });
+      };
+      const w = rand([layout.size], 62, 'float64', -0.5, 0.5), v = rand([layout.size], 63);
+      const calls: { trans: boolean; operands: number }[] = [];
+      const real = native.sparseGemm;
+      native.sparseGemm = (...a: any[]) => { calls.push({ trans: a[1], operands: a[2].length }); return real(...a); };
+      let hv: Tensor;
+      try {
+        hv = rf.hvp(f, w, v) as Tensor;
+      } finally {
+        native.sparseGemm = real;
+      }
+      const transposed = calls.filter((x) => x.trans);
+      assert.deepEqual(transposed.map((x) => x.operands), [1], 'the backward data pass carries the tangent only');
+      assert.ok(calls.some((x) => !x.trans && x.operands === 2), 'the forward data pass carries primal and tangent');
+      const fd = finiteDiff((x: Tensor) => rf.grad(f)(x) as Tensor, [w], [v], 1e-6);
+      assertClose(hv.toArray(), fd, 1e-7, 'hvp vs FD of the gradient');
+      // reverse over the HVP (a loss with third derivatives): the discarded primals are kept there
+      const f3 = (w: Tensor) => {
+        const p = layout.views(w);
+        return rf.sum(rf.square(rf.tanh(rf.add(rf.matmul(data.X, p.W), p.b))));
+      };
+      const u = rand([layout.size], 64);
+      const g = (x: Tensor) => rf.vdot(u, rf.hvp(f3, x, v) as Tensor);
+      const gr = rf.grad(g)(w) as Tensor;
+      const dir = rand([layout.size], 65);
+      assertScalarClose(jsDot(gr.toArray(), dir.toArray()), finiteDiff(g, [w], [dir], 1e-5)[0], 1e-6, 'grad of hvp');
+    });
+  });
+
   it('third-order reverse through gradients of a smooth function (grad of hvp) matches finite differences', () => {
     rf.tidy(() => {
       const x = rand([4], 50), v = rand([4], 51), u = rand([4], 52);

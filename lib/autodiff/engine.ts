@@ -27,9 +27,30 @@ interface EngineState {
    * (forward-over-reverse) never differentiate tangents, levels around it (reverse-over-forward) do
    */
   forwardBaseDepth: number;
+  /**
+   * Set by the reverse sweep of an HVP around one node's VJP: per input, true when only the tangent
+   * of that input's cotangent is read, never its primal (`takePrimalUnused`).
+   */
+  vjpPrimalUnused: boolean[] | null;
 }
 
-export const engine: EngineState = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false, forwardBaseDepth: 0 };
+export const engine: EngineState = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false, forwardBaseDepth: 0, vjpPrimalUnused: null };
+
+/**
+ * For a VJP rule, first thing: which of its inputs' cotangents need only a tangent (null: all need
+ * their primal). Clears the flags, so that the ops the rule calls never see them.
+ */
+export function takePrimalUnused(): boolean[] | null {
+  const u = engine.vjpPrimalUnused;
+  engine.vjpPrimalUnused = null;
+  return u;
+}
+
+/** Marks out's reverse node as linear: its VJP's tangents never read the primal cotangent. */
+export function markLinear(out: Tensor): Tensor {
+  if (out.node && !out.node.tangentReadsPrimal) out.node = { ...out.node, tangentReadsPrimal: () => false };
+  return out;
+}
 
 /**
  * True when tangents computed now will never be differentiated in reverse mode, so an op may

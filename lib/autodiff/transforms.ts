@@ -63,8 +63,13 @@ function watch(x: Tensor): Tensor {
   return leaf;
 }
 
-/** Reverse sweep from `out` with cotangent `seed`; returns the cotangents of `targets`. */
-function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boolean): (Tensor | null)[] {
+/**
+ * Reverse sweep from `out` with cotangent `seed`; returns the cotangents of `targets`.
+ * `tangentsOnly` (an HVP's sweep, whose caller reads only the targets' tangents): a node whose
+ * inputs' cotangent primals nobody reads is told so (`engine.vjpPrimalUnused`), and a product then
+ * computes only its tangent (its primal is zeros): in a linear layer that is Xᵀ·dG without Xᵀ·G.
+ */
+function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boolean, tangentsOnly = false): (Tensor | null)[] {
   const targetSet = new Set(targets);
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
@@ -88,6 +93,17 @@ function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boole
     } else {
       stack.pop();
       order.push(t);
+    }
+  }
+  // Whose cotangent primal is read (tangentsOnly): not the targets'; a node's when one of its
+  // inputs' is, or when its VJP's tangents read it. `order` has inputs before their consumers.
+  const primalRead = new Map<Tensor, boolean>();
+  if (tangentsOnly) {
+    for (const t of order) {
+      const node = t.node;
+      let reads = !targetSet.has(t) && (!node || (node.slice ? false : node.tangentReadsPrimal ? node.tangentReadsPrimal() : node.inputs.some((x) => !!x.tangent)));
+      if (node && !targetSet.has(t)) for (const x of node.inputs) if (x.requiresGrad && primalRead.get(x) !== false) reads = true;
+      primalRead.set(t, reads);
     }
   }
   // Cotangent contributions per tensor, summed when the tensor's turn comes (sumCotangents); a
@@ -115,7 +131,13 @@ function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boole
         if (!keepGraph && g !== seed && !targetSet.has(t)) grads.delete(t);
         continue;
       }
-      const gin = node.vjp(g);
+      engine.vjpPrimalUnused = tangentsOnly ? node.inputs.map((x) => x.requiresGrad && primalRead.get(x) === false) : null;
+      let gin: (Tensor | null)[];
+      try {
+        gin = node.vjp(g);
+      } finally {
+        engine.vjpPrimalUnused = null;
+      }
       for (let j = 0; j < node.inputs.length; j++) {
         const x = node.inputs[j];
         const gx = gin[j];
@@ -186,6 +208,11 @@ export interface ValueAndGrad<A extends Args> {
 
 /** value and cotangent-weighted gradient of f at args: vjp(f)(args, cotangent). */
 export function vjp<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent?: Tensor): ValueAndGrad<A> {
+  return vjpWith(f, args, cotangent, false);
+}
+
+/** vjp; `tangentsOnly`: the caller reads only the gradients' tangents (see `backward`). */
+function vjpWith<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent: Tensor | undefined, tangentsOnly: boolean): ValueAndGrad<A> {
   const flat = flatten(args, 'args');
   const outer = engine.reverseDepth > 0 && !engine.reversePaused;
   const run = () => {
@@ -211,7 +238,7 @@ export function vjp<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotange
       }
       seed = cotangent;
     }
-    const gs = out.requiresGrad ? backward(out, seed, leaves, outer) : leaves.map(() => null);
+    const gs = out.requiresGrad ? backward(out, seed, leaves, outer, tangentsOnly) : leaves.map(() => null);
     const grads = gs.map((g, i) => {
       if (!g) return zerosFor(flat.tensors[i]);
       // A gradient that is the seed itself or a view of an input must not alias it.
@@ -362,7 +389,9 @@ function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, directions: (Tensor | null
         if (t) d.tangent = batched ? t : reshape(t, [1, ...t.shape]);
         return d;
       });
-      const r = vjp(f, fp.rebuild(duals));
+      // Only the gradients' tangents are read below; an HVP whose tangents an enclosing reverse
+      // pass differentiates keeps every primal.
+      const r = vjpWith(f, fp.rebuild(duals), undefined, !outer);
       grads = flatten(r.grads, 'grads').tensors;
       grads = grads.map((g, i) => {
         const shape = batched ? [k, ...fp.tensors[i].shape] : fp.tensors[i].shape;

@@ -1,6 +1,6 @@
 /** Differentiable elementwise ops: unary maps and broadcasting binary maps (tensor or number). */
 import * as K from '../kernels';
-import { record } from '../autodiff/engine';
+import { markLinear, record } from '../autodiff/engine';
 import { ArgumentError, RfhoError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
@@ -122,9 +122,9 @@ export function add(a: Operand, b: Operand): Tensor {
   }
   if (typeof a === 'number') return add(b, a);
   const out = K.binary('add', a, b);
-  return record(out, [a, b], 'add',
+  return markLinear(record(out, [a, b], 'add',
     (g) => [sumTo(g, a.shape), sumTo(g, b.shape)],
-    ([ta, tb]) => fitTangent(addTangents(ta && liftTangent(ta, out.rank), tb && liftTangent(tb, out.rank)), out.shape));
+    ([ta, tb]) => fitTangent(addTangents(ta && liftTangent(ta, out.rank), tb && liftTangent(tb, out.rank)), out.shape)));
 }
 
 export function sub(a: Operand, b: Operand): Tensor {
@@ -134,9 +134,9 @@ export function sub(a: Operand, b: Operand): Tensor {
     return record(K.binaryScalar('sub', b, a, true), [b], 'rsubScalar', (g) => [neg(g)], ([t]) => (t ? neg(t) : null));
   }
   const out = K.binary('sub', a, b);
-  return record(out, [a, b], 'sub',
+  return markLinear(record(out, [a, b], 'sub',
     (g) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)],
-    ([ta, tb]) => fitTangent(addTangents(ta && liftTangent(ta, out.rank), tb && neg(liftTangent(tb, out.rank))), out.shape));
+    ([ta, tb]) => fitTangent(addTangents(ta && liftTangent(ta, out.rank), tb && neg(liftTangent(tb, out.rank))), out.shape)));
 }
 
 export function mul(a: Operand, b: Operand): Tensor {

@@ -1,6 +1,6 @@
 /** Differentiable matrix products. */
 import * as K from '../kernels';
-import { record, recordWithTangent, tangentsAreLeaves } from '../autodiff/engine';
+import { record, recordWithTangent, takePrimalUnused, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
 import { Tensor } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { addTangents } from './elementwise';
@@ -24,18 +24,46 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // Fusing pays when the product is memory-bound (a tall a against narrow b): the data is read once.
   // Wide products are compute-bound, and the stacking copies would only add time.
   if (tangentsAreLeaves() && b.tangent && !a.tangent && a.rank === 2 && b.rank === 2 && !tb && b.shape[1] * (b.tangent.shape[0] + 1) <= 128) {
-    return fusedWithTangent(a, b, b.tangent, ta, vjp);
+    return productNode(fusedWithTangent(a, b, b.tangent, ta, (g) => vjp(g, takePrimalUnused())), [[a, b]]);
   }
   const out = K.matmul(a, b, ta, tb);
-  return record(out, [a, b], 'matmul', vjp, ([da, db]) => productTangent(a, b, ta, tb, da, db, out.rank));
+  return productNode(record(out, [a, b], 'matmul', (g) => vjp(g, takePrimalUnused()), ([da, db]) => productTangent(a, b, ta, tb, da, db, out.rank)), [[a, b]]);
 }
 
-/** The cotangents of op(a) op(b) with respect to a and b. */
-function productVjp(a: Tensor, b: Tensor, ta: boolean, tb: boolean): (g: Tensor) => (Tensor | null)[] {
-  return (g) => [
-    a.requiresGrad ? sumTo(ta ? matmul(b, g, { transA: tb, transB: true }) : matmul(g, b, { transB: !tb }), a.shape) : null,
-    b.requiresGrad ? sumTo(tb ? matmul(g, a, { transA: true, transB: ta }) : matmul(a, g, { transA: !ta }), b.shape) : null,
+/**
+ * The tangents of a product's cotangents read the primal of g where an operand whose cotangent is
+ * wanted has a partner carrying a tangent (d(aᵀg) = daᵀg + aᵀdg).
+ */
+function productNode(out: Tensor, pairs: [Tensor, Tensor][]): Tensor {
+  if (out.node) {
+    out.node = {
+      ...out.node,
+      tangentReadsPrimal: () => pairs.some(([a, b]) => (a.requiresGrad && !!b.tangent) || (b.requiresGrad && !!a.tangent)),
+    };
+  }
+  return out;
+}
+
+/**
+ * The cotangents of op(a) op(b) with respect to a and b. `unused[i]`: only the tangent of input i's
+ * cotangent is read (an HVP's reverse sweep, for a weight whose gradient it discards): its primal
+ * is zeros and only the tangent is computed — Xᵀ·dG without Xᵀ·G.
+ */
+function productVjp(a: Tensor, b: Tensor, ta: boolean, tb: boolean): (g: Tensor, unused?: boolean[] | null) => (Tensor | null)[] {
+  const product = (x: Tensor, y: Tensor, opts: MatmulOptions, tangentOnly: boolean) =>
+    (tangentOnly && tangentsAreLeaves() && (x.tangent || y.tangent) ? tangentOfProduct(x, y, opts) : matmul(x, y, opts));
+  return (g, unused) => [
+    a.requiresGrad ? sumTo(ta ? product(b, g, { transA: tb, transB: true }, !!unused?.[0]) : product(g, b, { transB: !tb }, !!unused?.[0]), a.shape) : null,
+    b.requiresGrad ? sumTo(tb ? product(g, a, { transA: true, transB: ta }, !!unused?.[1]) : product(a, g, { transA: !ta }, !!unused?.[1]), b.shape) : null,
   ];
+}
+
+/** op(x) op(y) with zeros for its primal and its true tangent dx·y + x·dy (nobody reads the primal). */
+function tangentOfProduct(x: Tensor, y: Tensor, opts: MatmulOptions): Tensor {
+  const ta = !!opts.transA, tb = !!opts.transB;
+  const zeros = K.full(K.matmulShape(x, y, ta, tb), 0, { dtype: x.dtype, device: x.device });
+  const tangent = withoutTangents(() => productTangent(x, y, ta, tb, x.tangent, y.tangent, zeros.rank));
+  return recordWithTangent(zeros, [x, y], 'matmul', productVjp(x, y, ta, tb), tangent);
 }
 
 /**
@@ -62,8 +90,11 @@ function matmulPair(a1: Tensor, b1: Tensor, a2: Tensor, b2: Tensor, opts: Matmul
   }
   const out = K.matmul(a1, b1, ta, tb, K.matmul(a2, b2, ta, tb));
   const v1 = productVjp(a1, b1, ta, tb), v2 = productVjp(a2, b2, ta, tb);
-  return record(out, [a1, b1, a2, b2], 'matmulPair', (g) => [...v1(g), ...v2(g)],
-    ([da1, db1, da2, db2]) => addTangents(productTangent(a1, b1, ta, tb, da1, db1, out.rank), productTangent(a2, b2, ta, tb, da2, db2, out.rank)));
+  const r = record(out, [a1, b1, a2, b2], 'matmulPair', (g) => {
+    const unused = takePrimalUnused();
+    return [...v1(g, unused?.slice(0, 2)), ...v2(g, unused?.slice(2))];
+  }, ([da1, db1, da2, db2]) => addTangents(productTangent(a1, b1, ta, tb, da1, db1, out.rank), productTangent(a2, b2, ta, tb, da2, db2, out.rank)));
+  return productNode(r, [[a1, b1], [a2, b2]]);
 }
 
 /**

@@ -126,6 +126,13 @@ export interface GradNode {
    * size and adding (a flat parameter vector sliced into its blocks).
    */
   readonly slice?: { axis: number; start: number; length: number };
+  /**
+   * Under forward-over-reverse: whether the tangents of the input cotangents read the primal of the
+   * output's cotangent g (a product's do when the other operand carries a tangent; a linear op's
+   * never do). Absent: yes whenever an input carries a tangent. Lets an HVP skip the products
+   * whose primal nobody reads (autodiff/transforms.ts, `backward`).
+   */
+  readonly tangentReadsPrimal?: () => boolean;
 }
 
 export function shapeToString(shape: readonly number[]): string {
