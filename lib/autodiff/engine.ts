@@ -96,14 +96,7 @@ export function record(out: Tensor, inputs: readonly Tensor[], name: string, vjp
   if (engine.forwardK > 0 && !engine.inJvpRule) {
     let any = false;
     for (const x of inputs) if (x.tangent) any = true;
-    if (any) {
-      engine.inJvpRule = true;
-      try {
-        out.tangent = jvp(inputs.map((x) => x.tangent));
-      } finally {
-        engine.inJvpRule = false;
-      }
-    }
+    if (any) out.tangent = withoutTangents(() => jvp(inputs.map((x) => x.tangent)));
   }
   return out;
 }
