@@ -46,9 +46,16 @@ export function takePrimalUnused(): boolean[] | null {
   return u;
 }
 
+const never = () => false;
+
 /** Marks out's reverse node as linear: its VJP's tangents never read the primal cotangent. */
 export function markLinear(out: Tensor): Tensor {
-  if (out.node && !out.node.tangentReadsPrimal) out.node = { ...out.node, tangentReadsPrimal: () => false };
+  return setTangentReadsPrimal(out, never);
+}
+
+/** Sets `tangentReadsPrimal` on out's reverse node (a node `record` just made: set in place). */
+export function setTangentReadsPrimal(out: Tensor, reads: () => boolean): Tensor {
+  if (out.node) (out.node as { tangentReadsPrimal?: () => boolean }).tangentReadsPrimal = reads;
   return out;
 }
 

@@ -1,6 +1,6 @@
 /** Differentiable matrix products. */
 import * as K from '../kernels';
-import { record, recordWithTangent, takePrimalUnused, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
+import { record, recordWithTangent, setTangentReadsPrimal, takePrimalUnused, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
 import { Tensor } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { addTangents } from './elementwise';
@@ -35,13 +35,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * wanted has a partner carrying a tangent (d(aᵀg) = daᵀg + aᵀdg).
  */
 function productNode(out: Tensor, pairs: [Tensor, Tensor][]): Tensor {
-  if (out.node) {
-    out.node = {
-      ...out.node,
-      tangentReadsPrimal: () => pairs.some(([a, b]) => (a.requiresGrad && !!b.tangent) || (b.requiresGrad && !!a.tangent)),
-    };
-  }
-  return out;
+  return setTangentReadsPrimal(out, () => pairs.some(([a, b]) => (a.requiresGrad && !!b.tangent) || (b.requiresGrad && !!a.tangent)));
 }
 
 /**
