@@ -8,7 +8,7 @@
  * another transformation: reverse-over-reverse records the backward pass, and forward-over-reverse
  * (hvp) carries tangents through it. One forward level at a time; any number of reverse levels.
  */
-import { Tensor } from '../tensor/tensor';
+import { GradNode, Tensor } from '../tensor/tensor';
 
 export type VjpRule = (g: Tensor) => (Tensor | null)[];
 export type JvpRule = (tangents: (Tensor | null)[]) => Tensor | null;
@@ -59,6 +59,12 @@ export function setTangentReadsPrimal(out: Tensor, reads: () => boolean): Tensor
   return out;
 }
 
+/** Marks out's reverse node as a slice (see `GradNode.slice`), in place. */
+export function setSlice(out: Tensor, slice: { axis: number; start: number; length: number }): Tensor {
+  if (out.node) (out.node as { slice?: typeof slice }).slice = slice;
+  return out;
+}
+
 /**
  * True when tangents computed now will never be differentiated in reverse mode, so an op may
  * compute its tangent with fused kernels that record no reverse graph.
@@ -76,13 +82,23 @@ export function willDifferentiate(x: Tensor): boolean {
   return (x.requiresGrad && engine.reverseDepth > 0 && !engine.reversePaused) || (engine.forwardK > 0 && !!x.tangent);
 }
 
+/**
+ * A reverse node with every optional field present (undefined), so that all nodes share one shape
+ * and the fields set later in place (`slice`, `tangentReadsPrimal`) do not change it: the reverse
+ * sweep's property reads stay monomorphic (spread copies with extra fields measured ~30 % slower
+ * on a small Reverse-HG step).
+ */
+export function makeNode(name: string, inputs: readonly Tensor[], vjp: VjpRule): GradNode {
+  return { name, inputs, vjp, slice: undefined, tangentReadsPrimal: undefined };
+}
+
 /** Gives `out` a reverse node when a reverse transformation is recording and an input needs it. */
 function attachNode(out: Tensor, inputs: readonly Tensor[], name: string, vjp: VjpRule): void {
   if (engine.reverseDepth > 0 && !engine.reversePaused) {
     for (const x of inputs) {
       if (x.requiresGrad) {
         out.requiresGrad = true;
-        out.node = { name, inputs, vjp };
+        out.node = makeNode(name, inputs, vjp);
         return;
       }
     }

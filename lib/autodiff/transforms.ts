@@ -13,7 +13,7 @@ import { ArgumentError, RfhoError, ShapeError } from '../tensor/errors';
 import { tidy } from '../tensor/scope';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
-import { engine } from './engine';
+import { engine, makeNode } from './engine';
 import { add } from '../ops/elementwise';
 import { assembleSlices, padSlice, reshape } from '../ops/shape';
 
@@ -58,7 +58,7 @@ function watch(x: Tensor): Tensor {
   leaf.tangent = x.tangent;
   if (x.requiresGrad && engine.reverseDepth > 0) {
     // Keep the path to an enclosing transformation (higher-order reverse).
-    leaf.node = { name: 'watch', inputs: [x], vjp: (g) => [g] };
+    leaf.node = makeNode('watch', [x], (g) => [g]);
   }
   return leaf;
 }
@@ -311,7 +311,7 @@ export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tang
       const duals = fp.tensors.map((p, i) => {
         const d = new Tensor(p.storage, p.shape);
         d.requiresGrad = p.requiresGrad;
-        if (p.requiresGrad) d.node = { name: 'dual', inputs: [p], vjp: (g) => [g] };
+        if (p.requiresGrad) d.node = makeNode('dual', [p], (g) => [g]);
         const t = ft.tensors[i];
         d.tangent = batched ? t : reshape(t, [1, ...t.shape]);
         return d;
@@ -384,7 +384,7 @@ function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, directions: (Tensor | null
       const duals = fp.tensors.map((p, i) => {
         const d = new Tensor(p.storage, p.shape);
         d.requiresGrad = p.requiresGrad;
-        if (p.requiresGrad) d.node = { name: 'dual', inputs: [p], vjp: (g) => [g] };
+        if (p.requiresGrad) d.node = makeNode('dual', [p], (g) => [g]);
         const t = fd.tensors[i];
         if (t) d.tangent = batched ? t : reshape(t, [1, ...t.shape]);
         return d;

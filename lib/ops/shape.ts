@@ -1,6 +1,6 @@
 /** Differentiable shape and indexing ops. */
 import * as K from '../kernels';
-import { markLinear, record } from '../autodiff/engine';
+import { markLinear, record, setSlice } from '../autodiff/engine';
 import { ShapeError } from '../tensor/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, broadcastShapes, normAxis, sameShape } from '../tensor/validate';
@@ -36,8 +36,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const a = normAxis(axis, x.rank);
   const out = K.slice(x, a, start, end);
   const r = record(out, [x], 'slice', (g) => [padSlice(g, a, start, x.shape[a])], ([t]) => (t ? slice(t, a + 1, start, end) : null));
-  if (r.node) r.node = { ...r.node, slice: { axis: a, start, length: x.shape[a] } };
-  return r;
+  return setSlice(r, { axis: a, start, length: x.shape[a] });
 }
 
 /** Zeros of length `length` along `axis` with x placed at `start` (the adjoint of slice). */
