@@ -129,15 +129,20 @@ export function differentiating(): boolean {
   return engine.forwardK > 0 || (engine.reverseDepth > 0 && !engine.reversePaused);
 }
 
-/** Runs fn with reverse recording paused or resumed. */
-export function withReversePaused<R>(paused: boolean, fn: () => R): R {
-  const prev = engine.reversePaused;
-  engine.reversePaused = paused;
+/** Runs fn with one of the engine's flags set to `value`, restoring it afterwards. */
+function withFlag<R>(flag: 'reversePaused' | 'inJvpRule', value: boolean, fn: () => R): R {
+  const prev = engine[flag];
+  engine[flag] = value;
   try {
     return fn();
   } finally {
-    engine.reversePaused = prev;
+    engine[flag] = prev;
   }
+}
+
+/** Runs fn with reverse recording paused or resumed. */
+export function withReversePaused<R>(paused: boolean, fn: () => R): R {
+  return withFlag('reversePaused', paused, fn);
 }
 
 /**
@@ -146,11 +151,5 @@ export function withReversePaused<R>(paused: boolean, fn: () => R): R {
  * `tangentsAreLeaves()`: nothing differentiates that tangent again).
  */
 export function withoutTangents<R>(fn: () => R): R {
-  const prev = engine.inJvpRule;
-  engine.inJvpRule = true;
-  try {
-    return fn();
-  } finally {
-    engine.inJvpRule = prev;
-  }
+  return withFlag('inJvpRule', true, fn);
 }

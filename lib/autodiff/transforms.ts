@@ -11,7 +11,7 @@
 import * as K from '../kernels';
 import { ArgumentError, RfhoError, ShapeError } from '../tensor/errors';
 import { tidy } from '../tensor/scope';
-import { Tensor, shapeToString } from '../tensor/tensor';
+import { GradNode, Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { engine, makeNode } from './engine';
 import { add } from '../ops/elementwise';
@@ -95,15 +95,14 @@ function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boole
       order.push(t);
     }
   }
-  // Whose cotangent primal is read (tangentsOnly): not the targets'; a node's when one of its
-  // inputs' is, or when its VJP's tangents read it. `order` has inputs before their consumers.
+  // Whose cotangent primal is read (tangentsOnly): not the targets'; a node's when its VJP's
+  // tangents read it or one of its inputs' is read. `order` has inputs before their consumers.
   const primalRead = new Map<Tensor, boolean>();
   if (tangentsOnly) {
     for (const t of order) {
       const node = t.node;
-      let reads = !targetSet.has(t) && (!node || (node.slice ? false : node.tangentReadsPrimal ? node.tangentReadsPrimal() : node.inputs.some((x) => !!x.tangent)));
-      if (node && !targetSet.has(t)) for (const x of node.inputs) if (x.requiresGrad && primalRead.get(x) !== false) reads = true;
-      primalRead.set(t, reads);
+      primalRead.set(t, !targetSet.has(t) && (!node || tangentsReadPrimal(node)
+        || node.inputs.some((x) => x.requiresGrad && primalRead.get(x) !== false)));
     }
   }
   // Cotangent contributions per tensor, summed when the tensor's turn comes (sumCotangents); a
@@ -158,6 +157,12 @@ function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boole
     const parts = grads.get(t);
     return parts ? sumCotangents(parts) : null;
   });
+}
+
+/** Whether the tangents of a node's input cotangents read the primal of its own (see GradNode). */
+function tangentsReadPrimal(node: GradNode): boolean {
+  if (node.slice) return false; // linear
+  return node.tangentReadsPrimal ? node.tangentReadsPrimal() : node.inputs.some((x) => !!x.tangent);
 }
 
 /** A slice's cotangent not yet padded to its input's shape. */

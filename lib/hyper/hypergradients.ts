@@ -121,14 +121,6 @@ export function trainStepWithGradient(problem: Problem, s: Tensor, h: HyperRecor
 }
 
 /**
- * One step of the reverse sweep: (α_{t−1}, B_tᵀ α_t) from α_t, without differentiating twice in
- * reverse. With Φ_t(s, λ) = U(s, g, λ), g = ∇_w L_t(w, λ):
- *   (s̄, ḡ, λ̄_U) = vjp of the update U (elementwise, cheap)
- *   [H_ww ḡ; H_λw ḡ] = one forward-over-reverse Hessian-vector product of L_t (H symmetric)
- *   α_{t−1} = s̄ + [H_ww ḡ; 0],   B_tᵀ α_t = λ̄_U + H_λw ḡ.
- * In that product the data pass of a linear layer carries the primal and the tangent together.
- */
-/**
  * True when the dynamics' VJP never reads the gradient's value (affine in it, no hyperparameters
  * of their own: plain gradient descent or momentum): Reverse-HG then stores no gradients, which
  * would double the trajectory's memory and traffic, and the reverse step puts zeros in their
@@ -139,6 +131,14 @@ function gradientUnusedBy(problem: Problem): boolean {
   return !!dyn.linearInGradient && dyn.hyperparameters.length === 0;
 }
 
+/**
+ * One step of the reverse sweep: (α_{t−1}, B_tᵀ α_t) from α_t, without differentiating twice in
+ * reverse. With Φ_t(s, λ) = U(s, g, λ), g = ∇_w L_t(w, λ):
+ *   (s̄, ḡ, λ̄_U) = vjp of the update U (elementwise, cheap)
+ *   [H_ww ḡ; H_λw ḡ] = one forward-over-reverse Hessian-vector product of L_t (H symmetric)
+ *   α_{t−1} = s̄ + [H_ww ḡ; 0],   B_tᵀ α_t = λ̄_U + H_λw ḡ.
+ * In that product the data pass of a linear layer carries the primal and the tangent together.
+ */
 export function reverseStep(problem: Problem, prev: Tensor, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): { alpha: Tensor; gh: Tensor[] } {
   return tidy(() => {
     const dyn = problem.dynamics;

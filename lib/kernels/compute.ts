@@ -372,16 +372,17 @@ export interface DynamicsTangentArgs {
  */
 export function dynamicsTangent(a: DynamicsTangentArgs): Tensor {
   const { slots, ts, tg, dir } = a;
-  assertTensor(ts, 'ts');
-  assertFloat(ts, 'ts');
-  const d = dir.size, k = ts.shape[0];
   if (slots !== 1 && slots !== 2) throw new ArgumentError(`dynamicsTangent: 'slots' must be 1 or 2, got ${String(slots)}`);
   if (!Number.isFinite(a.mu) || !Number.isFinite(a.eta)) throw new ArgumentError(`dynamicsTangent: 'mu' and 'eta' must be finite, got ${a.mu}, ${a.eta}`);
+  if (slots === 2 && (!a.v || !a.v2)) throw new ArgumentError("dynamicsTangent: momentum needs 'v' and 'v2'");
+  assertTensor(ts, 'ts');
+  assertFloat(ts, 'ts');
+  assertTensor(dir, 'dir');
+  const d = dir.size, k = ts.shape[0];
   const expect: [Tensor | null, string, number][] = [
     [ts, 'ts', k * slots * d], [tg, 'tg', k * d], [a.tmu, 'tmu', k], [a.teta, 'teta', k],
     [slots === 2 ? a.v : null, 'v', d], [slots === 2 ? a.v2 : null, 'v2', d], [dir, 'dir', d],
   ];
-  if (slots === 2 && (!a.v || !a.v2)) throw new ArgumentError("dynamicsTangent: momentum needs 'v' and 'v2'");
   for (const [t, name, size] of expect) {
     if (!t) continue;
     assertTensor(t, name);

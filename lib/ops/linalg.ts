@@ -45,7 +45,7 @@ function productNode(out: Tensor, pairs: [Tensor, Tensor][]): Tensor {
  */
 function productVjp(a: Tensor, b: Tensor, ta: boolean, tb: boolean): (g: Tensor, unused?: boolean[] | null) => (Tensor | null)[] {
   const product = (x: Tensor, y: Tensor, opts: MatmulOptions, tangentOnly: boolean) =>
-    (tangentOnly && tangentsAreLeaves() && (x.tangent || y.tangent) ? tangentOfProduct(x, y, opts) : matmul(x, y, opts));
+    (tangentOnly ? tangentOfProduct(x, y, opts) : matmul(x, y, opts));
   return (g, unused) => [
     a.requiresGrad ? sumTo(ta ? product(b, g, { transA: tb, transB: true }, !!unused?.[0]) : product(g, b, { transB: !tb }, !!unused?.[0]), a.shape) : null,
     b.requiresGrad ? sumTo(tb ? product(g, a, { transA: true, transB: ta }, !!unused?.[1]) : product(a, g, { transA: !ta }, !!unused?.[1]), b.shape) : null,

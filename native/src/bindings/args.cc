@@ -125,4 +125,13 @@ void requireSameDevice(const Buffer& a, const char* an, const Buffer& b, const c
          "' live on different devices; move one with toDevice()");
 }
 
+void requireOperands(const Buffer& ref, const char* refName, std::initializer_list<Operand> operands) {
+  for (const Operand& o : operands) {
+    if (!o.buffer) continue;
+    requireSameDtype(ref, refName, *o.buffer, o.name);
+    requireSameDevice(ref, refName, *o.buffer, o.name);
+    requireNumel(*o.buffer, o.numel, o.name);
+  }
+}
+
 }  // namespace rfho

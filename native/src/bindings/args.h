@@ -3,6 +3,7 @@
 #pragma once
 #include <napi.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,16 @@ void requireNumel(const Buffer& b, int64_t n, const char* name);
 void requireAtLeast(const Buffer& b, int64_t n, const char* name);
 Backend& backendOf(const Buffer& b);
 void requireSameDevice(const Buffer& a, const char* an, const Buffer& b, const char* bn);
+
+// One operand of an elementwise kernel: a buffer (null: absent, skipped), its argument name and
+// the number of elements it must hold.
+struct Operand {
+  const Buffer* buffer;
+  const char* name;
+  int64_t numel;
+};
+// Every present operand has ref's dtype and device and exactly its numel.
+void requireOperands(const Buffer& ref, const char* refName, std::initializer_list<Operand> operands);
 
 // Runs a binding body and converts C++ exceptions into JS errors (TypeError for ArgError).
 template <typename F>

@@ -343,9 +343,7 @@ Napi::Value SoftmaxXent(const Napi::CallbackInfo& info) {
     requireSameDevice(z, "logits", y, "labels");
     requireNumel(z, n * c, "logits");
     requireNumel(y, n, "labels");
-    if (w) { requireSameDtype(z, "logits", *w, "weights"); requireSameDevice(z, "logits", *w, "weights"); requireNumel(*w, n, "weights"); }
-    if (loss) { requireSameDtype(z, "logits", *loss, "loss"); requireSameDevice(z, "logits", *loss, "loss"); requireNumel(*loss, n, "loss"); }
-    if (grad) { requireSameDtype(z, "logits", *grad, "grad"); requireSameDevice(z, "logits", *grad, "grad"); requireNumel(*grad, n * c, "grad"); }
+    requireOperands(z, "logits", {{w, "weights", n}, {loss, "loss", n}, {grad, "grad", n * c}});
     checkLabels(y, c);
     backendOf(z).softmaxXent(z.dtype, z.data, static_cast<const int32_t*>(y.data),
                              w ? w->data : nullptr, loss ? loss->data : nullptr,
@@ -371,14 +369,8 @@ Napi::Value SoftmaxXentJvp(const Napi::CallbackInfo& info) {
     requireNumel(z, n * c, "logits");
     requireNumel(y, n, "labels");
     requireSameDevice(z, "logits", y, "labels");
-    for (auto [b, nm, cnt] : {std::tuple<Buffer*, const char*, int64_t>{w, "weights", n},
-                              {dz, "dLogits", k * n * c}, {dw, "dWeights", k * n},
-                              {&o, "out", k * n * c}}) {
-      if (!b) continue;
-      requireSameDtype(z, "logits", *b, nm);
-      requireSameDevice(z, "logits", *b, nm);
-      requireNumel(*b, cnt, nm);
-    }
+    requireOperands(z, "logits", {{w, "weights", n}, {dz, "dLogits", k * n * c}, {dw, "dWeights", k * n},
+                                  {&o, "out", k * n * c}});
     checkLabels(y, c);
     backendOf(z).softmaxXentJvp(z.dtype, z.data, static_cast<const int32_t*>(y.data),
                                 w ? w->data : nullptr, dz ? dz->data : nullptr,
@@ -534,11 +526,7 @@ Napi::Value TanhGrad(const Napi::CallbackInfo& info) {
     int64_t n = argInt(info, 3, "n"), k = argInt(info, 4, "k");
     requireFloat(y, "y");
     requireNumel(y, n, "y");
-    for (auto [b, nm] : {std::pair<Buffer*, const char*>{&g, "g"}, {&o, "out"}}) {
-      requireSameDtype(y, "y", *b, nm);
-      requireSameDevice(y, "y", *b, nm);
-      requireNumel(*b, n * k, nm);
-    }
+    requireOperands(y, "y", {{&g, "g", n * k}, {&o, "out", n * k}});
     if (n * k > 0) backendOf(y).tanhGrad(y.dtype, y.data, g.data, o.data, n, k);
     return info.Env().Undefined();
   });
@@ -555,13 +543,7 @@ Napi::Value TanhGradJvp(const Napi::CallbackInfo& info) {
     int64_t n = argInt(info, 5, "n"), k = argInt(info, 6, "k");
     requireFloat(y, "y");
     requireNumel(y, n, "y");
-    for (auto [b, nm, cnt] : {std::tuple<Buffer*, const char*, int64_t>{&g, "g", n}, {&ty, "ty", n * k},
-                              {tg, "tg", n * k}, {&o, "out", n * k}}) {
-      if (!b) continue;
-      requireSameDtype(y, "y", *b, nm);
-      requireSameDevice(y, "y", *b, nm);
-      requireNumel(*b, cnt, nm);
-    }
+    requireOperands(y, "y", {{&g, "g", n}, {&ty, "ty", n * k}, {tg, "tg", n * k}, {&o, "out", n * k}});
     if (n * k > 0) backendOf(y).tanhGradJvp(y.dtype, y.data, g.data, ty.data, tg ? tg->data : nullptr, o.data, n, k);
     return info.Env().Undefined();
   });
@@ -584,17 +566,12 @@ Napi::Value DynamicsTangent(const Napi::CallbackInfo& info) {
     Buffer* v2 = argOptionalBuffer(info, 11, "v2");
     Buffer& dir = argBuffer(info, 12, "dir");
     Buffer& o = argBuffer(info, 13, "out");
-    if (slots != 1 && slots != 2) throw ArgError("dynamicsTangent: 'slots' must be 1 or 2, got " + std::to_string(slots));
-    if (slots == 2 && (!v || !v2)) throw ArgError("dynamicsTangent: momentum (slots 2) needs 'v' and 'v2'");
+    if (slots != 1 && slots != 2) fail("dynamicsTangent: 'slots' must be 1 or 2, got " + std::to_string(slots));
+    if (slots == 2 && (!v || !v2)) fail("dynamicsTangent: momentum (slots 2) needs 'v' and 'v2'");
     requireFloat(ts, "ts");
-    for (auto [b, nm, cnt] : {std::tuple<Buffer*, const char*, int64_t>{&ts, "ts", slots * d * k}, {&tg, "tg", d * k},
-                              {tmu, "tmu", k}, {teta, "teta", k}, {slots == 2 ? v : nullptr, "v", d},
-                              {slots == 2 ? v2 : nullptr, "v2", d}, {&dir, "dir", d}, {&o, "out", slots * d * k}}) {
-      if (!b) continue;
-      requireSameDtype(ts, "ts", *b, nm);
-      requireSameDevice(ts, "ts", *b, nm);
-      requireNumel(*b, cnt, nm);
-    }
+    requireOperands(ts, "ts", {{&ts, "ts", slots * d * k}, {&tg, "tg", d * k}, {tmu, "tmu", k}, {teta, "teta", k},
+                               {slots == 2 ? v : nullptr, "v", d}, {slots == 2 ? v2 : nullptr, "v2", d},
+                               {&dir, "dir", d}, {&o, "out", slots * d * k}});
     int64_t bad = 0;
     if (d * k > 0)
       bad = backendOf(ts).dynamicsTangent(ts.dtype, static_cast<int>(slots), nesterov, d, k, mu, eta, ts.data, tg.data,
