@@ -1,5 +1,8 @@
 /** Every native kernel against a plain-JavaScript reference, float64 (1e-12) and float32 (1e-5). */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as rf from '../lib';
 import { native } from '../lib/native/binding';
 import { arr, assertClose, rand, randomArray, rng, size, tolFor } from './helpers';
@@ -507,6 +510,17 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     assert.equal(native.packSparse(K.ones([64, 4]).handle, 64, 4, 0.5), null, 'too dense: no layout');
     native.free(S);
     assert.throws(() => native.sparseGemm(S, false, [T.handle], [0], 4, false, 4, 1, 0, [C.handle], [0], 4), /has been freed/);
+  });
+
+  it('sparse products never read past their right-hand side: B ending at a guard page, every width, transpose and stride (native harness)', function () {
+    // built with the addon (CMakeLists.txt, native/test/sparse_guard.cc); a read past B faults
+    const exe = path.resolve(__dirname, '..', '..', 'build', 'Release', 'rfho_sparse_guard');
+    assert.ok(fs.existsSync(exe), `the native harness ${exe} is built with the addon`);
+    const run = spawnSync(exe, { encoding: 'utf8', timeout: 60000 });
+    assert.equal(run.signal, null, `the harness was killed by ${run.signal} (a read past B?)`);
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /float32: 336 products, none read past B/);
+    assert.match(run.stdout, /float64: 336 products, none read past B/);
   });
 
   it('tanh backward kernels: g (1 − y²) with y broadcast over leading dims, and its tangent tg (1 − y²) − 2 g y ty', () => {
