@@ -34,8 +34,8 @@ export function hcProblem(folder: string, dtype: rf.FloatDType = 'float32', N = 
   const lam = rf.hyperparameter('lam', rf.full([N], 0.5, { dtype }));
   const problem = rf.bilevel({
     params: model, hyperparameters: [lam], init: w0,
-    train: (w, h) => rf.crossEntropy(model.apply(w, tr.X), tr.y, { weights: h.lam }),
-    valid: (w) => rf.crossEntropy(model.apply(w, va.X), va.y),
+    train: (w, h) => model.crossEntropy(w, tr.X, tr.y, { weights: h.lam }),
+    valid: (w) => model.crossEntropy(w, va.X, va.y),
     dynamics: rf.dynamics.gradientDescent({ lr: 0.1 }),
   });
   writeArrays(folder, { dtype, lr: 0.1, lam: 0.5, shapes: { X: [N, 784], Xv: [N, 784] } }, {

@@ -19,8 +19,8 @@ export type { TensorRecord, Args, JvpOptions, JvpResult, ValueAndGrad } from './
 export { params, init, ParamLayout } from './models/params';
 export type { ParamSpec, Initializer, ParamEntry } from './models/params';
 export { linear, mlp } from './models/models';
-export type { Model, Activation, MlpOptions } from './models/models';
-export { crossEntropy, binaryCrossEntropy, squaredError, l2Penalty, l1Penalty, accuracy } from './models/losses';
+export type { Model, LinearModel, Activation, MlpOptions } from './models/models';
+export { crossEntropy, linearCrossEntropy, binaryCrossEntropy, squaredError, l2Penalty, l1Penalty, accuracy } from './models/losses';
 export type { Reduction } from './models/losses';
 export { dynamics, gradientDescent, momentum, nesterov, adam, weightsOf } from './dynamics/dynamics';
 export type { Dynamics } from './dynamics/dynamics';

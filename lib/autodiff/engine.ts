@@ -124,6 +124,15 @@ export function record(out: Tensor, inputs: readonly Tensor[], name: string, vjp
   return out;
 }
 
+/**
+ * True when an op's output will be differentiated exactly once, in reverse mode: one reverse
+ * transformation records, no forward tangents are carried. Its VJP then never runs under another
+ * transformation, so the op may hand back derivatives a fused kernel computed with its value.
+ */
+export function firstOrderReverseOnly(): boolean {
+  return engine.reverseDepth === 1 && !engine.reversePaused && engine.forwardK === 0;
+}
+
 /** True when ops currently compute derivatives of any kind (used to skip work in fast paths). */
 export function differentiating(): boolean {
   return engine.forwardK > 0 || (engine.reverseDepth > 0 && !engine.reversePaused);

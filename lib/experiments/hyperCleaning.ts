@@ -10,7 +10,7 @@ import { ArgumentError } from '../tensor/errors';
 import { tidy } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import { linear } from '../models/models';
-import { accuracy, crossEntropy } from '../models/losses';
+import { accuracy } from '../models/losses';
 import { gradientDescent } from '../dynamics/dynamics';
 import { optimize } from '../dynamics/optimize';
 import { hyperparameter } from '../hyper/hyperparameter';
@@ -144,7 +144,7 @@ function trainAndTest(X: Tensor, y: Tensor, weights: Tensor | null, lr: number, 
   const model = linear(X.shape[1], 10);
   const res = optimize({
     w0: model.initialize({ seed: 0, dtype }),
-    loss: (w) => crossEntropy(model.apply(w, X), y, { weights }),
+    loss: (w) => model.crossEntropy(w, X, y, { weights }),
     dynamics: gradientDescent({ lr }),
     steps: T,
   });
@@ -193,8 +193,8 @@ export async function runHyperCleaning(
     params: model,
     hyperparameters: [lam],
     init: dev === 'cpu' ? w0 : K.toDevice(w0, dev),
-    train: (w, h) => crossEntropy(model.apply(w, tr.X), tr.y, { weights: h.lambda }),
-    valid: (w) => crossEntropy(model.apply(w, va.X), va.y),
+    train: (w, h) => model.crossEntropy(w, tr.X, tr.y, { weights: h.lambda }),
+    valid: (w) => model.crossEntropy(w, va.X, va.y),
     dynamics: gradientDescent({ lr: innerLr }),
   });
   const records: HyperCleaningRecord[] = [];

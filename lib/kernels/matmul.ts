@@ -260,3 +260,35 @@ export function matmulWithTangents(a: Tensor, b: Tensor, tb: Tensor, transA: boo
   c.dispose();
   return { out, tangent };
 }
+
+/** Where a linear softmax model's loss and gradient run as one fused pass over its data. */
+export interface LinearXentGrad {
+  /** Σ_i s_i CE_i with s_i = scale · weights[i] (scale when there are no weights) */
+  loss: number;
+  /** the unweighted per-row losses CE_i [n] */
+  ce: Tensor;
+  /** ∂loss/∂W [d, c] and ∂loss/∂b [c] */
+  gW: Tensor;
+  gb: Tensor;
+}
+
+/**
+ * The loss Σ_i s_i CE(x_i W + b, y_i) and its gradient from one native pass over the sparse layout
+ * of the data matrix x [n, d], or null where that pass does not apply: x is not a float32 CPU data
+ * matrix kept sparse, there are more than 16 classes, or the addon was built without AVX-512.
+ * Shapes and dtypes are the caller's to check (linearCrossEntropy); labels are checked natively.
+ */
+export function sparseLinearXentGrad(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number): LinearXentGrad | null {
+  const [n, d] = x.shape, c = W.shape[1];
+  if (!native.sparseLinearXentAvailable || x.dtype !== 'float32' || x.rank !== 2 || c > 16 || W.device !== 'cpu') return null;
+  const sparse = layoutsFor(x, n, d)?.sparse;
+  if (!sparse) return null;
+  const ce = emptyLike(x, [n]), gW = emptyLike(W, [d, c]), gb = emptyLike(b, [c]);
+  try {
+    const loss = native.sparseLinearXentGrad(sparse, W.handle, b.handle, labels.handle, weights ? weights.handle : null, scale, ce.handle, gW.handle, gb.handle, c);
+    return { loss, ce, gW, gb };
+  } catch (e) {
+    [ce, gW, gb].forEach((t) => t.dispose());
+    throw e;
+  }
+}

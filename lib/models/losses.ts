@@ -5,7 +5,10 @@ import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor } from '../tensor/validate';
 import { abs, mul, softplus, square, sub } from '../ops/elementwise';
 import { mean, sum } from '../ops/reduce';
-import { softmaxCrossEntropy } from '../ops/xent';
+import { fusedLinearCrossEntropy, softmaxCrossEntropy } from '../ops/xent';
+import { add } from '../ops/elementwise';
+import { matmul } from '../ops/linalg';
+import { assertFloat, assertSameDType } from '../tensor/validate';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -23,6 +26,43 @@ function reduce(x: Tensor, reduction: Reduction): Tensor {
  */
 export function crossEntropy(logits: Tensor, labels: Tensor, opts: { weights?: Tensor | null; reduction?: Reduction } = {}): Tensor {
   return reduce(softmaxCrossEntropy(logits, labels, opts.weights ?? null), opts.reduction ?? 'mean');
+}
+
+/**
+ * The cross-entropy of a linear softmax model, crossEntropy(x W + b, labels, opts): x [n, d],
+ * W [d, c], b [c]. The same value and derivatives as composing it; where it is differentiated once
+ * in reverse mode (a training step's gradient) over a float32 data matrix kept sparse with at most
+ * 16 classes, the loss and its gradient come from one fused pass over the data instead of two
+ * products and five elementwise kernels (HC's training step: ~1.0 → ~0.65 ms). Under forward mode
+ * or higher orders (Hessian-vector products, Forward-HG) it is the composite.
+ */
+export function linearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, opts: { weights?: Tensor | null; reduction?: Reduction } = {}): Tensor {
+  for (const [t, name] of [[x, 'x'], [W, 'W'], [b, 'b']] as const) {
+    assertTensor(t, name);
+    assertFloat(t, name);
+  }
+  assertSameDType(x, 'x', W, 'W');
+  assertSameDType(x, 'x', b, 'b');
+  if (x.rank !== 2 || W.rank !== 2 || x.shape[1] !== W.shape[0] || b.rank !== 1 || b.shape[0] !== W.shape[1]) {
+    throw new ShapeError(`linearCrossEntropy: expected x [n, d], W [d, c], b [c], got x ${shapeToString(x.shape)}, W ${shapeToString(W.shape)}, b ${shapeToString(b.shape)}`);
+  }
+  const n = x.shape[0];
+  assertTensor(labels, 'labels');
+  if (labels.dtype !== 'int32' || labels.rank !== 1 || labels.size !== n) {
+    throw new ShapeError(`linearCrossEntropy: 'labels' must be an int32 tensor of shape [${n}], got ${labels.dtype} ${shapeToString(labels.shape)}`);
+  }
+  const weights = opts.weights ?? null;
+  if (weights) {
+    assertTensor(weights, 'weights');
+    assertSameDType(x, 'x', weights, 'weights');
+    if (weights.rank !== 1 || weights.size !== n) throw new ShapeError(`linearCrossEntropy: 'weights' must have shape [${n}], got ${shapeToString(weights.shape)}`);
+  }
+  const reduction = opts.reduction ?? 'mean';
+  if (reduction === 'mean' || reduction === 'sum') {
+    const fused = fusedLinearCrossEntropy(x, W, b, labels, weights, reduction === 'mean' ? 1 / n : 1);
+    if (fused) return fused;
+  }
+  return crossEntropy(add(matmul(x, W), b), labels, { weights, reduction });
 }
 
 /** Binary cross-entropy with logits: softplus(z) − y z (stable for any z). */

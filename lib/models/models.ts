@@ -5,6 +5,7 @@ import { Tensor } from '../tensor/tensor';
 import { add, relu, sigmoid, softplus, tanh } from '../ops/elementwise';
 import { matmul } from '../ops/linalg';
 import { Initializer, ParamLayout, init, params } from './params';
+import { Reduction, linearCrossEntropy } from './losses';
 
 export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'softplus' | 'identity';
 
@@ -20,14 +21,26 @@ export interface Model {
   initialize(opts: { seed: number; dtype?: FloatDType }): Tensor;
 }
 
+export interface LinearModel extends Model {
+  /**
+   * crossEntropy(apply(w, x), labels, opts), fused where it is differentiated once in reverse mode
+   * (see linearCrossEntropy): the way to write softmax regression's training loss.
+   */
+  crossEntropy(w: Tensor, x: Tensor, labels: Tensor, opts?: { weights?: Tensor | null; reduction?: Reduction }): Tensor;
+}
+
 /** Softmax regression / linear layer: x W + b. */
-export function linear(inputDim: number, outputs: number, opts: { init?: Initializer } = {}): Model {
+export function linear(inputDim: number, outputs: number, opts: { init?: Initializer } = {}): LinearModel {
   const layout = params({ W: [inputDim, outputs], b: [outputs] });
   return {
     layout,
     apply(w, x) {
       const p = layout.views(w);
       return add(matmul(x, p.W), p.b);
+    },
+    crossEntropy(w, x, labels, o = {}) {
+      const p = layout.views(w);
+      return linearCrossEntropy(x, p.W, p.b, labels, o);
     },
     initialize(o) {
       return layout.initialize({ W: opts.init ?? init.zeros(), b: init.zeros() }, o);

@@ -7,7 +7,7 @@
  * run entirely on fused kernels. Third derivatives with respect to the logits are not provided.
  */
 import * as K from '../kernels';
-import { record, willDifferentiate } from '../autodiff/engine';
+import { firstOrderReverseOnly, record, willDifferentiate } from '../autodiff/engine';
 import { RfhoError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { addTangents, mul } from './elementwise';
@@ -115,4 +115,24 @@ export function xentGradJvp(z: Tensor, y: Tensor, s: Tensor | null, dz: Tensor |
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, weights?: Tensor | null): Tensor {
   const ce = xentLoss(logits, labels);
   return weights ? mul(weights, ce) : ce;
+}
+
+/**
+ * scale · Σ_i w_i CE(x_i W + b, y_i) (w_i = 1 without weights) from one fused native pass over the
+ * sparse data x that gives the loss and its gradient together — for a first-order gradient only
+ * (`firstOrderReverseOnly`): its VJP hands back that gradient and is never differentiated itself.
+ * Returns null where the fused pass does not apply (the caller then composes matmul, add and
+ * softmax cross-entropy). Arguments are checked by the caller.
+ */
+export function fusedLinearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number): Tensor | null {
+  const differentiated = W.requiresGrad || b.requiresGrad || !!weights?.requiresGrad;
+  if (!differentiated || !firstOrderReverseOnly()) return null;
+  const r = K.sparseLinearXentGrad(x, W, b, labels, weights, scale);
+  if (!r) return null;
+  const loss = K.full([], r.loss, { dtype: x.dtype });
+  return record(loss, weights ? [W, b, weights] : [W, b], 'linearCrossEntropy',
+    (g) => [mul(g, r.gW), mul(g, r.gb), ...(weights ? [mul(g, mul(r.ce, scale))] : [])],
+    () => {
+      throw new RfhoError('internal: the fused linear cross-entropy was recorded under forward mode');
+    });
 }

@@ -5,6 +5,7 @@
 
 #include "args.h"
 #include "../cpu/sparse_data.h"
+#include <cmath>
 
 namespace rfho {
 namespace {
@@ -517,6 +518,46 @@ Napi::Value SparseGemm(const Napi::CallbackInfo& info) {
   });
 }
 
+// sparseLinearXentGrad(S, W, b, labels, weights|null, scale, ce, gW, gb, c) → loss: the loss
+// Σ_i s_i CE(S_i W + b, y_i) (s_i = scale · weights[i]) of a linear softmax model on the float32
+// sparse data S [n, d] and its gradient in one pass (cpu/sparse_data.h).
+Napi::Value SparseLinearXentGrad(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& S = argSparseLayout(info, 0, "S");
+    Buffer& W = argBuffer(info, 1, "W");
+    Buffer& b = argBuffer(info, 2, "b");
+    Buffer& y = argBuffer(info, 3, "labels");
+    Buffer* w = argOptionalBuffer(info, 4, "weights");
+    const double scale = argNumber(info, 5, "scale");
+    Buffer& ce = argBuffer(info, 6, "ce");
+    Buffer& gW = argBuffer(info, 7, "gW");
+    Buffer& gb = argBuffer(info, 8, "gb");
+    const int64_t c = argInt(info, 9, "c", 1);
+    if (!sparseLinearXentAvailable()) fail("the fused linear softmax cross-entropy is not built for this CPU (needs AVX-512)");
+    if (S.dtype != DType::F32) fail("argument 'S' must be a float32 sparse layout for the fused linear softmax cross-entropy");
+    if (c > 16) fail("argument 'c' must be at most 16 for the fused linear softmax cross-entropy, got " + std::to_string(c));
+    if (!std::isfinite(scale)) fail("argument 'scale' must be finite");
+    const int64_t n = S.sparseRows, d = S.sparseCols;
+    requireDtype(y, DType::I32, "labels");
+    requireSameDevice(W, "W", y, "labels");
+    requireNumel(y, n, "labels");
+    requireOperands(S, "S", {{&W, "W", d * c}, {&b, "b", c}, {w, "weights", n}, {&ce, "ce", n}, {&gW, "gW", d * c},
+                             {&gb, "gb", c}});
+    if (W.device != Device::CPU) fail("argument 'W' must be a CPU tensor for the fused linear softmax cross-entropy");
+    for (const Buffer* out : std::initializer_list<const Buffer*>{&ce, &gW, &gb})
+      for (const Buffer* in : std::initializer_list<const Buffer*>{&W, &b, &y, w})
+        if (in && out->data == in->data) fail("the outputs 'ce', 'gW' and 'gb' must not be inputs");
+    if (ce.data == gW.data || ce.data == gb.data || gW.data == gb.data) fail("the outputs 'ce', 'gW' and 'gb' must differ");
+    checkLabels(y, c);
+    const double loss = sparseLinearXentGrad(S.data, n, d, S.sparseNnz, static_cast<const float*>(W.data),
+                                             static_cast<const float*>(b.data), static_cast<const int32_t*>(y.data),
+                                             w ? static_cast<const float*>(w->data) : nullptr, scale,
+                                             static_cast<float*>(ce.data), static_cast<float*>(gW.data),
+                                             static_cast<float*>(gb.data), c);
+    return Napi::Number::New(info.Env(), loss);
+  });
+}
+
 // tanhGrad(y, g, out, n, k): out[t, i] = g[t, i] (1 − y[i]²) for t < k.
 Napi::Value TanhGrad(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -675,6 +716,8 @@ void registerKernelBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("packRowPanels", Napi::Function::New(env, PackRowPanels, "packRowPanels"));
   exports.Set("gemmRowPanels", Napi::Function::New(env, GemmRowPanels, "gemmRowPanels"));
   exports.Set("sparseGemm", Napi::Function::New(env, SparseGemm, "sparseGemm"));
+  exports.Set("sparseLinearXentGrad", Napi::Function::New(env, SparseLinearXentGrad, "sparseLinearXentGrad"));
+  exports.Set("sparseLinearXentAvailable", Napi::Boolean::New(env, sparseLinearXentAvailable()));
   exports.Set("tanhGrad", Napi::Function::New(env, TanhGrad, "tanhGrad"));
   exports.Set("tanhGradJvp", Napi::Function::New(env, TanhGradJvp, "tanhGradJvp"));
   exports.Set("dynamicsTangent", Napi::Function::New(env, DynamicsTangent, "dynamicsTangent"));

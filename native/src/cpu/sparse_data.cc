@@ -19,7 +19,9 @@
 #endif
 
 #include "cpu_backend.h"
+#include "fast_math.h"
 #include "simd.h"
+#include "softmax_rows16.h"
 
 namespace rfho {
 
@@ -152,6 +154,22 @@ void rowsOf(const int32_t* ptr, const int32_t* idx, const T* val, int64_t r0, in
   }
 }
 
+// Each thread's rows [bounds[t], bounds[t + 1]): equal shares of the stored entries (border
+// pixels make some rows empty).
+inline std::vector<int64_t> rowsPerThread(const int32_t* ptr, int64_t rows) {
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  const int64_t nnz = ptr[rows];
+  std::vector<int64_t> bounds(threads + 1, rows);
+  bounds[0] = 0;
+  for (int t = 1; t < threads; ++t)
+    bounds[t] = std::upper_bound(ptr, ptr + rows + 1, static_cast<int32_t>(nnz * t / threads)) - ptr - 1;
+  for (int t = 1; t <= threads; ++t) bounds[t] = std::max(bounds[t], bounds[t - 1]);
+  return bounds;
+}
+
 // C_q [outRows, n] = alpha S B_q + beta C_q for every operand q, S given by (ptr, idx, val) with
 // outRows rows (B_q: inner rows), all B_q with row stride ldb and all C_q with ldc. Rows are split
 // across threads by stored entries (border pixels make some rows empty); wide products run in
@@ -164,15 +182,8 @@ void spmm(const int32_t* ptr, const int32_t* idx, const T* val, int64_t outRows,
   for (size_t q = 0; q < B.size(); ++q)
     for (int64_t j = 0; j < n; j += L) seg.push_back({B[q] + j, C[q] + j, lanesFor(static_cast<int>(std::min<int64_t>(L, n - j)))});
   const int64_t nnz = ptr[outRows], segs = static_cast<int64_t>(seg.size());
-  int threads = 1;
-#ifdef _OPENMP
-  threads = omp_get_max_threads();
-#endif
-  std::vector<int64_t> bounds(threads + 1, outRows);
-  bounds[0] = 0;
-  for (int t = 1; t < threads; ++t)
-    bounds[t] = std::upper_bound(ptr, ptr + outRows + 1, static_cast<int32_t>(nnz * t / threads)) - ptr - 1;
-  for (int t = 1; t <= threads; ++t) bounds[t] = std::max(bounds[t], bounds[t - 1]);
+  const std::vector<int64_t> bounds = rowsPerThread(ptr, outRows);
+  const int threads = static_cast<int>(bounds.size()) - 1;
   // Blocks of 16 segments (256 float32 columns) when that much of B (inner rows) fits the 1 MiB L2,
   // else of 4 (64 columns): Xᵀ·G with 2000-row G measured ~8 % faster in blocks of 4 than of 16,
   // X·W with 784-row W ~2 % slower.
@@ -226,6 +237,20 @@ void packTyped(const T* x, int64_t rows, int64_t cols, int64_t nnz, void* out) {
     }
 }
 
+// count elements of 64-byte-aligned scratch memory for the calling thread. Up to 4 MiB is kept
+// between calls (grow-only, one block per Slot): a fresh block would be fresh pages, and their
+// first touch costs more here than the work done in them. Larger requests live in `once`, freed
+// by the caller's scope.
+template <typename T, int Slot>
+T* scratch(size_t count, std::vector<T>& once) {
+  thread_local std::vector<T> kept;
+  const size_t need = count + 64 / sizeof(T);
+  std::vector<T>& block = need * sizeof(T) <= (size_t{4} << 20) ? kept : once;
+  if (block.size() < need) block.resize(need);
+  T* base = block.data();
+  return base + (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64 / sizeof(T);
+}
+
 template <typename T>
 void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS, const void* const* Bv,
                int64_t ldb, bool transB, int64_t n, T alpha, T beta, void* const* Cv, int64_t operands, int64_t ldc) {
@@ -250,16 +275,9 @@ void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool
   for (int64_t q = 0; q < operands; ++q) aligned = aligned && reinterpret_cast<uintptr_t>(B[q]) % 64 == 0;
   const bool pad = !aligned && inner * ldp * operands * 16 <= nnz;
   if (transB || pad) {
-    // Up to 4 MiB kept between calls (grow-only): a fresh block would be fresh pages, and their
-    // first touch costs more here than the copy. Larger copies are freed when the call ends.
-    thread_local std::vector<T> kept;
     std::vector<T> once;
     const int64_t stride = pad ? ldp : n;
-    const size_t need = static_cast<size_t>(operands * inner * stride + L);
-    std::vector<T>& copy = need * sizeof(T) <= (size_t{4} << 20) ? kept : once;
-    if (copy.size() < need) copy.resize(need);
-    T* base = copy.data();
-    base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64 / sizeof(T);  // 64-byte aligned
+    T* base = scratch<T, 0>(static_cast<size_t>(operands * inner * stride), once);
     for (int64_t q = 0; q < operands; ++q) {
       T* d = base + q * inner * stride;
       const T* b = B[q];
@@ -278,6 +296,101 @@ void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool
   if (transS) spmm(p.ptrC, p.idxC, p.valC, cols, inner, B, ldb, n, alpha, beta, C, ldc);
   else spmm(p.ptrR, p.idxR, p.valR, rows, inner, B, ldb, n, alpha, beta, C, ldc);
 }
+
+#ifdef RFHO_SOFTMAX_ROWS16
+// The loss of a linear softmax model over the sparse data matrix S [n, d] and its gradient in one
+// pass over S's rows (see sparseLinearXentGrad in sparse_data.h). Each thread takes a share of
+// the rows in blocks: the logits z_i = S_i W + b of a block gathered row by row, their softmax
+// (softmax_rows16.h, the arithmetic of the separate softmax kernel), then each row's gradient
+// g_i = s_i (p_i − e_{y_i}) scattered as S_iᵀ g_i into the thread's own [d, 16] copy of ∂W while
+// the row's entries are still in L1; the copies are summed at the end. Where the separate kernels
+// read S twice (S W, then Sᵀ G from the column-ordered copy) and the logits and G went through
+// memory between five kernels, this reads the row-ordered half of the layout once.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W, const float* b, const int32_t* y,
+                     const float* w, float scale, float* ce, float* gW, float* gb, int64_t c) {
+  using namespace rows16;
+  constexpr int64_t L = 16, kBlock = 64;
+  const __mmask16 valid = static_cast<__mmask16>((1u << c) - 1);
+  const std::vector<int64_t> bounds = rowsPerThread(p.ptrR, n);
+  const int threads = static_cast<int>(bounds.size()) - 1;
+  std::vector<float> once0, once1;
+  float* Wp = scratch<float, 0>(static_cast<size_t>(d * L), once0);  // W with rows of 16 lanes
+  for (int64_t i = 0; i < d; ++i) {
+    std::memcpy(Wp + i * L, W + i * c, static_cast<size_t>(c) * sizeof(float));
+    std::fill(Wp + i * L + c, Wp + (i + 1) * L, 0.0f);
+  }
+  const int64_t privSize = (d + 1) * L;  // a thread's ∂W rows, then its ∂b
+  float* priv = scratch<float, 1>(static_cast<size_t>(threads * privSize), once1);
+  const __m512 bias = _mm512_maskz_loadu_ps(valid, b);
+  std::vector<double> lossOf(threads, 0.0);
+  parallelRange(threads, (p.ptrR[n] + n) * 4 * L, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* U = priv + t * privSize;
+      std::fill(U, U + privSize, 0.0f);
+      __m512 Ub = _mm512_setzero_ps();
+      alignas(64) float z[kBlock * L];
+      alignas(64) double rest[kBlock], shift[kBlock];
+      double loss = 0;
+      for (int64_t r0 = bounds[t]; r0 < bounds[t + 1]; r0 += kBlock) {
+        const int64_t rows = std::min(kBlock, bounds[t + 1] - r0);
+        for (int64_t q = 0; q < rows; ++q) {  // logits of the block
+          const int32_t e0 = p.ptrR[r0 + q], e1 = p.ptrR[r0 + q + 1];
+          __m512 acc[8];
+          for (int u = 0; u < 8; ++u) acc[u] = _mm512_setzero_ps();
+          int32_t e = e0;
+          for (; e + 8 <= e1; e += 8)
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; ++u)
+              acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(p.valR[e + u]), _mm512_load_ps(Wp + int64_t{p.idxR[e + u]} * L), acc[u]);
+          for (; e < e1; ++e)
+            acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(p.valR[e]), _mm512_load_ps(Wp + int64_t{p.idxR[e]} * L), acc[0]);
+          const __m512 s01 = _mm512_add_ps(acc[0], acc[1]), s23 = _mm512_add_ps(acc[2], acc[3]);
+          const __m512 s45 = _mm512_add_ps(acc[4], acc[5]), s67 = _mm512_add_ps(acc[6], acc[7]);
+          _mm512_store_ps(z + q * L, _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s01, s23), _mm512_add_ps(s45, s67)), bias));
+        }
+        for (int64_t q = 0; q < rows; ++q) {  // softmax, gradient row, scatter
+          const int64_t i = r0 + q;
+          const Row row = softmax(z + q * L, valid);
+          rest[q] = row.rest;
+          shift[q] = static_cast<double>(row.mx) - static_cast<double>(z[q * L + y[i]]);
+          const __m512 g = _mm512_mul_ps(_mm512_set1_ps(w ? w[i] * scale : scale), minusLabel(row.p, valid, y[i]));
+          Ub = _mm512_add_ps(Ub, g);
+          const int32_t e1 = p.ptrR[i + 1];
+          const int32_t* idx = p.idxR;
+          const float* val = p.valR;
+          for (int32_t e = p.ptrR[i]; e < e1; ++e) {  // locals: the stores may alias p's fields
+            float* u = U + int64_t{idx[e]} * L;
+            _mm512_store_ps(u, _mm512_fmadd_ps(_mm512_set1_ps(val[e]), g, _mm512_load_ps(u)));
+          }
+        }
+        // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), as the separate kernel has it
+#pragma omp simd
+        for (int64_t q = 0; q < rows; ++q) rest[q] = fastLog1p(rest[q]) + shift[q];
+        for (int64_t q = 0; q < rows; ++q) {
+          ce[r0 + q] = static_cast<float>(rest[q]);
+          loss += (w ? static_cast<double>(w[r0 + q]) : 1.0) * static_cast<double>(ce[r0 + q]);
+        }
+      }
+      _mm512_store_ps(U + d * L, Ub);
+      lossOf[t] = loss;
+    }
+  });
+  double loss = 0;
+  for (int t = 0; t < threads; ++t) loss += lossOf[t];
+  for (int64_t i = 0; i <= d; ++i) {
+    float* out = i < d ? gW + i * c : gb;
+    for (int64_t j = 0; j < c; ++j) {
+      float sum = 0;
+      for (int t = 0; t < threads; ++t) sum += priv[t * privSize + i * L + j];
+      out[j] = sum;
+    }
+  }
+  return loss * static_cast<double>(scale);
+}
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace
 
@@ -303,6 +416,30 @@ void sparseGemm(DType dtype, const void* layout, int64_t rows, int64_t cols, int
                      static_cast<float>(beta), C, operands, ldc);
   else
     gemmTyped<double>(layout, rows, cols, nnz, transS, B, ldb, transB, n, alpha, beta, C, operands, ldc);
+}
+
+}  // namespace rfho
+
+namespace rfho {
+
+bool sparseLinearXentAvailable() {
+#ifdef RFHO_SOFTMAX_ROWS16
+  return true;
+#else
+  return false;
+#endif
+}
+
+double sparseLinearXentGrad(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
+                            const int32_t* labels, const float* weights, double scale, float* ce, float* gW, float* gb,
+                            int64_t c) {
+#ifdef RFHO_SOFTMAX_ROWS16
+  DenormalsAreZero daz;
+  return linearXentF32(partsOf<float>(const_cast<void*>(layout), n, d, nnz), n, d, W, b, labels, weights,
+                       static_cast<float>(scale), ce, gW, gb, c);
+#else
+  throw ArgError("the fused linear softmax cross-entropy needs AVX-512 (sparseLinearXentAvailable)");
+#endif
 }
 
 }  // namespace rfho

@@ -19,4 +19,14 @@ void packSparse(DType, const void* x, int64_t rows, int64_t cols, int64_t nnz, v
 void sparseGemm(DType, const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS,
                 const void* const* B, int64_t ldb, bool transB, int64_t n, double alpha, double beta, void* const* C,
                 int64_t operands, int64_t ldc);
+// True where sparseLinearXentGrad is compiled (float32 rows of ≤ 16 classes need AVX-512).
+bool sparseLinearXentAvailable();
+// The loss of a linear softmax model on the float32 sparse data matrix S [n, d] of the layout,
+// Σ_i s_i CE(S_i W + b, y_i) with s_i = scale · weights[i] (scale alone when weights is null),
+// and in the same pass over S its gradient: ce [n] the unweighted per-row losses, gW [d, c] and
+// gb [c] the gradients with respect to W [d, c] and b [c]. Returns the loss. c ≤ 16, labels in
+// [0, c) (the caller checks both).
+double sparseLinearXentGrad(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
+                            const int32_t* labels, const float* weights, double scale, float* ce, float* gW, float* gb,
+                            int64_t c);
 }  // namespace rfho

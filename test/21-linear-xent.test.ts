@@ -1,0 +1,186 @@
+/** The cross-entropy of a linear softmax model, fused over sparse data for a first-order gradient. */
+import * as assert from 'node:assert/strict';
+import * as rf from '../lib';
+import { Tensor } from '../lib';
+import { native } from '../lib/native/binding';
+import { arr, assertClose, assertScalarClose, finiteDiff, rand, rng } from './helpers';
+
+const rows = 600, d = 97, c = 10;
+
+/** 75 % zeros at random places, one all-zero row; labels 0..c−1. */
+function sparseData(dtype: rf.FloatDType, seed = 3) {
+  const r = rng(seed);
+  const x = Float32Array.from({ length: rows * d }, () => (r() < 0.75 ? 0 : Math.fround(r())));
+  for (let j = 0; j < d; j++) x[4 * d + j] = 0;
+  const y = Int32Array.from({ length: rows }, () => Math.floor(r() * c));
+  const t = rf.data.toTensors(rf.data.makeDataset('sparse', x, y, d, c), dtype);
+  return { X: t.X, y: t.y, x: Array.from(x), labels: Array.from(y) };
+}
+
+/** Loss and gradients in float64 plain JavaScript, independent of the library. */
+function reference(x: number[], labels: number[], W: number[], b: number[], w: number[] | null, scale: number) {
+  const gW = new Array(d * c).fill(0), gb = new Array(c).fill(0), ce: number[] = [];
+  let loss = 0;
+  for (let i = 0; i < rows; i++) {
+    const z = b.slice();
+    for (let k = 0; k < d; k++) if (x[i * d + k] !== 0) for (let j = 0; j < c; j++) z[j] += x[i * d + k] * W[k * c + j];
+    const m = Math.max(...z);
+    const e = z.map((t) => Math.exp(t - m)), sum = e.reduce((a, t) => a + t, 0);
+    ce.push(Math.log(sum) + m - z[labels[i]]);
+    const s = (w ? w[i] : 1) * scale;
+    loss += s * ce[i];
+    for (let j = 0; j < c; j++) {
+      const g = s * (e[j] / sum - (j === labels[i] ? 1 : 0));
+      gb[j] += g;
+      for (let k = 0; k < d; k++) gW[k * c + j] += x[i * d + k] * g;
+    }
+  }
+  return { loss, gW, gb, gLam: ce.map((t) => t * scale) };
+}
+
+/** Counts the fused kernel's calls while fn runs. */
+function countingFused<R>(fn: () => R): { result: R; calls: number } {
+  const real = native.sparseLinearXentGrad;
+  let calls = 0;
+  (native as any).sparseLinearXentGrad = (...a: any[]) => { calls++; return (real as any)(...a); };
+  try {
+    return { result: fn(), calls };
+  } finally {
+    (native as any).sparseLinearXentGrad = real;
+  }
+}
+
+describe('linearCrossEntropy: softmax regression loss, fused over sparse data for a first-order gradient', () => {
+  before(function () {
+    if (!native.sparseLinearXentAvailable) this.skip(); // needs AVX-512; the composite is tested below regardless
+  });
+
+  it('value and gradients (W, b, per-row weights) equal a float64 reference; both reductions; one native pass', () => {
+    rf.tidy(() => {
+      const { X, y, x, labels } = sparseData('float32');
+      const W = rand([d, c], 11, 'float32', -0.3, 0.3), b = rand([c], 12, 'float32', -0.3, 0.3);
+      const lam = rand([rows], 13, 'float32', 0, 1);
+      for (const [reduction, scale] of [['mean', 1 / rows], ['sum', 1]] as const) {
+        for (const weights of [lam, null]) {
+          const f = (Wt: Tensor, bt: Tensor, lt: Tensor) => rf.linearCrossEntropy(X, Wt, bt, y, { weights: weights ? lt : null, reduction });
+          const { result: r, calls } = countingFused(() => rf.vjp(f, [W, b, lam]));
+          assert.equal(calls, 1, `${reduction}: the loss and its gradient came from the fused pass`);
+          const ref = reference(x, labels, arr(W), arr(b), weights ? arr(lam) : null, scale);
+          const g = r.grads as Tensor[];
+          assertScalarClose(r.value.item(), ref.loss, 2e-6, `${reduction} loss`);
+          assertClose(arr(g[0]), ref.gW, 1e-4, `${reduction} ∂W`);
+          assertClose(arr(g[1]), ref.gb, 1e-4, `${reduction} ∂b`);
+          if (weights) assertClose(arr(g[2]), ref.gLam, 1e-4, `${reduction} ∂weights`);
+          else assert.ok(arr(g[2]).every((v) => v === 0), 'no weights: no gradient for them');
+          assert.equal(arr(g[1]).length, c);
+        }
+      }
+    });
+  });
+
+  it('the linear model\'s crossEntropy is its apply + crossEntropy: same training step, fused', () => {
+    rf.tidy(() => {
+      const { X, y } = sparseData('float32', 5);
+      const model = rf.linear(d, c);
+      const w = rand([model.layout.size], 21, 'float32', -0.2, 0.2), lam = rand([rows], 22, 'float32', 0, 1);
+      const fused = countingFused(() => rf.vjp((wt: Tensor) => model.crossEntropy(wt, X, y, { weights: lam }), [w]));
+      const composite = rf.vjp((wt: Tensor) => rf.crossEntropy(model.apply(wt, X), y, { weights: lam }), [w]);
+      assert.equal(fused.calls, 1);
+      assertScalarClose(fused.result.value.item(), composite.value.item(), 1e-6, 'loss');
+      const gc = arr((composite.grads as Tensor[])[0]);
+      assertClose(arr((fused.result.grads as Tensor[])[0]), gc, 1e-5, 'gradient');
+    });
+  });
+
+  it('under forward mode and higher orders it is the composite: hvp, jvp and grad of grad match finite differences (float64) and the float32 composite', () => {
+    rf.tidy(() => {
+      for (const dtype of ['float64', 'float32'] as const) {
+        const { X, y } = sparseData(dtype, 7);
+        const lam = rand([rows], 31, dtype, 0, 1);
+        const layout = rf.params({ W: [d, c], b: [c] });
+        const f = (w: Tensor) => { const p = layout.views(w); return rf.linearCrossEntropy(X, p.W, p.b, y, { weights: lam }); };
+        const g = (w: Tensor) => { const p = layout.views(w); return rf.crossEntropy(rf.add(rf.matmul(X, p.W), p.b), y, { weights: lam }); };
+        const w = rand([layout.size], 32, dtype, -0.3, 0.3), v = rand([layout.size], 33, dtype);
+        const { result: hv, calls } = countingFused(() => rf.hvp(f, w, v) as Tensor);
+        assert.equal(calls, 0, 'an HVP runs the composite');
+        if (dtype === 'float64') {
+          assertClose(arr(hv), finiteDiff((x: Tensor) => rf.grad(f)(x) as Tensor, [w], [v], 1e-6), 1e-7, 'hvp vs FD of the (fused) gradient');
+          const gg = (x: Tensor) => rf.vdot(v, rf.grad(f)(x) as Tensor);
+          assertClose(arr(rf.grad(gg)(w) as Tensor), arr(hv), 1e-9, 'grad of grad = hvp');
+        } else {
+          const hc = arr(rf.hvp(g, w, v) as Tensor);
+          assertClose(arr(hv), hc, 1e-5, 'float32 hvp = composite');
+          const t = rf.jvp(f, [w], [v]);
+          assertScalarClose(t.tangent.item(), rf.jvp(g, [w], [v]).tangent.item(), 1e-6, 'jvp');
+        }
+      }
+    });
+  });
+
+  it('where the fused pass does not apply it is the composite: dense data, float64, more than 16 classes, no gradient, reduction none', () => {
+    rf.tidy(() => {
+      const r = rng(9);
+      const dense = rf.data.toTensors(rf.data.makeDataset('dense', Float32Array.from({ length: rows * d }, () => r()), Int32Array.from({ length: rows }, (_, i) => i % c), d, c), 'float32');
+      const { X, y } = sparseData('float32', 8);
+      const X64 = sparseData('float64', 8).X;
+      const wide = rand([d, 20], 41, 'float32'), bw = rand([20], 42, 'float32');
+      const y20 = rf.tensor(Int32Array.from({ length: rows }, (_, i) => i % 20), [rows], { dtype: 'int32' });
+      const W = rand([d, c], 43, 'float32'), b = rand([c], 44, 'float32');
+      const cases: [string, () => unknown][] = [
+        ['dense data', () => rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(dense.X, Wt, b, dense.y), [W])],
+        ['float64', () => rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(X64, Wt, rand([c], 44), y), [rand([d, c], 43)])],
+        ['20 classes', () => rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(X, Wt, bw, y20), [wide])],
+        ['no gradient', () => rf.linearCrossEntropy(X, W, b, y)],
+        ['reduction none', () => rf.vjp((Wt: Tensor) => rf.sum(rf.linearCrossEntropy(X, Wt, b, y, { reduction: 'none' })), [W])],
+      ];
+      for (const [what, fn] of cases) assert.equal(countingFused(fn).calls, 0, what);
+      // and the values agree with the fused path where both apply
+      const plain = rf.linearCrossEntropy(X, W, b, y).item();
+      const fused = rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(X, Wt, b, y), [W]).value.item();
+      assertScalarClose(fused, plain, 1e-6, 'fused loss = composite loss');
+    });
+  });
+
+  it('NaN in the weights of the model gives a NaN loss and gradient (divergence stays visible)', () => {
+    rf.tidy(() => {
+      const { X, y } = sparseData('float32', 12);
+      const W = rand([d, c], 51, 'float32');
+      const w = W.toArray() as Float32Array;
+      w[3] = NaN;
+      const Wn = rf.tensor(w, [d, c], { dtype: 'float32' });
+      const r = countingFused(() => rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(X, Wt, rf.zeros([c], { dtype: 'float32' }), y), [Wn]));
+      assert.equal(r.calls, 1);
+      assert.ok(Number.isNaN(r.result.value.item()), 'loss');
+      assert.ok(arr((r.result.grads as Tensor[])[0]).some(Number.isNaN), 'gradient');
+    });
+  });
+
+  it('bad input: shapes, dtypes and labels name the argument, in TypeScript and in native code', () => {
+    rf.tidy(() => {
+      const { X, y } = sparseData('float32', 13);
+      const W = rand([d, c], 61, 'float32'), b = rand([c], 62, 'float32');
+      const grad = (fn: (Wt: Tensor) => Tensor) => rf.vjp(fn, [W]);
+      assert.throws(() => grad((Wt) => rf.linearCrossEntropy(X, rf.reshape(Wt, [c, d]), b, y)), /expected x \[n, d\], W \[d, c\], b \[c\]/);
+      assert.throws(() => grad((Wt) => rf.linearCrossEntropy(X, Wt, rand([c + 1], 1, 'float32'), y)), /b \[11\]/);
+      assert.throws(() => grad((Wt) => rf.linearCrossEntropy(X, Wt, rand([c], 1, 'float64'), y)), /'b'/);
+      assert.throws(() => grad((Wt) => rf.linearCrossEntropy(X, Wt, b, rf.tensor(new Int32Array(rows - 1), [rows - 1], { dtype: 'int32' }))), /'labels' must be an int32 tensor of shape \[600\]/);
+      assert.throws(() => grad((Wt) => rf.linearCrossEntropy(X, Wt, b, y, { weights: rand([rows + 1], 2, 'float32') })), /'weights' must have shape \[600\]/);
+      assert.throws(() => grad((Wt) => rf.linearCrossEntropy(X, Wt, b, y, { reduction: 'max' as any })), /argument 'reduction'/);
+      const bad = Int32Array.from(y.toArray() as Int32Array);
+      bad[17] = c;
+      assert.throws(() => grad((Wt) => rf.linearCrossEntropy(X, Wt, b, rf.tensor(bad, [rows], { dtype: 'int32' }))), /'labels' has 10 at row 17, outside \[0, 10\)/);
+      // the native guards, called directly
+      rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(X, Wt, b, y), [W]); // builds the layout
+      const S = X.storage.derived!.sparse!;
+      const ce = rf.zeros([rows], { dtype: 'float32' }), gW = rf.zeros([d, c], { dtype: 'float32' }), gb = rf.zeros([c], { dtype: 'float32' });
+      const call = (o: Partial<Record<'S' | 'W' | 'b' | 'y' | 'ce' | 'gW' | 'gb', any>>, cc = c) =>
+        native.sparseLinearXentGrad(o.S ?? S, (o.W ?? W).handle, (o.b ?? b).handle, (o.y ?? y).handle, null, 1, (o.ce ?? ce).handle, (o.gW ?? gW).handle, (o.gb ?? gb).handle, cc);
+      assert.throws(() => call({ S: W.handle }), /'S' is a tensor, not a sparse layout/);
+      assert.throws(() => call({ W: rand([d, c - 1], 3, 'float32') }), /'W' has 873 elements/);
+      assert.throws(() => call({ gW: W }), /must not be inputs/);
+      assert.throws(() => call({}, 17), /at most 16/);
+      assert.throws(() => call({ y: rf.zeros([rows], { dtype: 'float32' }) }), /'labels'/);
+      assert.ok(Number.isFinite(call({})), 'a valid direct call returns the loss');
+    });
+  });
+});
