@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
 import { Tensor } from '../lib';
 import { native } from '../lib/native/binding';
+import { hvpPartial } from '../lib/autodiff/transforms';
 import { arr, assertClose, assertScalarClose, finiteDiff, rand, rng } from './helpers';
 
 const rows = 600, d = 97, c = 10;
@@ -38,15 +39,16 @@ function reference(x: number[], labels: number[], W: number[], b: number[], w: n
   return { loss, gW, gb, gLam: ce.map((t) => t * scale) };
 }
 
-/** Counts the fused kernel's calls while fn runs. */
-function countingFused<R>(fn: () => R): { result: R; calls: number } {
-  const real = native.sparseLinearXentGrad;
-  let calls = 0;
-  (native as any).sparseLinearXentGrad = (...a: any[]) => { calls++; return (real as any)(...a); };
+/** The directions (k) of each fused-kernel call while fn runs: [0] is a gradient, [k] k HVP directions. */
+function countingFused<R>(fn: () => R): { result: R; calls: number; ks: number[] } {
+  const real = native.sparseLinearXent;
+  const ks: number[] = [];
+  (native as any).sparseLinearXent = (...a: any[]) => { ks.push(a[3]); return (real as any)(...a); };
   try {
-    return { result: fn(), calls };
+    const result = fn();
+    return { result, calls: ks.length, ks };
   } finally {
-    (native as any).sparseLinearXentGrad = real;
+    (native as any).sparseLinearXent = real;
   }
 }
 
@@ -92,7 +94,42 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
     });
   });
 
-  it('under forward mode and higher orders it is the composite: hvp, jvp and grad of grad match finite differences (float64) and the float32 composite', () => {
+  it('Hessian-vector products fused too: one pass per product (k ≤ 4 directions, batched), the weights\' mixed term included; equal to float64 composites checked against finite differences', () => {
+    rf.tidy(() => {
+      const d32 = sparseData('float32', 7), d64 = sparseData('float64', 7);
+      const layout = rf.params({ W: [d, c], b: [c] });
+      const f = (X: Tensor, y: Tensor) => (w: Tensor, lam: Tensor) => { const p = layout.views(w); return rf.linearCrossEntropy(X, p.W, p.b, y, { weights: lam }); };
+      const g64 = (w: Tensor, lam: Tensor) => { const p = layout.views(w); return rf.crossEntropy(rf.add(rf.matmul(d64.X, p.W), p.b), d64.y, { weights: lam }); };
+      const w64 = rand([layout.size], 32, 'float64', -0.3, 0.3), lam64 = rand([rows], 31, 'float64', 0, 1);
+      const V64 = rand([5, layout.size], 33, 'float64');
+      const w32 = rf.cast(w64, 'float32'), lam32 = rf.cast(lam64, 'float32'), V32 = rf.cast(V64, 'float32');
+      const v64 = rf.reshape(rf.slice(V64, 0, 0, 1), [layout.size]), v32 = rf.cast(v64, 'float32');
+      // the float64 composite against finite differences of its gradient, then the fused float32 against it
+      const [hw64, hl64] = hvpPartial(g64, [w64, lam64], [v64, null]);
+      const gradW = (w: Tensor) => (rf.grad((x: Tensor) => g64(x, lam64))(w) as Tensor);
+      const gradL = (w: Tensor) => (rf.grad((l: Tensor) => g64(w, l))(lam64) as Tensor);
+      assertClose(arr(hw64), finiteDiff(gradW, [w64], [v64], 1e-6), 1e-7, 'float64 composite H_ww v vs FD');
+      assertClose(arr(hl64), finiteDiff(gradL, [w64], [v64], 1e-6), 1e-7, 'float64 composite H_λw v vs FD');
+      const one = countingFused(() => hvpPartial(f(d32.X, d32.y), [w32, lam32], [v32, null]));
+      assert.deepEqual(one.ks, [1], 'one fused pass, one direction (the weights\' cotangent needs no second pass)');
+      assertClose(arr(one.result[0]), arr(hw64), 1e-4, 'fused H_ww v');
+      assertClose(arr(one.result[1]), arr(hl64), 1e-4, 'fused H_λw v');
+      // batched: four directions in one pass; five: the composite
+      const four = countingFused(() => rf.hvp((w: Tensor) => f(d32.X, d32.y)(w, lam32), w32, rf.slice(V32, 0, 0, 4), { batched: true }) as Tensor);
+      assert.deepEqual(four.ks, [4]);
+      const ref4 = rf.hvp((w: Tensor) => g64(w, lam64), w64, rf.slice(V64, 0, 0, 4), { batched: true }) as Tensor;
+      assertClose(arr(four.result), arr(ref4), 1e-4, 'batched fused hvp');
+      const five = countingFused(() => rf.hvp((w: Tensor) => f(d32.X, d32.y)(w, lam32), w32, V32, { batched: true }) as Tensor);
+      assert.equal(five.calls, 0, 'five directions: the composite');
+      assertClose(arr(five.result), arr(rf.hvp((w: Tensor) => g64(w, lam64), w64, V64, { batched: true }) as Tensor), 1e-4, 'composite hvp');
+      // a function of the loss (g carries a tangent): the primal gradient is read, one more pass
+      const sq = countingFused(() => rf.hvp((w: Tensor) => rf.square(f(d32.X, d32.y)(w, lam32)), w32, v32) as Tensor);
+      assert.deepEqual(sq.ks, [1, 0]);
+      assertClose(arr(sq.result), arr(rf.hvp((w: Tensor) => rf.square(g64(w, lam64)), w64, v64) as Tensor), 1e-4, 'hvp of the squared loss');
+    });
+  });
+
+  it('under other transformations it is the composite: jvp, grad of grad, float64 — matching finite differences (third derivatives of softmax cross-entropy are not provided)', () => {
     rf.tidy(() => {
       for (const dtype of ['float64', 'float32'] as const) {
         const { X, y } = sparseData(dtype, 7);
@@ -101,17 +138,15 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
         const f = (w: Tensor) => { const p = layout.views(w); return rf.linearCrossEntropy(X, p.W, p.b, y, { weights: lam }); };
         const g = (w: Tensor) => { const p = layout.views(w); return rf.crossEntropy(rf.add(rf.matmul(X, p.W), p.b), y, { weights: lam }); };
         const w = rand([layout.size], 32, dtype, -0.3, 0.3), v = rand([layout.size], 33, dtype);
-        const { result: hv, calls } = countingFused(() => rf.hvp(f, w, v) as Tensor);
-        assert.equal(calls, 0, 'an HVP runs the composite');
+        const gg = (x: Tensor) => rf.vdot(v, rf.grad(f)(x) as Tensor);
+        const { result, calls } = countingFused(() => ({ t: rf.jvp(f, [w], [v]).tangent.item(), gg: arr(rf.grad(gg)(w) as Tensor) }));
+        assert.equal(calls, 0, `${dtype}: no fused pass under jvp or grad of grad`);
+        const tol = dtype === 'float64' ? 1e-7 : 1e-4;
+        assertScalarClose(result.t, rf.jvp(g, [w], [v]).tangent.item(), dtype === 'float64' ? 1e-12 : 1e-5, 'jvp');
         if (dtype === 'float64') {
-          assertClose(arr(hv), finiteDiff((x: Tensor) => rf.grad(f)(x) as Tensor, [w], [v], 1e-6), 1e-7, 'hvp vs FD of the (fused) gradient');
-          const gg = (x: Tensor) => rf.vdot(v, rf.grad(f)(x) as Tensor);
-          assertClose(arr(rf.grad(gg)(w) as Tensor), arr(hv), 1e-9, 'grad of grad = hvp');
+          assertClose(result.gg, finiteDiff((x: Tensor) => rf.grad(f)(x) as Tensor, [w], [v], 1e-6), tol, 'grad of grad = hvp vs FD');
         } else {
-          const hc = arr(rf.hvp(g, w, v) as Tensor);
-          assertClose(arr(hv), hc, 1e-5, 'float32 hvp = composite');
-          const t = rf.jvp(f, [w], [v]);
-          assertScalarClose(t.tangent.item(), rf.jvp(g, [w], [v]).tangent.item(), 1e-6, 'jvp');
+          assertClose(result.gg, arr(rf.hvp(g, w, v) as Tensor), tol, 'float32 grad of grad = composite hvp');
         }
       }
     });
@@ -173,14 +208,16 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
       rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(X, Wt, b, y), [W]); // builds the layout
       const S = X.storage.derived!.sparse!;
       const ce = rf.zeros([rows], { dtype: 'float32' }), gW = rf.zeros([d, c], { dtype: 'float32' }), gb = rf.zeros([c], { dtype: 'float32' });
-      const call = (o: Partial<Record<'S' | 'W' | 'b' | 'y' | 'ce' | 'gW' | 'gb', any>>, cc = c) =>
-        native.sparseLinearXentGrad(o.S ?? S, (o.W ?? W).handle, (o.b ?? b).handle, (o.y ?? y).handle, null, 1, (o.ce ?? ce).handle, (o.gW ?? gW).handle, (o.gb ?? gb).handle, cc);
+      const call = (o: Partial<Record<'S' | 'W' | 'b' | 'y' | 'ce' | 'gW' | 'gb', any>>, cc = c, k = 0) =>
+        native.sparseLinearXent(o.S ?? S, (o.W ?? W).handle, (o.b ?? b).handle, k, null, null, (o.y ?? y).handle, null, 1, (o.ce ?? ce).handle, (o.gW ?? gW).handle, (o.gb ?? gb).handle, null, cc);
       assert.throws(() => call({ S: W.handle }), /'S' is a tensor, not a sparse layout/);
       assert.throws(() => call({ W: rand([d, c - 1], 3, 'float32') }), /'W' has 873 elements/);
       assert.throws(() => call({ gW: W }), /must not be inputs/);
       assert.throws(() => call({}, 17), /at most 16/);
       assert.throws(() => call({ y: rf.zeros([rows], { dtype: 'float32' }) }), /'labels'/);
-      assert.ok(Number.isFinite(call({})), 'a valid direct call returns the loss');
+      assert.throws(() => call({}, c, 1), /'dW', 'db' and 'r' are needed/);
+      assert.throws(() => call({}, c, 5), /'k' must be at most 4/);
+      assert.ok(Number.isFinite(call({})[0]), 'a valid direct call returns the loss');
     });
   });
 });

@@ -133,6 +133,15 @@ export function firstOrderReverseOnly(): boolean {
   return engine.reverseDepth === 1 && !engine.reversePaused && engine.forwardK === 0;
 }
 
+/**
+ * True inside a Hessian-vector product's forward-over-reverse: tangents that nothing
+ * differentiates again (`tangentsAreLeaves`), carried through exactly one reverse transformation.
+ * An op may then give its cotangents tangents a fused kernel computed with its value.
+ */
+export function forwardOverFirstOrderReverse(): boolean {
+  return tangentsAreLeaves() && engine.reverseDepth === 1 && !engine.reversePaused;
+}
+
 /** True when ops currently compute derivatives of any kind (used to skip work in fast paths). */
 export function differentiating(): boolean {
   return engine.forwardK > 0 || (engine.reverseDepth > 0 && !engine.reversePaused);

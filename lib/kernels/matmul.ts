@@ -261,34 +261,45 @@ export function matmulWithTangents(a: Tensor, b: Tensor, tb: Tensor, transA: boo
   return { out, tangent };
 }
 
-/** Where a linear softmax model's loss and gradient run as one fused pass over its data. */
-export interface LinearXentGrad {
+/** A linear softmax model's loss with its gradient, or with its gradient's tangents. */
+export interface LinearXent {
   /** Σ_i s_i CE_i with s_i = scale · weights[i] (scale when there are no weights) */
   loss: number;
   /** the unweighted per-row losses CE_i [n] */
   ce: Tensor;
-  /** ∂loss/∂W [d, c] and ∂loss/∂b [c] */
+  /** ∂loss/∂W [d, c] and ∂loss/∂b [c]; with k directions their tangents [k, d, c] and [k, c] */
   gW: Tensor;
   gb: Tensor;
+  /** with k directions: r [k, n], r_qi = (p_i − e_{y_i})·dz_qi, and the loss's tangents Σ_i s_i r_qi */
+  r: Tensor | null;
+  dLoss: number[];
 }
 
+/** The largest number of directions the fused pass takes. */
+export const LINEAR_XENT_MAX_DIRECTIONS = 4;
+
 /**
- * The loss Σ_i s_i CE(x_i W + b, y_i) and its gradient from one native pass over the sparse layout
- * of the data matrix x [n, d], or null where that pass does not apply: x is not a float32 CPU data
- * matrix kept sparse, there are more than 16 classes, or the addon was built without AVX-512.
- * Shapes and dtypes are the caller's to check (linearCrossEntropy); labels are checked natively.
+ * The loss Σ_i s_i CE(x_i W + b, y_i) and, from the same native pass over the sparse layout of the
+ * data matrix x [n, d], its gradient — or, given directions dW [k, d, c] and db [k, c], the
+ * gradient's tangents along them (one Hessian-vector product per direction). Null where the pass
+ * does not apply: x is not a float32 CPU data matrix kept sparse, there are more than 16 classes
+ * or 4 directions, or the addon was built without AVX-512. Shapes and dtypes are the caller's to
+ * check (linearCrossEntropy); labels are checked natively.
  */
-export function sparseLinearXentGrad(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number): LinearXentGrad | null {
+export function sparseLinearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number, directions?: { dW: Tensor; db: Tensor }): LinearXent | null {
   const [n, d] = x.shape, c = W.shape[1];
-  if (!native.sparseLinearXentAvailable || x.dtype !== 'float32' || x.rank !== 2 || c > 16 || W.device !== 'cpu') return null;
+  const k = directions ? directions.dW.shape[0] : 0;
+  if (!native.sparseLinearXentAvailable || x.dtype !== 'float32' || x.rank !== 2 || c > 16 || W.device !== 'cpu' || k > LINEAR_XENT_MAX_DIRECTIONS) return null;
   const sparse = layoutsFor(x, n, d)?.sparse;
   if (!sparse) return null;
-  const ce = emptyLike(x, [n]), gW = emptyLike(W, [d, c]), gb = emptyLike(b, [c]);
+  const ce = emptyLike(x, [n]), gW = emptyLike(W, k ? [k, d, c] : [d, c]), gb = emptyLike(b, k ? [k, c] : [c]);
+  const r = k ? emptyLike(x, [k, n]) : null;
   try {
-    const loss = native.sparseLinearXentGrad(sparse, W.handle, b.handle, labels.handle, weights ? weights.handle : null, scale, ce.handle, gW.handle, gb.handle, c);
-    return { loss, ce, gW, gb };
+    const out = native.sparseLinearXent(sparse, W.handle, b.handle, k, directions ? directions.dW.handle : null, directions ? directions.db.handle : null,
+      labels.handle, weights ? weights.handle : null, scale, ce.handle, gW.handle, gb.handle, r ? r.handle : null, c);
+    return { loss: out[0], ce, gW, gb, r, dLoss: out.slice(1) };
   } catch (e) {
-    [ce, gW, gb].forEach((t) => t.dispose());
+    [ce, gW, gb, r].forEach((t) => t?.dispose());
     throw e;
   }
 }

@@ -30,11 +30,13 @@ export function crossEntropy(logits: Tensor, labels: Tensor, opts: { weights?: T
 
 /**
  * The cross-entropy of a linear softmax model, crossEntropy(x W + b, labels, opts): x [n, d],
- * W [d, c], b [c]. The same value and derivatives as composing it; where it is differentiated once
- * in reverse mode (a training step's gradient) over a float32 data matrix kept sparse with at most
- * 16 classes, the loss and its gradient come from one fused pass over the data instead of two
- * products and five elementwise kernels (HC's training step: ~1.0 → ~0.65 ms). Under forward mode
- * or higher orders (Hessian-vector products, Forward-HG) it is the composite.
+ * W [d, c], b [c]. The same value and derivatives as composing it. Over a float32 data matrix kept
+ * sparse, with at most 16 classes, the two derivatives a Reverse-HG step asks for each come from
+ * one fused native pass over the data instead of two sparse products and several elementwise
+ * kernels: a first-order gradient (the training step) and a Hessian-vector product along up to 4
+ * directions of (W, b) (the reverse step, including the mixed term for the weights). Anything
+ * else — directions on the weights (Forward-HG), grad of grad, jvp, float64 — is the composite.
+ * HC's Reverse-HG step measured ~2.7 → ~2.2 ms with both (bench/RESULTS.md).
  */
 export function linearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, opts: { weights?: Tensor | null; reduction?: Reduction } = {}): Tensor {
   for (const [t, name] of [[x, 'x'], [W, 'W'], [b, 'b']] as const) {

@@ -23,8 +23,8 @@ export interface Model {
 
 export interface LinearModel extends Model {
   /**
-   * crossEntropy(apply(w, x), labels, opts), fused where it is differentiated once in reverse mode
-   * (see linearCrossEntropy): the way to write softmax regression's training loss.
+   * crossEntropy(apply(w, x), labels, opts), with its gradient and its Hessian-vector products
+   * fused over sparse data (see linearCrossEntropy): the way to write softmax regression's loss.
    */
   crossEntropy(w: Tensor, x: Tensor, labels: Tensor, opts?: { weights?: Tensor | null; reduction?: Reduction }): Tensor;
 }

@@ -48,9 +48,10 @@ export interface NativeAddon {
   packSparse(x: Handle, rows: number, cols: number, maxDensity: number): Handle | null;
   /** C[q] = alpha op(S) op(B[q]) + beta C[q] for every operand q, in one pass over the sparse layout S */
   sparseGemm(S: Handle, transS: boolean, B: Handle[], offB: number[], ldb: number, transB: boolean, n: number, alpha: number, beta: number, C: Handle[], offC: number[], ldc: number): void;
-  /** true where sparseLinearXentGrad is built (AVX-512) */
+  /** true where sparseLinearXent is built (AVX-512) */
   readonly sparseLinearXentAvailable: boolean;
-  sparseLinearXentGrad(S: Handle, W: Handle, b: Handle, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, c: number): number;
+  /** [loss, dLoss_1, ..., dLoss_k] */
+  sparseLinearXent(S: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number): number[];
   tanhGrad(y: Handle, g: Handle, out: Handle, n: number, k: number): void;
   tanhGradJvp(y: Handle, g: Handle, ty: Handle, tg: Handle | null, out: Handle, n: number, k: number): void;
   /** the state tangent after one gradient-descent (slots 1) or momentum (slots 2) step, see kernels/compute.ts; returns the count of NaN/Inf written */

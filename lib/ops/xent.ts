@@ -7,7 +7,7 @@
  * run entirely on fused kernels. Third derivatives with respect to the logits are not provided.
  */
 import * as K from '../kernels';
-import { firstOrderReverseOnly, record, willDifferentiate } from '../autodiff/engine';
+import { firstOrderReverseOnly, forwardOverFirstOrderReverse, record, recordWithTangent, takePrimalUnused, willDifferentiate } from '../autodiff/engine';
 import { RfhoError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { addTangents, mul } from './elementwise';
@@ -118,21 +118,55 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, weights?: Te
 }
 
 /**
- * scale · Σ_i w_i CE(x_i W + b, y_i) (w_i = 1 without weights) from one fused native pass over the
- * sparse data x that gives the loss and its gradient together — for a first-order gradient only
- * (`firstOrderReverseOnly`): its VJP hands back that gradient and is never differentiated itself.
- * Returns null where the fused pass does not apply (the caller then composes matmul, add and
- * softmax cross-entropy). Arguments are checked by the caller.
+ * scale · Σ_i w_i CE(x_i W + b, y_i) (w_i = 1 without weights) with its derivatives from one fused
+ * native pass over the sparse data x (K.sparseLinearXent), where that pass gives all that will be
+ * asked of them:
+ *   - a first-order gradient (`firstOrderReverseOnly`): the pass gives the gradient with the value,
+ *     and the VJP hands it back (it is never differentiated itself);
+ *   - a Hessian-vector product (`forwardOverFirstOrderReverse`, directions on W and b, none on the
+ *     weights): the pass gives the gradient's tangents, and the VJP hands back cotangents whose
+ *     tangents are those — their primal (the gradient) is computed by a second pass only when the
+ *     reverse sweep reads it (an HVP reads it for the weights' cotangent, never for W's or b's).
+ * Returns null otherwise (the caller composes matmul, add and softmax cross-entropy). Arguments
+ * are checked by the caller.
  */
 export function fusedLinearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number): Tensor | null {
-  const differentiated = W.requiresGrad || b.requiresGrad || !!weights?.requiresGrad;
-  if (!differentiated || !firstOrderReverseOnly()) return null;
-  const r = K.sparseLinearXentGrad(x, W, b, labels, weights, scale);
+  if (!(W.requiresGrad || b.requiresGrad || weights?.requiresGrad)) return null;
+  const inputs = weights ? [W, b, weights] : [W, b];
+  if (firstOrderReverseOnly()) {
+    const r = K.sparseLinearXent(x, W, b, labels, weights, scale);
+    if (!r) return null;
+    return record(K.full([], r.loss, { dtype: x.dtype }), inputs, 'linearCrossEntropy',
+      (g) => [mul(g, r.gW), mul(g, r.gb), ...(weights ? [mul(g, mul(r.ce, scale))] : [])],
+      () => {
+        throw new RfhoError('internal: the fused linear cross-entropy was recorded under forward mode');
+      });
+  }
+  if (!forwardOverFirstOrderReverse() || weights?.tangent || !(W.tangent || b.tangent)) return null;
+  const k = (W.tangent ?? b.tangent)!.shape[0];
+  const [d, c] = W.shape;
+  const dW = W.tangent ?? K.full([k, d, c], 0, { dtype: x.dtype }), db = b.tangent ?? K.full([k, c], 0, { dtype: x.dtype });
+  const r = K.sparseLinearXent(x, W, b, labels, weights, scale, { dW, db });
   if (!r) return null;
+  let gradient: K.LinearXent | null = null; // the primal gradient: only if the sweep reads it
+  const gradientOf = () => (gradient ??= K.sparseLinearXent(x, W, b, labels, weights, scale)!);
+  // a cotangent g·∂ with tangent g·d∂ (+ dg·∂ when g carries a tangent): no reverse node, since
+  // these tangents are leaves
+  const cotangent = (unused: boolean, g: Tensor, primal: () => Tensor, dPrimal: Tensor): Tensor => {
+    const readsPrimal = !unused || !!g.tangent;
+    const value = readsPrimal ? K.binary('mul', primal(), g) : K.fullLike(dPrimal, 0, dPrimal.shape.slice(1));
+    let tangent = K.binary('mul', dPrimal, g);
+    if (g.tangent) tangent = K.binary('add', tangent, K.binary('mul', K.reshapeView(g.tangent, [k, ...value.shape.map(() => 1)]), primal()));
+    return recordWithTangent(value, [], 'linearCrossEntropy.cotangent', () => [], tangent);
+  };
   const loss = K.full([], r.loss, { dtype: x.dtype });
-  return record(loss, weights ? [W, b, weights] : [W, b], 'linearCrossEntropy',
-    (g) => [mul(g, r.gW), mul(g, r.gb), ...(weights ? [mul(g, mul(r.ce, scale))] : [])],
-    () => {
-      throw new RfhoError('internal: the fused linear cross-entropy was recorded under forward mode');
-    });
+  const lossTangent = K.tensor(Float64Array.from(r.dLoss), [k], { dtype: x.dtype });
+  return recordWithTangent(loss, inputs, 'linearCrossEntropy', (g) => {
+    const unused = takePrimalUnused();
+    return [
+      W.requiresGrad ? cotangent(!!unused?.[0], g, () => gradientOf().gW, r.gW) : null,
+      b.requiresGrad ? cotangent(!!unused?.[1], g, () => gradientOf().gb, r.gb) : null,
+      ...(weights ? [weights.requiresGrad ? cotangent(!!unused?.[2], g, () => K.binaryScalar('mul', r.ce, scale), K.binaryScalar('mul', r.r!, scale)) : null] : []),
+    ];
+  }, lossTangent);
 }

@@ -518,43 +518,58 @@ Napi::Value SparseGemm(const Napi::CallbackInfo& info) {
   });
 }
 
-// sparseLinearXentGrad(S, W, b, labels, weights|null, scale, ce, gW, gb, c) → loss: the loss
-// Σ_i s_i CE(S_i W + b, y_i) (s_i = scale · weights[i]) of a linear softmax model on the float32
-// sparse data S [n, d] and its gradient in one pass (cpu/sparse_data.h).
-Napi::Value SparseLinearXentGrad(const Napi::CallbackInfo& info) {
+// sparseLinearXent(S, W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb, r|null, c)
+// → [loss, dLoss_1, ..., dLoss_k]: the loss Σ_i s_i CE(S_i W + b, y_i) (s_i = scale · weights[i])
+// of a linear softmax model on the float32 sparse data S [n, d] and, in one pass, its gradient
+// (k = 0) or the gradient's tangents along k ≤ 4 directions (cpu/sparse_data.h).
+Napi::Value SparseLinearXent(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Buffer& S = argSparseLayout(info, 0, "S");
     Buffer& W = argBuffer(info, 1, "W");
     Buffer& b = argBuffer(info, 2, "b");
-    Buffer& y = argBuffer(info, 3, "labels");
-    Buffer* w = argOptionalBuffer(info, 4, "weights");
-    const double scale = argNumber(info, 5, "scale");
-    Buffer& ce = argBuffer(info, 6, "ce");
-    Buffer& gW = argBuffer(info, 7, "gW");
-    Buffer& gb = argBuffer(info, 8, "gb");
-    const int64_t c = argInt(info, 9, "c", 1);
+    const int64_t k = argInt(info, 3, "k");
+    Buffer* dW = argOptionalBuffer(info, 4, "dW");
+    Buffer* db = argOptionalBuffer(info, 5, "db");
+    Buffer& y = argBuffer(info, 6, "labels");
+    Buffer* w = argOptionalBuffer(info, 7, "weights");
+    const double scale = argNumber(info, 8, "scale");
+    Buffer& ce = argBuffer(info, 9, "ce");
+    Buffer& gW = argBuffer(info, 10, "gW");
+    Buffer& gb = argBuffer(info, 11, "gb");
+    Buffer* r = argOptionalBuffer(info, 12, "r");
+    const int64_t c = argInt(info, 13, "c", 1);
     if (!sparseLinearXentAvailable()) fail("the fused linear softmax cross-entropy is not built for this CPU (needs AVX-512)");
     if (S.dtype != DType::F32) fail("argument 'S' must be a float32 sparse layout for the fused linear softmax cross-entropy");
     if (c > 16) fail("argument 'c' must be at most 16 for the fused linear softmax cross-entropy, got " + std::to_string(c));
+    if (k > 4) fail("argument 'k' must be at most 4, got " + std::to_string(k));
+    if (k > 0 && (!dW || !db || !r)) fail("arguments 'dW', 'db' and 'r' are needed when k > 0");
     if (!std::isfinite(scale)) fail("argument 'scale' must be finite");
-    const int64_t n = S.sparseRows, d = S.sparseCols;
+    const int64_t n = S.sparseRows, d = S.sparseCols, kk = std::max<int64_t>(k, 1);
     requireDtype(y, DType::I32, "labels");
     requireSameDevice(W, "W", y, "labels");
     requireNumel(y, n, "labels");
-    requireOperands(S, "S", {{&W, "W", d * c}, {&b, "b", c}, {w, "weights", n}, {&ce, "ce", n}, {&gW, "gW", d * c},
-                             {&gb, "gb", c}});
+    requireOperands(S, "S", {{&W, "W", d * c}, {&b, "b", c}, {dW, "dW", k * d * c}, {db, "db", k * c},
+                             {w, "weights", n}, {&ce, "ce", n}, {&gW, "gW", kk * d * c}, {&gb, "gb", kk * c},
+                             {r, "r", k * n}});
     if (W.device != Device::CPU) fail("argument 'W' must be a CPU tensor for the fused linear softmax cross-entropy");
-    for (const Buffer* out : std::initializer_list<const Buffer*>{&ce, &gW, &gb})
-      for (const Buffer* in : std::initializer_list<const Buffer*>{&W, &b, &y, w})
-        if (in && out->data == in->data) fail("the outputs 'ce', 'gW' and 'gb' must not be inputs");
-    if (ce.data == gW.data || ce.data == gb.data || gW.data == gb.data) fail("the outputs 'ce', 'gW' and 'gb' must differ");
+    const std::initializer_list<const Buffer*> outs{&ce, &gW, &gb, r}, ins{&W, &b, dW, db, &y, w};
+    for (const Buffer* o : outs)
+      for (const Buffer* in : ins)
+        if (o && in && o->data == in->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must not be inputs");
+    for (const Buffer* o : outs)
+      for (const Buffer* o2 : outs)
+        if (o && o2 && o != o2 && o->data == o2->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must differ");
     checkLabels(y, c);
-    const double loss = sparseLinearXentGrad(S.data, n, d, S.sparseNnz, static_cast<const float*>(W.data),
-                                             static_cast<const float*>(b.data), static_cast<const int32_t*>(y.data),
-                                             w ? static_cast<const float*>(w->data) : nullptr, scale,
-                                             static_cast<float*>(ce.data), static_cast<float*>(gW.data),
-                                             static_cast<float*>(gb.data), c);
-    return Napi::Number::New(info.Env(), loss);
+    std::vector<double> dLoss(static_cast<size_t>(k));
+    const auto f = [](const Buffer* x) { return x ? static_cast<const float*>(x->data) : nullptr; };
+    const double loss = sparseLinearXent(S.data, n, d, S.sparseNnz, f(&W), f(&b), k, f(dW), f(db),
+                                         static_cast<const int32_t*>(y.data), f(w), scale, static_cast<float*>(ce.data),
+                                         static_cast<float*>(gW.data), static_cast<float*>(gb.data),
+                                         r ? static_cast<float*>(r->data) : nullptr, dLoss.data(), c);
+    Napi::Array out = Napi::Array::New(info.Env(), static_cast<size_t>(k + 1));
+    out.Set(uint32_t{0}, Napi::Number::New(info.Env(), loss));
+    for (int64_t q = 0; q < k; ++q) out.Set(static_cast<uint32_t>(q + 1), Napi::Number::New(info.Env(), dLoss[q]));
+    return out;
   });
 }
 
@@ -716,7 +731,7 @@ void registerKernelBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("packRowPanels", Napi::Function::New(env, PackRowPanels, "packRowPanels"));
   exports.Set("gemmRowPanels", Napi::Function::New(env, GemmRowPanels, "gemmRowPanels"));
   exports.Set("sparseGemm", Napi::Function::New(env, SparseGemm, "sparseGemm"));
-  exports.Set("sparseLinearXentGrad", Napi::Function::New(env, SparseLinearXentGrad, "sparseLinearXentGrad"));
+  exports.Set("sparseLinearXent", Napi::Function::New(env, SparseLinearXent, "sparseLinearXent"));
   exports.Set("sparseLinearXentAvailable", Napi::Boolean::New(env, sparseLinearXentAvailable()));
   exports.Set("tanhGrad", Napi::Function::New(env, TanhGrad, "tanhGrad"));
   exports.Set("tanhGradJvp", Napi::Function::New(env, TanhGradJvp, "tanhGradJvp"));

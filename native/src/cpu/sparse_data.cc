@@ -298,71 +298,115 @@ void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool
 }
 
 #ifdef RFHO_SOFTMAX_ROWS16
-// The loss of a linear softmax model over the sparse data matrix S [n, d] and its gradient in one
-// pass over S's rows (see sparseLinearXentGrad in sparse_data.h). Each thread takes a share of
-// the rows in blocks: the logits z_i = S_i W + b of a block gathered row by row, their softmax
-// (softmax_rows16.h, the arithmetic of the separate softmax kernel), then each row's gradient
-// g_i = s_i (p_i − e_{y_i}) scattered as S_iᵀ g_i into the thread's own [d, 16] copy of ∂W while
-// the row's entries are still in L1; the copies are summed at the end. Where the separate kernels
-// read S twice (S W, then Sᵀ G from the column-ordered copy) and the logits and G went through
-// memory between five kernels, this reads the row-ordered half of the layout once.
+// The loss of a linear softmax model over the sparse data matrix S [n, d] and, in the same pass
+// over S's rows, either its gradient (Kt = 0) or the tangents of its gradient along Kt directions
+// (dW_q, db_q) — the two halves of a Reverse-HG step on softmax regression (see sparse_data.h).
+// Each thread takes a share of the rows in blocks: the logits z_i = S_i W + b of a block (and
+// dz_iq = S_i dW_q + db_q) gathered row by row, their softmax (softmax_rows16.h, the arithmetic
+// of the separate softmax kernels), then each row's gradient s_i (p_i − e_{y_i}) — or its tangents
+// s_i (diag p_i − p_i p_iᵀ) dz_iq — scattered as S_iᵀ(...) into the thread's own [d, 16] rows while
+// the row's entries are still in L1; the threads' rows are summed at the end. The separate
+// kernels read S twice (S W, then Sᵀ G from the column-ordered copy), and the logits went
+// through memory between five kernels: this reads the row-ordered half of the layout once.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W, const float* b, const int32_t* y,
-                     const float* w, float scale, float* ce, float* gW, float* gb, int64_t c) {
+template <int Kt>
+double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W, const float* b, const float* dW,
+                     const float* db, const int32_t* y, const float* w, float scale, float* ce, float* gW, float* gb,
+                     float* r, double* dLoss, int64_t c) {
   using namespace rows16;
   constexpr int64_t L = 16, kBlock = 64;
+  constexpr int Out = Kt == 0 ? 1 : Kt;         // scattered [d, 16] blocks: ∂W, or one per direction
+  constexpr int Sets = Kt == 0 ? 8 : 8 / (1 + Kt) > 0 ? 8 / (1 + Kt) : 1;  // accumulator sets per gather
   const __mmask16 valid = static_cast<__mmask16>((1u << c) - 1);
   const std::vector<int64_t> bounds = rowsPerThread(p.ptrR, n);
   const int threads = static_cast<int>(bounds.size()) - 1;
   std::vector<float> once0, once1;
-  float* Wp = scratch<float, 0>(static_cast<size_t>(d * L), once0);  // W with rows of 16 lanes
-  for (int64_t i = 0; i < d; ++i) {
-    std::memcpy(Wp + i * L, W + i * c, static_cast<size_t>(c) * sizeof(float));
-    std::fill(Wp + i * L + c, Wp + (i + 1) * L, 0.0f);
-  }
-  const int64_t privSize = (d + 1) * L;  // a thread's ∂W rows, then its ∂b
+  // row i of W, then row i of each dW_q, each in 16 lanes (aligned whole-vector loads, adjacent)
+  float* Wp = scratch<float, 0>(static_cast<size_t>((1 + Kt) * d * L), once0);
+  for (int q = 0; q <= Kt; ++q)
+    for (int64_t i = 0; i < d; ++i) {
+      float* row = Wp + (i * (1 + Kt) + q) * L;
+      std::memcpy(row, (q == 0 ? W : dW + (q - 1) * d * c) + i * c, static_cast<size_t>(c) * sizeof(float));
+      std::fill(row + c, row + L, 0.0f);
+    }
+  __m512 bias[1 + Kt];
+  for (int q = 0; q <= Kt; ++q) bias[q] = _mm512_maskz_loadu_ps(valid, q == 0 ? b : db + (q - 1) * c);
+  const int64_t privSize = Out * (d + 1) * L;  // a thread's scattered rows, then its bias sums
   float* priv = scratch<float, 1>(static_cast<size_t>(threads * privSize), once1);
-  const __m512 bias = _mm512_maskz_loadu_ps(valid, b);
-  std::vector<double> lossOf(threads, 0.0);
-  parallelRange(threads, (p.ptrR[n] + n) * 4 * L, [&](int64_t t0, int64_t t1) {
+  std::vector<double> lossOf(threads * (1 + Kt), 0.0);
+  parallelRange(threads, (p.ptrR[n] + n) * (2 + 2 * Kt) * L, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float* U = priv + t * privSize;
       std::fill(U, U + privSize, 0.0f);
-      __m512 Ub = _mm512_setzero_ps();
-      alignas(64) float z[kBlock * L];
+      __m512 Ub[Out];
+      for (int o = 0; o < Out; ++o) Ub[o] = _mm512_setzero_ps();
+      alignas(64) float z[(1 + Kt) * kBlock * L];  // the block's logits, then each direction's
       alignas(64) double rest[kBlock], shift[kBlock];
-      double loss = 0;
+      double loss[1 + Kt] = {};
       for (int64_t r0 = bounds[t]; r0 < bounds[t + 1]; r0 += kBlock) {
         const int64_t rows = std::min(kBlock, bounds[t + 1] - r0);
-        for (int64_t q = 0; q < rows; ++q) {  // logits of the block
+        for (int64_t q = 0; q < rows; ++q) {  // logits (and their tangents) of the block
           const int32_t e0 = p.ptrR[r0 + q], e1 = p.ptrR[r0 + q + 1];
-          __m512 acc[8];
-          for (int u = 0; u < 8; ++u) acc[u] = _mm512_setzero_ps();
+          __m512 acc[Sets][1 + Kt];
+          for (int u = 0; u < Sets; ++u)
+            for (int k = 0; k <= Kt; ++k) acc[u][k] = _mm512_setzero_ps();
           int32_t e = e0;
-          for (; e + 8 <= e1; e += 8)
+          for (; e + Sets <= e1; e += Sets)
 #pragma GCC unroll 8
-            for (int u = 0; u < 8; ++u)
-              acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(p.valR[e + u]), _mm512_load_ps(Wp + int64_t{p.idxR[e + u]} * L), acc[u]);
-          for (; e < e1; ++e)
-            acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(p.valR[e]), _mm512_load_ps(Wp + int64_t{p.idxR[e]} * L), acc[0]);
-          const __m512 s01 = _mm512_add_ps(acc[0], acc[1]), s23 = _mm512_add_ps(acc[2], acc[3]);
-          const __m512 s45 = _mm512_add_ps(acc[4], acc[5]), s67 = _mm512_add_ps(acc[6], acc[7]);
-          _mm512_store_ps(z + q * L, _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s01, s23), _mm512_add_ps(s45, s67)), bias));
+            for (int u = 0; u < Sets; ++u) {
+              const __m512 v = _mm512_set1_ps(p.valR[e + u]);
+              const float* row = Wp + int64_t{p.idxR[e + u]} * (1 + Kt) * L;
+#pragma GCC unroll 5
+              for (int k = 0; k <= Kt; ++k) acc[u][k] = _mm512_fmadd_ps(v, _mm512_load_ps(row + k * L), acc[u][k]);
+            }
+          for (; e < e1; ++e) {
+            const __m512 v = _mm512_set1_ps(p.valR[e]);
+            const float* row = Wp + int64_t{p.idxR[e]} * (1 + Kt) * L;
+            for (int k = 0; k <= Kt; ++k) acc[0][k] = _mm512_fmadd_ps(v, _mm512_load_ps(row + k * L), acc[0][k]);
+          }
+          for (int k = 0; k <= Kt; ++k) {
+            __m512 sum = bias[k];
+            for (int u = 0; u < Sets; ++u) sum = _mm512_add_ps(sum, acc[u][k]);
+            _mm512_store_ps(z + (k * kBlock + q) * L, sum);
+          }
         }
-        for (int64_t q = 0; q < rows; ++q) {  // softmax, gradient row, scatter
+        for (int64_t q = 0; q < rows; ++q) {  // softmax, the gradient row or its tangents, scatter
           const int64_t i = r0 + q;
           const Row row = softmax(z + q * L, valid);
           rest[q] = row.rest;
           shift[q] = static_cast<double>(row.mx) - static_cast<double>(z[q * L + y[i]]);
-          const __m512 g = _mm512_mul_ps(_mm512_set1_ps(w ? w[i] * scale : scale), minusLabel(row.p, valid, y[i]));
-          Ub = _mm512_add_ps(Ub, g);
+          const float si = w ? w[i] * scale : scale;
+          const __m512 g0 = minusLabel(row.p, valid, y[i]);
+          __m512 out[Out];
+          if constexpr (Kt == 0) {
+            out[0] = _mm512_mul_ps(_mm512_set1_ps(si), g0);
+          } else {
+            // s_i (diag p − p pᵀ) dz = s_i p ⊙ (dz − pᵀdz) in double, as the separate JVP kernel has
+            // it (dz − pᵀdz cancels when dz is nearly constant across the row); r = (p − e_y)·dz.
+            const __m512d pLo = lowHalf(row.p), pHi = highHalf(row.p);
+            for (int k = 0; k < Kt; ++k) {
+              const __m512 dz = _mm512_load_ps(z + ((k + 1) * kBlock + q) * L);
+              const __m512d dLo = lowHalf(dz), dHi = highHalf(dz);
+              const __m512d pd = _mm512_set1_pd(_mm512_reduce_add_pd(_mm512_fmadd_pd(pLo, dLo, _mm512_mul_pd(pHi, dHi))));
+              const __m512d sLo = _mm512_mul_pd(_mm512_set1_pd(si), pLo), sHi = _mm512_mul_pd(_mm512_set1_pd(si), pHi);
+              const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(sLo, _mm512_sub_pd(dLo, pd)));
+              const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(sHi, _mm512_sub_pd(dHi, pd)));
+              out[k] = _mm512_maskz_mov_ps(valid, _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1));
+              const double ri = sumInDouble(_mm512_maskz_mul_ps(valid, g0, dz));
+              r[k * n + i] = static_cast<float>(ri);
+              loss[1 + k] += static_cast<double>(si) * ri;
+            }
+          }
+          for (int o = 0; o < Out; ++o) Ub[o] = _mm512_add_ps(Ub[o], out[o]);
           const int32_t e1 = p.ptrR[i + 1];
-          const int32_t* idx = p.idxR;
+          const int32_t* idx = p.idxR;  // locals: the vector stores below may alias p's fields
           const float* val = p.valR;
-          for (int32_t e = p.ptrR[i]; e < e1; ++e) {  // locals: the stores may alias p's fields
+          for (int32_t e = p.ptrR[i]; e < e1; ++e) {
+            const __m512 v = _mm512_set1_ps(val[e]);
             float* u = U + int64_t{idx[e]} * L;
-            _mm512_store_ps(u, _mm512_fmadd_ps(_mm512_set1_ps(val[e]), g, _mm512_load_ps(u)));
+#pragma GCC unroll 4
+            for (int o = 0; o < Out; ++o) _mm512_store_ps(u + o * (d + 1) * L, _mm512_fmadd_ps(v, out[o], _mm512_load_ps(u + o * (d + 1) * L)));
           }
         }
         // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), as the separate kernel has it
@@ -370,23 +414,28 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
         for (int64_t q = 0; q < rows; ++q) rest[q] = fastLog1p(rest[q]) + shift[q];
         for (int64_t q = 0; q < rows; ++q) {
           ce[r0 + q] = static_cast<float>(rest[q]);
-          loss += (w ? static_cast<double>(w[r0 + q]) : 1.0) * static_cast<double>(ce[r0 + q]);
+          loss[0] += (w ? static_cast<double>(w[r0 + q]) : 1.0) * static_cast<double>(ce[r0 + q]);
         }
       }
-      _mm512_store_ps(U + d * L, Ub);
-      lossOf[t] = loss;
+      for (int o = 0; o < Out; ++o) _mm512_store_ps(U + (o * (d + 1) + d) * L, Ub[o]);
+      for (int k = 0; k <= Kt; ++k) lossOf[t * (1 + Kt) + k] = loss[k];
     }
   });
-  double loss = 0;
-  for (int t = 0; t < threads; ++t) loss += lossOf[t];
-  for (int64_t i = 0; i <= d; ++i) {
-    float* out = i < d ? gW + i * c : gb;
-    for (int64_t j = 0; j < c; ++j) {
-      float sum = 0;
-      for (int t = 0; t < threads; ++t) sum += priv[t * privSize + i * L + j];
-      out[j] = sum;
-    }
+  for (int k = 0; k < Kt; ++k) {
+    dLoss[k] = 0;
+    for (int t = 0; t < threads; ++t) dLoss[k] += lossOf[t * (1 + Kt) + 1 + k];
   }
+  for (int o = 0; o < Out; ++o)
+    for (int64_t i = 0; i <= d; ++i) {
+      float* dst = i < d ? gW + (o * d + i) * c : gb + o * c;
+      for (int64_t j = 0; j < c; ++j) {
+        float sum = 0;
+        for (int t = 0; t < threads; ++t) sum += priv[t * privSize + (o * (d + 1) + i) * L + j];
+        dst[j] = sum;
+      }
+    }
+  double loss = 0;
+  for (int t = 0; t < threads; ++t) loss += lossOf[t * (1 + Kt)];
   return loss * static_cast<double>(scale);
 }
 #pragma GCC diagnostic pop
@@ -430,13 +479,21 @@ bool sparseLinearXentAvailable() {
 #endif
 }
 
-double sparseLinearXentGrad(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
-                            const int32_t* labels, const float* weights, double scale, float* ce, float* gW, float* gb,
-                            int64_t c) {
+double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
+                        int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
+                        double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c) {
 #ifdef RFHO_SOFTMAX_ROWS16
   DenormalsAreZero daz;
-  return linearXentF32(partsOf<float>(const_cast<void*>(layout), n, d, nnz), n, d, W, b, labels, weights,
-                       static_cast<float>(scale), ce, gW, gb, c);
+  const Parts<float> p = partsOf<float>(const_cast<void*>(layout), n, d, nnz);
+  const float s = static_cast<float>(scale);
+  switch (k) {
+    case 0: return linearXentF32<0>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
+    case 1: return linearXentF32<1>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
+    case 2: return linearXentF32<2>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
+    case 3: return linearXentF32<3>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
+    case 4: return linearXentF32<4>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
+    default: throw ArgError("the fused linear softmax cross-entropy takes at most 4 directions");
+  }
 #else
   throw ArgError("the fused linear softmax cross-entropy needs AVX-512 (sparseLinearXentAvailable)");
 #endif
