@@ -371,7 +371,10 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
             _mm512_store_ps(z + (k * kBlock + q) * L, sum);
           }
         }
-        for (int64_t q = 0; q < rows; ++q) {  // softmax, the gradient row or its tangents, scatter
+        // Each row's softmax and its gradient row (or tangents) first, for the whole block, so that
+        // the rows' horizontal sums overlap; they replace the logits (or their tangents) in z.
+        constexpr int64_t outAt = Kt == 0 ? 0 : 1;  // z's first block holding out[0]
+        for (int64_t q = 0; q < rows; ++q) {
           const int64_t i = r0 + q;
           const Row row = softmax(z + q * L, valid);
           rest[q] = row.rest;
@@ -398,11 +401,18 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
               loss[1 + k] += static_cast<double>(si) * ri;
             }
           }
-          for (int o = 0; o < Out; ++o) Ub[o] = _mm512_add_ps(Ub[o], out[o]);
-          const int32_t e1 = p.ptrR[i + 1];
-          const int32_t* idx = p.idxR;  // locals: the vector stores below may alias p's fields
-          const float* val = p.valR;
-          for (int32_t e = p.ptrR[i]; e < e1; ++e) {
+          for (int o = 0; o < Out; ++o) {
+            Ub[o] = _mm512_add_ps(Ub[o], out[o]);
+            _mm512_store_ps(z + ((outAt + o) * kBlock + q) * L, out[o]);
+          }
+        }
+        const int32_t* idx = p.idxR;  // locals: the vector stores below may alias p's fields
+        const float* val = p.valR;
+        for (int64_t q = 0; q < rows; ++q) {  // scatter S_iᵀ out_i while row i's entries are in L1
+          __m512 out[Out];
+          for (int o = 0; o < Out; ++o) out[o] = _mm512_load_ps(z + ((outAt + o) * kBlock + q) * L);
+          const int32_t e1 = p.ptrR[r0 + q + 1];
+          for (int32_t e = p.ptrR[r0 + q]; e < e1; ++e) {
             const __m512 v = _mm512_set1_ps(val[e]);
             float* u = U + int64_t{idx[e]} * L;
 #pragma GCC unroll 4
