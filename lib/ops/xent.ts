@@ -125,8 +125,9 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, weights?: Te
  *     and the VJP hands it back (it is never differentiated itself);
  *   - a Hessian-vector product (`forwardOverFirstOrderReverse`, directions on W and b, none on the
  *     weights): the pass gives the gradient's tangents, and the VJP hands back cotangents whose
- *     tangents are those — their primal (the gradient) is computed by a second pass only when the
- *     reverse sweep reads it (an HVP reads it for the weights' cotangent, never for W's or b's).
+ *     tangents are those — their primal, the gradient with respect to W and b, is computed by a
+ *     second pass only if the reverse sweep reads it (an HVP's own sweep never does; a function
+ *     of the loss whose cotangent carries a tangent does). The weights' primal, scale·CE, is free.
  * Returns null otherwise (the caller composes matmul, add and softmax cross-entropy). Arguments
  * are checked by the caller.
  */
