@@ -152,6 +152,32 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
     });
   });
 
+  it('Reverse-HG on hyper-cleaning through the fused loss: one gradient pass and one HVP pass per step, the hypergradient of the composite (and Forward-HG\'s)', () => {
+    rf.tidy(() => {
+      const { X, y } = sparseData('float32', 17);
+      const valid = sparseData('float32', 18);
+      const model = rf.linear(d, c);
+      const make = (fused: boolean) => rf.bilevel({
+        params: model,
+        hyperparameters: [rf.hyperparameter('lam', rf.full([rows], 0.5, { dtype: 'float32' }))],
+        init: model.initialize({ seed: 0, dtype: 'float32' }),
+        train: (w, h) => (fused ? model.crossEntropy(w, X, y, { weights: h.lam }) : rf.crossEntropy(model.apply(w, X), y, { weights: h.lam })),
+        valid: (w) => rf.crossEntropy(model.apply(w, valid.X), valid.y),
+        dynamics: rf.dynamics.gradientDescent({ lr: 0.5 }),
+      });
+      const T = 15;
+      const fused = countingFused(() => rf.reverseHG(make(true), { T }));
+      assert.deepEqual([fused.ks.filter((k) => k === 0).length, fused.ks.filter((k) => k === 1).length], [T, T], 'T gradient passes and T HVP passes');
+      const composite = rf.reverseHG(make(false), { T });
+      const forward = rf.forwardHG(make(true), { T });
+      const ref = arr(composite.grads.lam);
+      assert.ok(Math.max(...ref.map(Math.abs)) > 1e-6, 'a hypergradient that is not zero');
+      assertClose(arr(fused.result.grads.lam), ref, 1e-4, 'Reverse-HG fused vs composite');
+      assertClose(arr(forward.grads.lam), ref, 1e-4, 'Forward-HG (composite under forward mode) vs Reverse-HG');
+      assertScalarClose(fused.result.value, composite.value, 1e-6, 'validation error');
+    });
+  });
+
   it('where the fused pass does not apply it is the composite: dense data, float64, more than 16 classes, no gradient, reduction none', () => {
     rf.tidy(() => {
       const r = rng(9);
