@@ -243,6 +243,8 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
       assert.throws(() => call({ y: rf.zeros([rows], { dtype: 'float32' }) }), /'labels'/);
       assert.throws(() => call({}, c, 1), /'dW', 'db' and 'r' are needed/);
       assert.throws(() => call({}, c, 5), /'k' must be at most 4/);
+      assert.throws(() => call({}, c, -1), /'k' must be >= 0/);
+      assert.throws(() => call({}, 0), /'c' must be >= 1/);
       assert.ok(Number.isFinite(call({})[0]), 'a valid direct call returns the loss');
     });
   });
