@@ -113,8 +113,8 @@ export function gradientDescent(opts: { lr: HyperInput }): Dynamics {
     initialState: (w0) => w0,
     step: (s, g, h) => {
       const eta = resolve(lr, h);
-      return fusedStep(1, false, s, g, 0, eta, () => ({ out: sub(s, times(eta, g)), v: null, v2: null, dir: g }))
-        ?? sub(s, times(eta, g));
+      const parts = () => ({ out: sub(s, times(eta, g)), v: null, v2: null, dir: g });
+      return fusedStep(1, false, s, g, 0, eta, parts) ?? parts().out;
     },
   };
 }

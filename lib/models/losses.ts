@@ -2,13 +2,11 @@
 import * as K from '../kernels';
 import { ArgumentError, ShapeError } from '../tensor/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
-import { assertTensor } from '../tensor/validate';
-import { abs, mul, softplus, square, sub } from '../ops/elementwise';
+import { assertFloat, assertSameDType, assertTensor } from '../tensor/validate';
+import { abs, add, mul, softplus, square, sub } from '../ops/elementwise';
+import { matmul } from '../ops/linalg';
 import { mean, sum } from '../ops/reduce';
 import { fusedLinearCrossEntropy, softmaxCrossEntropy } from '../ops/xent';
-import { add } from '../ops/elementwise';
-import { matmul } from '../ops/linalg';
-import { assertFloat, assertSameDType } from '../tensor/validate';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 

@@ -154,10 +154,10 @@ export function fusedLinearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels:
   // a cotangent g·∂ with tangent g·d∂ (+ dg·∂ when g carries a tangent): no reverse node, since
   // these tangents are leaves
   const cotangent = (unused: boolean, g: Tensor, primal: () => Tensor, dPrimal: Tensor): Tensor => {
-    const readsPrimal = !unused || !!g.tangent;
-    const value = readsPrimal ? K.binary('mul', primal(), g) : K.fullLike(dPrimal, 0, dPrimal.shape.slice(1));
+    const p = !unused || g.tangent ? primal() : null;
+    const value = p ? K.binary('mul', p, g) : K.fullLike(dPrimal, 0, dPrimal.shape.slice(1));
     let tangent = K.binary('mul', dPrimal, g);
-    if (g.tangent) tangent = K.binary('add', tangent, K.binary('mul', K.reshapeView(g.tangent, [k, ...value.shape.map(() => 1)]), primal()));
+    if (g.tangent) tangent = K.binary('add', tangent, K.binary('mul', K.reshapeView(g.tangent, [k, ...value.shape.map(() => 1)]), p!));
     return recordWithTangent(value, [], 'linearCrossEntropy.cotangent', () => [], tangent);
   };
   const loss = K.full([], r.loss, { dtype: x.dtype });

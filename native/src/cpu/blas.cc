@@ -5,6 +5,8 @@
 #include <cblas.h>
 #endif
 
+#include <numeric>
+
 #include "cpu_backend.h"
 #include "packed_gemm.h"
 #include "skinny_gemm.h"
@@ -95,9 +97,7 @@ void gemmTyped(const GemmArgs& g) {
   // whole; only where a share's edge falls inside an entry is that entry split. So 3 products on
   // 2 threads run as 1½ each (one split entry), not 2 and 1, which idled a core for a third of
   // the time; 1 product is split evenly, and 4 products go 2 and 2 unsplit.
-  int64_t a = g.batch, b = threads;
-  while (b != 0) { const int64_t r = a % b; a = b; b = r; }
-  const int64_t parts = threads / a, pieces = g.batch * parts;
+  const int64_t parts = threads / std::gcd<int64_t, int64_t>(g.batch, threads), pieces = g.batch * parts;
   parallelRange(threads, work, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t p0 = pieces * t / threads, p1 = pieces * (t + 1) / threads;

@@ -54,6 +54,17 @@ inline __m512 minusLabel(__m512 p, __mmask16 valid, int32_t y) {
   return _mm512_mask_mov_ps(p, ym, _mm512_set1_ps(static_cast<float>(-others)));
 }
 
+// w (diag p − p pᵀ) d = w p ⊙ (d − pᵀd), in double: d − pᵀd cancels when d is nearly constant
+// across the row, and float32 would keep few of the digits left.
+inline __m512 weightedHessianTimes(__m512 p, __m512 d, double w) {
+  const __m512d pLo = lowHalf(p), pHi = highHalf(p), dLo = lowHalf(d), dHi = highHalf(d);
+  const __m512d pd = _mm512_set1_pd(_mm512_reduce_add_pd(_mm512_fmadd_pd(pLo, dLo, _mm512_mul_pd(pHi, dHi))));
+  const __m512d wv = _mm512_set1_pd(w);
+  const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(wv, pLo), _mm512_sub_pd(dLo, pd)));
+  const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(wv, pHi), _mm512_sub_pd(dHi, pd)));
+  return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
+
 }  // namespace rows16
 }  // namespace rfho
 #pragma GCC diagnostic pop

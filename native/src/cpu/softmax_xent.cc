@@ -124,22 +124,11 @@ void xentJvp(const float* z, const int32_t* y, const float* w, const float* dz, 
     const int64_t end = std::min(n, b1 * kRows);
     for (int64_t i = b0 * kRows; i < end; ++i) {
       const __m512 p = softmax(z + i * c, valid).p;
-      const __m512d wi = _mm512_set1_pd(w ? w[i] : 1.0);
-      const __m512d wpLo = _mm512_mul_pd(wi, lowHalf(p)), wpHi = _mm512_mul_pd(wi, highHalf(p));
+      const double wi = w ? w[i] : 1.0;
       const __m512 g0 = dw ? minusLabel(p, valid, y[i]) : p;
       for (int64_t t = 0; t < k; ++t) {
         __m512 o = _mm512_setzero_ps();
-        if (dz) {
-          // w_i (diag p − p pᵀ) d = w_i p ⊙ (d − pᵀd), in double: d − pᵀd cancels when d is
-          // nearly constant across the row, and float32 would keep few of the digits left.
-          const __m512 d = _mm512_maskz_loadu_ps(valid, dz + (t * n + i) * c);
-          const __m512d dLo = lowHalf(d), dHi = highHalf(d);
-          const __m512d s = _mm512_set1_pd(
-              _mm512_reduce_add_pd(_mm512_fmadd_pd(lowHalf(p), dLo, _mm512_mul_pd(highHalf(p), dHi))));
-          const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(wpLo, _mm512_sub_pd(dLo, s)));
-          const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(wpHi, _mm512_sub_pd(dHi, s)));
-          o = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
-        }
+        if (dz) o = weightedHessianTimes(p, _mm512_maskz_loadu_ps(valid, dz + (t * n + i) * c), wi);
         if (dw) o = _mm512_fmadd_ps(_mm512_set1_ps(dw[t * n + i]), g0, o);
         storeRow(out + (t * n + i) * c, o, valid, i + spill < end);
       }

@@ -251,6 +251,21 @@ T* scratch(size_t count, std::vector<T>& once) {
   return base + (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64 / sizeof(T);
 }
 
+// rows × n values of op(src) (src row stride ld; transposed: op(src) = srcᵀ) into rows `width`
+// wide, dst row stride dstStride, zeros after the n values.
+template <typename T>
+void padRows(T* dst, int64_t dstStride, int64_t width, const T* src, int64_t ld, int64_t rows, int64_t n,
+             bool transpose) {
+  for (int64_t i = 0; i < rows; ++i) {
+    T* di = dst + i * dstStride;
+    if (transpose)
+      for (int64_t j = 0; j < n; ++j) di[j] = src[j * ld + i];
+    else
+      std::memcpy(di, src + i * ld, static_cast<size_t>(n) * sizeof(T));
+    std::fill(di + n, di + width, T(0));
+  }
+}
+
 template <typename T>
 void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS, const void* const* Bv,
                int64_t ldb, bool transB, int64_t n, T alpha, T beta, void* const* Cv, int64_t operands, int64_t ldc) {
@@ -280,15 +295,7 @@ void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool
     T* base = scratch<T, 0>(static_cast<size_t>(operands * inner * stride), once);
     for (int64_t q = 0; q < operands; ++q) {
       T* d = base + q * inner * stride;
-      const T* b = B[q];
-      for (int64_t i = 0; i < inner; ++i) {
-        T* di = d + i * stride;
-        if (transB)
-          for (int64_t j = 0; j < n; ++j) di[j] = b[j * ldb + i];
-        else
-          std::memcpy(di, b + i * ldb, static_cast<size_t>(n) * sizeof(T));
-        std::fill(di + n, di + stride, T(0));
-      }
+      padRows(d, stride, stride, B[q], ldb, inner, n, transB);
       B[q] = d;
     }
     ldb = stride;
@@ -324,12 +331,7 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
   std::vector<float> once0, once1;
   // row i of W, then row i of each dW_q, each in 16 lanes (aligned whole-vector loads, adjacent)
   float* Wp = scratch<float, 0>(static_cast<size_t>((1 + Kt) * d * L), once0);
-  for (int q = 0; q <= Kt; ++q)
-    for (int64_t i = 0; i < d; ++i) {
-      float* row = Wp + (i * (1 + Kt) + q) * L;
-      std::memcpy(row, (q == 0 ? W : dW + (q - 1) * d * c) + i * c, static_cast<size_t>(c) * sizeof(float));
-      std::fill(row + c, row + L, 0.0f);
-    }
+  for (int q = 0; q <= Kt; ++q) padRows(Wp + q * L, (1 + Kt) * L, L, q == 0 ? W : dW + (q - 1) * d * c, c, d, c, false);
   __m512 bias[1 + Kt];
   for (int q = 0; q <= Kt; ++q) bias[q] = _mm512_maskz_loadu_ps(valid, q == 0 ? b : db + (q - 1) * c);
   const int64_t privSize = Out * (d + 1) * L;  // a thread's scattered rows, then its bias sums
@@ -385,17 +387,10 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
           if constexpr (Kt == 0) {
             out[0] = _mm512_mul_ps(_mm512_set1_ps(si), g0);
           } else {
-            // s_i (diag p − p pᵀ) dz = s_i p ⊙ (dz − pᵀdz) in double, as the separate JVP kernel has
-            // it (dz − pᵀdz cancels when dz is nearly constant across the row); r = (p − e_y)·dz.
-            const __m512d pLo = lowHalf(row.p), pHi = highHalf(row.p);
+            // s_i (diag p − p pᵀ) dz, as the separate JVP kernel has it; r = (p − e_y)·dz.
             for (int k = 0; k < Kt; ++k) {
               const __m512 dz = _mm512_load_ps(z + ((k + 1) * kBlock + q) * L);
-              const __m512d dLo = lowHalf(dz), dHi = highHalf(dz);
-              const __m512d pd = _mm512_set1_pd(_mm512_reduce_add_pd(_mm512_fmadd_pd(pLo, dLo, _mm512_mul_pd(pHi, dHi))));
-              const __m512d sLo = _mm512_mul_pd(_mm512_set1_pd(si), pLo), sHi = _mm512_mul_pd(_mm512_set1_pd(si), pHi);
-              const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(sLo, _mm512_sub_pd(dLo, pd)));
-              const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(sHi, _mm512_sub_pd(dHi, pd)));
-              out[k] = _mm512_maskz_mov_ps(valid, _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1));
+              out[k] = _mm512_maskz_mov_ps(valid, weightedHessianTimes(row.p, dz, si));
               const double ri = sumInDouble(_mm512_maskz_mul_ps(valid, g0, dz));
               r[k * n + i] = static_cast<float>(ri);
               loss[1 + k] += static_cast<double>(si) * ri;
