@@ -18,14 +18,14 @@ interface CaseArgs {
 }
 
 /**
- * Median of `reps` timed runs of fn, after `warmup` (the peers likewise time only after one
- * untimed run, their compilation). A long case warms up with a short run of the same problem
- * instead (`warmup` given as a function): the JIT, the data's derived layouts and the buffer cache
- * are then in place, as they are in any second call, without paying for a full run.
+ * Median of `reps` timed runs of fn, after one untimed run of the same call — exactly what the
+ * peers do (bench/peers/common.py `timed`: their compilation). A shorter warm-up is not the same
+ * state: measured here (session 6), the first full HC T = 1000 run after a T = 10 warm-up took
+ * 1.9–2.2 ms a step against 1.5–1.7 in the runs after it — V8's tiering of the per-step code and
+ * this VM's own ramp (a native-only loop also runs ~10 % slower in its first 3 s).
  */
-function time<R>(fn: () => R, reps: number, warmup: boolean | (() => unknown)): { seconds: number; out: R } {
-  if (typeof warmup === 'function') rf.tidy(() => void warmup());
-  let out = warmup === true ? fn() : (undefined as unknown as R);
+function time<R>(fn: () => R, reps: number): { seconds: number; out: R } {
+  let out = fn();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = nowSeconds();
@@ -43,7 +43,7 @@ function main() {
   let result: Record<string, unknown>;
   if (a.case === 'hc') {
     const p = hcProblem(a.folder, dtype);
-    const { seconds, out } = time(() => rf.reverseHG(p.problem, { T }), reps, T <= 200 || (() => rf.reverseHG(p.problem, { T: 10 })));
+    const { seconds, out } = time(() => rf.reverseHG(p.problem, { T }), reps);
     const g = out.grads.lam.toArray();
     let n2 = 0;
     for (const v of g) n2 += v * v;
@@ -56,11 +56,11 @@ function main() {
     const tr = rf.data.toTensors(rf.data.range(ds, 0, 2000), dtype);
     const w0 = model.initialize({ seed: 1, dtype });
     const f = (w: rf.Tensor) => rf.crossEntropy(model.apply(w, tr.X), tr.y);
-    const g = time(() => rf.tidy(() => void rf.grad(f)(w0)), reps, true);
+    const g = time(() => rf.tidy(() => void rf.grad(f)(w0)), reps);
     result = { grad_seconds: g.seconds };
     for (const k of a.ks ?? [1, 8, 64]) {
       const V = rf.randomNormal([k, w0.size], { seed: k, dtype });
-      const h = time(() => rf.tidy(() => (rf.hvp(f, w0, V, { batched: true }) as rf.Tensor).toArray().slice(0, 4)), reps, true);
+      const h = time(() => rf.tidy(() => (rf.hvp(f, w0, V, { batched: true }) as rf.Tensor).toArray().slice(0, 4)), reps);
       result[`hvp${k}_seconds`] = h.seconds;
       result[`hvp${k}_head`] = Array.from(h.out);
       V.dispose();
@@ -75,7 +75,7 @@ function main() {
         : a.case === 'fr-reverse-ckpt10' ? rf.checkpointed({ T, slots: Math.max(3, Math.ceil(T / 10)) }) : undefined;
       return rf.reverseHG(p.problem, { T, trajectory });
     };
-    const { seconds, out } = time(() => run(T), reps, () => run(Math.min(T, 10)));
+    const { seconds, out } = time(() => run(T), reps);
     result = {
       seconds, value: out.value, grad_groups: Array.from(out.grads.groupWeights.toArray().slice(0, 4)),
       grad_lr: out.grads.lr.item(), grad_mu: out.grads.momentum.item(),
