@@ -4,11 +4,11 @@
  *   node dist/bench/case.js '{"case":"hc","folder":"/tmp/rfho-bench/hc","T":100,"reps":3}'
  */
 import * as rf from '../lib';
-import { frProblem, hcProblem } from './problems';
+import { FR_WIDTHS, frProblem, hcProblem } from './problems';
 import { median, nowSeconds } from './common';
 
 interface CaseArgs {
-  case: 'hc' | 'fr-reverse' | 'fr-reverse-ckpt' | 'fr-reverse-ckpt10' | 'fr-forward' | 'hvp';
+  case: 'hc' | 'fr-reverse' | 'fr-reverse-ckpt' | 'fr-reverse-ckpt10' | 'fr-forward' | 'fr-slope' | 'hvp';
   folder: string;
   T?: number;
   m?: number;
@@ -35,6 +35,75 @@ function time<R>(fn: () => R, reps: number): { seconds: number; out: R } {
   return { seconds: median(ts), out };
 }
 
+/** FR's training loss (unit example weights) over its first 2000 images, and the seeded w0. */
+function frTraining(dtype: rf.FloatDType) {
+  const model = rf.mlp(FR_WIDTHS, { activation: 'tanh', init: rf.init.glorotNormal() });
+  const tr = rf.data.toTensors(rf.data.range(rf.data.loadEmbeddedDigits(), 0, 2000), dtype);
+  const w0 = model.initialize({ seed: 1, dtype });
+  const loss = (w: rf.Tensor) => rf.crossEntropy(model.apply(w, tr.X), tr.y);
+  return { model, X: tr.X, w0, loss };
+}
+
+/**
+ * The bar's slope of Forward-HG: its cost per extra hyperparameter, in training steps of the same
+ * model, all timed in this process, interleaved (train, m = 4, m = 16, train, ...; medians):
+ * slope = (forward(m = 16) − forward(m = 4)) / 12 per step. Beside it, the floor: a hyperparameter
+ * adds one tangent direction to every step, and a tangent of this MLP's step (forward over
+ * reverse) has two products for each product of the step with a weight matrix in it — six of
+ * [2000, 256]·[256, 256] size where the step has three — besides the two sparse first-layer
+ * products both have. `tangent_products_s` times exactly those eight products for one direction
+ * (16 directions batched, as Forward-HG batches them, ÷ 16), on the same kernels; its ratio to a
+ * training step is what no schedule of the arithmetic can go below.
+ */
+function frSlope(folder: string, T: number, reps: number, dtype: rf.FloatDType): Record<string, unknown> {
+  const { X, w0, loss } = frTraining(dtype);
+  const dynamics = rf.dynamics.momentum({ lr: 0.02, momentum: 0.9 });
+  const train = () => {
+    const r = rf.optimize({ w0, loss, dynamics, steps: T });
+    r.w.dispose();
+    r.state.dispose();
+  };
+  const p4 = frProblem(`${folder}-m4`, 4, dtype), p16 = frProblem(`${folder}-m16`, 16, dtype);
+  const fwd = (p: typeof p4) => () => rf.tidy(() => void rf.forwardHG(p.problem, { T }));
+  const k = 16, n = 2000, h = 256;
+  const rnd = (shape: number[], seed: number) => rf.randomNormal(shape, { seed, dtype });
+  const tall = rnd([k * n, h], 1), sq = rnd([h, h], 2), act = rnd([n, h], 3), wide = rnd([h, k * h], 4), actK = rnd([n, k * h], 5);
+  const v1 = rnd([784, k * h], 6);
+  const products = () => rf.tidy(() => {
+    rf.matmul(tall, sq); // ḣ1 W2 and δ̇2 W2ᵀ
+    rf.matmul(tall, sq);
+    rf.matmul(act, wide); // h1 V2 and δ2 V2ᵀ
+    rf.matmul(act, wide);
+    rf.matmul(actK, act, { transA: true }); // ḣ1ᵀ δ2 and h1ᵀ δ̇2
+    rf.matmul(actK, act, { transA: true });
+    rf.matmul(X, v1); // X V1 (sparse data)
+    rf.matmul(X, actK, { transA: true }); // Xᵀ δ̇1
+  });
+  const timeOnce = (fn: () => void) => {
+    const t0 = nowSeconds();
+    fn();
+    return nowSeconds() - t0;
+  };
+  const runs = { train: [] as number[], m4: [] as number[], m16: [] as number[], products: [] as number[] };
+  train();
+  fwd(p4)();
+  fwd(p16)();
+  products();
+  for (let r = 0; r < reps; r++) {
+    runs.train.push(timeOnce(train) / T);
+    runs.m4.push(timeOnce(fwd(p4)) / T);
+    runs.m16.push(timeOnce(fwd(p16)) / T);
+    runs.products.push(timeOnce(products) / k);
+  }
+  [p4, p16].forEach((p) => p.dispose());
+  [tall, sq, act, wide, actK, v1].forEach((t) => t.dispose());
+  const step = median(runs.train), slope = (median(runs.m16) - median(runs.m4)) / 12, floor = median(runs.products);
+  return {
+    train_step_s: step, forward_m4_step_s: median(runs.m4), forward_m16_step_s: median(runs.m16),
+    slope_s: slope, slope_steps: slope / step, tangent_products_s: floor, tangent_products_steps: floor / step,
+  };
+}
+
 function main() {
   const a = JSON.parse(process.argv[2]) as CaseArgs;
   const reps = a.reps ?? 3;
@@ -50,12 +119,7 @@ function main() {
     result = { seconds, value: out.value, grad_head: Array.from(g.slice(0, 8)), grad_norm: Math.sqrt(n2) };
   } else if (a.case === 'hvp') {
     const p = frProblem(a.folder, 1, dtype);
-    // the FR training loss with unit weights, as a function of the flat parameters
-    const model = rf.mlp([784, 256, 256, 10], { activation: 'tanh' });
-    const ds = rf.data.loadEmbeddedDigits();
-    const tr = rf.data.toTensors(rf.data.range(ds, 0, 2000), dtype);
-    const w0 = model.initialize({ seed: 1, dtype });
-    const f = (w: rf.Tensor) => rf.crossEntropy(model.apply(w, tr.X), tr.y);
+    const { w0, loss: f } = frTraining(dtype);
     const g = time(() => rf.tidy(() => void rf.grad(f)(w0)), reps);
     result = { grad_seconds: g.seconds };
     for (const k of a.ks ?? [1, 8, 64]) {
@@ -66,6 +130,8 @@ function main() {
       V.dispose();
     }
     p.dispose();
+  } else if (a.case === 'fr-slope') {
+    result = frSlope(a.folder, a.T ?? 20, reps, dtype);
   } else {
     const m = a.m ?? 4;
     const p = frProblem(a.folder, m, dtype);

@@ -96,6 +96,35 @@ function compare(label: Record<string, unknown>, impls: ('rfho' | 'jax' | 'torch
   emit(summary);
 }
 
+/**
+ * The bar's Forward-HG slope, in training steps of the same library: rfho's from one process that
+ * interleaves training steps, Forward-HG at m = 4 and 16, and the products one tangent direction
+ * must do (bench/case.ts frSlope); JAX's from its jacfwd rows above (m = 4, 16, T = 100) over its
+ * own jit-compiled training step (fr-train).
+ */
+function forwardSlope(): void {
+  const ours = runCase('rfho', { case: 'fr-slope', m: 4, T: 20, reps: 5 });
+  const row: Record<string, unknown> = { bench: 'fr', method: 'forward-slope' };
+  if (ours) {
+    row.rfho_train_step_ms = +((ours.train_step_s as number) * 1e3).toFixed(2);
+    row.rfho_slope_ms = +((ours.slope_s as number) * 1e3).toFixed(2);
+    row.rfho_slope_steps = +(ours.slope_steps as number).toFixed(2);
+    row.rfho_tangent_products_ms = +((ours.tangent_products_s as number) * 1e3).toFixed(2);
+    row.rfho_tangent_products_steps = +(ours.tangent_products_steps as number).toFixed(2);
+  }
+  const jaxTrain = havePeers ? runCase('jax', { case: 'fr-train', m: 4, T: 100, reps: 3 }) : null;
+  const fwd = (m: number) => results.find((r) => r.bench === 'fr' && r.method === 'forward' && r.m === m)?.jax_s as number | undefined;
+  const j4 = fwd(4), j16 = fwd(16);
+  if (jaxTrain && j4 !== undefined && j16 !== undefined) {
+    const step = (jaxTrain.seconds as number) / 100, slope = (j16 - j4) / 12 / 100;
+    row.jax_train_step_ms = +(step * 1e3).toFixed(2);
+    row.jax_slope_ms = +(slope * 1e3).toFixed(2);
+    row.jax_slope_steps = +(slope / step).toFixed(2);
+  }
+  results.push(row as Row);
+  emit(row);
+}
+
 async function main() {
   fs.mkdirSync(outDir, { recursive: true });
   console.log(`# rfho benchmark suite on ${machine()}${havePeers ? '' : ' (peers skipped: no .venv-peers; see BENCHMARKS.md)'}`);
@@ -141,6 +170,7 @@ async function main() {
       if (T >= 400) compare({ bench: 'fr', method: 'reverse-checkpointed-T/10', m: 4, T }, ['rfho'], { case: 'fr-reverse-ckpt10', m: 4, T, reps: 1 }, 1);
     }
     for (const m of ms) compare({ bench: 'fr', method: 'forward', m, T: 100 }, ['rfho', 'jax'], { case: 'fr-forward', m, T: 100, reps: 1 }, 1, 1e-2);
+    if (!quick) forwardSlope();
   }
   const file = path.join(outDir, 'latest.json');
   fs.writeFileSync(file, JSON.stringify({ machine: machine(), date: new Date().toISOString(), results }, null, 1));

@@ -54,7 +54,7 @@ if case == "hc":
     emit({"peer": "jax", "case": case, "T": T, "seconds": sec, "peak_mb": peak_rss_mb(), "value": float(val),
           "grad_head": [float(x) for x in g[:8]], "grad_norm": float(jnp.linalg.norm(g))})
 
-elif case in ("fr-reverse", "fr-reverse-ckpt", "fr-forward", "hvp"):
+elif case in ("fr-reverse", "fr-reverse-ckpt", "fr-forward", "fr-train", "hvp"):
     m = meta["m"]
     widths = meta["widths"]
     sizes = [(widths[i], widths[i + 1]) for i in range(len(widths) - 1)]
@@ -123,6 +123,12 @@ elif case in ("fr-reverse", "fr-reverse-ckpt", "fr-forward", "hvp"):
         return val_loss(w)
 
     hyper = (jnp.full((m,), 1.0, dtype=dt), jnp.asarray(meta["lr"], dtype=dt), jnp.asarray(meta["mu"], dtype=dt))
+    if case == "fr-train":
+        # T training steps and the validation loss, no hypergradient: JAX's own training step
+        f = jax.jit(lambda h: run(h, False))
+        sec, val = timed(lambda: jax.block_until_ready(f(hyper)), reps)
+        emit({"peer": "jax", "case": case, "T": T, "m": m, "seconds": sec, "peak_mb": peak_rss_mb(), "value": float(val)})
+        sys.exit(0)
     if case == "fr-forward":
         f = jax.jit(jax.jacfwd(lambda h: run(h, False)))
         sec, g = timed(lambda: jax.block_until_ready(f(hyper)), reps)
