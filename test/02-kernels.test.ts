@@ -512,15 +512,15 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     assert.throws(() => native.sparseGemm(S, false, [T.handle], [0], 4, false, 4, 1, 0, [C.handle], [0], 4), /has been freed/);
   });
 
-  it('sparse products never read past their right-hand side: B ending at a guard page, every width, transpose and stride (native harness)', function () {
+  it('sparse products never read past their right-hand side: B ending at a guard page, every width, transpose, stride and operand count (native harness)', function () {
     // built with the addon (CMakeLists.txt, native/test/sparse_guard.cc); a read past B faults
     const exe = path.resolve(__dirname, '..', '..', 'build', 'Release', 'rfho_sparse_guard');
     assert.ok(fs.existsSync(exe), `the native harness ${exe} is built with the addon`);
     const run = spawnSync(exe, { encoding: 'utf8', timeout: 60000 });
     assert.equal(run.signal, null, `the harness was killed by ${run.signal} (a read past B?)`);
     assert.equal(run.status, 0, run.stdout + run.stderr);
-    assert.match(run.stdout, /float32: 336 products, none read past B/);
-    assert.match(run.stdout, /float64: 336 products, none read past B/);
+    assert.match(run.stdout, /float32: 672 products, none read past B/);
+    assert.match(run.stdout, /float64: 672 products, none read past B/);
   });
 
   it('tanh backward kernels: g (1 − y²) with y broadcast over leading dims, and its tangent tg (1 − y²) − 2 g y ty', () => {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -51,32 +52,40 @@ int check(DType dtype, const char* name) {
       for (bool transS : {false, true})
         for (bool transB : {false, true})
           for (int n : {1, 3, 10, 16, 17, 33, 300})
-            for (int gap : {0, 3}) {  // B's rows contiguous or strided
-              const int inner = transS ? rows : cols, m = transS ? cols : rows;
-              const int rB = transB ? n : inner, cB = transB ? inner : n, ldb = cB + gap;
-              const size_t extent = static_cast<size_t>(rB - 1) * ldb + cB;
-              T* B = endingAtGuardPage<T>(extent);
-              for (size_t i = 0; i < extent; ++i) B[i] = T(uniform(gen) - 0.5);
-              std::vector<T> C(static_cast<size_t>(m) * n);
-              const void* Bs[1] = {B};
-              void* Cs[1] = {C.data()};
-              sparseGemm(dtype, layout.data(), rows, cols, nnz, transS, Bs, ldb, transB, n, 1.0, 0.0, Cs, 1, n);
-              double worst = 0;
-              for (int i = 0; i < m; ++i)
-                for (int j = 0; j < n; ++j) {
-                  double ref = 0;
-                  for (int p = 0; p < inner; ++p)
-                    ref += double(transS ? x[static_cast<size_t>(p) * cols + i] : x[static_cast<size_t>(i) * cols + p]) *
-                           double(transB ? B[static_cast<size_t>(j) * ldb + p] : B[static_cast<size_t>(p) * ldb + j]);
-                  worst = std::max(worst, std::abs(double(C[static_cast<size_t>(i) * n + j]) - ref));
+            for (int gap : {0, 3})  // B's rows contiguous or strided
+              for (int operands : {1, 2}) {  // two: blocks of columns that span both operands
+                const int inner = transS ? rows : cols, m = transS ? cols : rows;
+                const int rB = transB ? n : inner, cB = transB ? inner : n, ldb = cB + gap;
+                const size_t extent = static_cast<size_t>(rB - 1) * ldb + cB;
+                std::vector<T*> B(operands);
+                std::vector<std::vector<T>> C(operands, std::vector<T>(static_cast<size_t>(m) * n));
+                std::vector<const void*> Bs(operands);
+                std::vector<void*> Cs(operands);
+                for (int q = 0; q < operands; ++q) {
+                  B[q] = endingAtGuardPage<T>(extent);
+                  for (size_t i = 0; i < extent; ++i) B[q][i] = T(uniform(gen) - 0.5);
+                  Bs[q] = B[q];
+                  Cs[q] = C[q].data();
                 }
-              if (!(worst < 1e-3)) {
-                std::printf("%s: WRONG rows=%d cols=%d transS=%d transB=%d n=%d gap=%d: max error %g\n", name, rows, cols,
-                            transS, transB, n, gap, worst);
-                return 1;
+                if (std::getenv("GUARD_TRACE")) std::fprintf(stderr, "%s rows=%d cols=%d transS=%d transB=%d n=%d gap=%d operands=%d\n", name, rows, cols, transS, transB, n, gap, operands);
+                sparseGemm(dtype, layout.data(), rows, cols, nnz, transS, Bs.data(), ldb, transB, n, 1.0, 0.0, Cs.data(), operands, n);
+                double worst = 0;
+                for (int q = 0; q < operands; ++q)
+                  for (int i = 0; i < m; ++i)
+                    for (int j = 0; j < n; ++j) {
+                      double ref = 0;
+                      for (int p = 0; p < inner; ++p)
+                        ref += double(transS ? x[static_cast<size_t>(p) * cols + i] : x[static_cast<size_t>(i) * cols + p]) *
+                               double(transB ? B[q][static_cast<size_t>(j) * ldb + p] : B[q][static_cast<size_t>(p) * ldb + j]);
+                      worst = std::max(worst, std::abs(double(C[q][static_cast<size_t>(i) * n + j]) - ref));
+                    }
+                if (!(worst < 1e-3)) {
+                  std::printf("%s: WRONG rows=%d cols=%d transS=%d transB=%d n=%d gap=%d operands=%d: max error %g\n", name, rows,
+                              cols, transS, transB, n, gap, operands, worst);
+                  return 1;
+                }
+                ++products;
               }
-              ++products;
-            }
     }
   std::printf("%s: %d products, none read past B, all within 1e-3 of float64\n", name, products);
   return 0;
