@@ -3,6 +3,7 @@
  * resident memory, and values to check against the peers.
  *   node dist/bench/case.js '{"case":"hc","folder":"/tmp/rfho-bench/hc","T":100,"reps":3}'
  */
+import * as path from 'node:path';
 import * as rf from '../lib';
 import { FR_WIDTHS, frProblem, hcProblem } from './problems';
 import { median, nowSeconds } from './common';
@@ -51,9 +52,10 @@ function frTraining(dtype: rf.FloatDType) {
  * adds one tangent direction to every step, and a tangent of this MLP's step (forward over
  * reverse) has two products for each product of the step with a weight matrix in it — six of
  * [2000, 256]·[256, 256] size where the step has three — besides the two sparse first-layer
- * products both have. `tangent_products_s` times exactly those eight products for one direction
- * (16 directions batched, as Forward-HG batches them, ÷ 16), on the same kernels; its ratio to a
- * training step is what no schedule of the arithmetic can go below.
+ * products both have. `tangent_products_s` times exactly those eight products for one direction,
+ * in the batched forms Forward-HG runs them in (16 directions at once, ÷ 16), on the same kernels:
+ * its ratio to a training step is what no schedule of the arithmetic can go below.
+ * The problems' data goes where the FR cases keep theirs (`fr-m4`, `fr-m16` beside `folder`).
  */
 function frSlope(folder: string, T: number, reps: number, dtype: rf.FloatDType): Record<string, unknown> {
   const { X, w0, loss } = frTraining(dtype);
@@ -63,19 +65,20 @@ function frSlope(folder: string, T: number, reps: number, dtype: rf.FloatDType):
     r.w.dispose();
     r.state.dispose();
   };
-  const p4 = frProblem(`${folder}-m4`, 4, dtype), p16 = frProblem(`${folder}-m16`, 16, dtype);
+  const dir = path.dirname(folder);
+  const p4 = frProblem(path.join(dir, 'fr-m4'), 4, dtype), p16 = frProblem(path.join(dir, 'fr-m16'), 16, dtype);
   const fwd = (p: typeof p4) => () => rf.tidy(() => void rf.forwardHG(p.problem, { T }));
   const k = 16, n = 2000, h = 256;
   const rnd = (shape: number[], seed: number) => rf.randomNormal(shape, { seed, dtype });
-  const tall = rnd([k * n, h], 1), sq = rnd([h, h], 2), act = rnd([n, h], 3), wide = rnd([h, k * h], 4), actK = rnd([n, k * h], 5);
-  const v1 = rnd([784, k * h], 6);
+  const tall = rnd([k * n, h], 1), sq = rnd([h, h], 2), act = rnd([n, h], 3), dirs = rnd([k, h, h], 4), actK = rnd([k, n, h], 5);
+  const v1 = rnd([k, 784, h], 6);
   const products = () => rf.tidy(() => {
-    rf.matmul(tall, sq); // ḣ1 W2 and δ̇2 W2ᵀ
-    rf.matmul(tall, sq);
-    rf.matmul(act, wide); // h1 V2 and δ2 V2ᵀ
-    rf.matmul(act, wide);
+    rf.matmul(tall, sq); // ḣ1 W2 and δ̇2 W2ᵀ, the k directions stacked
+    rf.matmul(tall, sq, { transB: true });
+    rf.matmul(act, dirs); // h1 V2 and δ2 V2ᵀ, batched over the directions
+    rf.matmul(act, dirs, { transB: true });
     rf.matmul(actK, act, { transA: true }); // ḣ1ᵀ δ2 and h1ᵀ δ̇2
-    rf.matmul(actK, act, { transA: true });
+    rf.matmul(act, actK, { transA: true });
     rf.matmul(X, v1); // X V1 (sparse data)
     rf.matmul(X, actK, { transA: true }); // Xᵀ δ̇1
   });
@@ -96,7 +99,7 @@ function frSlope(folder: string, T: number, reps: number, dtype: rf.FloatDType):
     runs.products.push(timeOnce(products) / k);
   }
   [p4, p16].forEach((p) => p.dispose());
-  [tall, sq, act, wide, actK, v1].forEach((t) => t.dispose());
+  [tall, sq, act, dirs, actK, v1].forEach((t) => t.dispose());
   const step = median(runs.train), slope = (median(runs.m16) - median(runs.m4)) / 12, floor = median(runs.products);
   return {
     train_step_s: step, forward_m4_step_s: median(runs.m4), forward_m16_step_s: median(runs.m16),

@@ -4,7 +4,7 @@
  * environment exists (.venv-peers, see BENCHMARKS.md). Every case runs in its own process (clean
  * peak memory); implementations alternate A B A B so that machine drift cancels in the ratios.
  * Peers' values and hypergradients are checked against rfho's before their times count.
- *   node dist/bench/run.js [--quick] [--only hc,fr,hvp,kernels] [--out bench/results]
+ *   node dist/bench/run.js [--quick] [--only kernels,hc,hvp,fr,slope] [--out bench/results]
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -18,7 +18,7 @@ const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
 const opt = (name: string, d: string) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : d);
 const quick = flag('quick');
-const only = new Set(opt('only', 'kernels,hc,hvp,fr').split(','));
+const only = new Set(opt('only', 'kernels,hc,hvp,fr,slope').split(','));
 const outDir = path.resolve(opt('out', path.join(root, 'bench', 'results')));
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-bench-'));
 const python = path.join(root, '.venv-peers', 'bin', 'python');
@@ -99,8 +99,9 @@ function compare(label: Record<string, unknown>, impls: ('rfho' | 'jax' | 'torch
 /**
  * The bar's Forward-HG slope, in training steps of the same library: rfho's from one process that
  * interleaves training steps, Forward-HG at m = 4 and 16, and the products one tangent direction
- * must do (bench/case.ts frSlope); JAX's from its jacfwd rows above (m = 4, 16, T = 100) over its
- * own jit-compiled training step (fr-train).
+ * must do (bench/case.ts frSlope); JAX's from its jacfwd times at m = 4 and 16 (T = 100: the FR
+ * rows of this run, or measured here when `--only slope` left them out) over its own jit-compiled
+ * training step (fr-train).
  */
 function forwardSlope(): void {
   const ours = runCase('rfho', { case: 'fr-slope', m: 4, T: 20, reps: 5 });
@@ -113,7 +114,8 @@ function forwardSlope(): void {
     row.rfho_tangent_products_steps = +(ours.tangent_products_steps as number).toFixed(2);
   }
   const jaxTrain = havePeers ? runCase('jax', { case: 'fr-train', m: 4, T: 100, reps: 3 }) : null;
-  const fwd = (m: number) => results.find((r) => r.bench === 'fr' && r.method === 'forward' && r.m === m)?.jax_s as number | undefined;
+  const fwd = (m: number) => (results.find((r) => r.bench === 'fr' && r.method === 'forward' && r.m === m && r.T === 100)?.jax_s as number | undefined)
+    ?? (havePeers ? (runCase('jax', { case: 'fr-forward', m, T: 100, reps: 1 })?.seconds as number | undefined) : undefined);
   const j4 = fwd(4), j16 = fwd(16);
   if (jaxTrain && j4 !== undefined && j16 !== undefined) {
     const step = (jaxTrain.seconds as number) / 100, slope = (j16 - j4) / 12 / 100;
@@ -162,7 +164,10 @@ async function main() {
     }
   }
   if (only.has('fr')) {
-    const ms = quick ? [4] : [1, 4, 16];
+    // BENCHMARKS.md's grid is m ∈ {1, 4, 16, 64} × T ∈ {100, 400, 1600}; T = 1600 runs checkpointed
+    // only (JAX's unrolled trajectory would need ~40 GB), and forward mode, linear in T, at T = 400
+    // for m = 4 only (the flat memory line of the paper's figure; m = 16 there would take ~16 min).
+    const ms = quick ? [4] : [1, 4, 16, 64];
     const Ts = quick ? [100] : [100, 400];
     for (const m of ms) for (const T of Ts) compare({ bench: 'fr', method: 'reverse', m, T }, ['rfho', 'jax', ...(T === 100 && m === 4 ? ['torch' as const] : [])], { case: 'fr-reverse', m, T, reps: 1 }, 1, 1e-2);
     for (const T of quick ? [100] : [100, 400, 1600]) {
@@ -170,8 +175,9 @@ async function main() {
       if (T >= 400) compare({ bench: 'fr', method: 'reverse-checkpointed-T/10', m: 4, T }, ['rfho'], { case: 'fr-reverse-ckpt10', m: 4, T, reps: 1 }, 1);
     }
     for (const m of ms) compare({ bench: 'fr', method: 'forward', m, T: 100 }, ['rfho', 'jax'], { case: 'fr-forward', m, T: 100, reps: 1 }, 1, 1e-2);
-    if (!quick) forwardSlope();
+    if (!quick) compare({ bench: 'fr', method: 'forward', m: 4, T: 400 }, ['rfho', 'jax'], { case: 'fr-forward', m: 4, T: 400, reps: 1 }, 1, 1e-2);
   }
+  if (only.has('slope') && !quick) forwardSlope();
   const file = path.join(outDir, 'latest.json');
   fs.writeFileSync(file, JSON.stringify({ machine: machine(), date: new Date().toISOString(), results }, null, 1));
   const fr = results.filter((r) => r.bench === 'fr');
