@@ -42,7 +42,7 @@ function frTraining(dtype: rf.FloatDType) {
   const tr = rf.data.toTensors(rf.data.range(rf.data.loadEmbeddedDigits(), 0, 2000), dtype);
   const w0 = model.initialize({ seed: 1, dtype });
   const loss = (w: rf.Tensor) => rf.crossEntropy(model.apply(w, tr.X), tr.y);
-  return { model, X: tr.X, w0, loss };
+  return { X: tr.X, w0, loss };
 }
 
 /**

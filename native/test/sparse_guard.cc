@@ -67,6 +67,7 @@ int check(DType dtype, const char* name) {
                   Bs[q] = B[q];
                   Cs[q] = C[q].data();
                 }
+                // GUARD_TRACE=1 names each product before it runs: a segfault then points at its case
                 if (std::getenv("GUARD_TRACE")) std::fprintf(stderr, "%s rows=%d cols=%d transS=%d transB=%d n=%d gap=%d operands=%d\n", name, rows, cols, transS, transB, n, gap, operands);
                 sparseGemm(dtype, layout.data(), rows, cols, nnz, transS, Bs.data(), ldb, transB, n, 1.0, 0.0, Cs.data(), operands, n);
                 double worst = 0;

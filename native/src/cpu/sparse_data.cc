@@ -168,6 +168,21 @@ T* scratch(size_t count, std::vector<T>& once) {
   return base + (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64 / sizeof(T);
 }
 
+// rows × n values of op(src) (src row stride ld; transposed: op(src) = srcᵀ) into rows `width`
+// wide, dst row stride dstStride, zeros after the n values.
+template <typename T>
+void padRows(T* dst, int64_t dstStride, int64_t width, const T* src, int64_t ld, int64_t rows, int64_t n,
+             bool transpose) {
+  for (int64_t i = 0; i < rows; ++i) {
+    T* di = dst + i * dstStride;
+    if (transpose)
+      for (int64_t j = 0; j < n; ++j) di[j] = src[j * ld + i];
+    else
+      std::memcpy(di, src + i * ld, static_cast<size_t>(n) * sizeof(T));
+    std::fill(di + n, di + width, T(0));
+  }
+}
+
 // Each thread's rows [bounds[t], bounds[t + 1]): equal shares of the stored entries (border
 // pixels make some rows empty).
 inline std::vector<int64_t> rowsPerThread(const int32_t* ptr, int64_t rows) {
@@ -223,13 +238,9 @@ void spmm(const int32_t* ptr, const int32_t* idx, const T* val, int64_t outRows,
       const int64_t width = (s1 - s0) * L;
       T* dst = scratch<T, 2>(static_cast<size_t>(inner * width), once);
       parallelRange(inner, inner * width, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i)
-          for (int64_t q = s0; q < s1; ++q) {
-            T* d = dst + i * width + (q - s0) * L;
-            const int used = static_cast<int>(std::min<int64_t>(L, n - (q % segsPerOperand) * L));
-            std::memcpy(d, seg[q].B + i * ldb, static_cast<size_t>(used) * sizeof(T));
-            std::fill(d + used, d + L, T(0));
-          }
+        for (int64_t q = s0; q < s1; ++q)  // each segment's columns (the last one's padded with zeros)
+          padRows(dst + i0 * width + (q - s0) * L, width, L, seg[q].B + i0 * ldb, ldb, i1 - i0,
+                  std::min<int64_t>(L, n - (q % segsPerOperand) * L), false);
       });
       for (int64_t q = s0; q < s1; ++q) packed[q - s0] = {dst + (q - s0) * L, seg[q].C, seg[q].lanes};
       blockSeg = packed.data();
@@ -278,21 +289,6 @@ void packTyped(const T* x, int64_t rows, int64_t cols, int64_t nnz, void* out) {
       p.valC[dst] = p.valR[q];
       p.idxC[dst] = static_cast<int32_t>(r);
     }
-}
-
-// rows × n values of op(src) (src row stride ld; transposed: op(src) = srcᵀ) into rows `width`
-// wide, dst row stride dstStride, zeros after the n values.
-template <typename T>
-void padRows(T* dst, int64_t dstStride, int64_t width, const T* src, int64_t ld, int64_t rows, int64_t n,
-             bool transpose) {
-  for (int64_t i = 0; i < rows; ++i) {
-    T* di = dst + i * dstStride;
-    if (transpose)
-      for (int64_t j = 0; j < n; ++j) di[j] = src[j * ld + i];
-    else
-      std::memcpy(di, src + i * ld, static_cast<size_t>(n) * sizeof(T));
-    std::fill(di + n, di + width, T(0));
-  }
 }
 
 template <typename T>
@@ -500,10 +496,6 @@ void sparseGemm(DType dtype, const void* layout, int64_t rows, int64_t cols, int
   else
     gemmTyped<double>(layout, rows, cols, nnz, transS, B, ldb, transB, n, alpha, beta, C, operands, ldc);
 }
-
-}  // namespace rfho
-
-namespace rfho {
 
 bool sparseLinearXentAvailable() {
 #ifdef RFHO_SOFTMAX_ROWS16
