@@ -155,9 +155,10 @@ describe('hypergradients: Forward-HG = Reverse-HG = finite differences (float64)
       }
       assertScalarClose(rev.value, unrolledE(problem, setup.T, problem.current()), 1e-14, 'E');
       assert.equal(rev.steps, setup.T);
-      // the trajectory keeps the gradients only where the dynamics' VJP reads them
+      // the trajectory keeps the gradients only where the dynamics' VJP reads them and cannot
+      // rebuild them from the states (momentum can: v_t = μ v_{t−1} + g_t)
       const d = problem.dynamics, stateBytes = problem.initialState(problem.current()).size * 8;
-      const statesOnly = !!d.linearInGradient && d.hyperparameters.length === 0;
+      const statesOnly = (!!d.linearInGradient && d.hyperparameters.length === 0) || d.name === 'momentum' || d.name === 'nesterov';
       const held = rev.stats.peakTrajectoryBytes;
       assert.ok(statesOnly ? held <= (setup.T + 1) * stateBytes : held > (setup.T + 1) * stateBytes, `${d.name}: ${held} bytes held for ${setup.T + 1} states of ${stateBytes}`);
     });
@@ -179,6 +180,44 @@ describe('hypergradients: Forward-HG = Reverse-HG = finite differences (float64)
       assert.ok(relDiff(arr(part.grads[k]), arr(full.grads[k])) > 1e-6, 'truncation changes the result');
     }
     assertScalarClose(part.value, full.value, 1e-14, 'same final weights');
+  });
+
+  it('momentum and Nesterov: g_t rebuilt from s_{t−1} and s_t gives the hypergradient of the stored / recomputed g_t (full, truncated, checkpointed)', () => {
+    for (const nesterov of [false, true]) {
+      const make = (rebuild: boolean) => {
+        const L = rf.hyperparameter('L', rand([dim, classes], 5, dtype, 0.01, 0.1));
+        const lr = rf.hyperparameter('lr', 0.3, { dtype });
+        const mu = rf.hyperparameter('mu', 0.6, { dtype });
+        const dyn = rf.dynamics.momentum({ lr, momentum: mu, nesterov });
+        assert.equal(typeof dyn.gradientFromStates, 'function');
+        return rf.bilevel({
+          params: model, hyperparameters: [L], init: w0,
+          train: (w, h) => rf.add(rf.crossEntropy(logits(w, X), y), rf.l2Penalty(model.layout.views(w).W, h.L)),
+          valid: (w) => rf.crossEntropy(logits(w, Xv), yv),
+          // without the rebuild the trajectory stores g_t and the other passes recompute it
+          dynamics: rebuild ? dyn : { ...dyn, gradientFromStates: undefined },
+        });
+      };
+      const rebuilt = make(true), stored = make(false);
+      const T = 10, stateBytes = w0.size * 2 * 8;
+      const pairs: [rf.HypergradientResult, rf.HypergradientResult, string][] = [
+        [rf.reverseHG(rebuilt, { T }), rf.reverseHG(stored, { T }), 'full trajectory'],
+        [rf.truncatedReverseHG(rebuilt, { T, K: 4 }), rf.truncatedReverseHG(stored, { T, K: 4 }), 'truncated K = 4'],
+        [rf.reverseHG(rebuilt, { T, trajectory: rf.checkpointed({ T, slots: 4 }) }), rf.reverseHG(stored, { T, trajectory: rf.checkpointed({ T, slots: 4 }) }), 'checkpointed'],
+      ];
+      for (const [a, b, what] of pairs) {
+        for (const name of rebuilt.names) {
+          assert.ok(relDiff(arr(a.grads[name]), arr(b.grads[name])) <= 1e-12, `${nesterov ? 'Nesterov' : 'momentum'} ${what} ${name}: ${relDiff(arr(a.grads[name]), arr(b.grads[name]))}`);
+        }
+      }
+      // the full trajectory holds the T + 1 states only, against states and gradients before
+      assert.ok(pairs[0][0].stats.peakTrajectoryBytes <= (T + 1) * stateBytes);
+      assert.ok(pairs[0][1].stats.peakTrajectoryBytes > (T + 1) * stateBytes);
+      for (const [a, b] of pairs) for (const r of [a, b]) {
+        for (const g of Object.values(r.grads)) g.dispose();
+        r.state.dispose();
+      }
+    }
   });
 
   it('a stopping rule for T', () => {

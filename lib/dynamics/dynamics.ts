@@ -34,6 +34,16 @@ export interface Dynamics {
    * Reverse-HG need not keep the gradients of the forward pass.
    */
   readonly linearInGradient?: boolean;
+  /**
+   * g_t rebuilt from the states around it, s_{t−1} and s_t = Φ_t(s_{t−1}, g_t), equal to g_t up to
+   * rounding in the terms it is made of. Where the step's VJP reads g only through a quantity
+   * that s_t holds (momentum's v_t = μ v_{t−1} + g_t), Reverse-HG then neither stores the
+   * gradients of the forward pass nor recomputes them: a third of the full trajectory's memory,
+   * and one gradient per reverse step of a checkpointed or truncated pass. Absent where the
+   * rebuild would be ill-conditioned (gradient descent: (w − w')/η cancels when η g ≪ w) or the
+   * step is not affine in g (Adam).
+   */
+  gradientFromStates?(prev: Tensor, next: Tensor, h: HyperRecord | null): Tensor;
   /** Φ_0's augmentation: [w0; zeros...] */
   initialState(w0: Tensor): Tensor;
   /** Φ_t: state [slots·d] and gradient g [d] at the state's weights → next state (t is 1-based) */
@@ -129,6 +139,9 @@ export function momentum(opts: { lr: HyperInput; momentum: HyperInput; nesterov?
     hyperparameters: hyperList(lr, mu),
     linearInGradient: true,
     initialState: (w0) => zerosState(w0, 2),
+    // v_t − μ v_{t−1}: both terms are of the update's own size (no cancellation beyond theirs),
+    // and the VJP reads g only through v_t = μ v_{t−1} + g (η's term; Nesterov's direction too).
+    gradientFromStates: (prev, next, h) => sub(block(next, 1, 2), times(resolve(mu, h), block(prev, 1, 2))),
     step: (s, g, h) => {
       const m = resolve(mu, h), eta = resolve(lr, h);
       const parts = () => {

@@ -230,7 +230,7 @@ export class CheckpointedTrajectory implements TrajectoryStore {
   }
 
   pushGradient(_t: number, g: Tensor): void {
-    g.dispose(); // recomputed in the reverse pass: cheaper than holding d more values per step
+    g.dispose(); // rebuilt or recomputed in the reverse pass: cheaper than holding d more values per step
   }
 
   gradient(): Tensor | null {

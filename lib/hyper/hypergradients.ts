@@ -132,6 +132,19 @@ function gradientUnusedBy(problem: Problem): boolean {
 }
 
 /**
+ * True when the reverse pass rebuilds g_t from s_{t−1} and s_t (`Dynamics.gradientFromStates`)
+ * instead of storing or recomputing it; the pass then hands each reverse step s_t too.
+ */
+function gradientFromStatesBy(problem: Problem): boolean {
+  return !gradientUnusedBy(problem) && !!problem.dynamics.gradientFromStates;
+}
+
+/** What the trajectory keeps besides the states: the gradients, where the reverse pass needs them. */
+function reverseStoresGradients(problem: Problem): boolean {
+  return !gradientUnusedBy(problem) && !gradientFromStatesBy(problem);
+}
+
+/**
  * One step of the reverse sweep: (α_{t−1}, B_tᵀ α_t) from α_t, without differentiating twice in
  * reverse. With Φ_t(s, λ) = U(s, g, λ), g = ∇_w L_t(w, λ):
  *   (s̄, ḡ, λ̄_U) = vjp of the update U (elementwise, cheap)
@@ -139,11 +152,13 @@ function gradientUnusedBy(problem: Problem): boolean {
  *   α_{t−1} = s̄ + [H_ww ḡ; 0],   B_tᵀ α_t = λ̄_U + H_λw ḡ.
  * In that product the data pass of a linear layer carries the primal and the tangent together.
  */
-export function reverseStep(problem: Problem, prev: Tensor, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): { alpha: Tensor; gh: Tensor[] } {
+export function reverseStep(problem: Problem, prev: Tensor, next: Tensor | null, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): { alpha: Tensor; gh: Tensor[] } {
   return tidy(() => {
     const dyn = problem.dynamics;
     const g = storedGrad
-      ?? (gradientUnusedBy(problem) ? K.fullLike(weightsOf(prev, dyn.slots), 0) : problem.gradient(prev, record(problem, hyper), t));
+      ?? (gradientUnusedBy(problem) ? K.fullLike(weightsOf(prev, dyn.slots), 0)
+        : next && dyn.gradientFromStates ? dyn.gradientFromStates(prev, next, record(problem, hyper))
+          : problem.gradient(prev, record(problem, hyper), t));
     const u = vjp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => dyn.step(x, gg, record(problem, hv), t), [prev, g, ...hyper], alpha).grads as Tensor[];
     const sBar = u[0], gBar = u[1], hBarU = u.slice(2);
     const w = weightsOf(prev, dyn.slots);
@@ -212,13 +227,16 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
   let s = initialState(problem, h);
   let T = 0;
   store.begin(s, (state, t) => trainStep(problem, state, h, t, false));
-  const gradientUnused = gradientUnusedBy(problem);
+  const storeGradients = reverseStoresGradients(problem), fromStates = gradientFromStatesBy(problem);
+  // s_t for reverse step t where g_t is rebuilt from the states: a copy, since a checkpointed
+  // store may free or overwrite s_t while it recomputes s_{t−1}.
+  let after: Tensor | null = null;
   try {
     while (T < max) {
       const { next, grad: g } = trainStepWithGradient(problem, s, h, T + 1, check);
       T++;
-      if (gradientUnused) g.dispose();
-      else store.pushGradient(T, g);
+      if (storeGradients) store.pushGradient(T, g);
+      else g.dispose();
       store.push(T, next);
       s = next;
       opts.onStep?.(T);
@@ -228,9 +246,14 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
     const og = objectiveGradient(problem, finalState, hyper);
     const acc = og.dH.map((g) => keep(g));
     let alpha = og.dS;
+    if (fromStates) after = K.clone(finalState);
     for (let t = T; t >= 1; t--) {
       const prev = store.get(t - 1);
-      const step = reverseStep(problem, prev, store.gradient(t), hyper, alpha, t);
+      const step = reverseStep(problem, prev, after, store.gradient(t), hyper, alpha, t);
+      if (after) {
+        after.dispose();
+        after = t > 1 ? K.clone(prev) : null;
+      }
       store.release(t - 1);
       alpha.dispose();
       alpha = step.alpha;
@@ -251,6 +274,7 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
       stats: { forwardSteps: T, recomputedSteps: store.recomputed, peakTrajectoryBytes: store.peakBytes },
     };
   } finally {
+    after?.dispose();
     store.end();
   }
 }
@@ -390,9 +414,9 @@ export function reverseFromWindow(problem: Problem, window: readonly Tensor[], s
   const acc = og.dH.map((g) => keep(g));
   let alpha = og.dS;
   for (let i = window.length - 1; i >= 0; i--) {
-    // The same reverse step as Reverse-HG (update VJP plus one HVP), the gradient recomputed
-    // where the dynamics' VJP reads it.
-    const step = reverseStep(problem, window[i], null, hyper, alpha, start + i + 1);
+    // The same reverse step as Reverse-HG (update VJP plus one HVP); the gradient rebuilt from the
+    // states around the step, or recomputed, where the dynamics' VJP reads it.
+    const step = reverseStep(problem, window[i], i + 1 < window.length ? window[i + 1] : sEnd, null, hyper, alpha, start + i + 1);
     alpha.dispose();
     alpha = step.alpha;
     accumulate(acc, step.gh);
