@@ -79,6 +79,7 @@ function compare(label: Record<string, unknown>, impls: ('rfho' | 'jax' | 'torch
     const sec = median(rs.map((x) => x.seconds as number));
     const peak = Math.max(...rs.map((x) => x.peak_mb as number));
     summary[`${impl}_s`] = +sec.toFixed(3);
+    if (rs.length > 1) summary[`${impl}_runs_s`] = rs.map((x) => +(x.seconds as number).toFixed(3));
     summary[`${impl}_peak_mb`] = +peak.toFixed(0);
     if (impl !== 'rfho' && ours) {
       const check = agrees(rs[0], ours, tol);
@@ -169,12 +170,15 @@ async function main() {
     // for m = 4 only (the flat memory line of the paper's figure; m = 16 there would take ~16 min).
     const ms = quick ? [4] : [1, 4, 16, 64];
     const Ts = quick ? [100] : [100, 400];
-    for (const m of ms) for (const T of Ts) compare({ bench: 'fr', method: 'reverse', m, T }, ['rfho', 'jax', ...(T === 100 && m === 4 ? ['torch' as const] : [])], { case: 'fr-reverse', m, T, reps: 1 }, 1, 1e-2);
+    // Cases of under ~15 s a run get three interleaved rounds (rfho, peer, rfho, peer, ...; medians):
+    // the thinnest margins of the bar (Forward-HG at m = 1) are theirs. The long ones get one.
+    const rounds = (fast: boolean) => (quick || !fast ? 1 : 3);
+    for (const m of ms) for (const T of Ts) compare({ bench: 'fr', method: 'reverse', m, T }, ['rfho', 'jax', ...(T === 100 && m === 4 ? ['torch' as const] : [])], { case: 'fr-reverse', m, T, reps: 1 }, rounds(T === 100), 1e-2);
     for (const T of quick ? [100] : [100, 400, 1600]) {
       compare({ bench: 'fr', method: 'reverse-checkpointed-sqrtT', m: 4, T }, ['rfho', 'jax'], { case: 'fr-reverse-ckpt', m: 4, T, reps: 1 }, 1, 1e-2);
       if (T >= 400) compare({ bench: 'fr', method: 'reverse-checkpointed-T/10', m: 4, T }, ['rfho'], { case: 'fr-reverse-ckpt10', m: 4, T, reps: 1 }, 1);
     }
-    for (const m of ms) compare({ bench: 'fr', method: 'forward', m, T: 100 }, ['rfho', 'jax'], { case: 'fr-forward', m, T: 100, reps: 1 }, 1, 1e-2);
+    for (const m of ms) compare({ bench: 'fr', method: 'forward', m, T: 100 }, ['rfho', 'jax'], { case: 'fr-forward', m, T: 100, reps: 1 }, rounds(m <= 4), 1e-2);
     if (!quick) compare({ bench: 'fr', method: 'forward', m: 4, T: 400 }, ['rfho', 'jax'], { case: 'fr-forward', m: 4, T: 400, reps: 1 }, 1, 1e-2);
   }
   if (only.has('slope') && !quick) forwardSlope();
