@@ -59,6 +59,17 @@ export function setTangentReadsPrimal(out: Tensor, reads: () => boolean): Tensor
   return out;
 }
 
+/** What a VJP rule reads of the forward pass (GradNode.vjpReads): shapes only, its output, its inputs. */
+export const NEEDS_NOTHING = { inputs: false, output: false } as const;
+export const NEEDS_OUTPUT = { inputs: false, output: true } as const;
+export const NEEDS_INPUTS = { inputs: true, output: false } as const;
+
+/** Says which forward values out's VJP rule reads (see `GradNode.vjpReads`), in place. */
+export function setVjpReads(out: Tensor, reads: { inputs: boolean; output: boolean }): Tensor {
+  if (out.node) (out.node as { vjpReads?: typeof reads }).vjpReads = reads;
+  return out;
+}
+
 /** Marks out's reverse node as a slice (see `GradNode.slice`), in place. */
 export function setSlice(out: Tensor, slice: { axis: number; start: number; length: number }): Tensor {
   if (out.node) (out.node as { slice?: typeof slice }).slice = slice;
@@ -89,7 +100,7 @@ export function willDifferentiate(x: Tensor): boolean {
  * on a small Reverse-HG step).
  */
 export function makeNode(name: string, inputs: readonly Tensor[], vjp: VjpRule): GradNode {
-  return { name, inputs, vjp, slice: undefined, tangentReadsPrimal: undefined };
+  return { name, inputs, vjp, slice: undefined, tangentReadsPrimal: undefined, vjpReads: undefined };
 }
 
 /** Gives `out` a reverse node when a reverse transformation is recording and an input needs it. */

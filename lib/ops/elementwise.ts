@@ -1,6 +1,6 @@
 /** Differentiable elementwise ops: unary maps and broadcasting binary maps (tensor or number). */
 import * as K from '../kernels';
-import { markLinear, record } from '../autodiff/engine';
+import { NEEDS_NOTHING, NEEDS_OUTPUT, markLinear, record, setVjpReads } from '../autodiff/engine';
 import { ArgumentError, RfhoError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
@@ -50,7 +50,7 @@ export const log = defineUnary('log', (x) => reciprocal(x));
 export const tanh = (x: Tensor): Tensor => {
   assertTensor(x, 'x');
   const out = K.unary('tanh', x);
-  return record(out, [x], 'tanh', (g) => [tanhGrad(g, out)], ([t]) => (t ? tanhGrad(t, out) : null));
+  return setVjpReads(record(out, [x], 'tanh', (g) => [tanhGrad(g, out)], ([t]) => (t ? tanhGrad(t, out) : null)), NEEDS_OUTPUT);
 };
 
 /**
@@ -118,13 +118,13 @@ export function add(a: Operand, b: Operand): Tensor {
   checkOperands(a, b, 'add');
   if (typeof b === 'number') {
     const x = a as Tensor;
-    return record(K.binaryScalar('add', x, b), [x], 'addScalar', (g) => [g], ([t]) => t);
+    return setVjpReads(record(K.binaryScalar('add', x, b), [x], 'addScalar', (g) => [g], ([t]) => t), NEEDS_NOTHING);
   }
   if (typeof a === 'number') return add(b, a);
   const out = K.binary('add', a, b);
-  return markLinear(record(out, [a, b], 'add',
+  return setVjpReads(markLinear(record(out, [a, b], 'add',
     (g) => [sumTo(g, a.shape), sumTo(g, b.shape)],
-    ([ta, tb]) => fitTangent(addTangents(ta && liftTangent(ta, out.rank), tb && liftTangent(tb, out.rank)), out.shape)));
+    ([ta, tb]) => fitTangent(addTangents(ta && liftTangent(ta, out.rank), tb && liftTangent(tb, out.rank)), out.shape))), NEEDS_NOTHING);
 }
 
 export function sub(a: Operand, b: Operand): Tensor {
@@ -134,9 +134,9 @@ export function sub(a: Operand, b: Operand): Tensor {
     return record(K.binaryScalar('sub', b, a, true), [b], 'rsubScalar', (g) => [neg(g)], ([t]) => (t ? neg(t) : null));
   }
   const out = K.binary('sub', a, b);
-  return markLinear(record(out, [a, b], 'sub',
+  return setVjpReads(markLinear(record(out, [a, b], 'sub',
     (g) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)],
-    ([ta, tb]) => fitTangent(addTangents(ta && liftTangent(ta, out.rank), tb && neg(liftTangent(tb, out.rank))), out.shape)));
+    ([ta, tb]) => fitTangent(addTangents(ta && liftTangent(ta, out.rank), tb && neg(liftTangent(tb, out.rank))), out.shape))), NEEDS_NOTHING);
 }
 
 export function mul(a: Operand, b: Operand): Tensor {

@@ -1,6 +1,6 @@
 /** Differentiable matrix products. */
 import * as K from '../kernels';
-import { record, recordWithTangent, setTangentReadsPrimal, takePrimalUnused, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
+import { NEEDS_INPUTS, record, recordWithTangent, setTangentReadsPrimal, setVjpReads, takePrimalUnused, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
 import { Tensor } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { addTangents } from './elementwise';
@@ -35,6 +35,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * wanted has a partner carrying a tangent (d(aᵀg) = daᵀg + aᵀdg).
  */
 function productNode(out: Tensor, pairs: [Tensor, Tensor][]): Tensor {
+  setVjpReads(out, NEEDS_INPUTS);
   return setTangentReadsPrimal(out, () => pairs.some(([a, b]) => (a.requiresGrad && !!b.tangent) || (b.requiresGrad && !!a.tangent)));
 }
 

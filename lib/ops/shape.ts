@@ -1,6 +1,6 @@
 /** Differentiable shape and indexing ops. */
 import * as K from '../kernels';
-import { markLinear, record, setSlice } from '../autodiff/engine';
+import { NEEDS_NOTHING, markLinear, record, setSlice, setVjpReads } from '../autodiff/engine';
 import { ShapeError } from '../tensor/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, broadcastShapes, normAxis, sameShape } from '../tensor/validate';
@@ -11,7 +11,7 @@ import { sum } from './reduce';
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   assertTensor(x, 'x');
   const out = K.reshapeView(x, shape);
-  return markLinear(record(out, [x], 'reshape', (g) => [reshape(g, x.shape)], ([t]) => (t ? reshape(t, [t.shape[0], ...out.shape]) : null)));
+  return setVjpReads(markLinear(record(out, [x], 'reshape', (g) => [reshape(g, x.shape)], ([t]) => (t ? reshape(t, [t.shape[0], ...out.shape]) : null))), NEEDS_NOTHING);
 }
 
 export function permute(x: Tensor, perm: readonly number[]): Tensor {

@@ -133,6 +133,12 @@ export interface GradNode {
    * whose primal nobody reads (autodiff/transforms.ts, `backward`).
    */
   readonly tangentReadsPrimal?: () => boolean;
+  /**
+   * Which forward values the VJP rule reads: its inputs' (and their tangents), its output's.
+   * Absent: both. A backward pass frees at its start every intermediate that no rule reads
+   * (autodiff/transforms.ts, IntermediateRelease).
+   */
+  readonly vjpReads?: { inputs: boolean; output: boolean };
 }
 
 export function shapeToString(shape: readonly number[]): string {
@@ -146,6 +152,11 @@ export function sizeOf(shape: readonly number[]): number {
 }
 
 let nextId = 1;
+
+/** @internal The id the next tensor will get: every tensor created after this call has one at least as large. */
+export function nextTensorId(): number {
+  return nextId;
+}
 
 export class Tensor {
   readonly id = nextId++;

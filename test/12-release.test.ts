@@ -1,0 +1,116 @@
+/**
+ * The backward sweep frees cotangents and forward intermediates as it goes (autodiff/transforms.ts,
+ * CotangentRelease and IntermediateRelease). Graphs below RFHO_RELEASE_MIN_BYTES skip it, which
+ * would leave it untested on the small problems of the other files: here it is forced on (0 bytes)
+ * and every result is compared bit for bit with the sweep that frees nothing, and against finite
+ * differences; a probe in the graph sees the memory it frees.
+ */
+import * as assert from 'node:assert/strict';
+import * as rf from '../lib';
+import { Tensor } from '../lib';
+import { record } from '../lib/autodiff/engine';
+import { setReleaseMinBytes } from '../lib/autodiff/transforms';
+import { assertClose, finiteDiff, rand } from './helpers';
+
+const dtype = 'float64' as const;
+
+/** Runs fn with the sweep freeing everything it may (0) or nothing (Infinity). */
+function withRelease<R>(on: boolean, fn: () => R): R {
+  const prev = setReleaseMinBytes(on ? 0 : Infinity);
+  try {
+    return fn();
+  } finally {
+    setReleaseMinBytes(prev);
+  }
+}
+
+function bitwise(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
+  assert.equal(a.length, b.length, what);
+  for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+}
+
+/** Identity whose VJP records the live native bytes when the sweep reaches it. */
+function probe(x: Tensor, seen: number[]): Tensor {
+  return record(rf.kernels.clone(x), [x], 'probe', (g) => {
+    seen.push(rf.memory().bytes);
+    return [g];
+  }, ([t]) => t);
+}
+
+describe('freeing during the backward sweep', () => {
+  const n = 40, widths = [12, 24, 24, 4];
+  const model = rf.mlp(widths, { activation: 'tanh' });
+  const X = rand([n, widths[0]], 1, dtype);
+  const y = rf.tensor(Array.from({ length: n }, (_, i) => i % widths[3]), undefined, { dtype: 'int32' });
+  const w0 = model.initialize({ seed: 2, dtype });
+  const loss = (w: Tensor, seen?: number[]) => rf.crossEntropy(model.apply(seen ? probe(w, seen) : w, X), y);
+
+  it('gradients and batched HVPs of an MLP: bit for bit the same, and equal to finite differences', () => {
+    const k = 5, V = rand([k, w0.size], 3, dtype);
+    const run = () => rf.tidy(() => ({
+      g: Array.from((rf.grad((w: Tensor) => loss(w))(w0) as Tensor).toArray()),
+      hv: Array.from((rf.hvp((w: Tensor) => loss(w), w0, V, { batched: true }) as Tensor).toArray()),
+    }));
+    const freed = withRelease(true, run), kept = withRelease(false, run);
+    bitwise(freed.g, kept.g, 'gradient');
+    bitwise(freed.hv, kept.hv, 'hvp');
+    rf.tidy(() => {
+      const v0 = rf.reshape(rf.kernels.slice(V, 0, 0, 1), [w0.size]);
+      const fd = finiteDiff((w: Tensor) => rf.grad((x: Tensor) => loss(x))(w) as Tensor, [w0], [v0], 1e-5);
+      assertClose(freed.hv.slice(0, w0.size), fd, 1e-6, 'hvp against finite differences');
+    });
+  });
+
+  it('the third order (reverse over an HVP) frees nothing the outer sweep reads', () => {
+    // (a smooth loss: softmax cross-entropy has no third derivative here)
+    const C = rand([n, widths[3]], 8, dtype);
+    const smooth = (w: Tensor) => rf.sum(rf.mul(rf.square(model.apply(w, X)), C));
+    const u = rand([w0.size], 4, dtype), v = rand([w0.size], 5, dtype);
+    const third = (w: Tensor) => rf.vdot(u, rf.hvp(smooth, w, v) as Tensor);
+    const run = () => rf.tidy(() => Array.from((rf.grad(third)(w0) as Tensor).toArray()));
+    bitwise(withRelease(true, run), withRelease(false, run), 'third-order gradient');
+  });
+
+  it('Forward-HG and Reverse-HG (momentum, learned rate and momentum): the same hypergradients bit for bit', () => {
+    const make = () => {
+      const lr = rf.hyperparameter('lr', 0.2, { dtype }), mu = rf.hyperparameter('mu', 0.7, { dtype });
+      const lam = rf.hyperparameter('lam', rand([n], 6, dtype, 0.2, 1));
+      return rf.bilevel({
+        params: model, hyperparameters: [lam], init: w0,
+        train: (w, h) => rf.crossEntropy(model.apply(w, X), y, { weights: h.lam }),
+        valid: (w) => rf.crossEntropy(model.apply(w, rf.mul(X, 0.5)), y),
+        dynamics: rf.dynamics.momentum({ lr, momentum: mu }),
+      });
+    };
+    const run = () => {
+      const p = make();
+      const f = rf.forwardHG(p, { T: 6 }), r = rf.reverseHG(p, { T: 6 });
+      const out = Object.fromEntries(p.names.map((k) => [k, [Array.from(f.grads[k].toArray()), Array.from(r.grads[k].toArray())]]));
+      for (const x of [f, r]) {
+        Object.values(x.grads).forEach((g) => g.dispose());
+        x.state.dispose();
+      }
+      return out;
+    };
+    const freed = withRelease(true, run), kept = withRelease(false, run);
+    for (const k of Object.keys(kept)) {
+      bitwise(freed[k][0], kept[k][0], `forward ${k}`);
+      bitwise(freed[k][1], kept[k][1], `reverse ${k}`);
+    }
+  });
+
+  it('by the end of an HVP\'s sweep the intermediates and their k-fold tangents are gone', () => {
+    const k = 16, V = rand([k, w0.size], 7, dtype);
+    const seen = (on: boolean) => withRelease(on, () => {
+      const at: number[] = [];
+      rf.tidy(() => void rf.hvp((w: Tensor) => loss(w, at), w0, V, { batched: true }));
+      assert.equal(at.length, 1);
+      return at[0];
+    });
+    const kept = seen(false), freed = seen(true);
+    // the tangents of the two hidden layers' products, pre-activations and activations alone are
+    // 6 × k × n × 24 float64 values (737 KB)
+    const tangents = 6 * k * n * widths[1] * 8;
+    assert.ok(kept - freed >= tangents, `live bytes at the end of the sweep: ${kept} kept, ${freed} freed (expected at least ${tangents} less)`);
+  });
+});
