@@ -5,6 +5,7 @@
  * peak memory); implementations alternate A B A B so that machine drift cancels in the ratios.
  * Peers' values and hypergradients are checked against rfho's before their times count.
  *   node dist/bench/run.js [--quick] [--only kernels,hc,hvp,fr,slope] [--out bench/results]
+ *   (fr-reverse and fr-forward pick half of the FR grid)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -164,7 +165,9 @@ async function main() {
       emit(s);
     }
   }
-  if (only.has('fr')) {
+  // `fr` is the whole grid; `fr-reverse` and `fr-forward` its halves
+  const frReverse = only.has('fr') || only.has('fr-reverse'), frForward = only.has('fr') || only.has('fr-forward');
+  if (frReverse || frForward) {
     // BENCHMARKS.md's grid is m ∈ {1, 4, 16, 64} × T ∈ {100, 400, 1600}; T = 1600 runs checkpointed
     // only (JAX's unrolled trajectory would need ~40 GB), and forward mode, linear in T, at T = 400
     // for m = 4 only (the flat memory line of the paper's figure; m = 16 there would take ~16 min).
@@ -173,13 +176,13 @@ async function main() {
     // Cases of under ~15 s a run get three interleaved rounds (rfho, peer, rfho, peer, ...; medians):
     // the thinnest margins of the bar (Forward-HG at m = 1) are theirs. The long ones get one.
     const rounds = (fast: boolean) => (quick || !fast ? 1 : 3);
-    for (const m of ms) for (const T of Ts) compare({ bench: 'fr', method: 'reverse', m, T }, ['rfho', 'jax', ...(T === 100 && m === 4 ? ['torch' as const] : [])], { case: 'fr-reverse', m, T, reps: 1 }, rounds(T === 100), 1e-2);
-    for (const T of quick ? [100] : [100, 400, 1600]) {
+    if (frReverse) for (const m of ms) for (const T of Ts) compare({ bench: 'fr', method: 'reverse', m, T }, ['rfho', 'jax', ...(T === 100 && m === 4 ? ['torch' as const] : [])], { case: 'fr-reverse', m, T, reps: 1 }, rounds(T === 100), 1e-2);
+    if (frReverse) for (const T of quick ? [100] : [100, 400, 1600]) {
       compare({ bench: 'fr', method: 'reverse-checkpointed-sqrtT', m: 4, T }, ['rfho', 'jax'], { case: 'fr-reverse-ckpt', m: 4, T, reps: 1 }, 1, 1e-2);
       if (T >= 400) compare({ bench: 'fr', method: 'reverse-checkpointed-T/10', m: 4, T }, ['rfho'], { case: 'fr-reverse-ckpt10', m: 4, T, reps: 1 }, 1);
     }
-    for (const m of ms) compare({ bench: 'fr', method: 'forward', m, T: 100 }, ['rfho', 'jax'], { case: 'fr-forward', m, T: 100, reps: 1 }, rounds(m <= 4), 1e-2);
-    if (!quick) compare({ bench: 'fr', method: 'forward', m: 4, T: 400 }, ['rfho', 'jax'], { case: 'fr-forward', m: 4, T: 400, reps: 1 }, 1, 1e-2);
+    if (frForward) for (const m of ms) compare({ bench: 'fr', method: 'forward', m, T: 100 }, ['rfho', 'jax'], { case: 'fr-forward', m, T: 100, reps: 1 }, rounds(m <= 4), 1e-2);
+    if (frForward && !quick) compare({ bench: 'fr', method: 'forward', m: 4, T: 400 }, ['rfho', 'jax'], { case: 'fr-forward', m: 4, T: 400, reps: 1 }, 1, 1e-2);
   }
   if (only.has('slope') && !quick) forwardSlope();
   const file = path.join(outDir, 'latest.json');
