@@ -100,10 +100,12 @@ describe('freeing during the backward sweep', () => {
   });
 
   it('by the end of an HVP\'s sweep the intermediates and their k-fold tangents are gone', () => {
+    // (a sigmoid MLP: matmul, add and sigmoid nodes — tanh layers are one op, denseTanh)
+    const sig = rf.mlp(widths, { activation: 'sigmoid' });
     const k = 16, V = rand([k, w0.size], 7, dtype);
     const seen = (on: boolean) => withRelease(on, () => {
       const at: number[] = [];
-      rf.tidy(() => void rf.hvp((w: Tensor) => loss(w, at), w0, V, { batched: true }));
+      rf.tidy(() => void rf.hvp((w: Tensor) => rf.crossEntropy(sig.apply(probe(w, at), X), y), w0, V, { batched: true }));
       assert.equal(at.length, 1);
       return at[0];
     });
@@ -112,5 +114,45 @@ describe('freeing during the backward sweep', () => {
     // 6 × k × n × 24 float64 values (737 KB)
     const tangents = 6 * k * n * widths[1] * 8;
     assert.ok(kept - freed >= tangents, `live bytes at the end of the sweep: ${kept} kept, ${freed} freed (expected at least ${tangents} less)`);
+  });
+});
+
+describe('denseTanh: an MLP hidden layer as one op', () => {
+  const X = rand([30, 9], 11, dtype), W = rand([9, 7], 12, dtype), b = rand([7], 13, dtype), C = rand([30, 7], 14, dtype);
+  const composite = (x: Tensor, w: Tensor, c: Tensor) => rf.tanh(rf.add(rf.matmul(x, w), c));
+  const fused = (x: Tensor, w: Tensor, c: Tensor) => rf.denseTanh(x, w, c);
+  const loss = (layer: typeof fused) => (x: Tensor, w: Tensor, c: Tensor) => rf.sum(rf.mul(rf.square(layer(x, w, c)), C));
+
+  it('value, gradient, batched HVP (directions on x, W and b) and third order: bit for bit the composite\'s', () => {
+    const V = [rand([4, 30, 9], 15, dtype), rand([4, 9, 7], 16, dtype), rand([4, 7], 17, dtype)];
+    const u = [rand([30, 9], 18, dtype), rand([9, 7], 19, dtype), rand([7], 20, dtype)];
+    const v1 = [rand([30, 9], 21, dtype), rand([9, 7], 22, dtype), rand([7], 23, dtype)];
+    const run = (layer: typeof fused) => rf.tidy(() => {
+      const f = loss(layer);
+      const out: number[][] = [Array.from(layer(X, W, b).toArray())];
+      for (const g of rf.grad(f)([X, W, b]) as Tensor[]) out.push(Array.from(g.toArray()));
+      for (const h of rf.hvp(f, [X, W, b], V, { batched: true }) as Tensor[]) out.push(Array.from(h.toArray()));
+      // reverse over an HVP: the layer's tangent composed with ops (the path for an enclosing grad)
+      const third = (...p: Tensor[]) => rf.add(rf.add(rf.vdot(u[0], (rf.hvp(f, p, v1) as Tensor[])[0]), rf.vdot(u[1], (rf.hvp(f, p, v1) as Tensor[])[1])), rf.vdot(u[2], (rf.hvp(f, p, v1) as Tensor[])[2]));
+      for (const g of rf.grad(third)([X, W, b]) as Tensor[]) out.push(Array.from(g.toArray()));
+      return out;
+    });
+    const a = run(fused), c = run(composite);
+    a.forEach((x, i) => bitwise(x, c[i], `result ${i}`));
+  });
+
+  it('the HVP against finite differences of the gradient', () => {
+    rf.tidy(() => {
+      const f = loss(fused), e = rand([9, 7], 24, dtype);
+      const hv = rf.hvp((w: Tensor) => f(X, w, b), W, e) as Tensor;
+      const fd = finiteDiff((w: Tensor) => rf.grad((x: Tensor) => f(X, x, b))(w) as Tensor, [W], [e], 1e-5);
+      assertClose(hv.toArray(), fd, 1e-6, 'hvp');
+    });
+  });
+
+  it('bad input: the argument is named', () => {
+    assert.throws(() => rf.denseTanh(null as unknown as Tensor, W, b), /'x'/);
+    assert.throws(() => rf.denseTanh(X, W, rand([3], 1, dtype)), /denseTanh: 'x' \[30, 9\], 'W' \[9, 7\] and 'b' \[3\]/);
+    assert.throws(() => rf.denseTanh(X, rand([8, 7], 1, dtype), b), /do not fit/);
   });
 });

@@ -26,13 +26,14 @@ export function unary(op: UnaryName, x: Tensor): Tensor {
   return out;
 }
 
-export function binary(op: BinaryName, a: Tensor, b: Tensor): Tensor {
+/** a op b with broadcasting; `into` (the result's shape, may be a itself): written there. */
+export function binary(op: BinaryName, a: Tensor, b: Tensor, into?: Tensor): Tensor {
   assertTensor(a, 'a');
   assertTensor(b, 'b');
   assertFloat(a, 'a');
   assertSameDType(a, 'a', b, 'b');
   const shape = sameShape(a.shape, b.shape) ? a.shape : broadcastShapes(a.shape, b.shape);
-  const out = emptyLike(a, shape);
+  const out = into ? intoTensor(into, a, shape) : emptyLike(a, shape);
   native.binary(BINARY[op], a.handle, a.shape, b.handle, b.shape, out.handle);
   return out;
 }
@@ -315,7 +316,7 @@ export function softmaxXentGradJvp(
 }
 
 /** g ⊙ (1 − y²) for g of y's shape or [k, ...y's shape] (y broadcast over k): the cotangent through tanh. */
-export function tanhGrad(y: Tensor, g: Tensor): Tensor {
+export function tanhGrad(y: Tensor, g: Tensor, into?: Tensor): Tensor {
   assertTensor(y, 'y');
   assertTensor(g, 'g');
   assertFloat(y, 'y');
@@ -324,9 +325,22 @@ export function tanhGrad(y: Tensor, g: Tensor): Tensor {
   if (!Number.isInteger(k) || !sameShape(g.shape.slice(g.rank - y.rank), y.shape)) {
     throw new ShapeError(`tanhGrad: 'g' ${shapeToString(g.shape)} must be 'y' ${shapeToString(y.shape)} with optional leading dims`);
   }
-  const out = emptyLike(g);
+  const out = into ? intoTensor(into, g, g.shape) : emptyLike(g);
   native.tanhGrad(y.handle, g.handle, out.handle, y.size, k);
   return out;
+}
+
+/**
+ * Checks an output buffer given to an elementwise kernel: `like`'s dtype and device, the result's
+ * shape. It may be an input itself (elementwise, each element read before it is written).
+ */
+function intoTensor(into: Tensor, like: Tensor, shape: readonly number[]): Tensor {
+  assertTensor(into, 'into');
+  assertSameDType(like, 'input', into, 'into');
+  if (into.device !== like.device) throw new ArgumentError(`argument 'into' is on ${into.device}, the inputs on ${like.device}`);
+  if (!sameShape(into.shape, shape)) throw new ShapeError(`argument 'into' must be ${shapeToString(shape)}, got ${shapeToString(into.shape)}`);
+  into.storage.invalidateDerived(); // written in place
+  return into;
 }
 
 /** tg ⊙ (1 − y²) − 2 g ⊙ y ⊙ ty for tangents ty, tg [k, ...y's shape] (tg may be null): tanhGrad's tangent. */

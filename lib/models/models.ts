@@ -3,7 +3,7 @@ import { ArgumentError } from '../tensor/errors';
 import { FloatDType } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
 import { add, relu, sigmoid, softplus, tanh } from '../ops/elementwise';
-import { matmul } from '../ops/linalg';
+import { denseTanh, matmul } from '../ops/linalg';
 import { Initializer, ParamLayout, init, params } from './params';
 import { Reduction, linearCrossEntropy } from './losses';
 
@@ -60,7 +60,8 @@ export function mlp(widths: readonly number[], opts: MlpOptions = {}): Model {
   if (!Array.isArray(widths) || widths.length < 2 || widths.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new ArgumentError(`mlp: argument 'widths' must list at least two positive layer widths, got ${JSON.stringify(widths)}`);
   }
-  const act = ACTIVATIONS[opts.activation ?? 'tanh'];
+  const activation = opts.activation ?? 'tanh';
+  const act = ACTIVATIONS[activation];
   if (!act) throw new ArgumentError(`mlp: unknown activation '${String(opts.activation)}'; use ${Object.keys(ACTIVATIONS).join(', ')}`);
   const spec: { [name: string]: number[] } = {};
   for (let i = 1; i < widths.length; i++) {
@@ -75,8 +76,11 @@ export function mlp(widths: readonly number[], opts: MlpOptions = {}): Model {
       const p = layout.views(w);
       let h = x;
       for (let i = 1; i <= layers; i++) {
-        h = add(matmul(h, p[`W${i}`]), p[`b${i}`]);
-        if (i < layers) h = act(h);
+        if (i < layers && activation === 'tanh') h = denseTanh(h, p[`W${i}`], p[`b${i}`]);
+        else {
+          h = add(matmul(h, p[`W${i}`]), p[`b${i}`]);
+          if (i < layers) h = act(h);
+        }
       }
       return h;
     },
