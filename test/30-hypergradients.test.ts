@@ -158,7 +158,7 @@ describe('hypergradients: Forward-HG = Reverse-HG = finite differences (float64)
       // the trajectory keeps the gradients only where the dynamics' VJP reads them and cannot
       // rebuild them from the states (momentum can: v_t = μ v_{t−1} + g_t)
       const d = problem.dynamics, stateBytes = problem.initialState(problem.current()).size * 8;
-      const statesOnly = (!!d.linearInGradient && d.hyperparameters.length === 0) || d.name === 'momentum' || d.name === 'nesterov';
+      const statesOnly = (!!d.linearInGradient && d.hyperparameters.length === 0) || !!d.gradientFromStates;
       const held = rev.stats.peakTrajectoryBytes;
       assert.ok(statesOnly ? held <= (setup.T + 1) * stateBytes : held > (setup.T + 1) * stateBytes, `${d.name}: ${held} bytes held for ${setup.T + 1} states of ${stateBytes}`);
     });

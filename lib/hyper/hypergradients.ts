@@ -228,9 +228,10 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
   let T = 0;
   store.begin(s, (state, t) => trainStep(problem, state, h, t, false));
   const storeGradients = reverseStoresGradients(problem), fromStates = gradientFromStatesBy(problem);
-  // s_t for reverse step t where g_t is rebuilt from the states: a copy, since a checkpointed
-  // store may free or overwrite s_t while it recomputes s_{t−1}.
+  // s_t for reverse step t where g_t is rebuilt from the states: s_T itself, then copies, since a
+  // checkpointed store may free or overwrite s_t while it recomputes s_{t−1}.
   let after: Tensor | null = null;
+  let finalState: Tensor | null = null;
   try {
     while (T < max) {
       const { next, grad: g } = trainStepWithGradient(problem, s, h, T + 1, check);
@@ -242,16 +243,16 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
       opts.onStep?.(T);
       if (done(T, s)) break;
     }
-    const finalState = K.clone(s);
+    finalState = K.clone(s);
     const og = objectiveGradient(problem, finalState, hyper);
     const acc = og.dH.map((g) => keep(g));
     let alpha = og.dS;
-    if (fromStates) after = K.clone(finalState);
+    if (fromStates) after = finalState;
     for (let t = T; t >= 1; t--) {
       const prev = store.get(t - 1);
       const step = reverseStep(problem, prev, after, store.gradient(t), hyper, alpha, t);
       if (after) {
-        after.dispose();
+        if (after !== finalState) after.dispose();
         after = t > 1 ? K.clone(prev) : null;
       }
       store.release(t - 1);
@@ -274,7 +275,7 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
       stats: { forwardSteps: T, recomputedSteps: store.recomputed, peakTrajectoryBytes: store.peakBytes },
     };
   } finally {
-    after?.dispose();
+    if (after !== finalState) after?.dispose();
     store.end();
   }
 }

@@ -1,11 +1,11 @@
 /** Differentiable matrix products. */
 import * as K from '../kernels';
-import { NEEDS_INPUTS, record, recordWithTangent, setTangentReadsPrimal, setVjpReads, takePrimalUnused, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
+import { NEEDS_INPUTS, engine, record, recordWithTangent, setTangentReadsPrimal, setVjpReads, takePrimalUnused, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
 import { ShapeError } from '../tensor/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { add, addTangents, tanh, tanhGrad } from './elementwise';
-import { broadcastTo, sumTo } from './shape';
+import { sumTo } from './shape';
 import { liftTangent } from './lift';
 
 export interface MatmulOptions {
@@ -38,7 +38,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * [k, n, h] tensor kept until the reverse sweep, two of the three per layer, and the tangent's
  * bias and tanh derivative are applied in place to the product's tangent instead of into two new
  * ones. Elsewhere (other ranks or devices, a data matrix whose narrow product carries its tangent
- * in one pass) it is the composite.
+ * in one pass, tangents an enclosing reverse pass differentiates) it is the composite.
  */
 export function denseTanh(x: Tensor, W: Tensor, b: Tensor): Tensor {
   assertTensor(x, 'x');
@@ -49,7 +49,9 @@ export function denseTanh(x: Tensor, W: Tensor, b: Tensor): Tensor {
   }
   const leaves = tangentsAreLeaves();
   const narrowData = leaves && !!W.tangent && !x.tangent && W.rank === 2 && W.shape[1] * (W.tangent.shape[0] + 1) <= 128;
-  if (x.rank !== 2 || W.rank !== 2 || b.rank !== 1 || x.device !== 'cpu' || narrowData) return tanh(add(matmul(x, W), b));
+  // tangents that an enclosing reverse pass differentiates go through the composite's own rules
+  const tangentsRecorded = engine.forwardK > 0 && !leaves;
+  if (x.rank !== 2 || W.rank !== 2 || b.rank !== 1 || x.device !== 'cpu' || narrowData || tangentsRecorded) return tanh(add(matmul(x, W), b));
   const z = K.matmul(x, W);
   const zb = K.binary('add', z, b);
   z.dispose();
@@ -63,20 +65,12 @@ export function denseTanh(x: Tensor, W: Tensor, b: Tensor): Tensor {
       return [...vjp(gz, unused ? unused.slice(0, 2) : null), b.requiresGrad ? sumTo(gz, b.shape) : null];
     },
     ([tx, tW, tb]) => {
-      const k = (tx ?? tW ?? tb)!.shape[0];
-      const full = [k, ...y.shape];
-      if (!leaves) {
-        // composed with ops, so that an enclosing reverse pass can differentiate the tangent
-        const t = productTangent(x, W, false, false, tx, tW, 2);
-        const tz = tb ? (t ? add(t, liftTangent(tb, 2)) : broadcastTo(liftTangent(tb, 2), full)) : t!;
-        return tanhGrad(tz, y);
-      }
       // the composite's kernels in its order (x dW, then dx W added in), then in place: + db, ⊙ (1 − y²)
       let t: Tensor;
       if (tx && tW) t = K.matmul(tx, W, false, false, K.matmul(x, tW));
       else if (tx) t = K.matmul(tx, W);
       else if (tW) t = K.matmul(x, tW);
-      else t = K.expand(liftTangent(tb!, 2), full);
+      else t = K.expand(liftTangent(tb!, 2), [tb!.shape[0], ...y.shape]);
       if (tb && (tx || tW)) K.binary('add', t, liftTangent(tb, 2), t);
       return K.tanhGrad(y, t, t);
     });
