@@ -122,6 +122,51 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
         }
       });
 
+      it('narrow products: rank-k updates (k ≤ 16), outputs of ≤ 16 columns, batched transposed reductions; shared operands, alpha/beta, strided C, beta = 0 over NaN', () => {
+        // [transA, transB, m, n, k, batch, A shared by the batch, B shared, extra columns of C]
+        const cases: [boolean, boolean, number, number, number, number, boolean, boolean, number][] = [
+          [false, true, 130, 45, 10, 3, true, false, 0], // δ Vᵀ: the rank-k form, one A for every entry
+          [false, false, 41, 256, 7, 2, false, true, 0],
+          [false, true, 97, 17, 16, 1, false, false, 3],
+          [false, false, 301, 10, 256, 3, false, true, 0], // h W: ≤ 16 columns, rows not a multiple of 16
+          [false, true, 300, 16, 100, 2, false, false, 0],
+          [false, false, 280, 13, 257, 1, false, false, 5],
+          [true, false, 40, 10, 2000, 3, false, true, 0], // hᵀ δ batched: the outer-product form
+          [true, true, 33, 7, 300, 2, false, false, 2],
+        ];
+        let seed = 800;
+        for (const [ta, tb, m, n, k, batch, shareA, shareB, pad] of cases) {
+          const sa = m * k, sb = k * n, ldc = n + pad, sc = m * ldc;
+          const A = rand([shareA ? 1 : batch, sa], seed++, dtype), B = rand([shareB ? 1 : batch, sb], seed++, dtype);
+          const a = arr(A), b = arr(B);
+          for (const [alpha, beta] of [[0.7, -1.3], [1, 0]]) {
+            const C0 = rand([batch, sc], seed++, dtype);
+            const C = beta === 0 ? K.full([batch, sc], NaN, { dtype }) : rf.clone(C0);
+            const c0 = arr(C0);
+            native.gemm(ta, tb, m, n, k, alpha, A.handle, 0, ta ? m : k, shareA ? 0 : sa, B.handle, 0, tb ? k : n, shareB ? 0 : sb,
+              beta, C.handle, 0, ldc, sc, batch);
+            const c = arr(C);
+            for (let q = 0; q < batch; q++) {
+              const oa = shareA ? 0 : q * sa, ob = shareB ? 0 : q * sb;
+              const got: number[] = [], ref: number[] = [];
+              for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+                let acc = 0;
+                for (let p = 0; p < k; p++) acc += a[oa + (ta ? p * m + i : i * k + p)] * b[ob + (tb ? j * k + p : p * n + j)];
+                ref.push(alpha * acc + (beta === 0 ? 0 : beta * c0[q * sc + i * ldc + j]));
+                got.push(c[q * sc + i * ldc + j]);
+              }
+              const label = `${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} ${m}x${n}x${k} entry ${q} of ${batch}, beta ${beta}`;
+              assertClose(got, ref, tol * 30, label);
+              // the columns between rows of a strided C are not touched
+              for (let i = 0; i < m && pad > 0; i++) for (let j = n; j < ldc; j++) {
+                const was = beta === 0 ? NaN : c0[q * sc + i * ldc + j];
+                assert.ok(Object.is(c[q * sc + i * ldc + j], was), `${label}: padding column ${j} of row ${i} was written`);
+              }
+            }
+          }
+        }
+      });
+
       it('gemm large enough for the packed AVX-512 kernel: ragged edges, transposes, alpha/beta, batches; beta = 0 ignores NaN in C', () => {
         // sizes that are not multiples of the 8 × 32 (float64: 8 × 16) tile or of the 256-deep
         // blocks, split across threads by rows (m ≥ n) and by columns (m < n)
@@ -523,7 +568,7 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     assert.match(run.stdout, /float64: 672 products, none read past B/);
   });
 
-  it('tanh backward kernels: g (1 − y²) with y broadcast over leading dims, and its tangent tg (1 − y²) − 2 g y ty', () => {
+  it('tanh backward kernels: g (1 − y²) with y broadcast over leading dims (and a bias per leading row), and its tangent tg (1 − y²) − 2 g y ty', () => {
     for (const dtype of DTYPES) {
       const tol = tolFor(dtype);
       const n = 3001, k = 3; // several threads' ranges
@@ -536,8 +581,18 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
       const tolJ = dtype === 'float32' ? 5 * tol : tol;
       assertClose(arr(K.tanhGradJvp(Y, G, TY, TG)), tg.map((v, j) => v * (1 - y[j % n] ** 2) - 2 * g[j % n] * y[j % n] * ty[j]), tolJ, 'tanhGradJvp');
       assertClose(arr(K.tanhGradJvp(Y, G, TY, null)), ty.map((v, j) => -2 * g[j % n] * y[j % n] * v), tol, 'tanhGradJvp without tg');
+      // a bias per row of the k, along y's last axis (a layer's tangent: rows of 37, ranges cut mid-row),
+      // written in place over g
+      const rows = 401, h = 37; // 3 × 14837 values: two threads, the second starting mid-row
+      const Y2 = rand([rows, h], 75, dtype, -0.99, 0.99), G2 = rand([k, rows, h], 76, dtype), B2 = rand([k, h], 77, dtype);
+      const y2 = arr(Y2), g2 = arr(G2), b2 = arr(B2);
+      const ref = g2.map((v, j) => (v + b2[Math.floor(j / (rows * h)) * h + (j % h)]) * (1 - y2[j % (rows * h)] ** 2));
+      assertClose(arr(K.tanhGrad(Y2, G2, G2, B2)), ref, tol, 'tanhGrad with a bias, in place');
     }
     const Y = K.zeros([4]);
+    assert.throws(() => K.tanhGrad(K.zeros([2, 4]), K.zeros([3, 2, 4]), undefined, K.zeros([3, 2])), /'bias' \[3, 2\] must hold 3 rows of y's last dimension 4/);
+    assert.throws(() => native.tanhGrad(Y.handle, Y.handle, Y.handle, 4, 1, K.zeros([3]).handle, 3), /'h' must divide 'n'/);
+    assert.throws(() => native.tanhGrad(Y.handle, Y.handle, Y.handle, 4, 1, K.zeros([3]).handle, 2), /'bias' has 3 elements, expected 2/);
     assert.throws(() => K.tanhGrad(Y, K.zeros([5])), /'g' \[5\] must be 'y' \[4\]/);
     assert.throws(() => K.tanhGradJvp(Y, K.zeros([4]), K.zeros([2, 3]), null), /'ty' \[2, 3\] must be \[k, \.\.\.\[4\]\]/);
     assert.throws(() => native.tanhGrad(Y.handle, Y.handle, K.zeros([3]).handle, 4, 1), /'out' has 3 elements, expected 4/);

@@ -315,8 +315,12 @@ export function softmaxXentGradJvp(
   return out;
 }
 
-/** g ⊙ (1 − y²) for g of y's shape or [k, ...y's shape] (y broadcast over k): the cotangent through tanh. */
-export function tanhGrad(y: Tensor, g: Tensor, into?: Tensor): Tensor {
+/**
+ * g ⊙ (1 − y²) for g of y's shape or [k, ...y's shape] (y broadcast over k): the cotangent through
+ * tanh. With `bias` [k, h] (h: y's last dimension), (g + bias) ⊙ (1 − y²), the bias of each of the k
+ * rows added along y's last axis in the same pass (a tanh layer's tangent, bias tangent included).
+ */
+export function tanhGrad(y: Tensor, g: Tensor, into?: Tensor, bias?: Tensor): Tensor {
   assertTensor(y, 'y');
   assertTensor(g, 'g');
   assertFloat(y, 'y');
@@ -325,8 +329,17 @@ export function tanhGrad(y: Tensor, g: Tensor, into?: Tensor): Tensor {
   if (!Number.isInteger(k) || !sameShape(g.shape.slice(g.rank - y.rank), y.shape)) {
     throw new ShapeError(`tanhGrad: 'g' ${shapeToString(g.shape)} must be 'y' ${shapeToString(y.shape)} with optional leading dims`);
   }
+  const h = y.rank === 0 ? 1 : y.shape[y.rank - 1];
+  if (bias) {
+    assertTensor(bias, 'bias');
+    assertSameDType(y, 'y', bias, 'bias');
+    if (bias.size !== k * h || (bias.rank > 0 && bias.shape[bias.rank - 1] !== h)) {
+      throw new ShapeError(`tanhGrad: 'bias' ${shapeToString(bias.shape)} must hold ${k} rows of y's last dimension ${h}`);
+    }
+  }
   const out = into ? intoTensor(into, g, g.shape) : emptyLike(g);
-  native.tanhGrad(y.handle, g.handle, out.handle, y.size, k);
+  if (bias) native.tanhGrad(y.handle, g.handle, out.handle, y.size, k, bias.handle, h);
+  else native.tanhGrad(y.handle, g.handle, out.handle, y.size, k);
   return out;
 }
 

@@ -52,7 +52,7 @@ export interface NativeAddon {
   readonly sparseLinearXentAvailable: boolean;
   /** [loss, dLoss_1, ..., dLoss_k] */
   sparseLinearXent(S: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number): number[];
-  tanhGrad(y: Handle, g: Handle, out: Handle, n: number, k: number): void;
+  tanhGrad(y: Handle, g: Handle, out: Handle, n: number, k: number, bias?: Handle | null, h?: number): void;
   tanhGradJvp(y: Handle, g: Handle, ty: Handle, tg: Handle | null, out: Handle, n: number, k: number): void;
   /** the state tangent after one gradient-descent (slots 1) or momentum (slots 2) step, see kernels/compute.ts; returns the count of NaN/Inf written */
   dynamicsTangent(

@@ -65,14 +65,14 @@ export function denseTanh(x: Tensor, W: Tensor, b: Tensor): Tensor {
       return [...vjp(gz, unused ? unused.slice(0, 2) : null), b.requiresGrad ? sumTo(gz, b.shape) : null];
     },
     ([tx, tW, tb]) => {
-      // the composite's kernels in its order (x dW, then dx W added in), then in place: + db, ⊙ (1 − y²)
+      // the composite's kernels in its order (x dW, then dx W added in), then in place: (· + db) ⊙ (1 − y²)
       let t: Tensor;
       if (tx && tW) t = K.matmul(tx, W, false, false, K.matmul(x, tW));
       else if (tx) t = K.matmul(tx, W);
       else if (tW) t = K.matmul(x, tW);
       else t = K.expand(liftTangent(tb!, 2), [tb!.shape[0], ...y.shape]);
-      if (tb && (tx || tW)) K.binary('add', t, liftTangent(tb, 2), t);
-      return K.tanhGrad(y, t, t);
+      // (t + db) ⊙ (1 − y²) in one pass over the k-fold tangent
+      return K.tanhGrad(y, t, t, tb && (tx || tW) ? tb : undefined);
     });
 }
 

@@ -140,10 +140,11 @@ class Backend {
   virtual int64_t countNonFinite(DType, const void* x, int64_t n) = 0;
   virtual void synchronize() {}
   // The cotangent through tanh at its output y, and that product's tangent, for k rows of n:
-  //   tanhGrad:     out[t, i] = g[t, i] (1 − y[i]²)
+  //   tanhGrad:     out[t, i] = (g[t, i] + bias[t, i mod h]) (1 − y[i]²)   (bias [k, h] may be null)
   //   tanhGradJvp:  out[t, i] = tg[t, i] (1 − y[i]²) − 2 g[i] y[i] ty[t, i]   (tg may be null)
   // One pass where the composed ops made six over the k-times larger tangents (CPU only).
-  virtual void tanhGrad(DType, const void* y, const void* g, void* out, int64_t n, int64_t k) {
+  virtual void tanhGrad(DType, const void* y, const void* g, void* out, int64_t n, int64_t k, const void* bias,
+                        int64_t h) {
     throw ArgError(std::string("tanhGrad is not supported on ") + name());
   }
   virtual void tanhGradJvp(DType, const void* y, const void* g, const void* ty, const void* tg, void* out,

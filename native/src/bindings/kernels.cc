@@ -573,17 +573,21 @@ Napi::Value SparseLinearXent(const Napi::CallbackInfo& info) {
   });
 }
 
-// tanhGrad(y, g, out, n, k): out[t, i] = g[t, i] (1 − y[i]²) for t < k.
+// tanhGrad(y, g, out, n, k[, bias | null, h]): out[t, i] = (g[t, i] + bias[t, i mod h]) (1 − y[i]²)
+// for t < k (no bias: g alone); h divides n.
 Napi::Value TanhGrad(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Buffer& y = argBuffer(info, 0, "y");
     Buffer& g = argBuffer(info, 1, "g");
     Buffer& o = argBuffer(info, 2, "out");
     int64_t n = argInt(info, 3, "n"), k = argInt(info, 4, "k");
+    Buffer* bias = info.Length() > 5 ? argOptionalBuffer(info, 5, "bias") : nullptr;
+    const int64_t h = bias ? argInt(info, 6, "h", 1) : 1;
     requireFloat(y, "y");
     requireNumel(y, n, "y");
-    requireOperands(y, "y", {{&g, "g", n * k}, {&o, "out", n * k}});
-    if (n * k > 0) backendOf(y).tanhGrad(y.dtype, y.data, g.data, o.data, n, k);
+    if (n % h != 0) throw ArgError("tanhGrad: 'h' must divide 'n'");
+    requireOperands(y, "y", {{&g, "g", n * k}, {&o, "out", n * k}, {bias, "bias", k * h}});
+    if (n * k > 0) backendOf(y).tanhGrad(y.dtype, y.data, g.data, o.data, n, k, bias ? bias->data : nullptr, h);
     return info.Env().Undefined();
   });
 }

@@ -158,7 +158,8 @@ class CpuBackend final : public Backend {
   void expand(DType, const void* x, void* out, const BroadcastPlan&) override;
   void cast(DType from, const void* x, DType to, void* out, int64_t n) override;
   int64_t countNonFinite(DType, const void* x, int64_t n) override;
-  void tanhGrad(DType, const void* y, const void* g, void* out, int64_t n, int64_t k) override;
+  void tanhGrad(DType, const void* y, const void* g, void* out, int64_t n, int64_t k, const void* bias,
+                int64_t h) override;
   int64_t dynamicsTangent(DType, int slots, bool nesterov, int64_t d, int64_t k, double mu, double eta, const void* ts,
                        const void* tg, const void* tmu, const void* teta, const void* v, const void* v2,
                        const void* dir, void* out) override;

@@ -236,16 +236,34 @@ int64_t CpuBackend::countNonFinite(DType dtype, const void* x, int64_t n) {
   return bad;
 }
 
-void CpuBackend::tanhGrad(DType dtype, const void* y, const void* g, void* out, int64_t n, int64_t k) {
+void CpuBackend::tanhGrad(DType dtype, const void* y, const void* g, void* out, int64_t n, int64_t k,
+                          const void* bias, int64_t h) {
   withFloatType(dtype, [&](auto z) {
     using T = decltype(z);
     const T* yv = static_cast<const T*>(y);
     const T* gv = static_cast<const T*>(g);
+    const T* bv = static_cast<const T*>(bias);
     T* o = static_cast<T*>(out);
     parallelRange(n, n * k, [&](int64_t b, int64_t e) {
       for (int64_t t = 0; t < k; ++t) {
+        if (!bv) {
 #pragma omp simd
-        for (int64_t i = b; i < e; ++i) o[t * n + i] = gv[t * n + i] * (T(1) - yv[i] * yv[i]);
+          for (int64_t i = b; i < e; ++i) o[t * n + i] = gv[t * n + i] * (T(1) - yv[i] * yv[i]);
+          continue;
+        }
+        // (g + bias) ⊙ (1 − y²), bias [k, h] repeated along the rows of y: one pass where adding the
+        // bias first took a second one over the [k, rows, h] tangent
+        const T* bt = bv + t * h;
+        for (int64_t i = b; i < e;) {
+          const int64_t j0 = i % h, len = std::min(e - i, h - j0);
+          const T* gi = gv + t * n + i;
+          const T* yi = yv + i;
+          const T* bj = bt + j0;
+          T* oi = o + t * n + i;
+#pragma omp simd
+          for (int64_t j = 0; j < len; ++j) oi[j] = (gi[j] + bj[j]) * (T(1) - yi[j] * yi[j]);
+          i += len;
+        }
       }
     });
   });

@@ -11,8 +11,18 @@ void CpuBackend::copy2d(DType dtype, const void* src, int64_t srcOffset, int64_t
   const size_t es = dtypeSize(dtype);
   const char* s = static_cast<const char*>(src) + srcOffset * es;
   char* d = static_cast<char*>(dst) + dstOffset * es;
-  for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(d + r * dstStride * es, s + r * srcStride * es, cols * es);
+  // Split into pieces of ≥ 64 KiB (whole rows, or parts of long rows) across the threads: one
+  // thread's memcpy reached ~12 GB/s where two reach the memory's ~40 (the blocks of a [k, d]
+  // tangent of a flat parameter vector, copied out and back at every Forward-HG step).
+  const int64_t rowBytes = cols * static_cast<int64_t>(es);
+  const int64_t piecesPerRow = std::max<int64_t>(1, rowBytes / (int64_t{1} << 16));
+  const int64_t pieceCols = (cols + piecesPerRow - 1) / piecesPerRow;
+  parallelRange(rows * piecesPerRow, rows * rowBytes / 8, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t r = p / piecesPerRow, c0 = (p % piecesPerRow) * pieceCols, c1 = std::min(cols, c0 + pieceCols);
+      if (c1 > c0) std::memcpy(d + (r * dstStride + c0) * es, s + (r * srcStride + c0) * es, (c1 - c0) * es);
+    }
+  });
 }
 
 namespace {
