@@ -122,10 +122,10 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
         }
       });
 
-      it('narrow products: rank-k updates (k ≤ 16), outputs of ≤ 16 columns, batched transposed reductions; shared operands, alpha/beta, strided C, beta = 0 over NaN', () => {
+      it('narrow products: outputs of ≤ 16 columns (broadcast form), batched transposed reductions, short shared dimensions; shared operands, alpha/beta, strided C, beta = 0 over NaN', () => {
         // [transA, transB, m, n, k, batch, A shared by the batch, B shared, extra columns of C]
         const cases: [boolean, boolean, number, number, number, number, boolean, boolean, number][] = [
-          [false, true, 130, 45, 10, 3, true, false, 0], // δ Vᵀ: the rank-k form, one A for every entry
+          [false, true, 130, 45, 10, 3, true, false, 0], // δ Vᵀ (k = 10): one A for every entry
           [false, false, 41, 256, 7, 2, false, true, 0],
           [false, true, 97, 17, 16, 1, false, false, 3],
           [false, false, 301, 10, 256, 3, false, true, 0], // h W: ≤ 16 columns, rows not a multiple of 16

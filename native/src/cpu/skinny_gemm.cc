@@ -199,76 +199,11 @@ void outerRange(const T* A, int64_t lda, const T* B, int64_t sbp, int64_t sbj, i
   }
 }
 
-// C[i, :] = alpha Σ_p A[i, p] op(B)(p, :) + beta C[i, :] for a short shared dimension (k ≤ 16) and
-// wide rows: a rank-k update, the shape of a narrow output layer's cotangents sent back through
-// its weights (G Wᵀ, G [rows, classes]). op(B) is packed into Bp [k, ldp]; R rows × NV vectors of
-// C accumulate in registers from k broadcasts of A's rows. BLAS does not pack for k this small
-// and ran such products at a fifth of this speed.
-template <typename T, int R, int NV>
-inline void rankKTile(const T* A, int64_t lda, const T* Bp, int64_t ldp, int64_t k, T* C, int64_t ldc, int64_t i,
-                      int64_t j0, T alpha, T beta) {
-  using V = typename Vec<T>::type;
-  constexpr int L = Vec<T>::L;
-  V acc[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
-  for (int64_t p = 0; p < k; ++p) {
-    V b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = loadu(Bp + p * ldp + j0 + v * L);
-    for (int r = 0; r < R; ++r) {
-      const T a = A[(i + r) * lda + p];
-      for (int v = 0; v < NV; ++v) acc[r][v] += a * b[v];
-    }
-  }
-  if (beta == T(0)) {  // never reads C (it may hold NaN)
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < NV; ++v) storeu(C + (i + r) * ldc + j0 + v * L, alpha * acc[r][v]);
-  } else {
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < NV; ++v) {
-        T* c = C + (i + r) * ldc + j0 + v * L;
-        storeu(c, alpha * acc[r][v] + beta * loadu(c));
-      }
-  }
-}
-
-template <typename T, int R>
-inline void rankKRows(const T* A, int64_t lda, const T* Bp, int64_t ldp, int64_t k, int64_t n, T* C, int64_t ldc,
-                      int64_t i, T alpha, T beta) {
-  constexpr int L = Vec<T>::L;
-  int64_t j = 0;
-  for (; j + 4 * L <= n; j += 4 * L) rankKTile<T, R, 4>(A, lda, Bp, ldp, k, C, ldc, i, j, alpha, beta);
-  switch ((n - j) / L) {
-#define RFHO_CASE(N) case N: rankKTile<T, R, N>(A, lda, Bp, ldp, k, C, ldc, i, j, alpha, beta); break;
-    RFHO_CASE(1) RFHO_CASE(2) RFHO_CASE(3)
-#undef RFHO_CASE
-    default: break;
-  }
-  j += (n - j) / L * L;
-  for (int64_t r = 0; r < R; ++r)  // the columns after the last whole vector
-    for (int64_t jj = j; jj < n; ++jj) {
-      T s = 0;
-      for (int64_t p = 0; p < k; ++p) s += A[(i + r) * lda + p] * Bp[p * ldp + jj];
-      T* c = C + (i + r) * ldc + jj;
-      *c = alpha * s + (beta == T(0) ? T(0) : beta * *c);
-    }
-}
-
-// Rows [r0, r1) of one entry: four at a time (tiles of 4 × 4 vectors: 16 accumulators, 4 vectors of
-// op(B); 2 × 8 spilled and measured 1.6× slower), then one.
-template <typename T>
-void rankKRange(const T* A, int64_t lda, const T* Bp, int64_t ldp, int64_t k, int64_t n, T* C, int64_t ldc,
-                int64_t r0, int64_t r1, T alpha, T beta) {
-  int64_t i = r0;
-  for (; i + 4 <= r1; i += 4) rankKRows<T, 4>(A, lda, Bp, ldp, k, n, C, ldc, i, alpha, beta);
-  for (; i < r1; ++i) rankKRows<T, 1>(A, lda, Bp, ldp, k, n, C, ldc, i, alpha, beta);
-}
-
 #if defined(__AVX512F__)
 // C[i, 0..n) = alpha Σ_p A[i, p] op(B)(p, 0..n) + beta C for n ≤ 16 float32 columns: R rows of C
 // in R registers, each step of p one (masked) load of op(B)'s row and R broadcast FMAs. The row-dot
-// form above needs a horizontal sum per output and waited on its loads; this one measured 2.6 →
-// 0.8 ms on 36000 × 256 · 256 × 10 (two threads). `Bp`: op(B)'s rows, ldp apart (masked loads
+// form above needs a horizontal sum per output; against it (same process, alternating, two
+// threads) 36000 × 256 · 256 × 10 went 3.0 → 2.1 ms and 2000 × 256 · 256 × 10 0.106 → 0.076 ms. `Bp`: op(B)'s rows, ldp apart (masked loads
 // read n values of each). Whole-vector stores of C where their spill lands in later rows this
 // thread writes (masked stores cost ~10× more on AMD's cores).
 template <int R>
@@ -341,17 +276,6 @@ bool skinnyTyped(const GemmArgs& g) {
   constexpr int L = Vec<T>::L;
   const int64_t work = g.batch * g.m * g.k * g.n;
   const int64_t bEntries = g.strideB == 0 ? 1 : g.batch;  // a right operand shared by the batch is packed once
-  if (!g.transA && g.n > 16) {
-    // k ≤ 16 (skinnyGemm): the rank-k update form, op(B) packed into rows of whole vectors
-    const int64_t ldp = (g.n + L - 1) / L * L;
-    std::vector<T> Bp(static_cast<size_t>(bEntries * g.k * ldp));
-    packRowsOfOpB(g, bEntries, ldp, Bp.data());
-    batchRows(g.batch, g.m, work, [&](int64_t q, int64_t r0, int64_t r1) {
-      rankKRange(A + q * g.strideA, g.lda, Bp.data() + (g.strideB == 0 ? 0 : q) * g.k * ldp, ldp, g.k, g.n,
-                 C + q * g.strideC, g.ldc, r0, r1, alpha, beta);
-    });
-    return true;
-  }
   if (!g.transA) {
 #if defined(__AVX512F__)
     if constexpr (sizeof(T) == 4) {
@@ -389,7 +313,8 @@ bool skinnyTyped(const GemmArgs& g) {
     return true;
   }
   // C = Aᵀ op(B) with A [k, m]: accumulate Cᵀ [n, m] by streaming the k rows of A, in chunks of L
-  // columns of A (rows of C), each entry's chunks split across threads with the others'.
+  // columns of A (rows of C), each entry's chunks split across threads with the others'. Batches
+  // came here from BLAS entry by entry: 18 × (2000 × 256)ᵀ · (2000 × 10) went 3.05 → 2.05 ms.
   if (g.m < L) return false;
   const int64_t sbp = g.transB ? 1 : g.ldb, sbj = g.transB ? g.ldb : 1;
   std::vector<T> ct(static_cast<size_t>(g.batch * g.n * g.m));
@@ -478,16 +403,13 @@ void packPanelsTyped(const T* X, int64_t rows, int64_t cols, T* out) {
 bool skinnyGemm(DType dtype, const GemmArgs& g) {
   if (g.n < 1 || g.k < 1) return false;
   const bool f32 = dtype == DType::F32;
-  // A short shared dimension and wide rows (C = A op(B), k ≤ 16): the rank-k update form, which
-  // BLAS runs at a fifth of its speed (no packing pays for k this small).
-  if (!g.transA && g.k <= 16 && g.n > 16 && g.n <= 4096 && g.batch * g.m * g.n * g.k >= (int64_t{1} << 16))
-    return f32 ? skinnyTyped<float>(g) : skinnyTyped<double>(g);
   if (g.n > 32 || g.k < 64 || g.m * g.k < (int64_t{1} << 16)) return false;
   // Widths up to which these kernels beat OpenBLAS (single-threaded halves, one per core), measured
   // at 5000 × 784 and 2000 × 256: the row-dot form (C = A op(B)) to 12 float32 columns (n = 10:
   // 99 vs 69 GFLOP/s; n = 16: 82 vs 98) but only 2 float64 ones (n = 10: 25 vs 36); the outer-
   // product form (C = Aᵀ op(B)) to 32 float32 columns and 12 float64 ones (n = 10: 47 vs 39;
-  // n = 16: 44 vs 53). With AVX-512 the float32 broadcast form takes C = A op(B) to 16 columns.
+  // n = 16: 44 vs 53). With AVX-512 the float32 broadcast form takes C = A op(B) to 16 columns
+  // (2000 × 256 · 256 × n, n = 14 and 16: 0.53 and 0.64 of OpenBLAS's time; 5000 × 784, n = 13: 0.51).
 #if defined(__AVX512F__)
   const int64_t rowForm = f32 ? 16 : 2;
 #else
