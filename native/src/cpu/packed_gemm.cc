@@ -10,6 +10,10 @@
 #include "packed_gemm.h"
 #include "simd.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +42,35 @@ constexpr int64_t KC = 256, MC = 192, NC = 768;
 // matrix M'(p, i), into micro-panels of W columns: panel r holds, for each p, the W values
 // M'(p, r·W .. r·W+W) (zero beyond width). `alongRows`: M'(p, i) = M[p, i] (a contiguous run per p),
 // else M'(p, i) = M[i, p] (W row streams). A's panels are op(A)ᵀ's with W = MR, B's op(B)'s with NR.
+// 8 rows of 16 floats (row r at src + r·ld) into 16 groups of 8, one per column: dst[p·8 + r] =
+// src[r·ld + p]: three rounds of two-source permutes (pairs, pairs of pairs, halves) in place of
+// 128 scalar moves, for the A panels of a row-major A (op(A) rows contiguous).
+inline void transpose8x16(const float* src, int64_t ld, float* dst) {
+  const __m512i pairLo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i pairHi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i quadLo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+  const __m512i quadHi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+  const __m512i octLo = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+  const __m512i octHi = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+  __m512 v[8];
+  for (int r = 0; r < 8; ++r) v[r] = _mm512_loadu_ps(src + r * ld);
+  __m512d t[8];  // t[2q + h]: rows 2q, 2q + 1 interleaved, columns 8h .. 8h + 7
+  for (int q = 0; q < 4; ++q) {
+    t[2 * q] = _mm512_castps_pd(_mm512_permutex2var_ps(v[2 * q], pairLo, v[2 * q + 1]));
+    t[2 * q + 1] = _mm512_castps_pd(_mm512_permutex2var_ps(v[2 * q], pairHi, v[2 * q + 1]));
+  }
+  __m512d u[8];  // u[4s + 2h + g]: rows 4s .. 4s + 3 of columns 8h + 4g .. 8h + 4g + 3
+  for (int s = 0; s < 2; ++s)
+    for (int h = 0; h < 2; ++h) {
+      u[4 * s + 2 * h] = _mm512_permutex2var_pd(t[4 * s + h], quadLo, t[4 * s + 2 + h]);
+      u[4 * s + 2 * h + 1] = _mm512_permutex2var_pd(t[4 * s + h], quadHi, t[4 * s + 2 + h]);
+    }
+  for (int j = 0; j < 4; ++j) {  // all 8 rows of columns 2c, 2c + 1 (c = 2j, 2j + 1)
+    _mm512_storeu_pd(reinterpret_cast<double*>(dst + 32 * j), _mm512_permutex2var_pd(u[j], octLo, u[4 + j]));
+    _mm512_storeu_pd(reinterpret_cast<double*>(dst + 32 * j + 16), _mm512_permutex2var_pd(u[j], octHi, u[4 + j]));
+  }
+}
+
 template <typename T, int W>
 void packPanels(const T* M, int64_t ld, bool alongRows, int64_t i0, int64_t width, int64_t p0, int64_t kc, T* dst) {
   for (int64_t ir = 0; ir < width; ir += W) {
@@ -56,12 +89,17 @@ void packPanels(const T* M, int64_t ld, bool alongRows, int64_t i0, int64_t widt
         }
       }
     } else {
+      int64_t done = 0;  // leading values of each row packed 16 at a time
+      if constexpr (sizeof(T) == 4 && W == 8) {
+        if (w == W)
+          for (; done + 16 <= kc; done += 16) transpose8x16(M + (i0 + ir) * ld + p0 + done, ld, d + done * W);
+      }
       for (int64_t r = 0; r < W; ++r) {
         if (r < w) {
           const T* src = M + (i0 + ir + r) * ld + p0;
-          for (int64_t p = 0; p < kc; ++p) d[p * W + r] = src[p];
+          for (int64_t p = done; p < kc; ++p) d[p * W + r] = src[p];
         } else {
-          for (int64_t p = 0; p < kc; ++p) d[p * W + r] = T(0);
+          for (int64_t p = done; p < kc; ++p) d[p * W + r] = T(0);
         }
       }
     }
