@@ -53,10 +53,9 @@ export function denseTanh(x: Tensor, W: Tensor, b: Tensor): Tensor {
   const tangentsRecorded = engine.forwardK > 0 && !leaves;
   if (x.rank !== 2 || W.rank !== 2 || b.rank !== 1 || x.device !== 'cpu' || narrowData || tangentsRecorded) return tanh(add(matmul(x, W), b));
   const z = K.matmul(x, W);
-  const zb = K.binary('add', z, b);
+  K.binary('add', z, b, z); // the pre-activation in the product's own buffer
+  const y = K.unary('tanh', z);
   z.dispose();
-  const y = K.unary('tanh', zb);
-  zb.dispose();
   const vjp = productVjp(x, W, false, false);
   return record(y, [x, W, b], 'denseTanh',
     (g) => {
