@@ -569,8 +569,78 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     assert.throws(() => native.sparseGemm(S, false, [T.handle, T.handle], [0], 4, false, 4, 1, 0, [C.handle], [0], 4), /same length/);
     assert.throws(() => native.packSparse(T.handle, 64, 5, 0.5), /'x' has 256 elements, expected 320/);
     assert.equal(native.packSparse(K.ones([64, 4]).handle, 64, 4, 0.5), null, 'too dense: no layout');
+    assert.throws(() => native.packSparse(T.handle, 64, 4, 0.5, NaN), /'denseFrom' must be a number ≥ 0/);
+    assert.throws(() => native.packSparse(T.handle, 64, 4, 0.5, -1), /'denseFrom' must be a number ≥ 0/);
     native.free(S);
     assert.throws(() => native.sparseGemm(S, false, [T.handle], [0], 4, false, 4, 1, 0, [C.handle], [0], 4), /has been freed/);
+  });
+
+  it('a sparse data matrix with dense columns: wide products take those through the dense gemm, the rest through the gathers, and agree with float64', () => {
+    // 33 of 97 columns 70 % non-zero (every third), the others 10 %: 30 % non-zero in all, under
+    // the sparse threshold, with the dense columns over the 0.3 that keeps them apart
+    const rows = 1100, k = 97;
+    const r = rng(1990);
+    const x0 = Float32Array.from({ length: rows * k }, (_, i) => (r() < (i % k % 3 === 0 ? 0.7 : 0.1) ? Math.fround(r() * 2 - 1) : 0));
+    for (const dtype of DTYPES) {
+      const tol = tolFor(dtype) * 30;
+      const X = rf.data.toTensors(rf.data.makeDataset('h', x0, new Int32Array(rows), k, 10), dtype).X;
+      const x = arr(X);
+      // the layout keeps the 33 dense columns apart (none with denseFrom above 1)
+      const plain = native.packSparse(X.handle, rows, k, 0.5, 2)!, withDense = native.packSparse(X.handle, rows, k, 0.5, 0.3)!;
+      assert.deepEqual(native.sparseInfo(plain), { rows, cols: k, nnz: x.filter((v) => v !== 0).length, denseCols: 0 });
+      assert.equal(native.sparseInfo(withDense).denseCols, 33);
+      native.free(plain);
+      native.free(withDense);
+      const ref = (b: number[], n: number, ta: boolean, tb: boolean) => {
+        const m = ta ? k : rows, inner = ta ? rows : k, out: number[] = [];
+        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+          let acc = 0;
+          for (let p = 0; p < inner; p++) acc += (ta ? x[p * k + i] : x[i * k + p]) * (tb ? b[j * inner + p] : b[p * n + j]);
+          out.push(acc);
+        }
+        return out;
+      };
+      for (const n of [10, 31, 32, 45, 256, 300]) for (const ta of [false, true]) for (const tb of [false, true]) { // ≥ 32: the dense columns' path
+        const inner = ta ? rows : k;
+        const B = rand(tb ? [n, inner] : [inner, n], 2000 + n, dtype);
+        const C1 = K.matmul(X, B, ta, tb);
+        assertClose(arr(C1), ref(arr(B), n, ta, tb), tol, `n=${n} transA=${ta} transB=${tb} ${dtype}`);
+        assert.deepEqual(arr(K.matmul(X, B, ta, tb)), arr(C1), 'every product takes the same path');
+      }
+      assert.equal(native.sparseInfo(X.storage.derived!.sparse!).denseCols, 33, 'the data matrix\'s own layout has them');
+      // batches, both ways
+      const B3 = rand([3, k, 40], 2100, dtype), b3 = arr(B3);
+      const C3 = arr(K.matmul(X, B3));
+      for (let q = 0; q < 3; q++) assertClose(C3.slice(q * rows * 40, (q + 1) * rows * 40), ref(b3.slice(q * k * 40, (q + 1) * k * 40), 40, false, false), tol, `batch ${q}`);
+      const G3 = rand([2, rows, 48], 2101, dtype), g3 = arr(G3);
+      const CT = arr(K.matmul(X, G3, true, false));
+      for (let q = 0; q < 2; q++) assertClose(CT.slice(q * k * 48, (q + 1) * k * 48), ref(g3.slice(q * rows * 48, (q + 1) * rows * 48), 48, true, false), tol, `transposed batch ${q}`);
+      // alpha and beta, both ways (the gathers take beta, the dense columns' share is added)
+      for (const ta of [false, true]) {
+        const m = ta ? k : rows, inner = ta ? rows : k;
+        const W = rand([inner, 40], 2102, dtype), C0 = rand([m, 40], 2103, dtype), c0 = arr(C0);
+        const XW = ref(arr(W), 40, ta, false);
+        K.gemm(X, W, { transA: ta, alpha: 2, beta: 0.5, out: C0 });
+        assertClose(arr(C0), XW.map((v, i) => 2 * v + 0.5 * c0[i]), tol, `gemm alpha/beta/out transA=${ta}`);
+      }
+      // NaN in a dense column (row 7, column 0) and in a sparse one (row 9, column 1) stays in its row (its column of Xᵀ)
+      const xn = Float32Array.from(x0);
+      xn[7 * k] = NaN;
+      xn[9 * k + 1] = NaN;
+      const XN = rf.data.toTensors(rf.data.makeDataset('hn', xn, new Int32Array(rows), k, 10), dtype).X;
+      const W = rand([k, 40], 2104, dtype), G = rand([rows, 40], 2105, dtype);
+      const yn = arr(K.matmul(XN, W)), tn = arr(K.matmul(XN, G, true, false));
+      for (let i = 0; i < 12; i++) {
+        const nan = i === 7 || i === 9;
+        assert.ok(yn.slice(i * 40, (i + 1) * 40).every((v) => Number.isNaN(v) === nan), `XW row ${i}: NaN only in rows 7 and 9`);
+      }
+      for (let c = 0; c < 4; c++) {
+        const nan = c === 0 || c === 1;
+        assert.ok(tn.slice(c * 40, (c + 1) * 40).every((v) => Number.isNaN(v) === nan), `XᵀG row ${c}: NaN only in rows 0 and 1`);
+      }
+      X.dispose();
+      XN.dispose();
+    }
   });
 
   it('sparse products never read past their right-hand side: B ending at a guard page, every width, transpose, stride and operand count (native harness)', function () {
@@ -580,8 +650,8 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     const run = spawnSync(exe, { encoding: 'utf8', timeout: 60000 });
     assert.equal(run.signal, null, `the harness was killed by ${run.signal} (a read past B?)`);
     assert.equal(run.status, 0, run.stdout + run.stderr);
-    assert.match(run.stdout, /float32: 672 products, none read past B/);
-    assert.match(run.stdout, /float64: 672 products, none read past B/);
+    assert.match(run.stdout, /float32: 1344 products \(96 with dense columns\), none read past B/);
+    assert.match(run.stdout, /float64: 1344 products \(96 with dense columns\), none read past B/);
   });
 
   it('tanh backward kernels: g (1 − y²) with y broadcast over leading dims (and a bias per leading row), and its tangent tg (1 − y²) − 2 g y ty', () => {

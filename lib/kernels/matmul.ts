@@ -35,6 +35,18 @@ const SPARSE_MAX_DENSITY = (() => {
 })();
 
 /**
+ * Columns of a sparse data matrix with at least this fraction of non-zeros are also kept densely,
+ * and wide products (≥ 32 columns) take them through the dense gemm, the rest through the sparse
+ * gathers (RFHO_SPARSE_DENSE_COLUMNS; above 1 keeps none). On the digits ~240 of 784 pixel
+ * columns are at least 0.3 non-zero and hold ~3/4 of the entries (bench/RESULTS.md, session 9).
+ */
+const SPARSE_DENSE_FROM = (() => {
+  const v = process.env.RFHO_SPARSE_DENSE_COLUMNS;
+  const d = v === undefined || v === '' ? 0.3 : Number(v);
+  return Number.isFinite(d) && d >= 0 ? d : 0.3;
+})();
+
+/**
  * The derived layouts of a data matrix a viewed as [rows, k], or null for anything else. Only
  * data matrices (rf.data.toTensors marks them) get them, at their first product, so every product
  * of a run takes the same path (the same bits, which checkpointed recomputation relies on); they
@@ -46,7 +58,7 @@ function layoutsFor(a: Tensor, rows: number, k: number): DerivedLayouts | null {
   const key = `${rows}x${k}`;
   if (st.derived?.key === key) return st.derived;
   st.invalidateDerived();
-  const sparse = SPARSE_MAX_DENSITY > 0 && rows * k >= 1 << 14 ? native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY) : null;
+  const sparse = SPARSE_MAX_DENSITY > 0 && rows * k >= 1 << 14 ? native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY, SPARSE_DENSE_FROM) : null;
   st.derived = { key, sparse, panels: null };
   return st.derived;
 }

@@ -38,17 +38,25 @@ template <typename T>
 int check(DType dtype, const char* name) {
   std::mt19937 gen(7);
   std::uniform_real_distribution<double> uniform(0, 1);
-  int products = 0;
+  int products = 0, withDense = 0;
   for (int rows : {37, 300, 1100})
     for (int cols : {5, 97}) {
       std::vector<T> x(static_cast<size_t>(rows) * cols);
-      for (T& v : x) v = uniform(gen) < 0.5 ? T(0) : T(uniform(gen));
+      // every third column half full, the others 15 %: with denseFrom 0.3 (below) the first are
+      // kept apart as dense columns where there are enough of them (97 columns, not 5)
+      for (size_t i = 0; i < x.size(); ++i) x[i] = uniform(gen) < (i % cols % 3 == 0 ? 0.5 : 0.85) ? T(0) : T(uniform(gen));
       // The last row and column full: entries that read B's last row, for both transposes.
       for (int c = 0; c < cols; ++c) x[static_cast<size_t>(rows - 1) * cols + c] = 1;
       for (int r = 0; r < rows; ++r) x[static_cast<size_t>(r) * cols + cols - 1] = 1;
       const int64_t nnz = countNonzeros(dtype, x.data(), static_cast<int64_t>(x.size()));
-      std::vector<char> layout(sparseLayoutBytes(dtype, rows, cols, nnz));
-      packSparse(dtype, x.data(), rows, cols, nnz, layout.data());
+      for (double denseFrom : {2.0, 0.3}) {  // no dense columns; a third of them (products ≥ 32 wide)
+      const SparsePlan plan = planSparse(dtype, x.data(), rows, cols, nnz, denseFrom);
+      if (denseFrom < 1 && cols == 97 && plan.denseCols < 16) {
+        std::printf("%s: expected dense columns in the 97-column case, got %lld\n", name, static_cast<long long>(plan.denseCols));
+        return 1;
+      }
+      std::vector<char> layout(sparseLayoutBytes(dtype, rows, cols, plan));
+      packSparse(dtype, x.data(), rows, cols, plan, layout.data());
       for (bool transS : {false, true})
         for (bool transB : {false, true})
           for (int n : {1, 3, 10, 16, 17, 33, 300})
@@ -68,7 +76,7 @@ int check(DType dtype, const char* name) {
                   Cs[q] = C[q].data();
                 }
                 // GUARD_TRACE=1 names each product before it runs: a segfault then points at its case
-                if (std::getenv("GUARD_TRACE")) std::fprintf(stderr, "%s rows=%d cols=%d transS=%d transB=%d n=%d gap=%d operands=%d\n", name, rows, cols, transS, transB, n, gap, operands);
+                if (std::getenv("GUARD_TRACE")) std::fprintf(stderr, "%s rows=%d cols=%d dense=%lld transS=%d transB=%d n=%d gap=%d operands=%d\n", name, rows, cols, static_cast<long long>(plan.denseCols), transS, transB, n, gap, operands);
                 sparseGemm(dtype, layout.data(), rows, cols, nnz, transS, Bs.data(), ldb, transB, n, 1.0, 0.0, Cs.data(), operands, n);
                 double worst = 0;
                 for (int q = 0; q < operands; ++q)
@@ -81,14 +89,20 @@ int check(DType dtype, const char* name) {
                       worst = std::max(worst, std::abs(double(C[q][static_cast<size_t>(i) * n + j]) - ref));
                     }
                 if (!(worst < 1e-3)) {
-                  std::printf("%s: WRONG rows=%d cols=%d transS=%d transB=%d n=%d gap=%d operands=%d: max error %g\n", name, rows,
-                              cols, transS, transB, n, gap, operands, worst);
+                  std::printf("%s: WRONG rows=%d cols=%d dense=%lld transS=%d transB=%d n=%d gap=%d operands=%d: max error %g\n",
+                              name, rows, cols, static_cast<long long>(plan.denseCols), transS, transB, n, gap, operands, worst);
                   return 1;
                 }
                 ++products;
+                if (plan.denseCols > 0 && n >= 32) ++withDense;
               }
+      }
     }
-  std::printf("%s: %d products, none read past B, all within 1e-3 of float64\n", name, products);
+  if (withDense == 0) {
+    std::printf("%s: no product took the dense columns\n", name);
+    return 1;
+  }
+  std::printf("%s: %d products (%d with dense columns), none read past B, all within 1e-3 of float64\n", name, products, withDense);
   return 0;
 }
 

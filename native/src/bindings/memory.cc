@@ -73,8 +73,9 @@ static Napi::Value Alloc(const Napi::CallbackInfo& info) {
   });
 }
 
-// packSparse(x, rows, cols, maxDensity) -> handle | null: the sparse layout of a CPU [rows, cols]
-// matrix (cpu/sparse_data.h), or null when more than maxDensity of its entries are non-zero.
+// packSparse(x, rows, cols, maxDensity[, denseFrom]) -> handle | null: the sparse layout of a CPU
+// [rows, cols] matrix (cpu/sparse_data.h), or null when more than maxDensity of its entries are
+// non-zero. Columns at least denseFrom non-zero are also kept densely (default: none, > 1).
 static Napi::Value PackSparse(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Buffer& x = argBuffer(info, 0, "x");
@@ -84,21 +85,37 @@ static Napi::Value PackSparse(const Napi::CallbackInfo& info) {
     if (x.device != Device::CPU) fail("argument 'x' must be a CPU tensor for a sparse layout");
     requireNumel(x, rows * cols, "x");
     if (!(maxDensity >= 0 && maxDensity <= 1)) fail("argument 'maxDensity' must be in [0, 1]");
+    const double denseFrom = info.Length() > 4 ? argNumber(info, 4, "denseFrom") : 2.0;
+    if (!(denseFrom >= 0)) fail("argument 'denseFrom' must be a number ≥ 0 (above 1: no dense columns)");
     const int64_t kIndexMax = 2147483647;  // int32 indices and pointers
     if (rows == 0 || cols == 0 || rows >= kIndexMax || cols >= kIndexMax) return info.Env().Null();
     const int64_t nnz = countNonzeros(x.dtype, x.data, rows * cols);
     if (static_cast<double>(nnz) > maxDensity * static_cast<double>(rows * cols) || nnz >= kIndexMax)
       return info.Env().Null();
-    const size_t bytes = sparseLayoutBytes(x.dtype, rows, cols, nnz);
+    const SparsePlan plan = planSparse(x.dtype, x.data, rows, cols, nnz, denseFrom);
+    const size_t bytes = sparseLayoutBytes(x.dtype, rows, cols, plan);
     const size_t numel = (bytes + dtypeSize(x.dtype) - 1) / dtypeSize(x.dtype);
     Napi::Value h = wrapNew(info.Env(), numel, x.dtype, Device::CPU);
     Buffer* b = h.As<Napi::External<Buffer>>().Data();
-    packSparse(x.dtype, x.data, rows, cols, nnz, b->data);
+    packSparse(x.dtype, x.data, rows, cols, plan, b->data);
     b->sparse = true;
     b->sparseRows = rows;
     b->sparseCols = cols;
     b->sparseNnz = nnz;
     return h;
+  });
+}
+
+// sparseInfo(S) -> { rows, cols, nnz, denseCols }: what a sparse layout holds (diagnostics, tests).
+static Napi::Value SparseInfo(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& S = argSparseLayout(info, 0, "S");
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("rows", static_cast<double>(S.sparseRows));
+    o.Set("cols", static_cast<double>(S.sparseCols));
+    o.Set("nnz", static_cast<double>(S.sparseNnz));
+    o.Set("denseCols", static_cast<double>(sparseDenseColumns(S.dtype, S.data, S.sparseRows, S.sparseCols, S.sparseNnz)));
+    return o;
   });
 }
 
@@ -284,6 +301,7 @@ void registerMemoryBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("write", Napi::Function::New(env, Write, "write"));
   exports.Set("read", Napi::Function::New(env, Read, "read"));
   exports.Set("packSparse", Napi::Function::New(env, PackSparse, "packSparse"));
+  exports.Set("sparseInfo", Napi::Function::New(env, SparseInfo, "sparseInfo"));
   exports.Set("readScalar", Napi::Function::New(env, ReadScalar, "readScalar"));
   exports.Set("fill", Napi::Function::New(env, Fill, "fill"));
   exports.Set("randomUniform", Napi::Function::New(env, RandomUniform, "randomUniform"));

@@ -111,11 +111,13 @@ void gemmTyped(const GemmArgs& g) {
 
 }  // namespace
 
-void CpuBackend::gemm(DType dtype, const GemmArgs& g) {
+void cpuGemm(DType dtype, const GemmArgs& g) {
   if (g.k > 0 && skinnyGemm(dtype, g)) return;
   if (dtype == DType::F32) gemmTyped<float>(g);
   else gemmTyped<double>(g);
 }
+
+void CpuBackend::gemm(DType dtype, const GemmArgs& g) { cpuGemm(dtype, g); }
 
 double CpuBackend::dot(DType dtype, const void* a, const void* b, int64_t n) {
   if (dtype == DType::F32) {

@@ -116,6 +116,9 @@ inline void withFloatType(DType d, F&& f) {
   else throw ArgError("kernel needs a float32 or float64 tensor, got " + std::string(dtypeName(d)));
 }
 
+// The CPU products (blas.cc), for kernels that run one inside their own work (sparse_data.cc).
+void cpuGemm(DType, const GemmArgs&);
+
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }

@@ -8,11 +8,23 @@
 namespace rfho {
 // Number of entries of x [n] that are not zero (NaN counts as non-zero).
 int64_t countNonzeros(DType, const void* x, int64_t n);
-// Bytes of the layout of a [rows, cols] matrix with nnz stored entries: CSR and CSC values, then
-// the int32 row pointers, column indices, column pointers and row indices.
-size_t sparseLayoutBytes(DType, int64_t rows, int64_t cols, int64_t nnz);
-// Builds that layout in `out` from the dense row-major x (nnz from countNonzeros).
-void packSparse(DType, const void* x, int64_t rows, int64_t cols, int64_t nnz, void* out);
+// What a sparse layout of a [rows, cols] matrix holds: its nnz stored entries (from
+// countNonzeros), and, kept apart for the wide products, its denseCols columns in which at least
+// `denseFrom` of the entries are non-zero and the restNnz stored entries of the other columns.
+struct SparsePlan {
+  int64_t nnz = 0, denseCols = 0, restNnz = 0;
+  int64_t denseMinCount = 0;  // a column with this many non-zero entries is a dense one
+};
+// The plan of x with nnz stored entries; denseFrom > 1 keeps no column apart.
+SparsePlan planSparse(DType, const void* x, int64_t rows, int64_t cols, int64_t nnz, double denseFrom);
+// Bytes of the layout: CSR and CSC values, the int32 row pointers, column indices, column
+// pointers and row indices; then (64-byte aligned) the dense columns as a row-major
+// [rows, denseCols] matrix, their indices, and CSR and CSC of the other columns' entries.
+size_t sparseLayoutBytes(DType, int64_t rows, int64_t cols, const SparsePlan&);
+// Builds that layout in `out` (zeroed, or fresh) from the dense row-major x.
+void packSparse(DType, const void* x, int64_t rows, int64_t cols, const SparsePlan&, void* out);
+// The number of dense columns a built layout keeps apart.
+int64_t sparseDenseColumns(DType, const void* layout, int64_t rows, int64_t cols, int64_t nnz);
 // C[q] = alpha op(S) op(B[q]) + beta C[q] for q < operands (row-major, row strides ldb and ldc,
 // n columns), S the [rows, cols] matrix of the layout and op(S) = Sᵀ when transS: the operands
 // share one pass over S (a primal and its tangents). beta = 0 never reads C.
