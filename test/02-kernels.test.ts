@@ -10,6 +10,17 @@ import { arr, assertClose, rand, randomArray, rng, size, tolFor } from './helper
 const K = rf.kernels;
 const DTYPES = ['float64', 'float32'] as const;
 
+/** op(X) op(B) in float64 for a [rows, k] data matrix x: the reference of the sparse products. */
+function dataProduct(x: ArrayLike<number>, rows: number, k: number, b: ArrayLike<number>, n: number, ta: boolean, tb: boolean): number[] {
+  const m = ta ? k : rows, inner = ta ? rows : k, out: number[] = [];
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let acc = 0;
+    for (let p = 0; p < inner; p++) acc += (ta ? x[p * k + i] : x[i * k + p]) * (tb ? b[j * inner + p] : b[p * n + j]);
+    out.push(acc);
+  }
+  return out;
+}
+
 function strides(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let p = 1;
@@ -495,15 +506,7 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
       const tol = tolFor(dtype) * 30;
       const X = rf.data.toTensors(rf.data.makeDataset('t', x0, new Int32Array(rows), k, 10), dtype).X;
       const x = arr(X);
-      const ref = (b: number[], n: number, ta: boolean, tb: boolean) => {
-        const m = ta ? k : rows, inner = ta ? rows : k, out: number[] = [];
-        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-          let acc = 0;
-          for (let p = 0; p < inner; p++) acc += (ta ? x[p * k + i] : x[i * k + p]) * (tb ? b[j * inner + p] : b[p * n + j]);
-          out.push(acc);
-        }
-        return out;
-      };
+      const ref = (b: number[], n: number, ta: boolean, tb: boolean) => dataProduct(x, rows, k, b, n, ta, tb);
       for (const n of [1, 7, 10, 16, 20, 33, 70, 300]) for (const ta of [false, true]) for (const tb of [false, true]) { // 300: several column blocks
         const inner = ta ? rows : k;
         const B = rand(tb ? [n, inner] : [inner, n], 1000 + n, dtype);
@@ -591,15 +594,10 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
       assert.equal(native.sparseInfo(withDense).denseCols, 33);
       native.free(plain);
       native.free(withDense);
-      const ref = (b: number[], n: number, ta: boolean, tb: boolean) => {
-        const m = ta ? k : rows, inner = ta ? rows : k, out: number[] = [];
-        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-          let acc = 0;
-          for (let p = 0; p < inner; p++) acc += (ta ? x[p * k + i] : x[i * k + p]) * (tb ? b[j * inner + p] : b[p * n + j]);
-          out.push(acc);
-        }
-        return out;
-      };
+      const ref = (b: number[], n: number, ta: boolean, tb: boolean) => dataProduct(x, rows, k, b, n, ta, tb);
+      // narrow products first: the data's layout holds no dense columns until a wide one comes
+      const narrowB = rand([k, 10], 1999, dtype), narrowBefore = arr(K.matmul(X, narrowB));
+      assert.equal(native.sparseInfo(X.storage.derived!.sparse!).denseCols, 0, 'narrow products only: no dense copy');
       for (const n of [10, 31, 32, 45, 256, 300]) for (const ta of [false, true]) for (const tb of [false, true]) { // ≥ 32: the dense columns' path
         const inner = ta ? rows : k;
         const B = rand(tb ? [n, inner] : [inner, n], 2000 + n, dtype);
@@ -607,7 +605,8 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
         assertClose(arr(C1), ref(arr(B), n, ta, tb), tol, `n=${n} transA=${ta} transB=${tb} ${dtype}`);
         assert.deepEqual(arr(K.matmul(X, B, ta, tb)), arr(C1), 'every product takes the same path');
       }
-      assert.equal(native.sparseInfo(X.storage.derived!.sparse!).denseCols, 33, 'the data matrix\'s own layout has them');
+      assert.equal(native.sparseInfo(X.storage.derived!.sparse!).denseCols, 33, 'the first wide product rebuilt the layout with them');
+      assert.deepEqual(arr(K.matmul(X, narrowB)), narrowBefore, 'narrow products: the same bits from either layout');
       // batches, both ways
       const B3 = rand([3, k, 40], 2100, dtype), b3 = arr(B3);
       const C3 = arr(K.matmul(X, B3));

@@ -36,9 +36,11 @@ const SPARSE_MAX_DENSITY = (() => {
 
 /**
  * Columns of a sparse data matrix with at least this fraction of non-zeros are also kept densely,
- * and wide products (≥ 32 columns) take them through the dense gemm, the rest through the sparse
- * gathers (RFHO_SPARSE_DENSE_COLUMNS; above 1 keeps none). On the digits ~240 of 784 pixel
- * columns are at least 0.3 non-zero and hold ~3/4 of the entries (bench/RESULTS.md, session 9).
+ * and wide products (native.sparseDenseColumnsMinWidth columns or more) take them through the
+ * dense gemm, the rest through the sparse gathers (RFHO_SPARSE_DENSE_COLUMNS; above 1 keeps none).
+ * On the digits ~240 of 784 pixel columns are at least 0.3 non-zero and hold ~3/4 of the entries
+ * (bench/RESULTS.md, session 9). The copy is made at the first wide product: data that only ever
+ * meets narrow ones (a linear model's 10 classes) never holds it.
  */
 const SPARSE_DENSE_FROM = (() => {
   const v = process.env.RFHO_SPARSE_DENSE_COLUMNS;
@@ -52,14 +54,25 @@ const SPARSE_DENSE_FROM = (() => {
  * of a run takes the same path (the same bits, which checkpointed recomputation relies on); they
  * live with the buffer and are dropped if it is ever written in place.
  */
-function layoutsFor(a: Tensor, rows: number, k: number): DerivedLayouts | null {
+function layoutsFor(a: Tensor, rows: number, k: number, width: number): DerivedLayouts | null {
   const st = a.storage;
   if (!st.constantData || a.device !== 'cpu' || a.size !== st.numel) return null;
   const key = `${rows}x${k}`;
-  if (st.derived?.key === key) return st.derived;
+  const wide = width >= native.sparseDenseColumnsMinWidth && SPARSE_DENSE_FROM <= 1;
+  const d = st.derived;
+  if (d?.key === key) {
+    // The first wide product rebuilds the sparse layout with its dense columns. Narrow products
+    // read the same stored entries from either, so every product of a run still takes one path.
+    if (wide && d.sparse && !d.denseColumns) {
+      native.free(d.sparse);
+      d.sparse = native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY, SPARSE_DENSE_FROM);
+      d.denseColumns = true;
+    }
+    return d;
+  }
   st.invalidateDerived();
-  const sparse = SPARSE_MAX_DENSITY > 0 && rows * k >= 1 << 14 ? native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY, SPARSE_DENSE_FROM) : null;
-  st.derived = { key, sparse, panels: null };
+  const sparse = SPARSE_MAX_DENSITY > 0 && rows * k >= 1 << 14 ? native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY, wide ? SPARSE_DENSE_FROM : 2) : null;
+  st.derived = { key, sparse, denseColumns: wide, panels: null };
   return st.derived;
 }
 
@@ -130,7 +143,7 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
     c = emptyLike(a, [m, n]);
     beta = 0;
   }
-  const sparse = layoutsFor(a, a.shape[0], a.shape[1])?.sparse;
+  const sparse = layoutsFor(a, a.shape[0], a.shape[1], n)?.sparse;
   if (sparse && c.storage !== b.storage) {
     sparseOperands(sparse, ta, tb, n, Math.max(1, b.shape[1]), opts.alpha ?? 1, beta, [[b, 0, c, 0]]);
     return c;
@@ -190,7 +203,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false, acc
   const lda = Math.max(1, a.shape[ar - 1]), ldb = Math.max(1, b.shape[br - 1]);
   // A data matrix: folded to [rows, k] when its batch goes into the rows (below), else 2-D only.
   const fold = bBatch.length === 0 && !transA;
-  const layouts = fold ? layoutsFor(a, nb * m, k) : aBatch.length === 0 ? layoutsFor(a, a.shape[0], a.shape[1]) : null;
+  const layouts = fold ? layoutsFor(a, nb * m, k, n) : aBatch.length === 0 ? layoutsFor(a, a.shape[0], a.shape[1], n) : null;
   if (layouts?.sparse) return sparseProducts(layouts.sparse, a, b, transA, transB, fold ? nb * m : m, n, fold ? 1 : nb, outShape, acc);
 
   if (fold) {
@@ -254,7 +267,7 @@ export function matmulWithTangents(a: Tensor, b: Tensor, tb: Tensor, transA: boo
   const k = tb.shape[0];
   const [kd, n] = b.shape;
   const m = transA ? a.shape[1] : a.shape[0];
-  const layouts = a.rank === 2 ? layoutsFor(a, a.shape[0], a.shape[1]) : null;
+  const layouts = a.rank === 2 ? layoutsFor(a, a.shape[0], a.shape[1], n) : null;
   if (layouts?.sparse) {
     const out = emptyLike(a, [m, n]), tangent = emptyLike(a, [k, m, n]);
     sparseOperands(layouts.sparse, transA, false, n, Math.max(1, n), 1, 0,
@@ -302,7 +315,7 @@ export function sparseLinearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor
   const [n, d] = x.shape, c = W.shape[1];
   const k = directions ? directions.dW.shape[0] : 0;
   if (!native.sparseLinearXentAvailable || x.dtype !== 'float32' || x.rank !== 2 || c > 16 || W.device !== 'cpu' || k > LINEAR_XENT_MAX_DIRECTIONS) return null;
-  const sparse = layoutsFor(x, n, d)?.sparse;
+  const sparse = layoutsFor(x, n, d, c)?.sparse;
   if (!sparse) return null;
   const ce = emptyLike(x, [n]), gW = emptyLike(W, k ? [k, d, c] : [d, c]), gb = emptyLike(b, k ? [k, c] : [c]);
   const r = k ? emptyLike(x, [k, n]) : null;

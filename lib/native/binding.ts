@@ -47,6 +47,8 @@ export interface NativeAddon {
   /** the sparse layout (CSR + CSC) of a CPU [rows, cols] matrix, or null above maxDensity non-zeros */
   packSparse(x: Handle, rows: number, cols: number, maxDensity: number, denseFrom?: number): Handle | null;
   sparseInfo(S: Handle): { rows: number; cols: number; nnz: number; denseCols: number };
+  /** Products at least this wide take a sparse layout's dense columns through the dense gemm. */
+  readonly sparseDenseColumnsMinWidth: number;
   /** C[q] = alpha op(S) op(B[q]) + beta C[q] for every operand q, in one pass over the sparse layout S */
   sparseGemm(S: Handle, transS: boolean, B: Handle[], offB: number[], ldb: number, transB: boolean, n: number, alpha: number, beta: number, C: Handle[], offC: number[], ldc: number): void;
   /** true where sparseLinearXent is built (AVX-512) */

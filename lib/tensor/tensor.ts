@@ -47,6 +47,8 @@ export function emptyPool(): void {
 export interface DerivedLayouts {
   key: string;
   sparse: Handle | null;
+  /** The sparse layout keeps the dense columns apart (built so at the first wide product). */
+  denseColumns: boolean;
   panels: Storage | null;
 }
 

@@ -302,6 +302,7 @@ void registerMemoryBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("read", Napi::Function::New(env, Read, "read"));
   exports.Set("packSparse", Napi::Function::New(env, PackSparse, "packSparse"));
   exports.Set("sparseInfo", Napi::Function::New(env, SparseInfo, "sparseInfo"));
+  exports.Set("sparseDenseColumnsMinWidth", Napi::Number::New(env, static_cast<double>(kDenseColumnsMinWidth)));
   exports.Set("readScalar", Napi::Function::New(env, ReadScalar, "readScalar"));
   exports.Set("fill", Napi::Function::New(env, Fill, "fill"));
   exports.Set("randomUniform", Napi::Function::New(env, RandomUniform, "randomUniform"));

@@ -368,9 +368,6 @@ void packDenseColumns(int64_t rows, int64_t cols, const SparsePlan& plan, void* 
   d.rest.ptrC[cols] = e;
 }
 
-// Products narrower than this gather every entry: the dense columns' share would be a narrow
-// dense product, memory-bound on the [rows, dc] copy.
-constexpr int64_t kDenseColumnsMinWidth = 32;
 // Fewer dense columns than this are left with the others.
 constexpr int64_t kDenseColumnsMin = 16;
 

@@ -8,6 +8,10 @@
 namespace rfho {
 // Number of entries of x [n] that are not zero (NaN counts as non-zero).
 int64_t countNonzeros(DType, const void* x, int64_t n);
+// Products narrower than this gather every entry even where a layout keeps dense columns: their
+// share would be a narrow dense product, memory-bound on the [rows, denseCols] copy.
+constexpr int64_t kDenseColumnsMinWidth = 32;
+
 // What a sparse layout of a [rows, cols] matrix holds: its nnz stored entries (from
 // countNonzeros), and, kept apart for the wide products, its denseCols columns in which at least
 // `denseFrom` of the entries are non-zero and the restNnz stored entries of the other columns.
