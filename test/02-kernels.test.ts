@@ -588,9 +588,18 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
       const tol = tolFor(dtype) * 30;
       const X = rf.data.toTensors(rf.data.makeDataset('h', x0, new Int32Array(rows), k, 10), dtype).X;
       const x = arr(X);
-      // the layout keeps the 33 dense columns apart (none with denseFrom above 1)
-      const plain = native.packSparse(X.handle, rows, k, 0.5, 2)!, withDense = native.packSparse(X.handle, rows, k, 0.5, 0.3)!;
-      assert.deepEqual(native.sparseInfo(plain), { rows, cols: k, nnz: x.filter((v) => v !== 0).length, denseCols: 0 });
+      // the layout keeps the 33 dense columns apart (none with denseFrom above 1: then it is CSR +
+      // CSC and a 64-byte header, nothing more)
+      const nnz = x.filter((v) => v !== 0).length, size = dtype === 'float64' ? 8 : 4;
+      const b0 = rf.memory().bytes;
+      const plain = native.packSparse(X.handle, rows, k, 0.5, 2)!;
+      const plainBytes = rf.memory().bytes - b0;
+      const withDense = native.packSparse(X.handle, rows, k, 0.5, 0.3)!;
+      const denseBytes = rf.memory().bytes - b0 - plainBytes;
+      const bothWays = 2 * nnz * size + (rows + 1 + k + 1 + 2 * nnz) * 4;
+      assert.ok(plainBytes >= bothWays && plainBytes <= bothWays + 128, `a layout without dense columns: ${plainBytes} bytes, CSR + CSC ${bothWays}`);
+      assert.ok(denseBytes >= plainBytes + rows * 33 * size, `with them: ${denseBytes} bytes`);
+      assert.deepEqual(native.sparseInfo(plain), { rows, cols: k, nnz, denseCols: 0 });
       assert.equal(native.sparseInfo(withDense).denseCols, 33);
       native.free(plain);
       native.free(withDense);

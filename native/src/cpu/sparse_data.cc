@@ -76,6 +76,7 @@ DenseColumns<T> denseColumnsOf(void* base, int64_t rows, int64_t cols, int64_t n
   DenseColumns<T> d;
   d.count = header[0];
   d.restNnz = header[1];
+  if (d.count == 0) return d;  // the layout ends with the header
   d.values = reinterpret_cast<T*>(tail + 64);
   d.rest = partsOf<T>(d.values + rows * d.count, rows, cols, d.restNnz);
   d.columns = d.rest.idxC + d.restNnz;
@@ -333,11 +334,12 @@ void packDenseColumns(int64_t rows, int64_t cols, const SparsePlan& plan, void* 
   std::fill(header, header + 8, int64_t{0});
   header[0] = plan.denseCols;
   header[1] = plan.restNnz;
+  if (plan.denseCols == 0) return;  // the layout ends with the header
   DenseColumns<T> d = denseColumnsOf<T>(out, rows, cols, plan.nnz);
   std::vector<int32_t> slot(cols, -1);  // a column's place among the dense ones
   int32_t count = 0;
   for (int64_t c = 0; c < cols; ++c)
-    if (plan.denseCols > 0 && all.ptrC[c + 1] - all.ptrC[c] >= plan.denseMinCount) {
+    if (all.ptrC[c + 1] - all.ptrC[c] >= plan.denseMinCount) {
       d.columns[count] = static_cast<int32_t>(c);
       slot[c] = count++;
     }
@@ -600,9 +602,8 @@ int64_t countNonzeros(DType dtype, const void* x, int64_t n) {
 }
 
 SparsePlan planSparse(DType dtype, const void* x, int64_t rows, int64_t cols, int64_t nnz, double denseFrom) {
-  SparsePlan plan;
+  SparsePlan plan;  // no dense columns: the second part is its header alone
   plan.nnz = nnz;
-  plan.restNnz = nnz;
   if (!(denseFrom <= 1)) return plan;
   plan.denseMinCount = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(denseFrom * static_cast<double>(rows))));
   std::vector<int64_t> count(cols, 0);
@@ -626,9 +627,10 @@ SparsePlan planSparse(DType dtype, const void* x, int64_t rows, int64_t cols, in
 }
 
 size_t sparseLayoutBytes(DType dtype, int64_t rows, int64_t cols, const SparsePlan& plan) {
-  const size_t v = dtypeSize(dtype);
-  return alignUp64(bothWaysBytes(v, rows, cols, plan.nnz)) + 64 + static_cast<size_t>(rows * plan.denseCols) * v +
-         bothWaysBytes(v, rows, cols, plan.restNnz) + static_cast<size_t>(plan.denseCols) * 4;
+  const size_t v = dtypeSize(dtype), header = alignUp64(bothWaysBytes(v, rows, cols, plan.nnz)) + 64;
+  if (plan.denseCols == 0) return header;
+  return header + static_cast<size_t>(rows * plan.denseCols) * v + bothWaysBytes(v, rows, cols, plan.restNnz) +
+         static_cast<size_t>(plan.denseCols) * 4;
 }
 
 int64_t sparseDenseColumns(DType dtype, const void* layout, int64_t rows, int64_t cols, int64_t nnz) {
