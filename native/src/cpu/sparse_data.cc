@@ -219,21 +219,19 @@ void padRows(T* dst, int64_t dstStride, int64_t width, const T* src, int64_t ld,
 
 // Each thread's rows [bounds[t], bounds[t + 1]): equal shares of the stored entries (border
 // pixels make some rows empty).
-// (rowsPerThreadIn: of the rows [r0, r1) only.)
-inline std::vector<int64_t> rowsPerThreadIn(const int32_t* ptr, int64_t r0, int64_t r1) {
+inline std::vector<int64_t> rowsPerThread(const int32_t* ptr, int64_t rows) {
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();
 #endif
-  const int64_t first = ptr[r0], nnz = ptr[r1] - first;
-  std::vector<int64_t> bounds(threads + 1, r1);
-  bounds[0] = r0;
+  const int64_t nnz = ptr[rows];
+  std::vector<int64_t> bounds(threads + 1, rows);
+  bounds[0] = 0;
   for (int t = 1; t < threads; ++t)
-    bounds[t] = std::upper_bound(ptr + r0, ptr + r1 + 1, static_cast<int32_t>(first + nnz * t / threads)) - ptr - 1;
-  for (int t = 1; t <= threads; ++t) bounds[t] = std::min(r1, std::max(bounds[t], bounds[t - 1]));
+    bounds[t] = std::upper_bound(ptr, ptr + rows + 1, static_cast<int32_t>(nnz * t / threads)) - ptr - 1;
+  for (int t = 1; t <= threads; ++t) bounds[t] = std::max(bounds[t], bounds[t - 1]);
   return bounds;
 }
-inline std::vector<int64_t> rowsPerThread(const int32_t* ptr, int64_t rows) { return rowsPerThreadIn(ptr, 0, rows); }
 
 // C_q [outRows, n] = alpha S B_q + beta C_q for every operand q, S given by (ptr, idx, val) with
 // outRows rows (B_q: inner rows), all B_q with row stride ldb and all C_q with ldc. Rows are split
@@ -477,30 +475,20 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
   constexpr int Out = Kt == 0 ? 1 : Kt;         // G blocks [n, 16]: ∂W's rows, or one per direction
   constexpr int Sets = Kt == 0 ? 8 : 8 / (1 + Kt) > 0 ? 8 / (1 + Kt) : 1;  // accumulator sets per gather
   const __mmask16 valid = static_cast<__mmask16>((1u << c) - 1);
-  int threads = 1;
-#ifdef _OPENMP
-  threads = omp_get_max_threads();
-#endif
+  const std::vector<int64_t> bounds = rowsPerThread(p.ptrR, n);
+  const int threads = static_cast<int>(bounds.size()) - 1;
   std::vector<float> once0, once1;
   // row i of W, then row i of each dW_q, each in 16 lanes (aligned whole-vector loads, adjacent)
   float* Wp = scratch<float, 0>(static_cast<size_t>((1 + Kt) * d * L), once0);
   for (int q = 0; q <= Kt; ++q) padRows(Wp + q * L, (1 + Kt) * L, L, q == 0 ? W : dW + (q - 1) * d * c, c, d, c, false);
   __m512 bias[1 + Kt];
   for (int q = 0; q <= Kt; ++q) bias[q] = _mm512_maskz_loadu_ps(valid, q == 0 ? b : db + (q - 1) * c);
-  // The rows go in chunks whose gradient rows (or their tangents), [Out, chunk, 16], fit the kept
-  // 4 MiB scratch block: G, then each thread's bias sums [threads, Out, 16]. Per chunk, a pass
-  // over its rows fills G, then a pass over the columns adds their share of gW.
-  const int64_t chunk = std::min(n, std::max<int64_t>(kBlock, ((int64_t{4} << 20) / (4 * Out * L) - threads) / kBlock * kBlock));
-  float* G = scratch<float, 1>(static_cast<size_t>(Out * chunk * L + threads * Out * L), once1);
-  float* biasSums = G + Out * chunk * L;
-  std::fill(biasSums, biasSums + threads * Out * L, 0.0f);
+  // each row's gradient row (or its tangents), [Out, n, 16], for the second pass; then each
+  // thread's bias sums [threads, Out, 16]
+  float* G = scratch<float, 1>(static_cast<size_t>(Out * n * L + threads * Out * L), once1);
+  float* biasSums = G + Out * n * L;
   std::vector<double> lossOf(threads * (1 + Kt), 0.0);
-  std::vector<int32_t> cursor(p.ptrC, p.ptrC + d);  // each column's next entry (rows ascending)
-  const std::vector<int64_t> colBounds = rowsPerThread(p.ptrC, d);
-  for (int64_t c0 = 0; c0 < n; c0 += chunk) {
-  const int64_t c1 = std::min(n, c0 + chunk);
-  const std::vector<int64_t> bounds = rowsPerThreadIn(p.ptrR, c0, c1);
-  parallelRange(threads, (p.ptrR[c1] - p.ptrR[c0] + c1 - c0) * (2 + 2 * Kt) * L, [&](int64_t t0, int64_t t1) {
+  parallelRange(threads, (p.ptrR[n] + n) * (2 + 2 * Kt) * L, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       __m512 Ub[Out];
       for (int o = 0; o < Out; ++o) Ub[o] = _mm512_setzero_ps();
@@ -558,7 +546,7 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
           }
           for (int o = 0; o < Out; ++o) {
             Ub[o] = _mm512_add_ps(Ub[o], out[o]);
-            _mm512_store_ps(G + (o * chunk + i - c0) * L, out[o]);  // for the second pass
+            _mm512_store_ps(G + (o * n + i) * L, out[o]);  // for the second pass
           }
         }
         // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), as the separate kernel has it
@@ -569,50 +557,43 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
           loss[0] += (w ? static_cast<double>(w[r0 + q]) : 1.0) * static_cast<double>(ce[r0 + q]);
         }
       }
-      for (int o = 0; o < Out; ++o) {
-        float* sums = biasSums + (t * Out + o) * L;
-        _mm512_store_ps(sums, _mm512_add_ps(_mm512_load_ps(sums), Ub[o]));
-      }
-      for (int k = 0; k <= Kt; ++k) lossOf[t * (1 + Kt) + k] += loss[k];
+      for (int o = 0; o < Out; ++o) _mm512_store_ps(biasSums + (t * Out + o) * L, Ub[o]);
+      for (int k = 0; k <= Kt; ++k) lossOf[t * (1 + Kt) + k] = loss[k];
     }
   });
-  // The columns' pass: gW_j (+)= Σ_i S_ij G_i over the chunk's entries of column j (a run of the
-  // column-ordered half), each column's sums held in registers. (The first version scattered
-  // S_iᵀ G_i into per-thread [d, 16] rows as each row went by: a load, FMA and store per entry.)
-  parallelRange(threads, (p.ptrC[d] + d) * Out * L * (c1 - c0) / n, [&](int64_t t0, int64_t t1) {
+  // Second pass, over the columns: gW_j = Σ_i S_ij G_i from the column-ordered copy, each
+  // column's sums held in registers. (The first version scattered S_iᵀ G_i into per-thread [d, 16]
+  // rows as each row went by: a load, FMA and store per entry, half of the kernel's time.)
+  const std::vector<int64_t> colBounds = rowsPerThread(p.ptrC, d);
+  parallelRange(threads, (p.ptrC[d] + d) * Out * L, [&](int64_t t0, int64_t t1) {
     constexpr int CSets = Out == 1 ? 4 : 2;  // independent FMA chains per column
     for (int64_t t = t0; t < t1; ++t)
       for (int64_t j = colBounds[t]; j < colBounds[t + 1]; ++j) {
         __m512 acc[CSets][Out];
         for (int u = 0; u < CSets; ++u)
           for (int o = 0; o < Out; ++o) acc[u][o] = _mm512_setzero_ps();
-        int32_t e = cursor[j];
-        const int32_t e1 = c1 == n ? p.ptrC[j + 1]
-                                   : static_cast<int32_t>(std::lower_bound(p.idxC + e, p.idxC + p.ptrC[j + 1], static_cast<int32_t>(c1)) - p.idxC);
-        cursor[j] = e1;
+        const int32_t e1 = p.ptrC[j + 1];
+        int32_t e = p.ptrC[j];
         for (; e + CSets <= e1; e += CSets)
 #pragma GCC unroll 4
           for (int u = 0; u < CSets; ++u) {
             const __m512 v = _mm512_set1_ps(p.valC[e + u]);
-            const float* g = G + (int64_t{p.idxC[e + u]} - c0) * L;
+            const float* g = G + int64_t{p.idxC[e + u]} * L;
 #pragma GCC unroll 4
-            for (int o = 0; o < Out; ++o) acc[u][o] = _mm512_fmadd_ps(v, _mm512_load_ps(g + o * chunk * L), acc[u][o]);
+            for (int o = 0; o < Out; ++o) acc[u][o] = _mm512_fmadd_ps(v, _mm512_load_ps(g + o * n * L), acc[u][o]);
           }
         for (; e < e1; ++e) {
           const __m512 v = _mm512_set1_ps(p.valC[e]);
-          const float* g = G + (int64_t{p.idxC[e]} - c0) * L;
-          for (int o = 0; o < Out; ++o) acc[0][o] = _mm512_fmadd_ps(v, _mm512_load_ps(g + o * chunk * L), acc[0][o]);
+          const float* g = G + int64_t{p.idxC[e]} * L;
+          for (int o = 0; o < Out; ++o) acc[0][o] = _mm512_fmadd_ps(v, _mm512_load_ps(g + o * n * L), acc[0][o]);
         }
         for (int o = 0; o < Out; ++o) {
           __m512 sum = acc[0][o];
           for (int u = 1; u < CSets; ++u) sum = _mm512_add_ps(sum, acc[u][o]);
-          float* dst = gW + (o * d + j) * c;
-          if (c0 > 0) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(valid, dst));
-          _mm512_mask_storeu_ps(dst, valid, sum);
+          _mm512_mask_storeu_ps(gW + (o * d + j) * c, valid, sum);
         }
       }
   });
-  }
   for (int k = 0; k < Kt; ++k) {
     dLoss[k] = 0;
     for (int t = 0; t < threads; ++t) dLoss[k] += lossOf[t * (1 + Kt) + 1 + k];
