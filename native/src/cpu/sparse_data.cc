@@ -460,10 +460,10 @@ void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool
 // Each thread takes a share of the rows in blocks: the logits z_i = S_i W + b of a block (and
 // dz_iq = S_i dW_q + db_q) gathered row by row, their softmax (softmax_rows16.h, the arithmetic
 // of the separate softmax kernels), then each row's gradient s_i (p_i − e_{y_i}) — or its tangents
-// s_i (diag p_i − p_i p_iᵀ) dz_iq — written as row i of G [n, 16] (one per direction); then a
-// second pass over the columns gathers gW_j = Σ_i S_ij G_i from the column-ordered half, each
-// column's sums in registers. The separate kernels went through memory between five kernels
-// (logits, softmax, its gradient, then Sᵀ G); this is two passes with nothing in between but G.
+// s_i (diag p_i − p_i p_iᵀ) dz_iq — scattered as S_iᵀ(...) into the thread's own [d, 16] rows while
+// the row's entries are still in L1; the threads' rows are summed at the end. The separate
+// kernels read S twice (S W, then Sᵀ G from the column-ordered copy), and the logits went
+// through memory between five kernels: this reads the row-ordered half of the layout once.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 template <int Kt>
@@ -472,7 +472,7 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
                      float* r, double* dLoss, int64_t c) {
   using namespace rows16;
   constexpr int64_t L = 16, kBlock = 64;
-  constexpr int Out = Kt == 0 ? 1 : Kt;         // G blocks [n, 16]: ∂W's rows, or one per direction
+  constexpr int Out = Kt == 0 ? 1 : Kt;         // scattered [d, 16] blocks: ∂W, or one per direction
   constexpr int Sets = Kt == 0 ? 8 : 8 / (1 + Kt) > 0 ? 8 / (1 + Kt) : 1;  // accumulator sets per gather
   const __mmask16 valid = static_cast<__mmask16>((1u << c) - 1);
   const std::vector<int64_t> bounds = rowsPerThread(p.ptrR, n);
@@ -483,13 +483,13 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
   for (int q = 0; q <= Kt; ++q) padRows(Wp + q * L, (1 + Kt) * L, L, q == 0 ? W : dW + (q - 1) * d * c, c, d, c, false);
   __m512 bias[1 + Kt];
   for (int q = 0; q <= Kt; ++q) bias[q] = _mm512_maskz_loadu_ps(valid, q == 0 ? b : db + (q - 1) * c);
-  // each row's gradient row (or its tangents), [Out, n, 16], for the second pass; then each
-  // thread's bias sums [threads, Out, 16]
-  float* G = scratch<float, 1>(static_cast<size_t>(Out * n * L + threads * Out * L), once1);
-  float* biasSums = G + Out * n * L;
+  const int64_t privSize = Out * (d + 1) * L;  // a thread's scattered rows, then its bias sums
+  float* priv = scratch<float, 1>(static_cast<size_t>(threads * privSize), once1);
   std::vector<double> lossOf(threads * (1 + Kt), 0.0);
   parallelRange(threads, (p.ptrR[n] + n) * (2 + 2 * Kt) * L, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
+      float* U = priv + t * privSize;
+      std::fill(U, U + privSize, 0.0f);
       __m512 Ub[Out];
       for (int o = 0; o < Out; ++o) Ub[o] = _mm512_setzero_ps();
       alignas(64) float z[(1 + Kt) * kBlock * L];  // the block's logits, then each direction's
@@ -522,8 +522,9 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
             _mm512_store_ps(z + (k * kBlock + q) * L, sum);
           }
         }
-        // Each row's softmax and its gradient row (or tangents), for the whole block, so that the
-        // rows' horizontal sums overlap; the gradient rows go to G for the second pass.
+        // Each row's softmax and its gradient row (or tangents) first, for the whole block, so that
+        // the rows' horizontal sums overlap; they replace the logits (or their tangents) in z.
+        constexpr int64_t outAt = Kt == 0 ? 0 : 1;  // z's first block holding out[0]
         for (int64_t q = 0; q < rows; ++q) {
           const int64_t i = r0 + q;
           const Row row = softmax(z + q * L, valid);
@@ -546,7 +547,20 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
           }
           for (int o = 0; o < Out; ++o) {
             Ub[o] = _mm512_add_ps(Ub[o], out[o]);
-            _mm512_store_ps(G + (o * n + i) * L, out[o]);  // for the second pass
+            _mm512_store_ps(z + ((outAt + o) * kBlock + q) * L, out[o]);
+          }
+        }
+        const int32_t* idx = p.idxR;  // locals: the vector stores below may alias p's fields
+        const float* val = p.valR;
+        for (int64_t q = 0; q < rows; ++q) {  // scatter S_iᵀ out_i while row i's entries are in L1
+          __m512 out[Out];
+          for (int o = 0; o < Out; ++o) out[o] = _mm512_load_ps(z + ((outAt + o) * kBlock + q) * L);
+          const int32_t e1 = p.ptrR[r0 + q + 1];
+          for (int32_t e = p.ptrR[r0 + q]; e < e1; ++e) {
+            const __m512 v = _mm512_set1_ps(val[e]);
+            float* u = U + int64_t{idx[e]} * L;
+#pragma GCC unroll 4
+            for (int o = 0; o < Out; ++o) _mm512_store_ps(u + o * (d + 1) * L, _mm512_fmadd_ps(v, out[o], _mm512_load_ps(u + o * (d + 1) * L)));
           }
         }
         // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), as the separate kernel has it
@@ -557,52 +571,22 @@ double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W
           loss[0] += (w ? static_cast<double>(w[r0 + q]) : 1.0) * static_cast<double>(ce[r0 + q]);
         }
       }
-      for (int o = 0; o < Out; ++o) _mm512_store_ps(biasSums + (t * Out + o) * L, Ub[o]);
+      for (int o = 0; o < Out; ++o) _mm512_store_ps(U + (o * (d + 1) + d) * L, Ub[o]);
       for (int k = 0; k <= Kt; ++k) lossOf[t * (1 + Kt) + k] = loss[k];
     }
-  });
-  // Second pass, over the columns: gW_j = Σ_i S_ij G_i from the column-ordered copy, each
-  // column's sums held in registers. (The first version scattered S_iᵀ G_i into per-thread [d, 16]
-  // rows as each row went by: a load, FMA and store per entry, half of the kernel's time.)
-  const std::vector<int64_t> colBounds = rowsPerThread(p.ptrC, d);
-  parallelRange(threads, (p.ptrC[d] + d) * Out * L, [&](int64_t t0, int64_t t1) {
-    constexpr int CSets = Out == 1 ? 4 : 2;  // independent FMA chains per column
-    for (int64_t t = t0; t < t1; ++t)
-      for (int64_t j = colBounds[t]; j < colBounds[t + 1]; ++j) {
-        __m512 acc[CSets][Out];
-        for (int u = 0; u < CSets; ++u)
-          for (int o = 0; o < Out; ++o) acc[u][o] = _mm512_setzero_ps();
-        const int32_t e1 = p.ptrC[j + 1];
-        int32_t e = p.ptrC[j];
-        for (; e + CSets <= e1; e += CSets)
-#pragma GCC unroll 4
-          for (int u = 0; u < CSets; ++u) {
-            const __m512 v = _mm512_set1_ps(p.valC[e + u]);
-            const float* g = G + int64_t{p.idxC[e + u]} * L;
-#pragma GCC unroll 4
-            for (int o = 0; o < Out; ++o) acc[u][o] = _mm512_fmadd_ps(v, _mm512_load_ps(g + o * n * L), acc[u][o]);
-          }
-        for (; e < e1; ++e) {
-          const __m512 v = _mm512_set1_ps(p.valC[e]);
-          const float* g = G + int64_t{p.idxC[e]} * L;
-          for (int o = 0; o < Out; ++o) acc[0][o] = _mm512_fmadd_ps(v, _mm512_load_ps(g + o * n * L), acc[0][o]);
-        }
-        for (int o = 0; o < Out; ++o) {
-          __m512 sum = acc[0][o];
-          for (int u = 1; u < CSets; ++u) sum = _mm512_add_ps(sum, acc[u][o]);
-          _mm512_mask_storeu_ps(gW + (o * d + j) * c, valid, sum);
-        }
-      }
   });
   for (int k = 0; k < Kt; ++k) {
     dLoss[k] = 0;
     for (int t = 0; t < threads; ++t) dLoss[k] += lossOf[t * (1 + Kt) + 1 + k];
   }
   for (int o = 0; o < Out; ++o)
-    for (int64_t j = 0; j < c; ++j) {
-      float sum = 0;
-      for (int t = 0; t < threads; ++t) sum += biasSums[(t * Out + o) * L + j];
-      gb[o * c + j] = sum;
+    for (int64_t i = 0; i <= d; ++i) {
+      float* dst = i < d ? gW + (o * d + i) * c : gb + o * c;
+      for (int64_t j = 0; j < c; ++j) {
+        float sum = 0;
+        for (int t = 0; t < threads; ++t) sum += priv[t * privSize + (o * (d + 1) + i) * L + j];
+        dst[j] = sum;
+      }
     }
   double loss = 0;
   for (int t = 0; t < threads; ++t) loss += lossOf[t * (1 + Kt)];
