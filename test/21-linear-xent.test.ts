@@ -129,6 +129,27 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
     });
   });
 
+  it('70000 rows, the gradient and four directions in one fused call each: equal to float64 composites', () => {
+    rf.tidy(() => {
+      const n = 70000, dd = 16;
+      const r = rng(77);
+      const x = Float32Array.from({ length: n * dd }, () => (r() < 0.7 ? 0 : Math.fround(r())));
+      const y = Int32Array.from({ length: n }, () => Math.floor(r() * c));
+      const t32 = rf.data.toTensors(rf.data.makeDataset('big', x, y, dd, c), 'float32'), t64 = rf.data.toTensors(rf.data.makeDataset('big', x, y, dd, c), 'float64');
+      const layout = rf.params({ W: [dd, c], b: [c] });
+      const f = (w: Tensor) => { const p = layout.views(w); return rf.linearCrossEntropy(t32.X, p.W, p.b, t32.y); };
+      const g64 = (w: Tensor) => { const p = layout.views(w); return rf.crossEntropy(rf.add(rf.matmul(t64.X, p.W), p.b), t64.y); };
+      const w64 = rand([layout.size], 78, 'float64', -0.5, 0.5), w32 = rf.cast(w64, 'float32');
+      const V64 = rand([4, layout.size], 79, 'float64'), V32 = rf.cast(V64, 'float32');
+      const grad = countingFused(() => rf.grad(f)(w32) as Tensor);
+      assert.deepEqual(grad.ks, [0], 'the fused gradient');
+      assertClose(arr(grad.result), arr(rf.grad(g64)(w64) as Tensor), 1e-4, 'gradient over 70000 rows');
+      const four = countingFused(() => rf.hvp(f, w32, V32, { batched: true }) as Tensor);
+      assert.deepEqual(four.ks, [4], 'four directions in one fused call');
+      assertClose(arr(four.result), arr(rf.hvp(g64, w64, V64, { batched: true }) as Tensor), 1e-4, 'batched hvp over 70000 rows');
+    });
+  });
+
   it('under other transformations it is the composite: jvp, grad of grad, float64 — matching finite differences (third derivatives of softmax cross-entropy are not provided)', () => {
     rf.tidy(() => {
       for (const dtype of ['float64', 'float32'] as const) {
