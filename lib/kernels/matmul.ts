@@ -48,6 +48,11 @@ const SPARSE_DENSE_FROM = (() => {
   return Number.isFinite(d) && d >= 0 ? d : 0.3;
 })();
 
+/** The sparse layout of a data matrix (null if too dense), its dense columns kept apart if `dense`. */
+function packData(a: Tensor, rows: number, k: number, dense: boolean): Handle | null {
+  return native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY, dense ? SPARSE_DENSE_FROM : 2 /* above 1: none */);
+}
+
 /**
  * The derived layouts of a data matrix a viewed as [rows, k], or null for anything else. Only
  * data matrices (rf.data.toTensors marks them) get them, at their first product, so every product
@@ -65,13 +70,13 @@ function layoutsFor(a: Tensor, rows: number, k: number, width: number): DerivedL
     // read the same stored entries from either, so every product of a run still takes one path.
     if (wide && d.sparse && !d.denseColumns) {
       native.free(d.sparse);
-      d.sparse = native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY, SPARSE_DENSE_FROM);
+      d.sparse = packData(a, rows, k, true);
       d.denseColumns = true;
     }
     return d;
   }
   st.invalidateDerived();
-  const sparse = SPARSE_MAX_DENSITY > 0 && rows * k >= 1 << 14 ? native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY, wide ? SPARSE_DENSE_FROM : 2) : null;
+  const sparse = SPARSE_MAX_DENSITY > 0 && rows * k >= 1 << 14 ? packData(a, rows, k, wide) : null;
   st.derived = { key, sparse, denseColumns: wide, panels: null };
   return st.derived;
 }

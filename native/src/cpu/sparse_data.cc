@@ -55,6 +55,11 @@ inline size_t bothWaysBytes(size_t valueBytes, int64_t rows, int64_t cols, int64
   return static_cast<size_t>(2 * nnz) * valueBytes + static_cast<size_t>(rows + 1 + cols + 1 + 2 * nnz) * 4;
 }
 inline size_t alignUp64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+// The second part's 64-byte header (denseCols, restNnz), after the first part of a layout.
+inline int64_t* headerOf(const void* base, size_t valueBytes, int64_t rows, int64_t cols, int64_t nnz) {
+  return reinterpret_cast<int64_t*>(const_cast<char*>(static_cast<const char*>(base)) +
+                                    alignUp64(bothWaysBytes(valueBytes, rows, cols, nnz)));
+}
 
 // The second part of a layout (sparse_data.h): a 64-byte header (denseCols, restNnz), the dense
 // columns as a row-major [rows, denseCols] matrix, the other columns' entries both ways, then the
@@ -71,13 +76,12 @@ struct DenseColumns {
 
 template <typename T>
 DenseColumns<T> denseColumnsOf(void* base, int64_t rows, int64_t cols, int64_t nnz) {
-  char* tail = static_cast<char*>(base) + alignUp64(bothWaysBytes(sizeof(T), rows, cols, nnz));
-  const int64_t* header = reinterpret_cast<const int64_t*>(tail);
+  const int64_t* header = headerOf(base, sizeof(T), rows, cols, nnz);
   DenseColumns<T> d;
   d.count = header[0];
   d.restNnz = header[1];
   if (d.count == 0) return d;  // the layout ends with the header
-  d.values = reinterpret_cast<T*>(tail + 64);
+  d.values = reinterpret_cast<T*>(const_cast<int64_t*>(header) + 8);
   d.rest = partsOf<T>(d.values + rows * d.count, rows, cols, d.restNnz);
   d.columns = d.rest.idxC + d.restNnz;
   return d;
@@ -330,7 +334,7 @@ void packTyped(const T* x, int64_t rows, int64_t cols, int64_t nnz, void* out) {
 template <typename T>
 void packDenseColumns(int64_t rows, int64_t cols, const SparsePlan& plan, void* out) {
   const Parts<T> all = partsOf<T>(out, rows, cols, plan.nnz);
-  int64_t* header = reinterpret_cast<int64_t*>(static_cast<char*>(out) + alignUp64(bothWaysBytes(sizeof(T), rows, cols, plan.nnz)));
+  int64_t* header = headerOf(out, sizeof(T), rows, cols, plan.nnz);
   std::fill(header, header + 8, int64_t{0});
   header[0] = plan.denseCols;
   header[1] = plan.restNnz;
@@ -634,8 +638,7 @@ size_t sparseLayoutBytes(DType dtype, int64_t rows, int64_t cols, const SparsePl
 }
 
 int64_t sparseDenseColumns(DType dtype, const void* layout, int64_t rows, int64_t cols, int64_t nnz) {
-  const char* tail = static_cast<const char*>(layout) + alignUp64(bothWaysBytes(dtypeSize(dtype), rows, cols, nnz));
-  return reinterpret_cast<const int64_t*>(tail)[0];
+  return headerOf(layout, dtypeSize(dtype), rows, cols, nnz)[0];
 }
 
 void packSparse(DType dtype, const void* x, int64_t rows, int64_t cols, const SparsePlan& plan, void* out) {

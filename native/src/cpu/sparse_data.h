@@ -22,10 +22,11 @@ struct SparsePlan {
 // The plan of x with nnz stored entries; denseFrom > 1 keeps no column apart.
 SparsePlan planSparse(DType, const void* x, int64_t rows, int64_t cols, int64_t nnz, double denseFrom);
 // Bytes of the layout: CSR and CSC values, the int32 row pointers, column indices, column
-// pointers and row indices; then (64-byte aligned) the dense columns as a row-major
-// [rows, denseCols] matrix, their indices, and CSR and CSC of the other columns' entries.
+// pointers and row indices; then (64-byte aligned) a 64-byte header and, where there are dense
+// columns, those as a row-major [rows, denseCols] matrix, CSR and CSC of the other columns'
+// entries, and the dense columns' indices.
 size_t sparseLayoutBytes(DType, int64_t rows, int64_t cols, const SparsePlan&);
-// Builds that layout in `out` (zeroed, or fresh) from the dense row-major x.
+// Builds that layout in `out` from the dense row-major x.
 void packSparse(DType, const void* x, int64_t rows, int64_t cols, const SparsePlan&, void* out);
 // The number of dense columns a built layout keeps apart.
 int64_t sparseDenseColumns(DType, const void* layout, int64_t rows, int64_t cols, int64_t nnz);
