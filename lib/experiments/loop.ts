@@ -1,5 +1,5 @@
-/** The hyper-iteration loop the experiments share: stop on abort or divergence, yield in between. */
-import { DivergenceError } from '../tensor/errors';
+/** The hyper-iteration loop the experiments share: stop on abort or divergence, never holding the event loop. */
+import { AbortError, DivergenceError } from '../tensor/errors';
 import { HyperOptimizer, HyperStepRecord } from '../hyper/hyperoptimizer';
 
 /** Metrics are computed on the first, every `every`-th and the last of `n` hyper-iterations. */
@@ -8,9 +8,10 @@ export function evaluationSchedule(n: number, every: number): (iteration: number
 }
 
 /**
- * Runs hyper-iterations `first`..n of `ho` (disposing it afterwards; first > 1 after a resume).
- * Returns whether the run was interrupted (abort signal, or divergence: the last good
- * hyperparameters stay in place).
+ * Runs hyper-iterations `first`..n of `ho` (disposing it afterwards; first > 1 after a resume),
+ * each in slices between inner steps. Returns whether the run was interrupted (abort signal:
+ * within one inner step, the iteration in progress is dropped; or divergence): the hyperparameters
+ * of the last whole iteration stay in place.
  */
 export async function runHyperIterations(
   ho: HyperOptimizer, n: number, signal: AbortSignal | undefined,
@@ -19,11 +20,11 @@ export async function runHyperIterations(
   try {
     for (let it = first; it <= n; it++) {
       if (signal?.aborted) return { interrupted: true };
-      onIteration(it, ho.step());
-      await new Promise((resolve) => setImmediate(resolve)); // let Ctrl-C and progress output through
+      onIteration(it, await ho.stepAsync({ signal }));
     }
     return { interrupted: false };
   } catch (e) {
+    if (e instanceof AbortError) return { interrupted: true };
     if (!(e instanceof DivergenceError)) throw e;
     return { interrupted: true, divergence: e };
   } finally {

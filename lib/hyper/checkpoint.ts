@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import * as K from '../kernels';
 import { ArgumentError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
+import { runToEnd } from './stepwise';
 import { TrajectoryStore, bytesOf } from './trajectory';
 
 type Action =
@@ -237,7 +238,8 @@ export class CheckpointedTrajectory implements TrajectoryStore {
     return null;
   }
 
-  private advanceTo(from: number, to: number): void {
+  /** Recomputes s_from+1..s_to from the held s_from, yielding between steps; s_to ends as the transient. */
+  private *advanceSteps(from: number, to: number): Generator<void, void, void> {
     const start = this.held.get(from);
     if (!start) throw new Error(`internal: checkpoint ${from} missing`);
     if (this.transient) {
@@ -254,19 +256,26 @@ export class CheckpointedTrajectory implements TrajectoryStore {
         this.note(-this.stateBytes);
       }
       s = next;
+      // Owned by the store at every yield, so that end() frees it after an abort.
+      this.transient = { index: t, state: s };
       this.recomputed++;
+      if (t < to) yield;
     }
     this.transient = { index: to, state: s };
   }
 
   get(t: number): Tensor {
+    return runToEnd(this.getSteps(t));
+  }
+
+  *getSteps(t: number): Generator<void, Tensor, void> {
     if (this.final) {
       this.final.dispose();
       this.final = null;
     }
     while (this.pc < this.plan.length) {
       const a = this.plan[this.pc++];
-      if (a.kind === 'advance') this.advanceTo(a.from, a.to);
+      if (a.kind === 'advance') yield* this.advanceSteps(a.from, a.to);
       else if (a.kind === 'store') {
         if (!this.transient || this.transient.index !== a.index) throw new Error(`internal: store of ${a.index} without its state`);
         this.held.set(a.index, this.transient.state);

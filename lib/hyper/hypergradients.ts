@@ -9,6 +9,10 @@
  *               hypergradient ∂E/∂λ + Z_Tᵀ ∂E/∂s_T.
  *   Implicit:   at the final iterate solve H q = ∂E/∂w by conjugate gradients on Hessian-vector
  *               products; hypergradient ∂E/∂λ − (∂²L/∂λ∂w) q.
+ *
+ * Each algorithm is written once as a generator that yields between inner steps (stepwise.ts):
+ * `reverseHG` runs it to the end, `reverseHGAsync` in slices that leave the event loop free, and
+ * both give the same bits. On an abort or an error, `finally` blocks free every tensor held.
  */
 import * as K from '../kernels';
 import { hvp, hvpPartial, jvp, vjp } from '../autodiff/transforms';
@@ -19,6 +23,7 @@ import { weightsOf } from '../dynamics/dynamics';
 import { HyperRecord } from './hyperparameter';
 import { Problem } from './problem';
 import { FullTrajectory, TrajectoryStore } from './trajectory';
+import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd } from './stepwise';
 
 /** A number of steps, or a rule: stop after step t when it returns true (bounded by maxSteps). */
 export type Horizon = number | ((t: number, state: Tensor) => boolean);
@@ -201,14 +206,26 @@ function accumulate(acc: Tensor[], gs: readonly Tensor[]): void {
   });
 }
 
+/** The accumulated hypergradients shaped as their hyperparameters; all of acc is consumed, also on a throw. */
 function finishGrads(problem: Problem, acc: Tensor[], check: boolean): HyperRecord {
   const out: HyperRecord = {};
-  problem.hyperparameters.forEach((hp, i) => {
-    const g = acc[i].rank === hp.value.rank ? acc[i] : K.reshapeView(acc[i], hp.shape);
-    if (check) checkFiniteTensor(g, `the hypergradient of '${hp.name}'`);
-    out[hp.name] = g;
-  });
-  return out;
+  try {
+    problem.hyperparameters.forEach((hp, i) => {
+      const g = acc[i].rank === hp.value.rank ? acc[i] : K.reshapeView(acc[i], hp.shape);
+      out[hp.name] = g;
+      if (check) checkFiniteTensor(g, `the hypergradient of '${hp.name}'`);
+    });
+    return out;
+  } catch (e) {
+    disposeAll(Object.values(out));
+    disposeAll(acc);
+    throw e;
+  }
+}
+
+/** Disposes what is not disposed yet (cleanup after an abort or an error). */
+function disposeAll(ts: readonly (Tensor | null | undefined)[]): void {
+  for (const t of ts) if (t && !t.isDisposed) t.dispose();
 }
 
 export interface ReverseOptions extends HypergradientOptions {
@@ -218,6 +235,17 @@ export interface ReverseOptions extends HypergradientOptions {
 
 /** Reverse-HG. */
 export function reverseHG(problem: Problem, opts: ReverseOptions): HypergradientResult {
+  return runToEnd(reverseHGSteps(problem, opts));
+}
+
+/** Reverse-HG without holding the event loop: yields between training and reverse steps. */
+export function reverseHGAsync(problem: Problem, opts: ReverseOptions & SliceOptions): Promise<HypergradientResult> {
+  checkSliceOptions(opts, 'reverseHGAsync');
+  return runInSlices(reverseHGSteps(problem, opts), opts);
+}
+
+/** Reverse-HG as a stepwise computation (one yield per training step and per reverse step). */
+export function* reverseHGSteps(problem: Problem, opts: ReverseOptions): Stepwise<HypergradientResult> {
   const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
   const h = problem.current();
@@ -232,6 +260,9 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
   // checkpointed store may free or overwrite s_t while it recomputes s_{t−1}.
   let after: Tensor | null = null;
   let finalState: Tensor | null = null;
+  let acc: Tensor[] = [];
+  let alpha: Tensor | null = null;
+  let finished = false;
   try {
     while (T < max) {
       const { next, grad: g } = trainStepWithGradient(problem, s, h, T + 1, check);
@@ -242,14 +273,16 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
       s = next;
       opts.onStep?.(T);
       if (done(T, s)) break;
+      yield;
     }
     finalState = K.clone(s);
     const og = objectiveGradient(problem, finalState, hyper);
-    const acc = og.dH.map((g) => keep(g));
-    let alpha = og.dS;
+    acc = og.dH.map((g) => keep(g));
+    alpha = og.dS;
     if (fromStates) after = finalState;
     for (let t = T; t >= 1; t--) {
-      const prev = store.get(t - 1);
+      yield;
+      const prev = store.getSteps ? yield* store.getSteps(t - 1) : store.get(t - 1);
       const step = reverseStep(problem, prev, after, store.gradient(t), hyper, alpha, t);
       if (after) {
         if (after !== finalState) after.dispose();
@@ -258,16 +291,19 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
       store.release(t - 1);
       alpha.dispose();
       alpha = step.alpha;
-      if (check) checkFiniteTensor(alpha, 'the adjoint α', t);
       accumulate(acc, step.gh);
+      if (check) checkFiniteTensor(alpha, 'the adjoint α', t);
     }
     if (problem.initDependsOnHyper) {
-      const g0 = tidy(() => vjp((...hv: Tensor[]) => problem.initialState(record(problem, hv)), hyper, alpha).grads as Tensor[]);
+      const a = alpha;
+      const g0 = tidy(() => vjp((...hv: Tensor[]) => problem.initialState(record(problem, hv)), hyper, a).grads as Tensor[]);
       accumulate(acc, g0);
     }
     alpha.dispose();
+    const grads = finishGrads(problem, acc, check);
+    finished = true;
     return {
-      grads: finishGrads(problem, acc, check),
+      grads,
       value: og.value,
       errors: og.errors,
       state: finalState,
@@ -277,6 +313,7 @@ export function reverseHG(problem: Problem, opts: ReverseOptions): Hypergradient
   } finally {
     if (after !== finalState) after?.dispose();
     store.end();
+    if (!finished) disposeAll([...acc, alpha, finalState]);
   }
 }
 
@@ -319,8 +356,13 @@ export function forwardStep(problem: Problem, fs: ForwardState, basis: readonly 
   fs.state.dispose();
   fs.Z.dispose();
   if (check) {
-    checkFiniteTensor(r.value, 'the training state', t);
-    checkFiniteTensor(r.tangent, 'the tangent Z', t);
+    try {
+      checkFiniteTensor(r.value, 'the training state', t);
+      checkFiniteTensor(r.tangent, 'the tangent Z', t);
+    } catch (e) {
+      disposeAll([r.value, r.tangent]);
+      throw e;
+    }
   }
   return { state: r.value, Z: r.tangent, t };
 }
@@ -347,23 +389,38 @@ export function forwardHypergradient(problem: Problem, fs: ForwardState, check: 
 
 /** Forward-HG. */
 export function forwardHG(problem: Problem, opts: HypergradientOptions): HypergradientResult {
+  return runToEnd(forwardHGSteps(problem, opts));
+}
+
+/** Forward-HG without holding the event loop: yields between training steps. */
+export function forwardHGAsync(problem: Problem, opts: HypergradientOptions & SliceOptions): Promise<HypergradientResult> {
+  checkSliceOptions(opts, 'forwardHGAsync');
+  return runInSlices(forwardHGSteps(problem, opts), opts);
+}
+
+/** Forward-HG as a stepwise computation (one yield per step of (s, Z)). */
+export function* forwardHGSteps(problem: Problem, opts: HypergradientOptions): Stepwise<HypergradientResult> {
   const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
   const basis = hyperBasis(problem);
-  let fs = forwardInit(problem, basis);
+  let fs: ForwardState | null = null;
+  let finished = false;
   try {
+    fs = forwardInit(problem, basis);
     while (fs.t < max) {
       fs = forwardStep(problem, fs, basis, check);
       opts.onStep?.(fs.t);
       if (done(fs.t, fs.state)) break;
+      yield;
     }
     const r = forwardHypergradient(problem, fs, check);
     const zBytes = fs.Z.size * (fs.Z.dtype === 'float64' ? 8 : 4);
     fs.Z.dispose();
+    finished = true;
     return { ...r, state: fs.state, steps: fs.t, stats: { forwardSteps: fs.t, recomputedSteps: 0, peakTrajectoryBytes: zBytes } };
   } finally {
-    basis.forEach((b) => b.dispose());
-    if (!fs.Z.isDisposed) fs.Z.dispose();
+    disposeAll(basis);
+    if (fs) disposeAll(finished ? [fs.Z] : [fs.Z, fs.state]);
   }
 }
 
@@ -377,9 +434,20 @@ export interface TruncatedOptions extends HypergradientOptions {
  * Φ_0's term are dropped). K ≥ T gives Reverse-HG exactly.
  */
 export function truncatedReverseHG(problem: Problem, opts: TruncatedOptions): HypergradientResult {
+  return runToEnd(truncatedReverseHGSteps(problem, opts));
+}
+
+/** Truncated Reverse-HG without holding the event loop. */
+export function truncatedReverseHGAsync(problem: Problem, opts: TruncatedOptions & SliceOptions): Promise<HypergradientResult> {
+  checkSliceOptions(opts, 'truncatedReverseHGAsync');
+  return runInSlices(truncatedReverseHGSteps(problem, opts), opts);
+}
+
+/** Truncated Reverse-HG as a stepwise computation. */
+export function* truncatedReverseHGSteps(problem: Problem, opts: TruncatedOptions): Stepwise<HypergradientResult> {
   const Kt = opts?.K;
   if (!Number.isInteger(Kt) || Kt < 1) throw new ArgumentError(`argument 'K' must be a positive integer, got ${String(Kt)}`);
-  if (typeof opts.T === 'number' && Kt >= opts.T) return reverseHG(problem, opts);
+  if (typeof opts.T === 'number' && Kt >= opts.T) return yield* reverseHGSteps(problem, opts);
   const h = problem.current();
   const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
@@ -396,11 +464,13 @@ export function truncatedReverseHG(problem: Problem, opts: TruncatedOptions): Hy
       t++;
       opts.onStep?.(t);
       if (done(t, s)) break;
+      yield;
     }
     const start = t - window.length;
-    return reverseFromWindow(problem, window, start, s, check);
+    return yield* reverseFromWindowSteps(problem, window, start, s, check);
   } finally {
-    window.forEach((w) => w.dispose());
+    disposeAll(window);
+    disposeAll([s]);
   }
 }
 
@@ -409,28 +479,41 @@ export function truncatedReverseHG(problem: Problem, opts: TruncatedOptions): Hy
  * used by truncated and online reverse. Does not dispose the window or sEnd.
  */
 export function reverseFromWindow(problem: Problem, window: readonly Tensor[], start: number, sEnd: Tensor, check: boolean): HypergradientResult {
+  return runToEnd(reverseFromWindowSteps(problem, window, start, sEnd, check));
+}
+
+/** reverseFromWindow as a stepwise computation (one yield per reverse step). */
+export function* reverseFromWindowSteps(problem: Problem, window: readonly Tensor[], start: number, sEnd: Tensor, check: boolean): Stepwise<HypergradientResult> {
   const h = problem.current();
   const hyper = problem.names.map((n) => h[n]);
   const og = objectiveGradient(problem, sEnd, hyper);
   const acc = og.dH.map((g) => keep(g));
-  let alpha = og.dS;
-  for (let i = window.length - 1; i >= 0; i--) {
-    // The same reverse step as Reverse-HG (update VJP plus one HVP); the gradient rebuilt from the
-    // states around the step, or recomputed, where the dynamics' VJP reads it.
-    const step = reverseStep(problem, window[i], i + 1 < window.length ? window[i + 1] : sEnd, null, hyper, alpha, start + i + 1);
+  let alpha: Tensor = og.dS;
+  let finished = false;
+  try {
+    for (let i = window.length - 1; i >= 0; i--) {
+      yield;
+      // The same reverse step as Reverse-HG (update VJP plus one HVP); the gradient rebuilt from the
+      // states around the step, or recomputed, where the dynamics' VJP reads it.
+      const step = reverseStep(problem, window[i], i + 1 < window.length ? window[i + 1] : sEnd, null, hyper, alpha, start + i + 1);
+      alpha.dispose();
+      alpha = step.alpha;
+      accumulate(acc, step.gh);
+    }
     alpha.dispose();
-    alpha = step.alpha;
-    accumulate(acc, step.gh);
+    const grads = finishGrads(problem, acc, check);
+    finished = true;
+    return {
+      grads,
+      value: og.value,
+      errors: og.errors,
+      state: K.clone(sEnd),
+      steps: start + window.length,
+      stats: { forwardSteps: window.length, recomputedSteps: 0, peakTrajectoryBytes: window.reduce((b, w) => b + w.size * (w.dtype === 'float64' ? 8 : 4), 0) },
+    };
+  } finally {
+    if (!finished) disposeAll([...acc, alpha]);
   }
-  alpha.dispose();
-  return {
-    grads: finishGrads(problem, acc, check),
-    value: og.value,
-    errors: og.errors,
-    state: K.clone(sEnd),
-    steps: start + window.length,
-    stats: { forwardSteps: window.length, recomputedSteps: 0, peakTrajectoryBytes: window.reduce((b, w) => b + w.size * (w.dtype === 'float64' ? 8 : 4), 0) },
-  };
 }
 
 export interface ImplicitOptions extends HypergradientOptions {
@@ -452,6 +535,17 @@ export interface ImplicitResult extends HypergradientResult {
  * stationary point, and get a zero hypergradient here.
  */
 export function implicitHG(problem: Problem, opts: ImplicitOptions): ImplicitResult {
+  return runToEnd(implicitHGSteps(problem, opts));
+}
+
+/** The implicit hypergradient without holding the event loop: yields between training steps and CG iterations. */
+export function implicitHGAsync(problem: Problem, opts: ImplicitOptions & SliceOptions): Promise<ImplicitResult> {
+  checkSliceOptions(opts, 'implicitHGAsync');
+  return runInSlices(implicitHGSteps(problem, opts), opts);
+}
+
+/** The implicit hypergradient as a stepwise computation. */
+export function* implicitHGSteps(problem: Problem, opts: ImplicitOptions): Stepwise<ImplicitResult> {
   const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
   const tol = opts.tol ?? 1e-10;
@@ -462,82 +556,96 @@ export function implicitHG(problem: Problem, opts: ImplicitOptions): ImplicitRes
   const hyper = problem.names.map((n) => h[n]);
   let s = initialState(problem, h);
   let T = 0;
-  while (T < max) {
-    const next = trainStep(problem, s, h, T + 1, check);
-    s.dispose();
-    s = next;
-    T++;
-    opts.onStep?.(T);
-    if (done(T, s)) break;
-  }
-  const lastT = Math.max(T, 1);
-  const innerLoss = (w: Tensor, hr: HyperRecord) => (opts.loss ? opts.loss(w, hr) : problem.trainLoss(w, hr, lastT));
-  const w = tidy(() => K.clone(weightsOf(s, problem.dynamics.slots)));
-  const ogw = tidy(() => {
-    let errors: { [name: string]: number } = {};
-    const r = vjp((x: Tensor, ...hv: Tensor[]) => {
-      const hr = record(problem, hv);
-      errors = Object.fromEntries(Object.entries(problem.validationErrorsAtWeights(x, hr)).map(([k, e]) => [k, e.item()]));
-      return problem.objectiveAtWeights(x, hr);
-    }, [w, ...hyper]);
-    const gs = r.grads as Tensor[];
-    return { value: r.value.item(), errors, dW: gs[0], dH: gs.slice(1) };
-  });
-  // Conjugate gradients on H q = ∂E/∂w with H the Hessian of the inner loss in w.
-  const Hv = (v: Tensor) => tidy(() => hvp((x: Tensor) => innerLoss(x, h), w, v) as Tensor);
-  const b = ogw.dW;
-  let q = K.fullLike(b, 0);
-  let r = K.clone(b);
-  let p = K.clone(r);
-  let rr = K.dot(r, r);
-  const bnorm = Math.sqrt(K.dot(b, b)) || 1;
-  let it = 0;
-  let converged = Math.sqrt(rr) <= tol * bnorm;
-  while (!converged && it < maxIter) {
-    const Ap = Hv(p);
-    const pAp = K.dot(p, Ap);
-    if (!(pAp > 0)) {
-      Ap.dispose();
-      throw new RfhoError(`implicit hypergradient: the Hessian is not positive definite along the CG direction (pᵀHp = ${pAp}) at iteration ${it}; train longer or add an L2 term`);
+  // Everything held across yields, freed by `finally` unless handed to the caller.
+  let w: Tensor | null = null, q: Tensor | null = null, r: Tensor | null = null, p: Tensor | null = null;
+  let ogw: { value: number; errors: { [name: string]: number }; dW: Tensor; dH: Tensor[] } | null = null;
+  let finished = false;
+  try {
+    while (T < max) {
+      const next = trainStep(problem, s, h, T + 1, check);
+      s.dispose();
+      s = next;
+      T++;
+      opts.onStep?.(T);
+      if (done(T, s)) break;
+      yield;
     }
-    const a = rr / pAp;
-    const q2 = K.axpby(1, q, a, p);
-    const r2 = K.axpby(1, r, -a, Ap);
-    Ap.dispose();
-    q.dispose();
-    r.dispose();
-    q = q2;
-    r = r2;
-    const rr2 = K.dot(r, r);
-    const p2 = K.axpby(1, r, rr2 / rr, p);
-    p.dispose();
-    p = p2;
-    rr = rr2;
-    it++;
-    converged = Math.sqrt(rr) <= tol * bnorm;
+    const lastT = Math.max(T, 1);
+    const innerLoss = (x: Tensor, hr: HyperRecord) => (opts.loss ? opts.loss(x, hr) : problem.trainLoss(x, hr, lastT));
+    const state = s;
+    w = tidy(() => K.clone(weightsOf(state, problem.dynamics.slots)));
+    const wT = w;
+    ogw = tidy(() => {
+      let errors: { [name: string]: number } = {};
+      const res = vjp((x: Tensor, ...hv: Tensor[]) => {
+        const hr = record(problem, hv);
+        errors = Object.fromEntries(Object.entries(problem.validationErrorsAtWeights(x, hr)).map(([k, e]) => [k, e.item()]));
+        return problem.objectiveAtWeights(x, hr);
+      }, [wT, ...hyper]);
+      const gs = res.grads as Tensor[];
+      return { value: res.value.item(), errors, dW: gs[0], dH: gs.slice(1) };
+    });
+    // Conjugate gradients on H q = ∂E/∂w with H the Hessian of the inner loss in w.
+    const Hv = (v: Tensor) => tidy(() => hvp((x: Tensor) => innerLoss(x, h), wT, v) as Tensor);
+    const b = ogw.dW;
+    q = K.fullLike(b, 0);
+    r = K.clone(b);
+    p = K.clone(r);
+    let rr = K.dot(r, r);
+    const bnorm = Math.sqrt(K.dot(b, b)) || 1;
+    let it = 0;
+    let converged = Math.sqrt(rr) <= tol * bnorm;
+    while (!converged && it < maxIter) {
+      yield;
+      const Ap = Hv(p);
+      const pAp = K.dot(p, Ap);
+      if (!(pAp > 0)) {
+        Ap.dispose();
+        throw new RfhoError(`implicit hypergradient: the Hessian is not positive definite along the CG direction (pᵀHp = ${pAp}) at iteration ${it}; train longer or add an L2 term`);
+      }
+      const a = rr / pAp;
+      const q2 = K.axpby(1, q, a, p);
+      const r2 = K.axpby(1, r, -a, Ap);
+      Ap.dispose();
+      q.dispose();
+      r.dispose();
+      q = q2;
+      r = r2;
+      const rr2 = K.dot(r, r);
+      const p2 = K.axpby(1, r, rr2 / rr, p);
+      p.dispose();
+      p = p2;
+      rr = rr2;
+      it++;
+      converged = Math.sqrt(rr) <= tol * bnorm;
+    }
+    // Mixed term: the λ-blocks of the joint Hessian times (q, 0).
+    const qT = q;
+    const mixed = tidy(() => {
+      const zeros = hyper.map((x) => K.fullLike(x, 0));
+      const blocks = hvp((x: Tensor, ...hv: Tensor[]) => innerLoss(x, record(problem, hv)), [wT, ...hyper], [qT, ...zeros]) as Tensor[];
+      return blocks.slice(1);
+    });
+    const acc = ogw.dH.map((g, i) => K.axpby(1, g, -1, mixed[i]));
+    disposeAll(mixed);
+    const residual = Math.sqrt(rr) / bnorm;
+    if (check && !Number.isFinite(residual)) {
+      disposeAll(acc);
+      throw new DivergenceError(`implicit hypergradient: the CG residual is ${residual}`, T, 'CG residual');
+    }
+    const grads = finishGrads(problem, acc, check);
+    finished = true;
+    return {
+      grads,
+      value: ogw.value,
+      errors: ogw.errors,
+      state: s,
+      steps: T,
+      stats: { forwardSteps: T, recomputedSteps: 0, peakTrajectoryBytes: 0 },
+      cg: { iterations: it, residual, converged },
+    };
+  } finally {
+    disposeAll([q, r, p, w, ...(ogw ? [ogw.dW, ...ogw.dH] : [])]);
+    if (!finished) disposeAll([s]);
   }
-  // Mixed term: the λ-blocks of the joint Hessian times (q, 0).
-  const mixed = tidy(() => {
-    const zeros = hyper.map((x) => K.fullLike(x, 0));
-    const blocks = hvp((x: Tensor, ...hv: Tensor[]) => innerLoss(x, record(problem, hv)), [w, ...hyper], [q, ...zeros]) as Tensor[];
-    return blocks.slice(1);
-  });
-  const acc = ogw.dH.map((g, i) => {
-    const out = K.axpby(1, g, -1, mixed[i]);
-    g.dispose();
-    mixed[i].dispose();
-    return out;
-  });
-  const residual = Math.sqrt(rr) / bnorm;
-  [q, r, p, b, w].forEach((x) => x.dispose());
-  if (check && !Number.isFinite(residual)) throw new DivergenceError(`implicit hypergradient: the CG residual is ${residual}`, T, 'CG residual');
-  return {
-    grads: finishGrads(problem, acc, check),
-    value: ogw.value,
-    errors: ogw.errors,
-    state: s,
-    steps: T,
-    stats: { forwardSteps: T, recomputedSteps: 0, peakTrajectoryBytes: 0 },
-    cg: { iterations: it, residual, converged },
-  };
 }

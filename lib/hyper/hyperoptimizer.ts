@@ -1,18 +1,20 @@
 /**
  * The outer loop: hypergradient → outer optimizer step → projection, with records, callbacks,
- * stopping, and save/resume. Synchronous (`run`) and asynchronous (`runAsync`, which yields to the
- * event loop between hyper-iterations so that a server stays responsive).
+ * stopping, and save/resume. Synchronous (`run`, `step`) and asynchronous (`runAsync`,
+ * `stepAsync`: the same computation in slices between inner steps, so that a server stays
+ * responsive and an AbortSignal acts within one inner step).
  */
 import * as K from '../kernels';
-import { ArgumentError, DivergenceError } from '../tensor/errors';
+import { ArgumentError, DivergenceError, StateFileError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { tidy } from '../tensor/scope';
 import { weightsOf } from '../dynamics/dynamics';
 import { HyperRecord, Hyperparameter } from './hyperparameter';
 import {
   ForwardState, Horizon, HypergradientResult, checkFiniteTensor, forwardHypergradient, forwardInit, forwardStep,
-  forwardHG, hyperBasis, implicitHG, reverseFromWindow, reverseHG, trainStep, truncatedReverseHG,
+  forwardHGSteps, hyperBasis, implicitHGSteps, reverseFromWindowSteps, reverseHGSteps, trainStep, truncatedReverseHGSteps,
 } from './hypergradients';
+import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd, throwIfAborted } from './stepwise';
 import { OuterOptimizer } from './outer';
 import { Problem } from './problem';
 import { TrajectoryStore } from './trajectory';
@@ -109,27 +111,27 @@ export class HyperOptimizer {
     else process.emitWarning(message, { code: 'RFHO_ZERO_HYPERGRADIENT' });
   }
 
-  private hypergradient(): HypergradientResult {
+  private *hypergradientSteps(): Stepwise<HypergradientResult> {
     const { method, T, K: Kw, maxSteps } = this.opts;
     const p = this.problem;
     switch (method) {
       case 'reverse':
-        return reverseHG(p, { T: T!, maxSteps, trajectory: this.opts.trajectory?.() });
+        return yield* reverseHGSteps(p, { T: T!, maxSteps, trajectory: this.opts.trajectory?.() });
       case 'forward':
-        return forwardHG(p, { T: T!, maxSteps });
+        return yield* forwardHGSteps(p, { T: T!, maxSteps });
       case 'truncated':
-        return truncatedReverseHG(p, { T: T!, K: Kw!, maxSteps });
+        return yield* truncatedReverseHGSteps(p, { T: T!, K: Kw!, maxSteps });
       case 'implicit':
-        return implicitHG(p, { T: T!, maxSteps, tol: this.opts.tol, maxIter: this.opts.maxIter });
+        return yield* implicitHGSteps(p, { T: T!, maxSteps, tol: this.opts.tol, maxIter: this.opts.maxIter });
       case 'rtho':
-        return this.rthoStep();
+        return yield* this.rthoSteps();
       case 'trho':
-        return this.trhoStep();
+        return yield* this.trhoSteps();
     }
   }
 
   /** RTHO: carry (s, Z) across hyper-iterations; K forward steps, then a hypergradient. */
-  private rthoStep(): HypergradientResult {
+  private *rthoSteps(): Stepwise<HypergradientResult> {
     const p = this.problem;
     if (!this.online.fs) {
       this.online.basis = hyperBasis(p);
@@ -140,76 +142,118 @@ export class HyperOptimizer {
       fs.Z.dispose();
       fs.Z = z;
     }
-    for (let i = 0; i < this.opts.K!; i++) this.online.fs = forwardStep(p, this.online.fs!, this.online.basis!, true);
+    for (let i = 0; i < this.opts.K!; i++) {
+      if (i > 0) yield;
+      this.online.fs = forwardStep(p, this.online.fs!, this.online.basis!, true);
+    }
     const r = forwardHypergradient(p, this.online.fs!, true);
     return { ...r, state: K.clone(this.online.fs!.state), steps: this.opts.K!, stats: { forwardSteps: this.opts.K!, recomputedSteps: 0, peakTrajectoryBytes: 0 } };
   }
 
   /** Online truncated reverse: carry s; K steps stored, reversed, then an update. */
-  private trhoStep(): HypergradientResult {
+  private *trhoSteps(): Stepwise<HypergradientResult> {
     const p = this.problem;
     if (!this.online.state) this.online.state = K.clone(p.initialState(p.current()));
     const h = p.current();
     const window: Tensor[] = [];
     let s = this.online.state;
     const start = this.online.t;
+    let finished = false;
     try {
       for (let i = 0; i < this.opts.K!; i++) {
+        if (i > 0) yield;
         const next = trainStep(p, s, h, start + i + 1, true);
         window.push(s);
         s = next;
       }
-      const r = reverseFromWindow(p, window, start, s, true);
+      const r = yield* reverseFromWindowSteps(p, window, start, s, true);
       this.online.state = s;
       this.online.t = start + this.opts.K!;
+      finished = true;
       return r;
     } finally {
       window.forEach((w) => w.dispose());
+      if (!finished) {
+        // The carried state is in the window (freed) or `s`: an unfinished window starts afresh.
+        if (!s.isDisposed) s.dispose();
+        this.online.state = undefined;
+        this.online.t = 0;
+      }
     }
   }
 
   /** One hyper-iteration: hypergradient, outer step, projection. */
   step(): HyperStepRecord {
+    return runToEnd(this.iterationSteps());
+  }
+
+  /**
+   * One hyper-iteration without holding the event loop (slices between inner steps). On abort it
+   * rejects with an AbortError; the hyperparameters keep the values of the last whole iteration.
+   */
+  stepAsync(opts: SliceOptions = {}): Promise<HyperStepRecord> {
+    checkSliceOptions(opts, 'HyperOptimizer.stepAsync');
+    return runInSlices(this.iterationSteps(), opts);
+  }
+
+  /**
+   * A hyper-iteration as a stepwise computation. The hyperparameters change only at its end, all
+   * together; an iteration stopped before (abort, error) leaves them as they were. The carried
+   * training state of the online methods (rtho, trho) is then dropped and starts afresh, as after
+   * restore().
+   */
+  private *iterationSteps(): Stepwise<HyperStepRecord> {
     const t0 = Date.now();
-    const r = this.hypergradient();
+    let finished = false;
+    let r: HypergradientResult | null = null;
     try {
-      const norms: { [name: string]: number } = {};
-      const updates: [Hyperparameter, Tensor][] = [];
-      try {
-        for (const hp of this.problem.hyperparameters) {
-          const g = r.grads[hp.name];
-          const n2 = K.dot(g, g);
-          norms[hp.name] = Math.sqrt(n2);
-          if (n2 === 0) this.warn(`hyperparameter '${hp.name}' has a zero hypergradient: it does not influence the validation objective through this method, and stays unchanged`);
-          const next = this.opts.outer.update(hp.name, hp.value, g);
-          updates.push([hp, next]);
-          checkFiniteTensor(next, `the updated value of hyperparameter '${hp.name}'`, this.iteration + 1);
-        }
-        // All hypergradients and updates are finite: apply them together.
-        for (const [hp, next] of updates) hp.set(next);
-      } finally {
-        for (const [, next] of updates) next.dispose();
-      }
-      this.iteration++;
-      const due = this.opts.evaluate && (this.opts.evaluateWhen?.(this.iteration) ?? true);
-      const metrics = due ? this.withWeights(r.state, this.opts.evaluate!) : undefined;
-      const rec: HyperStepRecord = {
-        iteration: this.iteration,
-        validation: r.value,
-        errors: r.errors,
-        hypergradNorms: norms,
-        hyper: Object.fromEntries(this.problem.hyperparameters.map((hp) => [hp.name, summarize(hp.value)])),
-        steps: r.steps,
-        seconds: (Date.now() - t0) / 1000,
-        ...(metrics ? { metrics } : {}),
-      };
-      this.records.push(rec);
-      if (this.opts.onStep?.(rec) === 'stop') this.stopped = true;
+      r = yield* this.hypergradientSteps();
+      const rec = this.applyUpdate(r, t0);
+      finished = true;
       return rec;
     } finally {
-      for (const g of Object.values(r.grads)) g.dispose();
-      r.state.dispose();
+      if (r) {
+        for (const g of Object.values(r.grads)) g.dispose();
+        r.state.dispose();
+      }
+      if (!finished && (this.opts.method === 'rtho' || this.opts.method === 'trho')) this.dropOnlineState();
     }
+  }
+
+  private applyUpdate(r: HypergradientResult, t0: number): HyperStepRecord {
+    const norms: { [name: string]: number } = {};
+    const updates: [Hyperparameter, Tensor][] = [];
+    try {
+      for (const hp of this.problem.hyperparameters) {
+        const g = r.grads[hp.name];
+        const n2 = K.dot(g, g);
+        norms[hp.name] = Math.sqrt(n2);
+        if (n2 === 0) this.warn(`hyperparameter '${hp.name}' has a zero hypergradient: it does not influence the validation objective through this method, and stays unchanged`);
+        const next = this.opts.outer.update(hp.name, hp.value, g);
+        updates.push([hp, next]);
+        checkFiniteTensor(next, `the updated value of hyperparameter '${hp.name}'`, this.iteration + 1);
+      }
+      // All hypergradients and updates are finite: apply them together.
+      for (const [hp, next] of updates) hp.set(next);
+    } finally {
+      for (const [, next] of updates) next.dispose();
+    }
+    this.iteration++;
+    const due = this.opts.evaluate && (this.opts.evaluateWhen?.(this.iteration) ?? true);
+    const metrics = due ? this.withWeights(r.state, this.opts.evaluate!) : undefined;
+    const rec: HyperStepRecord = {
+      iteration: this.iteration,
+      validation: r.value,
+      errors: r.errors,
+      hypergradNorms: norms,
+      hyper: Object.fromEntries(this.problem.hyperparameters.map((hp) => [hp.name, summarize(hp.value)])),
+      steps: r.steps,
+      seconds: (Date.now() - t0) / 1000,
+      ...(metrics ? { metrics } : {}),
+    };
+    this.records.push(rec);
+    if (this.opts.onStep?.(rec) === 'stop') this.stopped = true;
+    return rec;
   }
 
   private withWeights<R>(state: Tensor, fn: (w: Tensor) => R): R {
@@ -225,14 +269,20 @@ export class HyperOptimizer {
     return out;
   }
 
-  /** Like run, yielding to the event loop between hyper-iterations; an AbortSignal stops it. */
-  async runAsync(iterations: number, opts: { signal?: AbortSignal } = {}): Promise<HyperStepRecord[]> {
+  /**
+   * Like run, without holding the event loop: each hyper-iteration runs in slices between inner
+   * steps. An AbortSignal stops the work within one inner step and the promise rejects with an
+   * AbortError (the records of whole iterations stay in `records`); stop() or onStep's 'stop' end
+   * it after the current iteration, and it resolves.
+   */
+  async runAsync(iterations: number, opts: SliceOptions = {}): Promise<HyperStepRecord[]> {
     this.checkIterations(iterations);
+    checkSliceOptions(opts, 'HyperOptimizer.runAsync');
     this.stopped = false;
     const out: HyperStepRecord[] = [];
-    for (let i = 0; i < iterations && !this.stopped && !opts.signal?.aborted; i++) {
-      out.push(this.step());
-      await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < iterations && !this.stopped; i++) {
+      throwIfAborted(opts.signal);
+      out.push(await runInSlices(this.iterationSteps(), opts));
     }
     return out;
   }
@@ -252,29 +302,61 @@ export class HyperOptimizer {
   }
 
   /**
-   * Restores a snapshot from save(). Online methods (rtho, trho) restart their inner training
-   * state, which is not part of the snapshot.
+   * Restores a snapshot from save(): all or nothing. The whole snapshot is checked first (every
+   * hyperparameter present with its shape and finite values, no unknown ones, the outer
+   * optimizer's state, the records); a bad one throws a StateFileError and changes nothing.
+   * Online methods (rtho, trho) restart their inner training state, which is not part of the snapshot.
    */
   restore(snapshot: ReturnType<HyperOptimizer['save']>): void {
+    const bad = (why: string) => new StateFileError(`restore: the snapshot ${why}; nothing was changed`);
+    if (!snapshot || typeof snapshot !== 'object') throw bad('is not an object');
+    const { iteration, hyper, records } = snapshot;
+    if (!Number.isInteger(iteration) || iteration < 0) throw bad(`has 'iteration' ${String(iteration)}, not a non-negative integer`);
+    if (!hyper || typeof hyper !== 'object') throw bad(`has no 'hyper' values`);
+    const known = new Set(this.problem.names);
+    for (const name of Object.keys(hyper)) if (!known.has(name)) throw bad(`has a hyperparameter '${name}' that this problem does not declare`);
+    const values: [Hyperparameter, number[]][] = [];
     for (const hp of this.problem.hyperparameters) {
-      const s = snapshot?.hyper?.[hp.name];
-      if (!s) throw new ArgumentError(`restore: the snapshot has no hyperparameter '${hp.name}'`);
-      const t = K.tensor(s.value, hp.shape as number[], { dtype: hp.value.dtype });
-      hp.set(t);
-      t.dispose();
+      const s = hyper[hp.name];
+      if (!s || typeof s !== 'object') throw bad(`has no hyperparameter '${hp.name}'`);
+      if (!Array.isArray(s.shape) || s.shape.length !== hp.shape.length || s.shape.some((d, i) => d !== hp.shape[i])) {
+        throw bad(`gives '${hp.name}' the shape ${JSON.stringify(s.shape)}, the problem has [${hp.shape.join(', ')}]`);
+      }
+      if (!Array.isArray(s.value) || s.value.length !== hp.size) throw bad(`gives '${hp.name}' ${Array.isArray(s.value) ? s.value.length : 'no'} values, expected ${hp.size}`);
+      const at = s.value.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
+      if (at >= 0) throw bad(`has a value of '${hp.name}' that is not a finite number (index ${at}: ${String(s.value[at])})`);
+      values.push([hp, s.value]);
+    }
+    if (!Array.isArray(records) || records.length !== iteration || records.some((r, i) => !r || typeof r !== 'object' || r.iteration !== i + 1)) {
+      throw bad(`has records that do not match its ${String(iteration)} iterations`);
+    }
+    try {
+      this.opts.outer.check?.(snapshot.outer);
+    } catch (e) {
+      throw bad(`has an outer-optimizer state that does not fit: ${(e as Error).message}`);
+    }
+    // Checked: now apply, building every tensor before the first hyperparameter changes.
+    const tensors = values.map(([hp, v]) => K.tensor(v, hp.shape as number[], { dtype: hp.value.dtype, device: hp.value.device }));
+    try {
+      values.forEach(([hp], i) => hp.set(tensors[i]));
+    } finally {
+      tensors.forEach((t) => t.dispose());
     }
     this.opts.outer.restore(snapshot.outer);
-    this.iteration = snapshot.iteration;
+    this.iteration = iteration;
     this.records.length = 0;
-    this.records.push(...snapshot.records);
+    this.records.push(...records);
+    this.dropOnlineState();
   }
 
   /** Frees the carried state of online methods. */
   dispose(): void {
-    this.online.fs?.state.dispose();
-    this.online.fs?.Z.dispose();
-    this.online.basis?.forEach((b) => b.dispose());
-    this.online.state?.dispose();
+    this.dropOnlineState();
+  }
+
+  private dropOnlineState(): void {
+    const held = [this.online.fs?.state, this.online.fs?.Z, ...(this.online.basis ?? []), this.online.state];
+    for (const t of held) if (t && !t.isDisposed) t.dispose();
     this.online = { t: 0 };
   }
 }

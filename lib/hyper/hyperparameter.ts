@@ -33,6 +33,7 @@ export class Hyperparameter {
     if (value.size !== this.current.size) {
       throw new ArgumentError(`hyperparameter '${this.name}': new value has ${value.size} elements, expected ${this.current.size}`);
     }
+    if (K.countNonFinite(value) > 0) throw new ArgumentError(`hyperparameter '${this.name}': the new value has NaN or Inf`);
     const next = this.constraint ? project(this.constraint, value) : K.clone(value);
     const shaped = K.reshapeView(next, this.current.shape);
     next.dispose();

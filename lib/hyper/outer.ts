@@ -9,6 +9,9 @@ export interface OuterOptimizer {
   update(name: string, value: Tensor, grad: Tensor): Tensor;
   /** serialisable state for save/resume */
   state(): unknown;
+  /** throws an ArgumentError, changing nothing, when `state` is not one this optimizer saved */
+  check?(state: unknown): void;
+  /** restores a state from state() (checked first: all or nothing) */
   restore(state: unknown): void;
 }
 
@@ -24,8 +27,15 @@ export function gd(opts: { lr: number }): OuterOptimizer {
     name: 'gd',
     update: (_name, value, grad) => K.axpby(1, value, -lr, grad),
     state: () => ({}),
-    restore: () => undefined,
+    check: checkGdState,
+    restore: checkGdState,
   };
+}
+
+function checkGdState(state: unknown): void {
+  if (state !== undefined && (state === null || typeof state !== 'object' || Array.isArray(state) || Object.keys(state).length > 0)) {
+    throw new ArgumentError(`outer gd: a saved state is {}, got ${JSON.stringify(state)?.slice(0, 80)}`);
+  }
 }
 
 /** Adam on the hyperparameters (bias-corrected; ε outside the square root as in Kingma & Ba). */
@@ -55,13 +65,27 @@ export function adam(opts: { lr: number; beta1?: number; beta2?: number; eps?: n
       return K.tensor(out, value.shape, { dtype: value.dtype, device: value.device });
     },
     state: () => Object.fromEntries([...slots].map(([k, v]) => [k, { m: Array.from(v.m), v: Array.from(v.v), t: v.t }])),
+    check: checkAdamState,
     restore(state) {
+      checkAdamState(state);
       slots.clear();
       for (const [k, v] of Object.entries(state as Record<string, { m: number[]; v: number[]; t: number }>)) {
         slots.set(k, { m: Float64Array.from(v.m), v: Float64Array.from(v.v), t: v.t });
       }
     },
   };
+}
+
+function checkAdamState(state: unknown): void {
+  if (!state || typeof state !== 'object' || Array.isArray(state)) throw new ArgumentError(`outer adam: a saved state is an object of moments per hyperparameter, got ${typeof state}`);
+  for (const [k, v] of Object.entries(state as Record<string, unknown>)) {
+    const e = v as { m?: unknown; v?: unknown; t?: unknown };
+    if (!e || typeof e !== 'object') throw new ArgumentError(`outer adam: the state of '${k}' is not an object`);
+    if (!Number.isInteger(e.t) || (e.t as number) < 0) throw new ArgumentError(`outer adam: the step count of '${k}' must be a non-negative integer, got ${String(e.t)}`);
+    if (!Array.isArray(e.m) || !Array.isArray(e.v) || e.m.length !== e.v.length) throw new ArgumentError(`outer adam: the moments of '${k}' must be two arrays of one length`);
+    if (!e.m.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new ArgumentError(`outer adam: the first moment of '${k}' has a value that is not a finite number`);
+    if (!e.v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) throw new ArgumentError(`outer adam: the second moment of '${k}' has a value that is not a finite number ≥ 0`);
+  }
 }
 
 export const outer = { gd, adam };

@@ -18,6 +18,12 @@ export interface TrajectoryStore {
   gradient(t: number): Tensor | null;
   /** s_t for the reverse pass, requested for t = T−1 down to 0 */
   get(t: number): Tensor;
+  /**
+   * get(t) as a stepwise computation, for stores that recompute states: it yields between the
+   * forward steps it recomputes, so that an asynchronous reverse pass never holds the event loop
+   * for a whole recomputed segment. Optional: stores without it are asked with get().
+   */
+  getSteps?(t: number): Generator<void, Tensor, void>;
   /** the reverse pass no longer needs s_t */
   release(t: number): void;
   /** frees everything */

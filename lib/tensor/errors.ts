@@ -19,3 +19,16 @@ export class DivergenceError extends RfhoError {
     super(message);
   }
 }
+/** Work stopped by an AbortSignal (named 'AbortError', as fetch's rejection is); `cause` is the signal's reason. */
+export class AbortError extends RfhoError {
+  constructor(message = 'the operation was aborted', options?: { cause?: unknown }) {
+    super(message);
+    if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+/** A stored file (checkpoint, snapshot) that cannot be used: truncated, damaged, another version or other settings. */
+export class StateFileError extends RfhoError {
+  constructor(message: string, readonly file?: string) {
+    super(message);
+  }
+}

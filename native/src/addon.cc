@@ -8,6 +8,7 @@ namespace rfho {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerMemoryBindings(env, exports);
   registerKernelBindings(env, exports);
+  registerThreadBindings(env, exports);
   exports.Set("version", Napi::String::New(env, "0.1.0"));
   return exports;
 }

@@ -67,5 +67,6 @@ Napi::Value guarded(const Napi::CallbackInfo& info, F&& body) {
 
 void registerMemoryBindings(Napi::Env env, Napi::Object exports);
 void registerKernelBindings(Napi::Env env, Napi::Object exports);
+void registerThreadBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace rfho

@@ -32,11 +32,12 @@ class DenormalsAreZero {
 
 // Runs f(begin, end) over [0, n): serially when `work` is small, else one contiguous block per
 // OpenMP thread. The explicit branch matters: entering an OpenMP region costs ~1.5 µs even when
-// its `if` clause is false, which would dominate every small op.
+// its `if` clause is false, which would dominate every small op; so does a budget of one thread
+// (a job sharing the cores with others, setThreads).
 template <typename F>
 inline void parallelRange(int64_t n, int64_t work, F&& f) {
 #ifdef _OPENMP
-  if (work > kParallelThreshold && n > 1) {
+  if (work > kParallelThreshold && n > 1 && omp_get_max_threads() > 1) {
 #pragma omp parallel
     {
       const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
@@ -56,7 +57,7 @@ inline void parallelRange(int64_t n, int64_t work, F&& f) {
 template <typename F>
 inline double parallelSum(int64_t n, F&& f) {
 #ifdef _OPENMP
-  if (n > kParallelThreshold) {
+  if (n > kParallelThreshold && omp_get_max_threads() > 1) {
     double parts[256] = {0};
     int64_t used = 1;
 #pragma omp parallel

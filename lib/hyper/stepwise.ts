@@ -1,0 +1,93 @@
+/**
+ * Long computations written once, as generators that `yield` between inner steps (a training step,
+ * a reverse step, a CG iteration), and run two ways: to the end at once (`runToEnd`, the
+ * synchronous API), or in slices that give the event loop back in between (`runInSlices`, the
+ * asynchronous API), so that a server keeps answering while a hypergradient is computed.
+ *
+ * Generators never yield inside a `tidy` scope (yields sit at the top level of the algorithms),
+ * so no scope is left open while other code runs. An abort calls the generator's `return()`, which
+ * runs its `finally` blocks: every tensor it holds is disposed before the promise rejects.
+ */
+import { performance } from 'node:perf_hooks';
+import { AbortError, ArgumentError } from '../tensor/errors';
+
+/** A computation that yields between inner steps and returns R. */
+export type Stepwise<R> = Generator<void, R, void>;
+
+export interface SliceOptions {
+  /** stops the work within one inner step; the promise then rejects with an `AbortError` */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds of work between two returns to the event loop (default 5). A slice ends at the
+   * first step boundary after this budget, so it lasts at most the budget plus one inner step.
+   */
+  sliceMs?: number;
+}
+
+export const DEFAULT_SLICE_MS = 5;
+
+/** Runs a stepwise computation to its end, synchronously. */
+export function runToEnd<R>(steps: Stepwise<R>): R {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Lets timers, I/O and other slices run, then resumes (setImmediate: after pending I/O callbacks). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The AbortError for a signal that has fired (its reason as the cause). */
+export function abortErrorOf(signal: AbortSignal): AbortError {
+  const reason = signal.reason as unknown;
+  const why = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';
+  return new AbortError(`the operation was aborted${why}`, { cause: reason });
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortErrorOf(signal);
+}
+
+/** Checks the options of runInSlices (and of every async API that takes them). */
+export function checkSliceOptions(opts: SliceOptions | undefined, where: string): void {
+  if (opts === undefined || opts === null) return;
+  if (typeof opts !== 'object') throw new ArgumentError(`${where}: options must be an object, got ${typeof opts}`);
+  const { signal, sliceMs } = opts;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ArgumentError(`${where}: 'signal' must be an AbortSignal, got ${typeof signal}`);
+  if (sliceMs !== undefined && !(typeof sliceMs === 'number' && sliceMs >= 0 && Number.isFinite(sliceMs))) {
+    throw new ArgumentError(`${where}: 'sliceMs' must be a finite number ≥ 0, got ${String(sliceMs)}`);
+  }
+}
+
+/**
+ * Runs a stepwise computation in slices of about `sliceMs`, returning to the event loop between
+ * them. Nothing runs before the returned promise exists. On abort the computation is closed (its
+ * tensors freed) and the promise rejects with an AbortError.
+ */
+export async function runInSlices<R>(steps: Stepwise<R>, opts: SliceOptions = {}): Promise<R> {
+  const signal = opts.signal;
+  const budget = opts.sliceMs ?? DEFAULT_SLICE_MS;
+  let done = false;
+  try {
+    await yieldToEventLoop();
+    let sliceStart = performance.now();
+    for (;;) {
+      throwIfAborted(signal);
+      const r = steps.next();
+      if (r.done) {
+        done = true;
+        return r.value;
+      }
+      if (performance.now() - sliceStart >= budget) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
+    }
+  } finally {
+    // Stopped from outside (abort): close the generator, which frees what it holds. One that threw
+    // is already closed, and return() does nothing to it.
+    if (!done) steps.return(undefined as never);
+  }
+}
