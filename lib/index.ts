@@ -34,7 +34,7 @@ export * as data from './data';
 export { bilevel, Problem } from './hyper/problem';
 export type { BilevelSpec, ValidationErrors } from './hyper/problem';
 export { reverseHG, forwardHG, truncatedReverseHG, implicitHG, reverseHGAsync, forwardHGAsync, truncatedReverseHGAsync, implicitHGAsync } from './hyper/hypergradients';
-export type { SliceOptions } from './hyper/stepwise';
+export type { SliceOptions } from './util/stepwise';
 export type { Horizon, HypergradientOptions, HypergradientResult, ReverseOptions, TruncatedOptions, ImplicitOptions, ImplicitResult } from './hyper/hypergradients';
 export { FullTrajectory } from './hyper/trajectory';
 export { CheckpointedTrajectory, DiskTrajectory, checkpointed, revolveCost, revolveClosedForm } from './hyper/checkpoint';

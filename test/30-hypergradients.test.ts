@@ -397,7 +397,9 @@ describe('RTHO and the HyperOptimizer', () => {
     assert.deepEqual(again, after, 'resume reproduces the run');
     const ac2 = new AbortController();
     ac2.abort();
-    assert.equal((await ho.runAsync(5, { signal: ac2.signal })).length, 0);
+    const before = ho.records.length;
+    await assert.rejects(ho.runAsync(5, { signal: ac2.signal }), (e: Error) => e.name === 'AbortError' && e instanceof rf.RfhoError);
+    assert.equal(ho.records.length, before, 'an aborted run adds no record');
   });
 
   it('bad configuration gets clear errors', () => {

@@ -11,10 +11,14 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { availableDevices } from '../kernels/creation';
 import { downloadMnist, defaultCacheDir } from '../data/download';
-import { HC_DEFAULTS, HC_PAPER, HyperCleaningCheckpoint, HyperCleaningOptions, runHyperCleaning } from '../experiments/hyperCleaning';
+import {
+  HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, HC_DEFAULTS, HC_PAPER, HyperCleaningCheckpoint, HyperCleaningOptions,
+  checkHyperCleaningCheckpoint, checkHyperCleaningOptions, runHyperCleaning,
+} from '../experiments/hyperCleaning';
 import { TUNE_DEFAULTS, TuneOptions, runTune } from '../experiments/tune';
 import { createProgress } from '../report/progress';
 import { RunFolder } from '../report/output';
+import { readStateFile, writeStateFile } from '../report/stateFile';
 import { histogram, lineChart, writePlot } from '../report/plots';
 
 class UsageError extends Error {}
@@ -33,7 +37,7 @@ common options:
   --seed N         random seed (default 0)
   --dtype D        float32 (default) | float64
   --device D       cpu (default) | cuda
-  --out DIR        output folder (default runs/<command>-<time>)
+  --out DIR        output folder, new or empty (default: a new runs/<command>-<time>-<random>)
   --json           print one machine-readable summary line on stdout
   --quiet          no progress output
 
@@ -95,21 +99,25 @@ function interruptible(): AbortController {
   return ac;
 }
 
-function outDir(values: Record<string, unknown>, command: string): string {
-  return (values.out as string | undefined) ?? path.join('runs', `${command}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
+/** A new run's folder: --out (new or empty) or a fresh one under runs/ that no other run shares. */
+function newRunFolder(values: Record<string, unknown>, command: string): RunFolder {
+  try {
+    return RunFolder.create(values.out as string | undefined, 'runs', command);
+  } catch (e) {
+    throw new UsageError(`--out: ${(e as Error).message}`);
+  }
 }
 
 const RESUME_COMPATIBLE = new Set(['resume', 'iterations', 'quiet', 'json']);
 
-/** The checkpoint a run folder holds (written after every hyper-iteration), or a usage error. */
+/**
+ * The checkpoint a run folder holds (written after every hyper-iteration), checked whole: a
+ * missing one is a usage error, a damaged one a StateFileError naming the file and the reason.
+ */
 function readCheckpoint(dir: string): HyperCleaningCheckpoint {
   const file = path.join(dir, 'checkpoint.json');
   if (!fs.existsSync(file)) throw new UsageError(`--resume: ${file} does not exist (is '${dir}' the output folder of a hyper-cleaning run?)`);
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as HyperCleaningCheckpoint;
-  } catch (e) {
-    throw new UsageError(`--resume: ${file} is not valid JSON (${(e as Error).message})`);
-  }
+  return readStateFile(file, HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, checkHyperCleaningCheckpoint);
 }
 
 async function hyperCleaning(argv: string[]): Promise<number> {
@@ -143,17 +151,23 @@ async function hyperCleaning(argv: string[]): Promise<number> {
     };
   }
   const settings = { ...HC_DEFAULTS, ...opts };
-  const folder = new RunFolder(resume ? String(v.resume) : outDir(v, 'hyper-cleaning'));
-  if (resume) folder.restartLog(resume.records as unknown as Record<string, unknown>[]);
+  try {
+    checkHyperCleaningOptions(settings);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  // Nothing in a resumed folder changes until its checkpoint is accepted whole (onResume).
+  const folder = resume ? RunFolder.open(String(v.resume)) : newRunFolder(v, 'hyper-cleaning');
   const quiet = !!v.quiet || !!v.json;
   const progress = createProgress(settings.hyperIterations, { label: 'hyper-cleaning', quiet });
   progress.log(`rfho hyper-cleaning: ${settings.dataset}, N=${settings.trainSize} (${settings.corrupted} corrupted), R=${settings.R}, T=${settings.T}, ${settings.hyperIterations} iterations, ${settings.method}, ${settings.dtype}`);
-  folder.writeJson('settings.json', settings);
+  if (!resume) folder.writeJson('settings.json', settings);
   const ac = interruptible();
   const result = await runHyperCleaning(opts, {
     signal: ac.signal,
     resume,
-    onCheckpoint: (cp) => folder.writeJsonAtomic('checkpoint.json', cp),
+    onResume: (cp) => folder.restartLog(cp.records as unknown as Record<string, unknown>[]),
+    onCheckpoint: (cp) => writeStateFile(folder.file('checkpoint.json'), HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, cp),
     onPhase: (p) => progress.log(`- ${p}`),
     onRecord: (r) => {
       folder.appendLog({ ...r });
@@ -208,7 +222,7 @@ async function tune(argv: string[]): Promise<number> {
     evalEvery: num(v['eval-every'] as string, 'eval-every', true), ...c,
   });
   const settings = { ...TUNE_DEFAULTS, ...opts };
-  const folder = new RunFolder(outDir(v, 'tune'));
+  const folder = newRunFolder(v, 'tune');
   const quiet = !!v.quiet || !!v.json;
   const progress = createProgress(settings.hyperIterations, { label: 'tune', quiet });
   progress.log(`rfho tune: ${settings.dataset}, MLP ${settings.hidden.join('-')}, batch ${settings.batchSize}, K=${settings.K}, ${settings.hyperIterations} updates, ${settings.method}`);

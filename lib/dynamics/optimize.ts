@@ -5,6 +5,7 @@ import { ArgumentError, DivergenceError } from '../tensor/errors';
 import { keep, tidy } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import { Dynamics, weightsOf } from './dynamics';
+import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd } from '../util/stepwise';
 
 export interface OptimizeOptions {
   /** initial flat parameters (not modified) */
@@ -27,6 +28,17 @@ export interface OptimizeResult {
 }
 
 export function optimize(opts: OptimizeOptions): OptimizeResult {
+  return runToEnd(optimizeSteps(opts));
+}
+
+/** optimize without holding the event loop (slices between training steps; AbortSignal → AbortError). */
+export function optimizeAsync(opts: OptimizeOptions & SliceOptions): Promise<OptimizeResult> {
+  checkSliceOptions(opts, 'optimizeAsync');
+  return runInSlices(optimizeSteps(opts), opts);
+}
+
+/** optimize as a stepwise computation (one yield per training step). */
+export function* optimizeSteps(opts: OptimizeOptions): Stepwise<OptimizeResult> {
   const { dynamics, steps } = opts;
   if (!Number.isInteger(steps) || steps < 0) throw new ArgumentError(`optimize: 'steps' must be a non-negative integer, got ${String(steps)}`);
   let state = tidy(() => {
@@ -34,19 +46,28 @@ export function optimize(opts: OptimizeOptions): OptimizeResult {
     return s === opts.w0 ? K.clone(s) : s;
   });
   const losses: number[] = [];
-  for (let t = 1; t <= steps; t++) {
-    const next = tidy(() => {
-      const w = weightsOf(state, dynamics.slots);
-      const { value, grads } = valueAndGrad((x: Tensor) => opts.loss(x, t))(w);
-      const lv = value.item();
-      if (!Number.isFinite(lv)) throw new DivergenceError(`optimize: the training loss is ${lv} at step ${t}`, t, 'training loss');
-      losses.push(lv);
-      return keep(dynamics.step(state, grads as Tensor, null, t));
-    });
-    state.dispose();
-    state = next;
-    opts.onStep?.(t, losses[t - 1]);
+  let finished = false;
+  try {
+    for (let t = 1; t <= steps; t++) {
+      if (t > 1) yield;
+      const current = state;
+      const next = tidy(() => {
+        const w = weightsOf(current, dynamics.slots);
+        const { value, grads } = valueAndGrad((x: Tensor) => opts.loss(x, t))(w);
+        const lv = value.item();
+        if (!Number.isFinite(lv)) throw new DivergenceError(`optimize: the training loss is ${lv} at step ${t}`, t, 'training loss');
+        losses.push(lv);
+        return keep(dynamics.step(current, grads as Tensor, null, t));
+      });
+      state.dispose();
+      state = next;
+      opts.onStep?.(t, losses[t - 1]);
+    }
+    const final = state;
+    const w = tidy(() => K.clone(weightsOf(final, dynamics.slots)));
+    finished = true;
+    return { w, state, losses };
+  } finally {
+    if (!finished && !state.isDisposed) state.dispose();
   }
-  const w = tidy(() => K.clone(weightsOf(state, dynamics.slots)));
-  return { w, state, losses };
 }

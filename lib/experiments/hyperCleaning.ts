@@ -7,12 +7,13 @@ import * as K from '../kernels';
 import { Dataset, corruptLabels, range, subset, toTensors } from '../data/dataset';
 import { FloatDType, Device } from '../tensor/dtype';
 import { ArgumentError } from '../tensor/errors';
+import { throwIfAborted } from '../util/stepwise';
 import { tidy } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import { linear } from '../models/models';
 import { accuracy } from '../models/losses';
 import { gradientDescent } from '../dynamics/dynamics';
-import { optimize } from '../dynamics/optimize';
+import { optimizeAsync } from '../dynamics/optimize';
 import { hyperparameter } from '../hyper/hyperparameter';
 import { constraints } from '../hyper/constraints';
 import { bilevel } from '../hyper/problem';
@@ -95,7 +96,7 @@ export interface HyperCleaningResult {
  * an uninterrupted one.
  */
 export interface HyperCleaningCheckpoint {
-  version: 1;
+  version: 2;
   settings: HyperCleaningOptions;
   optimizer: ReturnType<HyperOptimizer['save']>;
   records: HyperCleaningRecord[];
@@ -116,6 +117,39 @@ export function detectionScores(lambda: ArrayLike<number>, corrupted: Uint8Array
   return { precision, recall, f1, flagged: tp + fp };
 }
 
+/** The kind and format version of hyper-cleaning checkpoint files (report/stateFile). */
+export const HC_CHECKPOINT_KIND = 'hyper-cleaning-checkpoint';
+export const HC_CHECKPOINT_VERSION = 2;
+
+/**
+ * Checks that a parsed checkpoint has the shape of one (every setting with its type, the
+ * optimizer snapshot, the records); the values of the snapshot are checked by
+ * HyperOptimizer.restore, the settings against the run's by runHyperCleaning.
+ */
+export function checkHyperCleaningCheckpoint(c: unknown): HyperCleaningCheckpoint {
+  const cp = c as HyperCleaningCheckpoint;
+  if (!cp || typeof cp !== 'object' || cp.version !== HC_CHECKPOINT_VERSION) throw new ArgumentError('not a hyper-cleaning checkpoint of this version');
+  if (!cp.settings || typeof cp.settings !== 'object') throw new ArgumentError(`the checkpoint has no settings`);
+  for (const [k, def] of Object.entries(HC_DEFAULTS)) {
+    const v = (cp.settings as unknown as Record<string, unknown>)[k];
+    if (typeof v !== typeof def) throw new ArgumentError(`the checkpoint's setting '${k}' is ${JSON.stringify(v)?.slice(0, 40)}, not a ${typeof def}`);
+  }
+  for (const k of ['innerLr', 'K'] as const) {
+    const v = cp.settings[k];
+    if (v !== undefined && typeof v !== 'number') throw new ArgumentError(`the checkpoint's setting '${k}' is not a number`);
+  }
+  validate(cp.settings);
+  if (!cp.optimizer || typeof cp.optimizer !== 'object') throw new ArgumentError('the checkpoint has no optimizer snapshot');
+  if (!Array.isArray(cp.records) || cp.records.some((r, i) => !r || typeof r !== 'object' || r.iteration !== i + 1)) throw new ArgumentError('the checkpoint has records out of order');
+  if (typeof cp.seconds !== 'number' || !(cp.seconds >= 0)) throw new ArgumentError('the checkpoint has no elapsed time');
+  return cp;
+}
+
+/** Throws an ArgumentError naming the first bad option (before any data is loaded or folder made). */
+export function checkHyperCleaningOptions(options: Partial<HyperCleaningOptions>): void {
+  validate({ ...HC_DEFAULTS, ...options });
+}
+
 function validate(o: HyperCleaningOptions): void {
   const ints: (keyof HyperCleaningOptions)[] = ['trainSize', 'validSize', 'testSize', 'corrupted', 'T', 'hyperIterations', 'seed', 'evalEvery'];
   for (const k of ints) {
@@ -131,37 +165,56 @@ function validate(o: HyperCleaningOptions): void {
 }
 
 function checkResumable(c: HyperCleaningCheckpoint, o: HyperCleaningOptions): void {
-  if (!c || c.version !== 1 || !c.optimizer || !Array.isArray(c.records)) throw new ArgumentError('hyper-cleaning: the checkpoint to resume from is not a hyper-cleaning checkpoint');
+  try {
+    checkHyperCleaningCheckpoint(c);
+  } catch (e) {
+    throw new ArgumentError(`hyper-cleaning: the checkpoint to resume from is not a hyper-cleaning checkpoint (${(e as Error).message})`);
+  }
   // Everything that shapes the trajectory must match; the number of hyper-iterations may grow.
   for (const k of Object.keys(o) as (keyof HyperCleaningOptions)[]) {
     if (k !== 'hyperIterations' && c.settings[k] !== o[k]) throw new ArgumentError(`hyper-cleaning: cannot resume: the checkpoint has ${k} = ${String(c.settings[k])}, this run ${String(o[k])}`);
   }
   if (c.optimizer.iteration !== c.records.length) throw new ArgumentError('hyper-cleaning: the checkpoint is inconsistent (iterations and records differ)');
+  if (c.records.length >= o.hyperIterations) {
+    throw new ArgumentError(`hyper-cleaning: the run has already done ${c.records.length} of ${o.hyperIterations} hyper-iterations; ask for more to extend it`);
+  }
 }
 
 /** Trains the linear model for T steps of GD on (weighted) cross-entropy and returns test accuracy. */
-function trainAndTest(X: Tensor, y: Tensor, weights: Tensor | null, lr: number, T: number, test: { X: Tensor; y: Tensor }, dtype: FloatDType): number {
+async function trainAndTest(X: Tensor, y: Tensor, weights: Tensor | null, lr: number, T: number, test: { X: Tensor; y: Tensor }, dtype: FloatDType, signal?: AbortSignal): Promise<number> {
   const model = linear(X.shape[1], 10);
-  const res = optimize({
-    w0: model.initialize({ seed: 0, dtype }),
-    loss: (w) => model.crossEntropy(w, X, y, { weights }),
-    dynamics: gradientDescent({ lr }),
-    steps: T,
-  });
-  const acc = tidy(() => accuracy(model.apply(res.w, test.X), test.y));
-  res.w.dispose();
-  res.state.dispose();
-  return acc;
+  const w0 = model.initialize({ seed: 0, dtype });
+  try {
+    const res = await optimizeAsync({
+      w0,
+      loss: (w) => model.crossEntropy(w, X, y, { weights }),
+      dynamics: gradientDescent({ lr }),
+      steps: T,
+      signal,
+    });
+    const acc = tidy(() => accuracy(model.apply(res.w, test.X), test.y));
+    res.w.dispose();
+    res.state.dispose();
+    return acc;
+  } finally {
+    w0.dispose();
+  }
 }
 
 export async function runHyperCleaning(
   options: Partial<HyperCleaningOptions>,
   hooks: {
-    onRecord?: (r: HyperCleaningRecord) => void; onPhase?: (phase: string) => void; signal?: AbortSignal;
+    onRecord?: (r: HyperCleaningRecord) => void; onPhase?: (phase: string) => void;
+    /** ends the hyper-iterations within one inner step; the final models are still trained and reported */
+    signal?: AbortSignal;
+    /** ends everything within one inner step: the promise rejects with an AbortError */
+    cancel?: AbortSignal;
     /** called after every hyper-iteration with what `resume` needs to continue from there */
     onCheckpoint?: (c: HyperCleaningCheckpoint) => void;
     /** continue from this checkpoint (its settings must equal the options') */
     resume?: HyperCleaningCheckpoint;
+    /** called once the checkpoint is accepted whole, before the first new hyper-iteration */
+    onResume?: (c: HyperCleaningCheckpoint) => void;
   } = {},
 ): Promise<HyperCleaningResult> {
   const o: HyperCleaningOptions = { ...HC_DEFAULTS, ...options };
@@ -184,84 +237,96 @@ export async function runHyperCleaning(
   const innerLr = o.innerLr ?? (0.1 * N) / o.R;
   const dtype = o.dtype;
   const dev = o.device;
-  const tr = toTensors(train, dtype, dev), va = toTensors(valid, dtype, dev), te = toTensors(test, dtype, dev);
+  const owned: { dispose(): void; readonly isDisposed: boolean }[] = [];
+  const own = <T extends { dispose(): void; readonly isDisposed: boolean }>(x: T): T => (owned.push(x), x);
+  try {
+    const tr = toTensors(train, dtype, dev), va = toTensors(valid, dtype, dev), te = toTensors(test, dtype, dev);
+    [tr.X, tr.y, va.X, va.y, te.X, te.y].forEach(own);
 
-  const model = linear(train.dim, train.classes);
-  const lam = hyperparameter('lambda', K.full([N], o.R / N, { dtype, device: dev }), { constraint: constraints.cappedSimplex(o.R) });
-  const w0 = model.initialize({ seed: o.seed, dtype });
-  const problem = bilevel({
-    params: model,
-    hyperparameters: [lam],
-    init: dev === 'cpu' ? w0 : K.toDevice(w0, dev),
-    train: (w, h) => model.crossEntropy(w, tr.X, tr.y, { weights: h.lambda }),
-    valid: (w) => model.crossEntropy(w, va.X, va.y),
-    dynamics: gradientDescent({ lr: innerLr }),
-  });
-  const records: HyperCleaningRecord[] = [];
-  const ho = new HyperOptimizer(problem, {
-    method: o.method,
-    T: o.T,
-    K: o.K ?? Math.max(1, Math.floor(o.T / 10)),
-    outer: outerAdam({ lr: o.outerLr }),
-    onWarning: () => undefined,
-    evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
-    evaluateWhen: evaluationSchedule(o.hyperIterations, o.evalEvery),
-  });
-  if (hooks.resume) {
-    ho.restore(hooks.resume.optimizer);
-    records.push(...hooks.resume.records);
-    hooks.onPhase?.(`resumed after hyper-iteration ${hooks.resume.optimizer.iteration}`);
-  }
-  hooks.onPhase?.('hyper-cleaning');
-  const first = (hooks.resume?.optimizer.iteration ?? 0) + 1;
-  const run = await runHyperIterations(ho, o.hyperIterations, hooks.signal, (it, rec) => {
-    const lamArr = lam.value.toArray();
-    let lambdaSum = 0;
-    for (const v of lamArr) lambdaSum += v;
-    const det = detectionScores(lamArr, mask, o.threshold);
-    const r: HyperCleaningRecord = {
-      iteration: it,
-      validation: rec.validation,
-      ...(rec.metrics ? { testAccuracy: rec.metrics.testAccuracy } : {}),
-      precision: det.precision, recall: det.recall, f1: det.f1,
-      lambdaSum,
-      hypergradNorm: rec.hypergradNorms.lambda,
+    const model = linear(train.dim, train.classes);
+    const lam0 = own(K.full([N], o.R / N, { dtype, device: dev }));
+    const lam = hyperparameter('lambda', lam0, { constraint: constraints.cappedSimplex(o.R) });
+    own({ dispose: () => lam.value.dispose(), get isDisposed() { return lam.value.isDisposed; } });
+    const w0 = own(model.initialize({ seed: o.seed, dtype }));
+    const problem = bilevel({
+      params: model,
+      hyperparameters: [lam],
+      init: dev === 'cpu' ? w0 : own(K.toDevice(w0, dev)),
+      train: (w, h) => model.crossEntropy(w, tr.X, tr.y, { weights: h.lambda }),
+      valid: (w) => model.crossEntropy(w, va.X, va.y),
+      dynamics: gradientDescent({ lr: innerLr }),
+    });
+    const records: HyperCleaningRecord[] = [];
+    const ho = new HyperOptimizer(problem, {
+      method: o.method,
+      T: o.T,
+      K: o.K ?? Math.max(1, Math.floor(o.T / 10)),
+      outer: outerAdam({ lr: o.outerLr }),
+      onWarning: () => undefined,
+      evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
+      evaluateWhen: evaluationSchedule(o.hyperIterations, o.evalEvery),
+    });
+    if (hooks.resume) {
+      ho.restore(hooks.resume.optimizer);
+      records.push(...hooks.resume.records);
+      hooks.onResume?.(hooks.resume);
+      hooks.onPhase?.(`resumed after hyper-iteration ${hooks.resume.optimizer.iteration}`);
+    }
+    hooks.onPhase?.('hyper-cleaning');
+    const first = (hooks.resume?.optimizer.iteration ?? 0) + 1;
+    const stop = hooks.cancel && hooks.signal ? AbortSignal.any([hooks.signal, hooks.cancel]) : hooks.cancel ?? hooks.signal;
+    const run = await runHyperIterations(ho, o.hyperIterations, stop, (it, rec) => {
+      const lamArr = lam.value.toArray();
+      let lambdaSum = 0;
+      for (const v of lamArr) lambdaSum += v;
+      const det = detectionScores(lamArr, mask, o.threshold);
+      const r: HyperCleaningRecord = {
+        iteration: it,
+        validation: rec.validation,
+        ...(rec.metrics ? { testAccuracy: rec.metrics.testAccuracy } : {}),
+        precision: det.precision, recall: det.recall, f1: det.f1,
+        lambdaSum,
+        hypergradNorm: rec.hypergradNorms.lambda,
+        seconds: (Date.now() - t0) / 1000,
+      };
+      records.push(r);
+      hooks.onRecord?.(r);
+      hooks.onCheckpoint?.({ version: HC_CHECKPOINT_VERSION, settings: o, optimizer: ho.save(), records: records.slice(), seconds: r.seconds });
+    }, first);
+    throwIfAborted(hooks.cancel);
+    const interrupted = run.interrupted;
+    if (run.divergence) hooks.onPhase?.(`stopped: ${run.divergence.message}`); // the last good λ stays
+    const lambda = Float64Array.from(lam.value.toArray());
+    hooks.onPhase?.('final model, baseline and oracle');
+    // All three final models train on train ∪ validation for T steps of GD: Baseline with every
+    // weight 1, Oracle without the corrupted examples, and ours with the learned λ on the training
+    // part (validation examples weigh 1). Ours scales the step so that its average weight matches.
+    const both = { ...train, images: concatF32(train.images, valid.images), labels: concatI32(train.labels, valid.labels), count: train.count + valid.count };
+    const bt = toTensors(both, dtype, dev);
+    [bt.X, bt.y].forEach(own);
+    const weights = own(K.tensor(Float64Array.from([...lambda, ...new Array(valid.count).fill(1)]), [both.count], { dtype, device: dev }));
+    const totalWeight = lambda.reduce((a, b) => a + b, 0) + valid.count;
+    const finalAcc = await trainAndTest(bt.X, bt.y, weights, (0.1 * both.count) / Math.max(totalWeight, 1e-12), o.T, te, dtype, hooks.cancel);
+    const baselineAcc = await trainAndTest(bt.X, bt.y, null, 0.1, o.T, te, dtype, hooks.cancel);
+    const cleanIdx: number[] = [];
+    for (let i = 0; i < both.count; i++) if (i >= N || !mask[i]) cleanIdx.push(i);
+    const oracleSet = toTensors(subset(both, cleanIdx), dtype, dev);
+    [oracleSet.X, oracleSet.y].forEach(own);
+    const oracleAcc = await trainAndTest(oracleSet.X, oracleSet.y, null, 0.1, o.T, te, dtype, hooks.cancel);
+    return {
+      settings: { ...o, innerLr, datasetDescription: ds.description },
+      records,
+      lambda,
+      corruptedMask: mask,
+      final: { testAccuracy: finalAcc, ...detectionScores(lambda, mask, o.threshold) },
+      baseline: { testAccuracy: baselineAcc },
+      oracle: { testAccuracy: oracleAcc },
+      interrupted,
       seconds: (Date.now() - t0) / 1000,
     };
-    records.push(r);
-    hooks.onRecord?.(r);
-    hooks.onCheckpoint?.({ version: 1, settings: o, optimizer: ho.save(), records: records.slice(), seconds: r.seconds });
-  }, first);
-  const interrupted = run.interrupted;
-  if (run.divergence) hooks.onPhase?.(`stopped: ${run.divergence.message}`); // the last good λ stays
-  const lambda = Float64Array.from(lam.value.toArray());
-  hooks.onPhase?.('final model, baseline and oracle');
-  // All three final models train on train ∪ validation for T steps of GD: Baseline with every
-  // weight 1, Oracle without the corrupted examples, and ours with the learned λ on the training
-  // part (validation examples weigh 1). Ours scales the step so that its average weight matches.
-  const both = { ...train, images: concatF32(train.images, valid.images), labels: concatI32(train.labels, valid.labels), count: train.count + valid.count };
-  const bt = toTensors(both, dtype, dev);
-  const weights = K.tensor(Float64Array.from([...lambda, ...new Array(valid.count).fill(1)]), [both.count], { dtype, device: dev });
-  const totalWeight = lambda.reduce((a, b) => a + b, 0) + valid.count;
-  const finalAcc = trainAndTest(bt.X, bt.y, weights, (0.1 * both.count) / Math.max(totalWeight, 1e-12), o.T, te, dtype);
-  weights.dispose();
-  const baselineAcc = trainAndTest(bt.X, bt.y, null, 0.1, o.T, te, dtype);
-  const cleanIdx: number[] = [];
-  for (let i = 0; i < both.count; i++) if (i >= N || !mask[i]) cleanIdx.push(i);
-  const oracleSet = toTensors(subset(both, cleanIdx), dtype, dev);
-  const oracleAcc = trainAndTest(oracleSet.X, oracleSet.y, null, 0.1, o.T, te, dtype);
-  for (const t of [tr.X, tr.y, va.X, va.y, te.X, te.y, bt.X, bt.y, oracleSet.X, oracleSet.y, w0]) t.dispose();
-  return {
-    settings: { ...o, innerLr, datasetDescription: ds.description },
-    records,
-    lambda,
-    corruptedMask: mask,
-    final: { testAccuracy: finalAcc, ...detectionScores(lambda, mask, o.threshold) },
-    baseline: { testAccuracy: baselineAcc },
-    oracle: { testAccuracy: oracleAcc },
-    interrupted,
-    seconds: (Date.now() - t0) / 1000,
-  };
+  } finally {
+    for (const x of owned) if (!x.isDisposed) x.dispose();
+  }
 }
 
 function concatF32(a: Float32Array, b: Float32Array): Float32Array {

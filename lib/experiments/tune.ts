@@ -7,6 +7,7 @@ import * as K from '../kernels';
 import { Dataset, minibatchSchedule, range, toTensors } from '../data/dataset';
 import { FloatDType, Device } from '../tensor/dtype';
 import { ArgumentError } from '../tensor/errors';
+import { throwIfAborted } from '../util/stepwise';
 import { Tensor } from '../tensor/tensor';
 import { add, mul, square } from '../ops/elementwise';
 import { sum } from '../ops/reduce';
@@ -67,7 +68,16 @@ export interface TuneResult {
   seconds: number;
 }
 
-export async function runTune(options: Partial<TuneOptions>, hooks: { onRecord?: (r: TuneRecord) => void; signal?: AbortSignal } = {}): Promise<TuneResult> {
+export async function runTune(
+  options: Partial<TuneOptions>,
+  hooks: {
+    onRecord?: (r: TuneRecord) => void;
+    /** ends the run within one inner step; the result reports what was done */
+    signal?: AbortSignal;
+    /** ends the run within one inner step: the promise rejects with an AbortError */
+    cancel?: AbortSignal;
+  } = {},
+): Promise<TuneResult> {
   const o: TuneOptions = { ...TUNE_DEFAULTS, ...options };
   for (const k of ['trainSize', 'validSize', 'testSize', 'batchSize', 'K', 'hyperIterations', 'evalEvery'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new ArgumentError(`tune: '${k}' must be a positive integer, got ${String(o[k])}`);
@@ -124,7 +134,8 @@ export async function runTune(options: Partial<TuneOptions>, hooks: { onRecord?:
     evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
     evaluateWhen: evaluationSchedule(o.hyperIterations, o.evalEvery),
   });
-  const { interrupted } = await runHyperIterations(ho, o.hyperIterations, hooks.signal, (it, rec) => {
+  const stop = hooks.cancel && hooks.signal ? AbortSignal.any([hooks.signal, hooks.cancel]) : hooks.cancel ?? hooks.signal;
+  const { interrupted } = await runHyperIterations(ho, o.hyperIterations, stop, (it, rec) => {
     const l2v = Array.from(l2.value.toArray());
     const r: TuneRecord = {
       iteration: it, step: it * o.K, validation: rec.validation,
@@ -139,6 +150,7 @@ export async function runTune(options: Partial<TuneOptions>, hooks: { onRecord?:
   const lastAcc = [...records].reverse().find((r) => r.testAccuracy !== undefined)?.testAccuracy ?? NaN;
   for (const b of batchCache.values()) b.dispose();
   for (const t of [tr.X, tr.y, va.X, va.y, te.X, te.y, w0]) t.dispose();
+  throwIfAborted(hooks.cancel);
   return {
     settings: { ...o, datasetDescription: ds.description },
     records,

@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import * as K from '../kernels';
 import { ArgumentError } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
-import { runToEnd } from './stepwise';
+import { runToEnd } from '../util/stepwise';
 import { TrajectoryStore, bytesOf } from './trajectory';
 
 type Action =

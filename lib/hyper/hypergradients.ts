@@ -23,7 +23,7 @@ import { weightsOf } from '../dynamics/dynamics';
 import { HyperRecord } from './hyperparameter';
 import { Problem } from './problem';
 import { FullTrajectory, TrajectoryStore } from './trajectory';
-import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd } from './stepwise';
+import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd } from '../util/stepwise';
 
 /** A number of steps, or a rule: stop after step t when it returns true (bounded by maxSteps). */
 export type Horizon = number | ((t: number, state: Tensor) => boolean);

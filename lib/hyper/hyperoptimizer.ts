@@ -14,7 +14,7 @@ import {
   ForwardState, Horizon, HypergradientResult, checkFiniteTensor, forwardHypergradient, forwardInit, forwardStep,
   forwardHGSteps, hyperBasis, implicitHGSteps, reverseFromWindowSteps, reverseHGSteps, trainStep, truncatedReverseHGSteps,
 } from './hypergradients';
-import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd, throwIfAborted } from './stepwise';
+import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd, throwIfAborted } from '../util/stepwise';
 import { OuterOptimizer } from './outer';
 import { Problem } from './problem';
 import { TrajectoryStore } from './trajectory';

@@ -1,33 +1,63 @@
-/** The run folder: settings, per-iteration logs (JSONL and CSV), summaries. */
+/** The run folder: settings, per-iteration logs (JSONL and CSV), state files, summaries. */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ArgumentError } from '../tensor/errors';
+import { writeFileAtomic } from './stateFile';
+
+/** A folder name for a new run that no other run, in this process or another, can take. */
+function uniqueName(prefix: string): string {
+  const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 23);
+  return `${prefix}-${time}-${randomBytes(3).toString('hex')}`;
+}
 
 export class RunFolder {
   private csvHeader: string[] | null = null;
 
-  /** Creates the folder; its logs start empty (a resumed run rewrites them with `restartLog`). */
-  constructor(readonly dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
-    this.clearLogs();
+  private constructor(readonly dir: string) {}
+
+  /**
+   * A new run's folder: `dir` if given (refused when it exists and is not empty: another run's
+   * files would be overwritten), else a fresh `parent/prefix-<time>-<random>` (created exclusively,
+   * so two runs started at once never share one).
+   */
+  static create(dir: string | undefined, parent: string, prefix: string): RunFolder {
+    if (dir !== undefined) {
+      if (fs.existsSync(dir)) {
+        if (!fs.statSync(dir).isDirectory()) throw new ArgumentError(`output folder '${dir}' exists and is not a folder`);
+        if (fs.readdirSync(dir).length > 0) throw new ArgumentError(`output folder '${dir}' exists and is not empty (pick another, or continue its run with --resume ${dir})`);
+      }
+      fs.mkdirSync(dir, { recursive: true });
+      return new RunFolder(dir);
+    }
+    fs.mkdirSync(parent, { recursive: true });
+    for (;;) {
+      const candidate = path.join(parent, uniqueName(prefix));
+      try {
+        fs.mkdirSync(candidate); // exclusive: EEXIST if another run took the name
+        return new RunFolder(candidate);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
   }
 
-  /** The logs as they were after these records (a resume: lines written after its checkpoint go). */
+  /** An existing run's folder, to continue it; nothing in it is changed until the caller writes. */
+  static open(dir: string): RunFolder {
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ArgumentError(`run folder '${dir}' does not exist`);
+    return new RunFolder(dir);
+  }
+
+  /** The logs as they were after these records (a resume: lines written after its checkpoint go), rewritten atomically. */
   restartLog(records: readonly Record<string, unknown>[]): void {
-    this.clearLogs();
-    for (const r of records) this.appendLog(r);
-  }
-
-  private clearLogs(): void {
-    for (const f of ['log.jsonl', 'log.csv']) fs.rmSync(this.file(f), { force: true });
     this.csvHeader = null;
-  }
-
-  /** Writes JSON atomically (a temporary file renamed over the old one): a kill never leaves half a file. */
-  writeJsonAtomic(name: string, value: unknown): string {
-    const f = this.file(name), tmp = `${f}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(value));
-    fs.renameSync(tmp, f);
-    return f;
+    let jsonl = '', csv = '';
+    for (const r of records) {
+      jsonl += JSON.stringify(r) + '\n';
+      csv += this.csvLines(r);
+    }
+    writeFileAtomic(this.file('log.jsonl'), jsonl);
+    writeFileAtomic(this.file('log.csv'), csv);
   }
 
   file(name: string): string {
@@ -36,22 +66,28 @@ export class RunFolder {
 
   writeJson(name: string, value: unknown): string {
     const f = this.file(name);
-    fs.writeFileSync(f, JSON.stringify(value, null, 2) + '\n');
+    writeFileAtomic(f, JSON.stringify(value, null, 2) + '\n');
     return f;
   }
 
   /** Appends one record to log.jsonl and log.csv (flat numeric/string fields only in the CSV). */
   appendLog(record: Record<string, unknown>): void {
     fs.appendFileSync(this.file('log.jsonl'), JSON.stringify(record) + '\n');
-    const flat = Object.entries(record).filter(([, v]) => typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean');
+    fs.appendFileSync(this.file('log.csv'), this.csvLines(record));
+  }
+
+  /** The CSV line of a record, preceded by the header line for the first record. */
+  private csvLines(record: Record<string, unknown>): string {
+    let out = '';
     if (!this.csvHeader) {
+      const flat = Object.entries(record).filter(([, v]) => typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean');
       this.csvHeader = flat.map(([k]) => k);
-      fs.appendFileSync(this.file('log.csv'), this.csvHeader.join(',') + '\n');
+      out += this.csvHeader.join(',') + '\n';
     }
     const row = this.csvHeader.map((k) => {
       const v = record[k];
       return v === undefined ? '' : String(v);
     });
-    fs.appendFileSync(this.file('log.csv'), row.join(',') + '\n');
+    return out + row.join(',') + '\n';
   }
 }
