@@ -7,6 +7,7 @@ export { Tensor } from './tensor/tensor';
 export type { DType, FloatDType, Device, TypedArray } from './tensor/dtype';
 export { tidy, keep } from './tensor/scope';
 export { synchronize } from './kernels/creation';
+export { cores, getThreads, setThreads } from './kernels/threads';
 export * from './tensor/errors';
 export {
   tensor, empty, zeros, ones, full, randomNormal, randomUniform, cast, clone, toDevice, memory,
@@ -44,3 +45,6 @@ export { outer } from './hyper/outer';
 export type { OuterOptimizer } from './hyper/outer';
 export { HyperOptimizer } from './hyper/hyperoptimizer';
 export type { Method, HyperOptimizerOptions, HyperStepRecord } from './hyper/hyperoptimizer';
+export * as jobs from './jobs';
+export { JobRunner, Job, JobError } from './jobs';
+export type { JobSpec, JobSummary, JobStatus, JobRunnerOptions, SubmitOptions, ModuleJob } from './jobs';

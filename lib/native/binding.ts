@@ -24,6 +24,11 @@ export interface NativeAddon {
   countNonFinite(x: Handle): number;
   deviceInfo(): { cuda: boolean; cudaStatus: string };
   synchronize(): void;
+  /** the calling thread's kernel thread budget (OpenMP, per calling thread) */
+  setThreads(n: number): void;
+  getThreads(): number;
+  /** processors this process may run on */
+  cores(): number;
   gemm(
     transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
     A: Handle, offA: number, lda: number, strideA: number,

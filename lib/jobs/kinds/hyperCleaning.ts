@@ -1,0 +1,86 @@
+/** The hyper-cleaning experiment as a job kind: its run, checkpoints after every hyper-iteration, and its report. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, HC_DEFAULTS, HyperCleaningCheckpoint, HyperCleaningOptions,
+  checkHyperCleaningCheckpoint, checkHyperCleaningOptions, runHyperCleaning,
+} from '../../experiments/hyperCleaning';
+import { histogram, lineChart, writePlot } from '../../report/plots';
+import { readStateFile, writeStateFile } from '../../report/stateFile';
+import { ArgumentError } from '../../tensor/errors';
+import { JobContext, JobKind, JobSummary, refuseUnknown } from './types';
+
+const OPTION_NAMES = [...Object.keys(HC_DEFAULTS), 'innerLr', 'K'];
+
+function checkOptions(options: Record<string, unknown>): void {
+  if (!options || typeof options !== 'object' || Array.isArray(options)) throw new ArgumentError(`hyper-cleaning: 'options' must be an object`);
+  refuseUnknown('hyper-cleaning', options, OPTION_NAMES);
+  for (const [k, v] of Object.entries(options)) {
+    const def = (HC_DEFAULTS as unknown as Record<string, unknown>)[k];
+    const type = def === undefined ? 'number' : typeof def;
+    if (typeof v !== type) throw new ArgumentError(`hyper-cleaning: option '${k}' must be a ${type}, got ${JSON.stringify(v)?.slice(0, 40)}`);
+  }
+  checkHyperCleaningOptions(options as Partial<HyperCleaningOptions>);
+}
+
+/** The checkpoint in a run folder, checked whole (StateFileError naming the file otherwise). */
+export function readHyperCleaningCheckpoint(file: string): HyperCleaningCheckpoint {
+  return readStateFile(file, HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, checkHyperCleaningCheckpoint);
+}
+
+async function run(options: Record<string, unknown>, ctx: JobContext): Promise<JobSummary> {
+  checkOptions(options);
+  const { folder } = ctx;
+  const cpFile = folder.file('checkpoint.json');
+  const resume = ctx.resume && fs.existsSync(cpFile) ? readHyperCleaningCheckpoint(cpFile) : undefined;
+  // A resumed run keeps its settings; only the number of hyper-iterations may grow.
+  const opts: Partial<HyperCleaningOptions> = resume
+    ? { ...resume.settings, ...(options.hyperIterations !== undefined ? { hyperIterations: options.hyperIterations as number } : {}) }
+    : (options as Partial<HyperCleaningOptions>);
+  const settings = { ...HC_DEFAULTS, ...opts };
+  if (!resume) folder.writeJson('settings.json', settings);
+  const result = await runHyperCleaning(opts, {
+    signal: ctx.stop,
+    cancel: ctx.cancel,
+    resume,
+    // Nothing in the folder changes until the checkpoint is accepted whole.
+    onResume: (cp) => folder.restartLog(cp.records as unknown as Record<string, unknown>[]),
+    onCheckpoint: (cp) => writeStateFile(cpFile, HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, cp),
+    onPhase: ctx.onPhase,
+    onRecord: (r) => {
+      folder.appendLog({ ...r });
+      ctx.onRecord?.({ ...r });
+    },
+  });
+  folder.writeJson('settings.json', result.settings);
+  folder.writeJson('hyperparameters.json', { lambda: Array.from(result.lambda), corrupted: Array.from(result.corruptedMask) });
+  const summary: JobSummary = {
+    experiment: 'hyper-cleaning', dataset: result.settings.dataset, iterations: result.records.length, interrupted: result.interrupted,
+    testAccuracy: result.final.testAccuracy, baselineAccuracy: result.baseline.testAccuracy, oracleAccuracy: result.oracle.testAccuracy,
+    precision: result.final.precision, recall: result.final.recall, f1: result.final.f1, flagged: result.final.flagged, threshold: result.settings.threshold,
+    validation: result.records.at(-1)?.validation ?? null, seconds: result.seconds, out: path.resolve(folder.dir),
+  };
+  folder.writeJson('summary.json', summary);
+  const recs = result.records;
+  const plots = [
+    ...(await writePlot(lineChart({ title: 'Validation error', data: recs.map((r) => ({ iteration: r.iteration, 'validation CE': r.validation })), x: 'iteration', y: 'validation CE', xTitle: 'hyper-iteration' }), folder.file('validation'))),
+    ...(await writePlot(lineChart({
+      title: 'Test accuracy and F1 of the detector λ < 1e-3',
+      data: recs.flatMap((r) => [...(r.testAccuracy !== undefined ? [{ iteration: r.iteration, value: r.testAccuracy, metric: 'test accuracy' }] : []), { iteration: r.iteration, value: r.f1, metric: 'F1' }]),
+      x: 'iteration', y: 'value', series: 'metric', xTitle: 'hyper-iteration', yTitle: '',
+    }), folder.file('accuracy_f1'))),
+    ...(await writePlot(histogram({
+      title: 'Learned example weights λ', field: 'lambda', group: 'example', xTitle: 'λ',
+      data: Array.from(result.lambda, (l, i) => ({ lambda: l, example: result.corruptedMask[i] ? 'corrupted' : 'clean' })),
+    }), folder.file('lambda_histogram'))),
+  ];
+  summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))];
+  return summary;
+}
+
+export const hyperCleaningKind: JobKind = {
+  name: 'hyper-cleaning',
+  description: 'learn per-example weights that find corrupted labels (paper §5.1)',
+  checkOptions,
+  run,
+};

@@ -1,0 +1,53 @@
+/** RTHO tuning as a job kind: its run and its report (no checkpoints: the carried training state is not saved, a restart begins again). */
+import * as path from 'node:path';
+import { TUNE_DEFAULTS, TuneOptions, runTune } from '../../experiments/tune';
+import { lineChart, writePlot } from '../../report/plots';
+import { ArgumentError } from '../../tensor/errors';
+import { JobContext, JobKind, JobSummary, refuseUnknown } from './types';
+
+function checkOptions(options: Record<string, unknown>): void {
+  if (!options || typeof options !== 'object' || Array.isArray(options)) throw new ArgumentError(`tune: 'options' must be an object`);
+  refuseUnknown('tune', options, Object.keys(TUNE_DEFAULTS));
+  for (const [k, v] of Object.entries(options)) {
+    const def = (TUNE_DEFAULTS as unknown as Record<string, unknown>)[k];
+    if (Array.isArray(def)) {
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) throw new ArgumentError(`tune: option '${k}' must be an array of numbers`);
+    } else if (typeof v !== typeof def) throw new ArgumentError(`tune: option '${k}' must be a ${typeof def}, got ${JSON.stringify(v)?.slice(0, 40)}`);
+  }
+}
+
+async function run(options: Record<string, unknown>, ctx: JobContext): Promise<JobSummary> {
+  checkOptions(options);
+  const { folder } = ctx;
+  const opts = options as Partial<TuneOptions>;
+  folder.writeJson('settings.json', { ...TUNE_DEFAULTS, ...opts });
+  const result = await runTune(opts, {
+    signal: ctx.stop,
+    cancel: ctx.cancel,
+    onRecord: (r) => {
+      folder.appendLog({ ...r });
+      ctx.onRecord?.({ ...r });
+    },
+  });
+  folder.writeJson('hyperparameters.json', result.final);
+  const summary: JobSummary = { experiment: 'tune', ...result.final, iterations: result.records.length, interrupted: result.interrupted, seconds: result.seconds, out: path.resolve(folder.dir) };
+  folder.writeJson('summary.json', summary);
+  const recs = result.records;
+  const plots = [
+    ...(await writePlot(lineChart({ title: 'Validation error during RTHO', data: recs.map((r) => ({ step: r.step, 'validation CE': r.validation })), x: 'step', y: 'validation CE', xTitle: 'training step' }), folder.file('validation'))),
+    ...(await writePlot(lineChart({ title: 'Test accuracy', data: recs.filter((r) => r.testAccuracy !== undefined).map((r) => ({ step: r.step, accuracy: r.testAccuracy })), x: 'step', y: 'accuracy', xTitle: 'training step' }), folder.file('accuracy'))),
+    ...(await writePlot(lineChart({
+      title: 'Hyperparameters', xTitle: 'training step', yTitle: 'value', x: 'step', y: 'value', series: 'hyperparameter', logY: false,
+      data: recs.flatMap((r) => Object.entries(r).filter(([k]) => k === 'lr' || k === 'momentum' || k.startsWith('l2_')).map(([k, val]) => ({ step: r.step, value: val, hyperparameter: k }))),
+    }), folder.file('hyperparameters'))),
+  ];
+  summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))];
+  return summary;
+}
+
+export const tuneKind: JobKind = {
+  name: 'tune',
+  description: "real-time tuning (RTHO) of an MLP's learning rate, momentum and L2 (paper §5.3)",
+  checkOptions,
+  run,
+};

@@ -1,0 +1,37 @@
+/** What a job kind is: validated JSON options in, a report in its folder and a JSON summary out. */
+import { RunFolder } from '../../report/output';
+import { ArgumentError } from '../../tensor/errors';
+
+export interface JobContext {
+  /** the job's folder: settings, logs, checkpoints, report */
+  folder: RunFolder;
+  /** continue from the folder's checkpoint when it has one (else start afresh) */
+  resume: boolean;
+  /** ends the hyper-iterations within one inner step; the report is still written (Ctrl-C) */
+  stop?: AbortSignal;
+  /** ends the job within one inner step: the promise rejects with an AbortError */
+  cancel?: AbortSignal;
+  /** one per hyper-iteration, after it is in the folder's log */
+  onRecord?: (record: Record<string, unknown>) => void;
+  /** what the job is doing (loading data, resumed, final models, ...) */
+  onPhase?: (phase: string) => void;
+}
+
+/** A job's outcome: JSON, whatever the kind. */
+export type JobSummary = Record<string, unknown> & { interrupted: boolean; out: string };
+
+export interface JobKind {
+  readonly name: string;
+  readonly description: string;
+  /** throws an ArgumentError naming the first bad option (unknown names included), before any work */
+  checkOptions(options: Record<string, unknown>): void;
+  run(options: Record<string, unknown>, ctx: JobContext): Promise<JobSummary>;
+}
+
+/** Refuses option names a kind does not know (a typo would otherwise be silently ignored). */
+export function refuseUnknown(kind: string, options: Record<string, unknown>, known: readonly string[]): void {
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length) {
+    throw new ArgumentError(`${kind}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${known.join(', ')})`);
+  }
+}
