@@ -11,15 +11,12 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { availableDevices } from '../kernels/creation';
 import { downloadMnist, defaultCacheDir } from '../data/download';
-import {
-  HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, HC_DEFAULTS, HC_PAPER, HyperCleaningCheckpoint, HyperCleaningOptions,
-  checkHyperCleaningCheckpoint, checkHyperCleaningOptions, runHyperCleaning,
-} from '../experiments/hyperCleaning';
-import { TUNE_DEFAULTS, TuneOptions, runTune } from '../experiments/tune';
+import { HC_DEFAULTS, HC_PAPER, HyperCleaningCheckpoint, HyperCleaningOptions, HyperCleaningRecord, checkHyperCleaningOptions } from '../experiments/hyperCleaning';
+import { TUNE_DEFAULTS, TuneOptions, TuneRecord } from '../experiments/tune';
+import { hyperCleaningKind, readHyperCleaningCheckpoint } from '../jobs/kinds/hyperCleaning';
+import { tuneKind } from '../jobs/kinds/tune';
 import { createProgress } from '../report/progress';
 import { RunFolder } from '../report/output';
-import { readStateFile, writeStateFile } from '../report/stateFile';
-import { histogram, lineChart, writePlot } from '../report/plots';
 
 class UsageError extends Error {}
 
@@ -117,7 +114,7 @@ const RESUME_COMPATIBLE = new Set(['resume', 'iterations', 'quiet', 'json']);
 function readCheckpoint(dir: string): HyperCleaningCheckpoint {
   const file = path.join(dir, 'checkpoint.json');
   if (!fs.existsSync(file)) throw new UsageError(`--resume: ${file} does not exist (is '${dir}' the output folder of a hyper-cleaning run?)`);
-  return readStateFile(file, HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, checkHyperCleaningCheckpoint);
+  return readHyperCleaningCheckpoint(file);
 }
 
 async function hyperCleaning(argv: string[]): Promise<number> {
@@ -156,55 +153,34 @@ async function hyperCleaning(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  // Nothing in a resumed folder changes until its checkpoint is accepted whole (onResume).
+  // The CLI runs the job kind in this process: the same code as a job in a worker thread.
+  // Nothing in a resumed folder changes until its checkpoint is accepted whole.
   const folder = resume ? RunFolder.open(String(v.resume)) : newRunFolder(v, 'hyper-cleaning');
   const quiet = !!v.quiet || !!v.json;
   const progress = createProgress(settings.hyperIterations, { label: 'hyper-cleaning', quiet });
   progress.log(`rfho hyper-cleaning: ${settings.dataset}, N=${settings.trainSize} (${settings.corrupted} corrupted), R=${settings.R}, T=${settings.T}, ${settings.hyperIterations} iterations, ${settings.method}, ${settings.dtype}`);
-  if (!resume) folder.writeJson('settings.json', settings);
   const ac = interruptible();
-  const result = await runHyperCleaning(opts, {
-    signal: ac.signal,
-    resume,
-    onResume: (cp) => folder.restartLog(cp.records as unknown as Record<string, unknown>[]),
-    onCheckpoint: (cp) => writeStateFile(folder.file('checkpoint.json'), HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, cp),
+  const jobOptions = resume ? stripUndefined({ hyperIterations: num(v.iterations as string, 'iterations', true) }) : opts;
+  const summary = await hyperCleaningKind.run(jobOptions as Record<string, unknown>, {
+    folder,
+    resume: !!resume,
+    stop: ac.signal,
     onPhase: (p) => progress.log(`- ${p}`),
-    onRecord: (r) => {
-      folder.appendLog({ ...r });
+    onRecord: (rec) => {
+      const r = rec as unknown as HyperCleaningRecord;
       progress.update(r.iteration, `val ${r.validation.toFixed(4)}${r.testAccuracy !== undefined ? ` acc ${(100 * r.testAccuracy).toFixed(2)}%` : ''} F1 ${r.f1.toFixed(3)}`);
     },
   });
   progress.finish();
-  folder.writeJson('settings.json', result.settings);
-  folder.writeJson('hyperparameters.json', { lambda: Array.from(result.lambda), corrupted: Array.from(result.corruptedMask) });
-  const summary = {
-    experiment: 'hyper-cleaning', dataset: result.settings.dataset, iterations: result.records.length, interrupted: result.interrupted,
-    testAccuracy: result.final.testAccuracy, baselineAccuracy: result.baseline.testAccuracy, oracleAccuracy: result.oracle.testAccuracy,
-    precision: result.final.precision, recall: result.final.recall, f1: result.final.f1, flagged: result.final.flagged,
-    validation: result.records.at(-1)?.validation ?? null, seconds: result.seconds, out: path.resolve(folder.dir),
-  };
-  folder.writeJson('summary.json', summary);
-  const recs = result.records;
-  const plots = [
-    ...(await writePlot(lineChart({ title: 'Validation error', data: recs.map((r) => ({ iteration: r.iteration, 'validation CE': r.validation })), x: 'iteration', y: 'validation CE', xTitle: 'hyper-iteration' }), folder.file('validation'))),
-    ...(await writePlot(lineChart({
-      title: 'Test accuracy and F1 of the detector λ < 1e-3',
-      data: recs.flatMap((r) => [...(r.testAccuracy !== undefined ? [{ iteration: r.iteration, value: r.testAccuracy, metric: 'test accuracy' }] : []), { iteration: r.iteration, value: r.f1, metric: 'F1' }]),
-      x: 'iteration', y: 'value', series: 'metric', xTitle: 'hyper-iteration', yTitle: '',
-    }), folder.file('accuracy_f1'))),
-    ...(await writePlot(histogram({
-      title: 'Learned example weights λ', field: 'lambda', group: 'example', xTitle: 'λ',
-      data: Array.from(result.lambda, (l, i) => ({ lambda: l, example: result.corruptedMask[i] ? 'corrupted' : 'clean' })),
-    }), folder.file('lambda_histogram'))),
-  ];
-  if (v.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  const { files, ...line } = summary;
+  if (v.json) process.stdout.write(JSON.stringify(line) + '\n');
   else {
-    const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-    console.log(`\ntest accuracy: learned weights ${pct(result.final.testAccuracy)} | baseline ${pct(result.baseline.testAccuracy)} | oracle ${pct(result.oracle.testAccuracy)}`);
-    console.log(`detector λ < ${settings.threshold}: precision ${result.final.precision.toFixed(3)}, recall ${result.final.recall.toFixed(3)}, F1 ${result.final.f1.toFixed(3)} (${result.final.flagged} flagged)`);
-    console.log(`report: ${path.resolve(folder.dir)} (${['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))].join(', ')})`);
+    const pct = (x: unknown) => `${(100 * (x as number)).toFixed(2)}%`;
+    console.log(`\ntest accuracy: learned weights ${pct(summary.testAccuracy)} | baseline ${pct(summary.baselineAccuracy)} | oracle ${pct(summary.oracleAccuracy)}`);
+    console.log(`detector λ < ${summary.threshold}: precision ${(summary.precision as number).toFixed(3)}, recall ${(summary.recall as number).toFixed(3)}, F1 ${(summary.f1 as number).toFixed(3)} (${summary.flagged} flagged)`);
+    console.log(`report: ${summary.out} (${(files as string[]).join(', ')})`);
   }
-  return result.interrupted ? 130 : 0;
+  return summary.interrupted ? 130 : 0;
 }
 
 async function tune(argv: string[]): Promise<number> {
@@ -222,38 +198,33 @@ async function tune(argv: string[]): Promise<number> {
     evalEvery: num(v['eval-every'] as string, 'eval-every', true), ...c,
   });
   const settings = { ...TUNE_DEFAULTS, ...opts };
+  try {
+    tuneKind.checkOptions(opts as Record<string, unknown>);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const folder = newRunFolder(v, 'tune');
   const quiet = !!v.quiet || !!v.json;
   const progress = createProgress(settings.hyperIterations, { label: 'tune', quiet });
   progress.log(`rfho tune: ${settings.dataset}, MLP ${settings.hidden.join('-')}, batch ${settings.batchSize}, K=${settings.K}, ${settings.hyperIterations} updates, ${settings.method}`);
-  folder.writeJson('settings.json', settings);
   const ac = interruptible();
-  const result = await runTune(opts, {
-    signal: ac.signal,
-    onRecord: (r) => {
-      folder.appendLog({ ...r });
+  const summary = await tuneKind.run(opts as Record<string, unknown>, {
+    folder,
+    resume: false,
+    stop: ac.signal,
+    onRecord: (rec) => {
+      const r = rec as unknown as TuneRecord;
       progress.update(r.iteration, `val ${r.validation.toFixed(4)} lr ${r.lr.toPrecision(3)} μ ${r.momentum.toFixed(3)}${r.testAccuracy !== undefined ? ` acc ${(100 * r.testAccuracy).toFixed(2)}%` : ''}`);
     },
   });
   progress.finish();
-  folder.writeJson('hyperparameters.json', result.final);
-  const summary = { experiment: 'tune', ...result.final, iterations: result.records.length, interrupted: result.interrupted, seconds: result.seconds, out: path.resolve(folder.dir) };
-  folder.writeJson('summary.json', summary);
-  const recs = result.records;
-  const plots = [
-    ...(await writePlot(lineChart({ title: 'Validation error during RTHO', data: recs.map((r) => ({ step: r.step, 'validation CE': r.validation })), x: 'step', y: 'validation CE', xTitle: 'training step' }), folder.file('validation'))),
-    ...(await writePlot(lineChart({ title: 'Test accuracy', data: recs.filter((r) => r.testAccuracy !== undefined).map((r) => ({ step: r.step, accuracy: r.testAccuracy })), x: 'step', y: 'accuracy', xTitle: 'training step' }), folder.file('accuracy'))),
-    ...(await writePlot(lineChart({
-      title: 'Hyperparameters', xTitle: 'training step', yTitle: 'value', x: 'step', y: 'value', series: 'hyperparameter', logY: false,
-      data: recs.flatMap((r) => Object.entries(r).filter(([k]) => k === 'lr' || k === 'momentum' || k.startsWith('l2_')).map(([k, val]) => ({ step: r.step, value: val, hyperparameter: k }))),
-    }), folder.file('hyperparameters'))),
-  ];
-  if (v.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  const { files, ...line } = summary;
+  if (v.json) process.stdout.write(JSON.stringify(line) + '\n');
   else {
-    console.log(`\nfinal: test accuracy ${(100 * result.final.testAccuracy).toFixed(2)}%, lr ${result.final.lr.toPrecision(4)}, momentum ${result.final.momentum.toFixed(4)}, L2 ${result.final.l2.map((x) => x.toPrecision(3)).join(', ')}`);
-    console.log(`report: ${path.resolve(folder.dir)} (${['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))].join(', ')})`);
+    console.log(`\nfinal: test accuracy ${(100 * (summary.testAccuracy as number)).toFixed(2)}%, lr ${(summary.lr as number).toPrecision(4)}, momentum ${(summary.momentum as number).toFixed(4)}, L2 ${(summary.l2 as number[]).map((x) => x.toPrecision(3)).join(', ')}`);
+    console.log(`report: ${summary.out} (${(files as string[]).join(', ')})`);
   }
-  return result.interrupted ? 130 : 0;
+  return summary.interrupted ? 130 : 0;
 }
 
 export async function main(argv: string[]): Promise<number> {

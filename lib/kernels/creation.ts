@@ -2,7 +2,7 @@
 import { native } from '../native/binding';
 import { DType, Device, FloatDType, TypedArray, dtypeOfTypedArray, isDType } from '../tensor/dtype';
 import { ArgumentError, DTypeError, ShapeError } from '../tensor/errors';
-import { Storage, Tensor, emptyPool, pooledMemory, shapeToString, sizeOf } from '../tensor/tensor';
+import { Storage, Tensor, emptyPool, pooledMemory, undisposedMemory, shapeToString, sizeOf } from '../tensor/tensor';
 import { assertShapeArg, assertTensor } from '../tensor/validate';
 
 let defaultDevice: Device = process.env.RFHO_DEVICE === 'cuda' ? 'cuda' : 'cpu';
@@ -193,12 +193,14 @@ export function clone(x: Tensor): Tensor {
 
 /**
  * Live native memory held by tensors: bytes and buffers not yet disposed. `cachedBytes` is the
- * memory of disposed small buffers kept for reuse (see releaseCachedMemory).
+ * memory of disposed small buffers kept for reuse (see releaseCachedMemory). `undisposedBytes`
+ * counts the tensors of this thread never disposed, whether or not the garbage collector has
+ * since freed them: the figure for leak checks. (`bytes` and `buffers` are the whole process's.)
  */
-export function memory(): { bytes: number; buffers: number; cachedBytes: number } {
+export function memory(): { bytes: number; buffers: number; cachedBytes: number; undisposedBytes: number } {
   const s = native.stats();
   const p = pooledMemory();
-  return { bytes: s.bytes - p.bytes, buffers: s.buffers - p.buffers, cachedBytes: p.bytes };
+  return { bytes: s.bytes - p.bytes, buffers: s.buffers - p.buffers, cachedBytes: p.bytes, undisposedBytes: undisposedMemory() };
 }
 
 /** Returns the cached buffers of disposed tensors to the system. */

@@ -26,6 +26,17 @@ function poolKey(numel: number, dtype: DType, device: Device): number {
   return (numel * 3 + DTYPE_CODE[dtype]) * 2 + DEVICE_CODE[device];
 }
 
+let undisposedBytes = 0;
+
+/**
+ * Bytes of buffers handed to tensors and not yet disposed. Unlike the native count it ignores the
+ * garbage collector: a tensor dropped without dispose() stays counted even after its finalizer
+ * freed the memory, which makes it the measure for leak checks.
+ */
+export function undisposedMemory(): number {
+  return undisposedBytes;
+}
+
 /** Bytes and buffers held by the reuse cache (counted by the native layer but owned by no tensor). */
 export function pooledMemory(): { bytes: number; buffers: number } {
   return { bytes: pooledBytes, buffers: pooledBuffers };
@@ -72,7 +83,9 @@ export class Storage {
    * with the derived layouts, when the buffer is written in place.
    */
   nonFinite: number | null = null;
-  constructor(readonly handle: Handle, readonly numel: number, readonly dtype: DType, readonly device: Device) {}
+  constructor(readonly handle: Handle, readonly numel: number, readonly dtype: DType, readonly device: Device) {
+    undisposedBytes += numel * DTYPE_BYTES[dtype];
+  }
   static allocate(numel: number, dtype: DType, device: Device): Storage {
     const bytes = numel * DTYPE_BYTES[dtype];
     if (bytes <= POOL_MAX_BYTES_PER_BUFFER) {
@@ -101,6 +114,7 @@ export class Storage {
       this.invalidateDerived();
       this.freed = true;
       const bytes = this.numel * DTYPE_BYTES[this.dtype];
+      undisposedBytes -= bytes;
       if (bytes <= POOL_MAX_BYTES_PER_BUFFER && pooledBytes + bytes <= POOL_MAX_TOTAL_BYTES) {
         const key = poolKey(this.numel, this.dtype, this.device);
         let list = pool.get(key);
