@@ -60,6 +60,11 @@ export class RunFolder {
     writeFileAtomic(this.file('log.csv'), csv);
   }
 
+  /** Removes temporary files that a killed writer left (call once the run's state is accepted). */
+  removeStaleTemporaries(): void {
+    for (const f of fs.readdirSync(this.dir)) if (f.startsWith('.') && f.endsWith('.tmp')) fs.rmSync(this.file(f), { force: true });
+  }
+
   file(name: string): string {
     return path.join(this.dir, name);
   }

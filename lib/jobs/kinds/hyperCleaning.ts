@@ -44,7 +44,10 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
     cancel: ctx.cancel,
     resume,
     // Nothing in the folder changes until the checkpoint is accepted whole.
-    onResume: (cp) => folder.restartLog(cp.records as unknown as Record<string, unknown>[]),
+    onResume: (cp) => {
+      folder.removeStaleTemporaries();
+      folder.restartLog(cp.records as unknown as Record<string, unknown>[]);
+    },
     onCheckpoint: (cp) => writeStateFile(cpFile, HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, cp),
     onPhase: ctx.onPhase,
     onRecord: (r) => {

@@ -77,6 +77,7 @@ export function moduleKind(name: string, file: string): JobKind {
       const ho = new HyperOptimizer(job.problem, { ...job.optimizer, onWarning: (m) => ctx.onPhase?.(`warning: ${m}`) });
       if (resume) {
         ho.restore(resume.snapshot); // checked whole first: all or nothing
+        folder.removeStaleTemporaries();
         folder.restartLog(resume.snapshot.records as unknown as Record<string, unknown>[]);
         ctx.onPhase?.(`resumed after hyper-iteration ${resume.snapshot.iteration}`);
       } else {
