@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Dataset, makeDataset } from './dataset';
+import { SliceOptions, Stepwise, runInSlices, runToEnd } from '../util/stepwise';
 
 let cache: Dataset | null = null;
 
@@ -23,9 +24,9 @@ function countValues(buf: Buffer): number {
  * Values equal JSON.parse's (digits / 10^d is correctly rounded in double); anything but plain
  * decimals falls back to JSON.parse.
  */
-function parseDigitFile(buf: Buffer, sink: (q: number, v: number) => void): void {
+function* parseDigitFile(buf: Buffer, sink: (q: number, v: number) => void): Stepwise<void> {
   const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
-  const fallback = () => (JSON.parse(buf.toString('utf8')) as { data: number[] }).data.forEach((v, q) => sink(q, v));
+  const fallback = () => void (JSON.parse(buf.toString('utf8')) as { data: number[] }).data.forEach((v, q) => sink(q, v));
   let q = 0;
   let i = buf.indexOf(0x5b) + 1;
   while (i < buf.length) {
@@ -43,18 +44,31 @@ function parseDigitFile(buf: Buffer, sink: (q: number, v: number) => void): void
     c = buf[i];
     if (c === 0x65 || c === 0x45 || isDigit(c)) return fallback();
     sink(q++, whole + frac / scale);
+    if ((q & 0x3fff) === 0) yield; // every 16 384 values: a few milliseconds
   }
 }
 
+/** The embedded digits (parsed once per thread, then cached). */
 export function loadEmbeddedDigits(): Dataset {
-  if (cache) return cache;
+  return cache ?? runToEnd(loadSteps());
+}
+
+/** loadEmbeddedDigits without holding the event loop (slices of a few milliseconds). */
+export async function loadEmbeddedDigitsAsync(opts: SliceOptions = {}): Promise<Dataset> {
+  return cache ?? runInSlices(loadSteps(), opts);
+}
+
+function* loadSteps(): Stepwise<Dataset> {
   const dir = path.dirname(require.resolve('mnist/package.json'));
   const file = (d: number) => path.join(dir, 'src', 'digits', `${d}.json`);
   const dim = 784;
   // Each file is read twice (counts first, then values straight into their rows): the second read
   // comes from the page cache, and no per-class copy of the pixels is ever held.
   const counts: number[] = [];
-  for (let d = 0; d < 10; d++) counts.push(Math.floor(countValues(fs.readFileSync(file(d))) / dim));
+  for (let d = 0; d < 10; d++) {
+    counts.push(Math.floor(countValues(fs.readFileSync(file(d))) / dim));
+    yield;
+  }
   const total = counts.reduce((a, b) => a + b, 0);
   // row of the j-th example of class d: classes take turns until each runs out
   const rowOf = counts.map((c) => new Int32Array(c));
@@ -71,10 +85,11 @@ export function loadEmbeddedDigits(): Dataset {
   const images = new Float32Array(total * dim);
   for (let d = 0; d < 10; d++) {
     const rows = rowOf[d], limit = counts[d] * dim;
-    parseDigitFile(fs.readFileSync(file(d)), (q, v) => {
+    yield* parseDigitFile(fs.readFileSync(file(d)), (q, v) => {
       if (q < limit) images[rows[Math.floor(q / dim)] * dim + (q % dim)] = v;
     });
   }
-  cache = makeDataset('mnist-embedded', images, labels, dim, 10);
+  // Another slice may have finished loading while this one waited: keep the first.
+  cache ??= makeDataset('mnist-embedded', images, labels, dim, 10);
   return cache;
 }

@@ -7,7 +7,7 @@ import * as K from '../kernels';
 import { Dataset, corruptLabels, range, subset, toTensors } from '../data/dataset';
 import { FloatDType, Device } from '../tensor/dtype';
 import { ArgumentError } from '../tensor/errors';
-import { throwIfAborted } from '../util/stepwise';
+import { throwIfAborted, yieldToEventLoop } from '../util/stepwise';
 import { tidy } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import { linear } from '../models/models';
@@ -19,7 +19,7 @@ import { constraints } from '../hyper/constraints';
 import { bilevel } from '../hyper/problem';
 import { HyperOptimizer, Method } from '../hyper/hyperoptimizer';
 import { adam as outerAdam } from '../hyper/outer';
-import { resolveDataset } from './datasets';
+import { resolveDatasetAsync } from './datasets';
 import { evaluationSchedule, runHyperIterations } from './loop';
 
 export interface HyperCleaningOptions {
@@ -223,7 +223,7 @@ export async function runHyperCleaning(
   // wall time counts the time spent before a resume
   const t0 = Date.now() - 1000 * (hooks.resume?.seconds ?? 0);
   hooks.onPhase?.('loading data');
-  const ds = resolveDataset(o.dataset, o.seed, o.testSize);
+  const ds = await resolveDatasetAsync(o.dataset, o.seed, o.testSize);
   if (o.trainSize + o.validSize > ds.train.count) {
     throw new ArgumentError(`hyper-cleaning: train + validation (${o.trainSize + o.validSize}) exceed the ${ds.train.count} training examples of '${o.dataset}'`);
   }
@@ -240,6 +240,7 @@ export async function runHyperCleaning(
   const owned: { dispose(): void; readonly isDisposed: boolean }[] = [];
   const own = <T extends { dispose(): void; readonly isDisposed: boolean }>(x: T): T => (owned.push(x), x);
   try {
+    await yieldToEventLoop();
     const tr = toTensors(train, dtype, dev), va = toTensors(valid, dtype, dev), te = toTensors(test, dtype, dev);
     [tr.X, tr.y, va.X, va.y, te.X, te.y].forEach(own);
 
@@ -302,16 +303,20 @@ export async function runHyperCleaning(
     // weight 1, Oracle without the corrupted examples, and ours with the learned λ on the training
     // part (validation examples weigh 1). Ours scales the step so that its average weight matches.
     const both = { ...train, images: concatF32(train.images, valid.images), labels: concatI32(train.labels, valid.labels), count: train.count + valid.count };
+    await yieldToEventLoop();
     const bt = toTensors(both, dtype, dev);
     [bt.X, bt.y].forEach(own);
+    await yieldToEventLoop();
     const weights = own(K.tensor(Float64Array.from([...lambda, ...new Array(valid.count).fill(1)]), [both.count], { dtype, device: dev }));
     const totalWeight = lambda.reduce((a, b) => a + b, 0) + valid.count;
     const finalAcc = await trainAndTest(bt.X, bt.y, weights, (0.1 * both.count) / Math.max(totalWeight, 1e-12), o.T, te, dtype, hooks.cancel);
     const baselineAcc = await trainAndTest(bt.X, bt.y, null, 0.1, o.T, te, dtype, hooks.cancel);
     const cleanIdx: number[] = [];
     for (let i = 0; i < both.count; i++) if (i >= N || !mask[i]) cleanIdx.push(i);
+    await yieldToEventLoop();
     const oracleSet = toTensors(subset(both, cleanIdx), dtype, dev);
     [oracleSet.X, oracleSet.y].forEach(own);
+    await yieldToEventLoop();
     const oracleAcc = await trainAndTest(oracleSet.X, oracleSet.y, null, 0.1, o.T, te, dtype, hooks.cancel);
     return {
       settings: { ...o, innerLr, datasetDescription: ds.description },

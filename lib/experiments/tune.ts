@@ -20,7 +20,7 @@ import { constraints } from '../hyper/constraints';
 import { bilevel } from '../hyper/problem';
 import { HyperOptimizer } from '../hyper/hyperoptimizer';
 import { adam as outerAdam } from '../hyper/outer';
-import { resolveDataset } from './datasets';
+import { resolveDatasetAsync } from './datasets';
 import { evaluationSchedule, runHyperIterations } from './loop';
 
 export interface TuneOptions {
@@ -85,7 +85,7 @@ export async function runTune(
   if (!Array.isArray(o.hidden) || o.hidden.some((h) => !Number.isInteger(h) || h < 1)) throw new ArgumentError(`tune: 'hidden' must list positive layer widths`);
   if (o.batchSize > o.trainSize) throw new ArgumentError(`tune: 'batchSize' exceeds 'trainSize'`);
   const t0 = Date.now();
-  const ds = resolveDataset(o.dataset, o.seed, o.testSize);
+  const ds = await resolveDatasetAsync(o.dataset, o.seed, o.testSize);
   if (o.trainSize + o.validSize > ds.train.count) throw new ArgumentError(`tune: train + validation exceed the ${ds.train.count} training examples`);
   const train: Dataset = range(ds.train, 0, o.trainSize);
   const valid = range(ds.train, o.trainSize, o.trainSize + o.validSize);
