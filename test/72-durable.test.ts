@@ -129,7 +129,7 @@ describe('hyper-cleaning runs: damaged checkpoints and kills', function () {
     }
   });
 
-  it('killed (SIGKILL) after 1, 3 and 6 hyper-iterations and halfway through a checkpoint write, then resumed: the same λ as the run never interrupted, bit for bit', async () => {
+  it('killed (SIGKILL) halfway through its first checkpoint, after 2, 4 and 6 hyper-iterations and halfway through a later checkpoint write, then resumed: the same λ as the run never interrupted, bit for bit', async () => {
     const out = tmp('rfho-killed-');
     const args = ['hyper-cleaning', ...SLOW, '--iterations', '8', '--quiet'];
     const lines = () => (fs.existsSync(path.join(out, 'log.jsonl')) ? fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).length : 0);
@@ -140,8 +140,12 @@ describe('hyper-cleaning runs: damaged checkpoints and kills', function () {
       child.kill('SIGKILL');
       return exited;
     };
-    assert.equal(await killAfter(1, false), 'SIGKILL');
-    assert.equal(await killAfter(3, true), 'SIGKILL');
+    // killed halfway through its first checkpoint: nothing to keep, the resume begins again
+    const first = runCli([...args, '--out', out], { RFHO_FAULT_KILL_IN_WRITE: '1' });
+    assert.equal(first.signal, 'SIGKILL');
+    assert.ok(!fs.existsSync(path.join(out, 'checkpoint.json')));
+    assert.equal(await killAfter(2, true), 'SIGKILL');
+    assert.equal(await killAfter(4, true), 'SIGKILL');
     // the fault hook: the 2nd state file this process writes is cut in half and the process killed
     const cut = runCli(['hyper-cleaning', '--resume', out, '--quiet'], { RFHO_FAULT_KILL_IN_WRITE: '2' });
     assert.equal(cut.signal, 'SIGKILL');

@@ -108,13 +108,27 @@ function newRunFolder(values: Record<string, unknown>, command: string): RunFold
 const RESUME_COMPATIBLE = new Set(['resume', 'iterations', 'quiet', 'json']);
 
 /**
- * The checkpoint a run folder holds (written after every hyper-iteration), checked whole: a
- * missing one is a usage error, a damaged one a StateFileError naming the file and the reason.
+ * What a run folder to resume holds: its checkpoint (written after every hyper-iteration), checked
+ * whole — a damaged one is a StateFileError naming the file and the reason — or, for a run killed
+ * before its first checkpoint, only its settings, to begin again with.
  */
-function readCheckpoint(dir: string): HyperCleaningCheckpoint {
-  const file = path.join(dir, 'checkpoint.json');
-  if (!fs.existsSync(file)) throw new UsageError(`--resume: ${file} does not exist (is '${dir}' the output folder of a hyper-cleaning run?)`);
-  return readHyperCleaningCheckpoint(file);
+function readResumable(dir: string): { checkpoint?: HyperCleaningCheckpoint; settings: Partial<HyperCleaningOptions> } {
+  const file = path.join(dir, 'checkpoint.json'), settingsFile = path.join(dir, 'settings.json');
+  if (fs.existsSync(file)) {
+    const checkpoint = readHyperCleaningCheckpoint(file);
+    return { checkpoint, settings: checkpoint.settings };
+  }
+  if (!fs.existsSync(settingsFile)) throw new UsageError(`--resume: ${file} does not exist (is '${dir}' the output folder of a hyper-cleaning run?)`);
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+    const known = new Set([...Object.keys(HC_DEFAULTS), 'innerLr', 'K']);
+    saved = Object.fromEntries(Object.entries(saved).filter(([k]) => known.has(k)));
+    checkHyperCleaningOptions(saved as Partial<HyperCleaningOptions>);
+  } catch (e) {
+    throw new UsageError(`--resume: ${file} does not exist and ${settingsFile} is not usable (${(e as Error).message})`);
+  }
+  return { settings: saved as Partial<HyperCleaningOptions> };
 }
 
 async function hyperCleaning(argv: string[]): Promise<number> {
@@ -130,8 +144,9 @@ async function hyperCleaning(argv: string[]): Promise<number> {
     // A resumed run takes every setting from its checkpoint; only the length may change.
     const extra = Object.keys(v).filter((k) => v[k] !== undefined && !RESUME_COMPATIBLE.has(k));
     if (extra.length) throw new UsageError(`--resume continues a run with its own settings; it cannot be combined with ${extra.map((k) => `--${k}`).join(', ')} (only --iterations, --quiet, --json)`);
-    resume = readCheckpoint(String(v.resume));
-    opts = { ...resume.settings, ...stripUndefined({ hyperIterations: num(v.iterations as string, 'iterations', true) }) };
+    const found = readResumable(String(v.resume));
+    resume = found.checkpoint;
+    opts = { ...found.settings, ...stripUndefined({ hyperIterations: num(v.iterations as string, 'iterations', true) }) };
   } else {
     const c = common(v);
     opts = {
@@ -155,7 +170,7 @@ async function hyperCleaning(argv: string[]): Promise<number> {
   }
   // The CLI runs the job kind in this process: the same code as a job in a worker thread.
   // Nothing in a resumed folder changes until its checkpoint is accepted whole.
-  const folder = resume ? RunFolder.open(String(v.resume)) : newRunFolder(v, 'hyper-cleaning');
+  const folder = v.resume !== undefined ? RunFolder.open(String(v.resume)) : newRunFolder(v, 'hyper-cleaning');
   const quiet = !!v.quiet || !!v.json;
   const progress = createProgress(settings.hyperIterations, { label: 'hyper-cleaning', quiet });
   progress.log(`rfho hyper-cleaning: ${settings.dataset}, N=${settings.trainSize} (${settings.corrupted} corrupted), R=${settings.R}, T=${settings.T}, ${settings.hyperIterations} iterations, ${settings.method}, ${settings.dtype}`);
@@ -163,7 +178,7 @@ async function hyperCleaning(argv: string[]): Promise<number> {
   const jobOptions = resume ? stripUndefined({ hyperIterations: num(v.iterations as string, 'iterations', true) }) : opts;
   const summary = await hyperCleaningKind.run(jobOptions as Record<string, unknown>, {
     folder,
-    resume: !!resume,
+    resume: v.resume !== undefined,
     stop: ac.signal,
     onPhase: (p) => progress.log(`- ${p}`),
     onRecord: (rec) => {

@@ -291,8 +291,9 @@ export async function runHyperCleaning(
         seconds: (Date.now() - t0) / 1000,
       };
       records.push(r);
-      hooks.onRecord?.(r);
+      // The checkpoint first: a log line never runs ahead of the state it describes.
       hooks.onCheckpoint?.({ version: HC_CHECKPOINT_VERSION, settings: o, optimizer: ho.save(), records: records.slice(), seconds: r.seconds });
+      hooks.onRecord?.(r);
     }, first);
     throwIfAborted(hooks.cancel);
     const interrupted = run.interrupted;

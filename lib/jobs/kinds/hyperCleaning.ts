@@ -38,6 +38,11 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
     ? { ...resume.settings, ...(options.hyperIterations !== undefined ? { hyperIterations: options.hyperIterations as number } : {}) }
     : (options as Partial<HyperCleaningOptions>);
   const settings = { ...HC_DEFAULTS, ...opts };
+  if (ctx.resume && !resume) {
+    // Killed before its first checkpoint: nothing to keep; begin again in the same folder.
+    folder.removeStaleTemporaries();
+    folder.restartLog([]);
+  }
   if (!resume) folder.writeJson('settings.json', settings);
   const result = await runHyperCleaning(opts, {
     signal: ctx.stop,
