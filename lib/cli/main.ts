@@ -147,6 +147,10 @@ async function hyperCleaning(argv: string[]): Promise<number> {
     const found = readResumable(String(v.resume));
     resume = found.checkpoint;
     opts = { ...found.settings, ...stripUndefined({ hyperIterations: num(v.iterations as string, 'iterations', true) }) };
+    const done = resume?.records.length ?? 0;
+    if (resume && fs.existsSync(path.join(String(v.resume), 'summary.json')) && done >= (opts.hyperIterations ?? HC_DEFAULTS.hyperIterations)) {
+      throw new Error(`hyper-cleaning: the run in ${String(v.resume)} is finished: it has already done ${done} of ${opts.hyperIterations} hyper-iterations; ask for more (--iterations) to extend it`);
+    }
   } else {
     const c = common(v);
     opts = {

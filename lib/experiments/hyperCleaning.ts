@@ -175,8 +175,9 @@ function checkResumable(c: HyperCleaningCheckpoint, o: HyperCleaningOptions): vo
     if (k !== 'hyperIterations' && c.settings[k] !== o[k]) throw new ArgumentError(`hyper-cleaning: cannot resume: the checkpoint has ${k} = ${String(c.settings[k])}, this run ${String(o[k])}`);
   }
   if (c.optimizer.iteration !== c.records.length) throw new ArgumentError('hyper-cleaning: the checkpoint is inconsistent (iterations and records differ)');
-  if (c.records.length >= o.hyperIterations) {
-    throw new ArgumentError(`hyper-cleaning: the run has already done ${c.records.length} of ${o.hyperIterations} hyper-iterations; ask for more to extend it`);
+  // Equal: the hyper-iterations are done and only the final models are left (killed during them).
+  if (c.records.length > o.hyperIterations) {
+    throw new ArgumentError(`hyper-cleaning: the run has already done ${c.records.length} hyper-iterations, more than the ${o.hyperIterations} asked for`);
   }
 }
 

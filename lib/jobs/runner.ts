@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { RunFolder } from '../report/output';
+import { readStateFile, writeStateFile } from '../report/stateFile';
 import { AbortError, ArgumentError, RfhoError } from '../tensor/errors';
 import { JobSummary, resolveKind } from './kinds';
 import { FromWorker, JobSpec, SerializedError, ToWorker, WorkerInput } from './protocol';
@@ -54,6 +55,37 @@ export interface SubmitOptions {
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+/**
+ * What a job's folder says of it, beside the kind's own files: `job.json` (written at submission:
+ * id, spec, thread budget, time) and, once it ended other than done, `ended.json` (cancelled or
+ * failed, with the error). A done job has the kind's `summary.json`. `recover` reads them back.
+ */
+const JOB_FILE = 'job.json', ENDED_FILE = 'ended.json';
+interface JobRecord {
+  id: string;
+  spec: Required<JobSpec>;
+  threads: number;
+  submittedAt: string;
+}
+interface EndedRecord {
+  status: 'cancelled' | 'failed';
+  error: SerializedError;
+  endedAt: string;
+}
+
+function checkJobRecord(p: unknown): JobRecord {
+  const r = p as JobRecord;
+  if (!r || typeof r.id !== 'string' || !ID_PATTERN.test(r.id) || !r.spec || typeof r.spec.kind !== 'string' || typeof r.spec.options !== 'object'
+    || !isPositiveInteger(r.threads) || typeof r.submittedAt !== 'string') throw new ArgumentError('not a job record (id, spec, threads, submittedAt)');
+  return r;
+}
+
+function checkEndedRecord(p: unknown): EndedRecord {
+  const r = p as EndedRecord;
+  if (!r || (r.status !== 'cancelled' && r.status !== 'failed') || !r.error || typeof r.error.message !== 'string') throw new ArgumentError('not an ended-job record');
+  return r;
+}
+
 function isPositiveInteger(n: unknown): n is number {
   return Number.isInteger(n) && (n as number) >= 1;
 }
@@ -71,7 +103,7 @@ export class Job extends EventEmitter {
   phase = 'queued';
   summary: JobSummary | null = null;
   error: Error | null = null;
-  readonly submittedAt = new Date();
+  submittedAt = new Date();
   startedAt: Date | null = null;
   endedAt: Date | null = null;
   /** resolves with the summary; rejects with an AbortError (cancelled) or a JobError */
@@ -115,9 +147,17 @@ export class Job extends EventEmitter {
     };
   }
 
-  /** @internal */
-  finish(status: 'done' | 'failed' | 'cancelled', summary: JobSummary | null, error: Error | null): void {
+  /** @internal `persist`: record a cancelled or failed end in the folder (ended.json) for `recover`. */
+  finish(status: 'done' | 'failed' | 'cancelled', summary: JobSummary | null, error: Error | null, persist = true): void {
     if (this.status === 'done' || this.status === 'failed' || this.status === 'cancelled') return;
+    if (persist && status !== 'done' && fs.existsSync(this.folder)) {
+      try {
+        const e = error ?? new Error('ended');
+        writeStateFile(path.join(this.folder, ENDED_FILE), 'job-ended', 1, { status, error: { name: e.name, message: e.message }, endedAt: new Date().toISOString() } satisfies EndedRecord);
+      } catch {
+        // The job's end is still reported; only a restart would not know it ended.
+      }
+    }
     this.status = status;
     this.summary = summary;
     this.error = error;
@@ -178,7 +218,67 @@ export class JobRunner {
     if (opts.resume) RunFolder.open(folder);
     else RunFolder.create(folder, this.dataDir, id);
     const job = new Job(id, full, folder, !!opts.resume, this.threads);
-    this.jobs.set(id, job);
+    if (!opts.resume || !fs.existsSync(path.join(folder, JOB_FILE))) {
+      writeStateFile(path.join(folder, JOB_FILE), 'job', 1, { id, spec: full, threads: this.threads, submittedAt: job.submittedAt.toISOString() } satisfies JobRecord);
+    }
+    this.adopt(job, opts.signal);
+    return job;
+  }
+
+  /**
+   * Takes up the jobs of a data folder after a restart (a crash, a kill, a reboot): every folder
+   * with a job record is listed again; done, cancelled and failed ones as they ended, the others
+   * queued again to resume from their last checkpoint. Returns the jobs in submission order.
+   * A folder whose records are damaged is skipped and reported through `onSkipped`.
+   */
+  recover(onSkipped: (folder: string, why: string) => void = () => undefined): Job[] {
+    if (!fs.existsSync(this.dataDir)) return [];
+    const found: { record: JobRecord; folder: string }[] = [];
+    for (const name of fs.readdirSync(this.dataDir)) {
+      const folder = path.resolve(this.dataDir, name);
+      const file = path.join(folder, JOB_FILE);
+      if (!fs.existsSync(file)) continue;
+      try {
+        const record = readStateFile(file, 'job', 1, checkJobRecord);
+        if (record.id !== name) throw new ArgumentError(`the record names job '${record.id}'`);
+        if (this.jobs.has(record.id)) continue;
+        resolveKind(record.spec.kind, this.kinds);
+        found.push({ record, folder });
+      } catch (e) {
+        onSkipped(folder, (e as Error).message);
+      }
+    }
+    found.sort((a, b) => a.record.submittedAt.localeCompare(b.record.submittedAt));
+    return found.map(({ record, folder }) => {
+      const job = new Job(record.id, record.spec, folder, true, record.threads);
+      job.submittedAt = new Date(record.submittedAt);
+      const summaryFile = path.join(folder, 'summary.json'), endedFile = path.join(folder, ENDED_FILE);
+      try {
+        if (fs.existsSync(endedFile)) {
+          const ended = readStateFile(endedFile, 'job-ended', 1, checkEndedRecord);
+          job.endedAt = new Date(ended.endedAt);
+          this.jobs.set(job.id, job);
+          job.finish(ended.status, null, toError(ended.error, job.id), false);
+          return job;
+        }
+        if (fs.existsSync(summaryFile)) {
+          const summary = JSON.parse(fs.readFileSync(summaryFile, 'utf8')) as JobSummary;
+          job.recordCount = typeof summary.iterations === 'number' ? summary.iterations : 0;
+          this.jobs.set(job.id, job);
+          job.finish('done', summary, null, false);
+          return job;
+        }
+      } catch (e) {
+        onSkipped(folder, (e as Error).message);
+      }
+      this.adopt(job);
+      return job;
+    });
+  }
+
+  private adopt(job: Job, signal?: AbortSignal): void {
+    this.jobs.set(job.id, job);
+    const opts = { signal };
     if (opts.signal) {
       if (opts.signal.aborted) job.cancel();
       else opts.signal.addEventListener('abort', () => job.cancel(), { once: true });
@@ -187,7 +287,6 @@ export class JobRunner {
       this.queue.push(job);
       this.pump();
     }
-    return job;
   }
 
   get(id: string): Job | undefined {
@@ -198,9 +297,20 @@ export class JobRunner {
     return [...this.jobs.values()];
   }
 
-  /** Cancels every job and waits until all have ended. */
-  async close(): Promise<void> {
+  /**
+   * Cancels every job and waits until all have ended. With `{ cancel: false }` (a server shutting
+   * down) the running jobs' workers are stopped instead, and their folders left as a crash would:
+   * `recover` after a restart resumes them from their last checkpoint.
+   */
+  async close(opts: { cancel?: boolean } = {}): Promise<void> {
     this.closed = true;
+    if (opts.cancel === false) {
+      this.queue.length = 0;
+      const running = [...this.jobs.values()].filter((j) => j.status === 'running' && j.worker);
+      await Promise.all(running.map((j) => j.worker!.terminate()));
+      for (const j of this.jobs.values()) if (j.status === 'queued' || j.status === 'running') j.finish('cancelled', null, new AbortError(`job ${j.id} was stopped with its runner; it resumes after a restart`), false);
+      return;
+    }
     for (const j of this.jobs.values()) j.cancel();
     await Promise.allSettled([...this.jobs.values()].map((j) => j.result));
   }
