@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { availableDevices } from '../kernels/creation';
+import { ArgumentError } from '../tensor/errors';
 import { downloadMnist, defaultCacheDir } from '../data/download';
 import { HC_DEFAULTS, HC_PAPER, HyperCleaningCheckpoint, HyperCleaningOptions, HyperCleaningRecord, checkHyperCleaningOptions } from '../experiments/hyperCleaning';
 import { TUNE_DEFAULTS, TuneOptions, TuneRecord } from '../experiments/tune';
@@ -25,6 +26,7 @@ const USAGE = `usage: rfho <command> [options]
 commands:
   hyper-cleaning   learn per-example weights that find corrupted labels (paper §5.1)
   tune             real-time tuning (RTHO) of an MLP's learning rate, momentum and L2 (paper §5.3)
+  serve            an HTTP service and a live page for jobs (see 'serve options')
   download-mnist   download standard MNIST into ${path.join(defaultCacheDir(), 'mnist')} (needs a network)
   devices          list the devices this build can use
   help             this text
@@ -44,6 +46,12 @@ hyper-cleaning options (defaults: a reduced run of a minute or so on two cores):
   --inner-lr X (default 0.1 N / R) --outer-lr X --method reverse|forward|rtho|truncated|implicit --K N --eval-every N
   --resume DIR     continue the run in DIR from its last hyper-iteration (DIR/checkpoint.json; same settings,
                    --iterations may extend it); the result equals an uninterrupted run's
+
+serve options:
+  --host H (default 127.0.0.1) --port N (default 8080) --data DIR (jobs' folders, default runs)
+  --jobs N (jobs at once; default: the cores / --threads) --threads N (kernel threads per job, default 2)
+  --token T (or RFHO_TOKEN: every API request needs 'Authorization: Bearer T')
+  --kinds DIR (each NAME.js there is a job kind: a problem module exporting createJob(options))
 
 tune options:
   --train-size N --valid-size N --test-size N --hidden 64[,32] --batch-size N --K N --iterations N
@@ -246,6 +254,41 @@ async function tune(argv: string[]): Promise<number> {
   return summary.interrupted ? 130 : 0;
 }
 
+async function serve(argv: string[]): Promise<number> {
+  let v: Record<string, string | undefined>;
+  try {
+    v = parseArgs({ args: argv, options: { host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, jobs: { type: 'string' }, threads: { type: 'string' }, token: { type: 'string' }, kinds: { type: 'string' } }, strict: true, allowPositionals: false }).values as Record<string, string | undefined>;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const port = num(v.port, 'port', true) ?? 8080;
+  if (port < 0 || port > 65535) throw new UsageError(`--port must be in [0, 65535], got ${port}`);
+  const positive = (x: number | undefined, name: string) => {
+    if (x !== undefined && x < 1) throw new UsageError(`--${name} must be a positive integer, got ${x}`);
+    return x;
+  };
+  const token = v.token ?? process.env.RFHO_TOKEN;
+  const { startService } = await import('../serve/server');
+  let service;
+  try {
+    service = await startService({
+      host: v.host ?? '127.0.0.1', port, dataDir: v.data ?? 'runs', jobs: positive(num(v.jobs, 'jobs', true), 'jobs'),
+      threads: positive(num(v.threads, 'threads', true), 'threads'), token, kindsDir: v.kinds, log: (l) => console.log(`rfho serve: ${l}`),
+    });
+  } catch (e) {
+    if (e instanceof ArgumentError) throw new UsageError(e.message);
+    throw e;
+  }
+  console.log(`rfho serve: listening on ${service.url} (jobs in ${path.resolve(v.data ?? 'runs')}, ${service.runner.concurrency} at once, ${service.runner.threads} threads each${token ? ', token required' : ''})`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  console.log('rfho serve: stopping (running jobs resume after a restart)');
+  await service.close();
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -254,6 +297,8 @@ export async function main(argv: string[]): Promise<number> {
         return await hyperCleaning(rest);
       case 'tune':
         return await tune(rest);
+      case 'serve':
+        return await serve(rest);
       case 'download-mnist': {
         const v = parseArgs({ args: rest, options: { cache: { type: 'string' } }, strict: true }).values;
         console.log(`MNIST is in ${await downloadMnist(v.cache ?? defaultCacheDir())}`);

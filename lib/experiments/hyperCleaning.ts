@@ -214,6 +214,8 @@ export async function runHyperCleaning(
     onCheckpoint?: (c: HyperCleaningCheckpoint) => void;
     /** continue from this checkpoint (its settings must equal the options') */
     resume?: HyperCleaningCheckpoint;
+    /** the mask of corrupted training examples, once the data is ready */
+    onData?: (corrupted: Uint8Array) => void;
     /** called once the checkpoint is accepted whole, before the first new hyper-iteration */
     onResume?: (c: HyperCleaningCheckpoint) => void;
   } = {},
@@ -245,6 +247,7 @@ export async function runHyperCleaning(
     const tr = toTensors(train, dtype, dev), va = toTensors(valid, dtype, dev), te = toTensors(test, dtype, dev);
     [tr.X, tr.y, va.X, va.y, te.X, te.y].forEach(own);
 
+    hooks.onData?.(mask);
     const model = linear(train.dim, train.classes);
     const lam0 = own(K.full([N], o.R / N, { dtype, device: dev }));
     const lam = hyperparameter('lambda', lam0, { constraint: constraints.cappedSimplex(o.R) });

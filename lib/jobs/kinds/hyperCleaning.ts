@@ -2,13 +2,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, HC_DEFAULTS, HyperCleaningCheckpoint, HyperCleaningOptions,
+  HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, HC_DEFAULTS, HyperCleaningCheckpoint, HyperCleaningOptions, HyperCleaningRecord,
   checkHyperCleaningCheckpoint, checkHyperCleaningOptions, runHyperCleaning,
 } from '../../experiments/hyperCleaning';
 import { histogram, lineChart, writePlot } from '../../report/plots';
 import { readStateFile, writeStateFile } from '../../report/stateFile';
 import { ArgumentError } from '../../tensor/errors';
-import { JobContext, JobKind, JobSummary, refuseUnknown } from './types';
+import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
 
 const OPTION_NAMES = [...Object.keys(HC_DEFAULTS), 'innerLr', 'K'];
 
@@ -55,6 +55,7 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
     },
     onCheckpoint: (cp) => writeStateFile(cpFile, HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, cp),
     onPhase: ctx.onPhase,
+    onData: (mask) => folder.writeJson('corrupted.json', { corrupted: Array.from(mask) }),
     onRecord: (r) => {
       folder.appendLog({ ...r });
       ctx.onRecord?.({ ...r });
@@ -69,21 +70,51 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
     validation: result.records.at(-1)?.validation ?? null, seconds: result.seconds, out: path.resolve(folder.dir),
   };
   folder.writeJson('summary.json', summary);
-  const recs = result.records;
-  const plots = [
-    ...(await writePlot(lineChart({ title: 'Validation error', data: recs.map((r) => ({ iteration: r.iteration, 'validation CE': r.validation })), x: 'iteration', y: 'validation CE', xTitle: 'hyper-iteration' }), folder.file('validation'))),
-    ...(await writePlot(lineChart({
+  const plots: string[] = [];
+  for (const { name, spec } of charts(folder.dir)) plots.push(...(await writePlot(spec, folder.file(name))));
+  summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))];
+  return summary;
+}
+
+/** λ now: the final values of a finished run, else the last checkpoint's. */
+function currentLambda(dir: string): number[] | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'hyperparameters.json'), 'utf8')).lambda as number[];
+  } catch {
+    // not finished
+  }
+  try {
+    return readHyperCleaningCheckpoint(path.join(dir, 'checkpoint.json')).optimizer.hyper.lambda.value;
+  } catch {
+    return null;
+  }
+}
+
+/** The report's charts: validation error, test accuracy and F1, the histogram of λ (clean against corrupted). */
+function charts(dir: string): NamedChart[] {
+  const recs = loggedRecords(dir) as unknown as HyperCleaningRecord[];
+  const out: NamedChart[] = [
+    { name: 'validation', spec: lineChart({ title: 'Validation error', data: recs.map((r) => ({ iteration: r.iteration, 'validation CE': r.validation })), x: 'iteration', y: 'validation CE', xTitle: 'hyper-iteration' }) },
+    { name: 'accuracy_f1', spec: lineChart({
       title: 'Test accuracy and F1 of the detector λ < 1e-3',
       data: recs.flatMap((r) => [...(r.testAccuracy !== undefined ? [{ iteration: r.iteration, value: r.testAccuracy, metric: 'test accuracy' }] : []), { iteration: r.iteration, value: r.f1, metric: 'F1' }]),
       x: 'iteration', y: 'value', series: 'metric', xTitle: 'hyper-iteration', yTitle: '',
-    }), folder.file('accuracy_f1'))),
-    ...(await writePlot(histogram({
-      title: 'Learned example weights λ', field: 'lambda', group: 'example', xTitle: 'λ',
-      data: Array.from(result.lambda, (l, i) => ({ lambda: l, example: result.corruptedMask[i] ? 'corrupted' : 'clean' })),
-    }), folder.file('lambda_histogram'))),
+    }) },
   ];
-  summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))];
-  return summary;
+  const lambda = currentLambda(dir);
+  let mask: number[] = [];
+  try {
+    mask = JSON.parse(fs.readFileSync(path.join(dir, 'corrupted.json'), 'utf8')).corrupted;
+  } catch {
+    // written when the data is ready
+  }
+  if (lambda && mask.length === lambda.length) {
+    out.push({ name: 'lambda_histogram', spec: histogram({
+      title: 'Learned example weights λ', field: 'lambda', group: 'example', xTitle: 'λ',
+      data: lambda.map((l, i) => ({ lambda: l, example: mask[i] ? 'corrupted' : 'clean' })),
+    }) });
+  }
+  return out;
 }
 
 export const hyperCleaningKind: JobKind = {
@@ -91,4 +122,5 @@ export const hyperCleaningKind: JobKind = {
   description: 'learn per-example weights that find corrupted labels (paper §5.1)',
   checkOptions,
   run,
+  charts,
 };

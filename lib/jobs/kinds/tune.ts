@@ -1,9 +1,9 @@
 /** RTHO tuning as a job kind: its run and its report (no checkpoints: the carried training state is not saved, a restart begins again). */
 import * as path from 'node:path';
-import { TUNE_DEFAULTS, TuneOptions, runTune } from '../../experiments/tune';
+import { TUNE_DEFAULTS, TuneOptions, TuneRecord, runTune } from '../../experiments/tune';
 import { lineChart, writePlot } from '../../report/plots';
 import { ArgumentError } from '../../tensor/errors';
-import { JobContext, JobKind, JobSummary, refuseUnknown } from './types';
+import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
 
 function checkOptions(options: Record<string, unknown>): void {
   if (!options || typeof options !== 'object' || Array.isArray(options)) throw new ArgumentError(`tune: 'options' must be an object`);
@@ -32,17 +32,23 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
   folder.writeJson('hyperparameters.json', result.final);
   const summary: JobSummary = { experiment: 'tune', ...result.final, iterations: result.records.length, interrupted: result.interrupted, seconds: result.seconds, out: path.resolve(folder.dir) };
   folder.writeJson('summary.json', summary);
-  const recs = result.records;
-  const plots = [
-    ...(await writePlot(lineChart({ title: 'Validation error during RTHO', data: recs.map((r) => ({ step: r.step, 'validation CE': r.validation })), x: 'step', y: 'validation CE', xTitle: 'training step' }), folder.file('validation'))),
-    ...(await writePlot(lineChart({ title: 'Test accuracy', data: recs.filter((r) => r.testAccuracy !== undefined).map((r) => ({ step: r.step, accuracy: r.testAccuracy })), x: 'step', y: 'accuracy', xTitle: 'training step' }), folder.file('accuracy'))),
-    ...(await writePlot(lineChart({
-      title: 'Hyperparameters', xTitle: 'training step', yTitle: 'value', x: 'step', y: 'value', series: 'hyperparameter', logY: false,
-      data: recs.flatMap((r) => Object.entries(r).filter(([k]) => k === 'lr' || k === 'momentum' || k.startsWith('l2_')).map(([k, val]) => ({ step: r.step, value: val, hyperparameter: k }))),
-    }), folder.file('hyperparameters'))),
-  ];
+  const plots: string[] = [];
+  for (const { name, spec } of charts(folder.dir)) plots.push(...(await writePlot(spec, folder.file(name))));
   summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))];
   return summary;
+}
+
+/** The report's charts: validation error, test accuracy, and the hyperparameters along training. */
+function charts(dir: string): NamedChart[] {
+  const recs = loggedRecords(dir) as unknown as TuneRecord[];
+  return [
+    { name: 'validation', spec: lineChart({ title: 'Validation error during RTHO', data: recs.map((r) => ({ step: r.step, 'validation CE': r.validation })), x: 'step', y: 'validation CE', xTitle: 'training step' }) },
+    { name: 'accuracy', spec: lineChart({ title: 'Test accuracy', data: recs.filter((r) => r.testAccuracy !== undefined).map((r) => ({ step: r.step, accuracy: r.testAccuracy })), x: 'step', y: 'accuracy', xTitle: 'training step' }) },
+    { name: 'hyperparameters', spec: lineChart({
+      title: 'Hyperparameters', xTitle: 'training step', yTitle: 'value', x: 'step', y: 'value', series: 'hyperparameter', logY: false,
+      data: recs.flatMap((r) => Object.entries(r).filter(([k]) => k === 'lr' || k === 'momentum' || k.startsWith('l2_')).map(([k, val]) => ({ step: r.step, value: val, hyperparameter: k }))),
+    }) },
+  ];
 }
 
 export const tuneKind: JobKind = {
@@ -50,4 +56,5 @@ export const tuneKind: JobKind = {
   description: "real-time tuning (RTHO) of an MLP's learning rate, momentum and L2 (paper §5.3)",
   checkOptions,
   run,
+  charts,
 };

@@ -1,4 +1,6 @@
 /** What a job kind is: validated JSON options in, a report in its folder and a JSON summary out. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { RunFolder } from '../../report/output';
 import { ArgumentError } from '../../tensor/errors';
 
@@ -26,6 +28,34 @@ export interface JobKind {
   /** throws an ArgumentError naming the first bad option (unknown names included), before any work */
   checkOptions(options: Record<string, unknown>): void;
   run(options: Record<string, unknown>, ctx: JobContext): Promise<JobSummary>;
+  /** the report's charts (Vega-Lite) from what the job's folder holds now: also while it runs */
+  charts?(folder: string): NamedChart[];
+}
+
+export interface NamedChart {
+  /** file name of the plot in the report, without extension */
+  name: string;
+  spec: Record<string, unknown>;
+}
+
+/** The records a job's folder has logged so far (log.jsonl; a line being written is skipped). */
+export function loggedRecords(folder: string): Record<string, unknown>[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(folder, 'log.jsonl'), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      // the last line of a running job may be half written
+    }
+  }
+  return out;
 }
 
 /** Refuses option names a kind does not know (a typo would otherwise be silently ignored). */
