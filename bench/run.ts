@@ -4,7 +4,9 @@
  * environment exists (.venv-peers, see BENCHMARKS.md). Every case runs in its own process (clean
  * peak memory); implementations alternate A B A B so that machine drift cancels in the ratios.
  * Peers' values and hypergradients are checked against rfho's before their times count.
- *   node dist/bench/run.js [--quick] [--only kernels,hc,hvp,fr,slope] [--out bench/results]
+ *   node dist/bench/run.js [--quick] [--only kernels,hc,hvp,fr,slope,service,serve] [--out bench/results]
+ *   (service: the event loop's delay in-process and jobs side by side, bench/service.ts; serve: the
+ *   HTTP service's latency while jobs run, bench/serve.ts)
  *   (fr-reverse and fr-forward pick half of the FR grid)
  */
 import { spawnSync } from 'node:child_process';
@@ -19,7 +21,7 @@ const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
 const opt = (name: string, d: string) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : d);
 const quick = flag('quick');
-const only = new Set(opt('only', 'kernels,hc,hvp,fr,slope').split(','));
+const only = new Set(opt('only', 'kernels,hc,hvp,fr,slope,service,serve').split(','));
 const outDir = path.resolve(opt('out', path.join(root, 'bench', 'results')));
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-bench-'));
 const python = path.join(root, '.venv-peers', 'bin', 'python');
@@ -132,10 +134,12 @@ function forwardSlope(): void {
 async function main() {
   fs.mkdirSync(outDir, { recursive: true });
   console.log(`# rfho benchmark suite on ${machine()}${havePeers ? '' : ' (peers skipped: no .venv-peers; see BENCHMARKS.md)'}`);
-  if (only.has('kernels')) {
-    const r = spawnSync(process.execPath, [path.join(__dirname, 'kernels.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  // Sections that are programs of their own, each in a fresh process.
+  for (const [section, file] of [['kernels', 'kernels.js'], ['service', 'service.js'], ['serve', 'serve.js']] as const) {
+    if (!only.has(section)) continue;
+    const r = spawnSync(process.execPath, [path.join(__dirname, file), ...(quick ? ['--quick'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     process.stdout.write(r.stdout);
-    for (const l of r.stdout.split('\n')) if (l.startsWith('BENCH ')) results.push({ impl: 'kernels', ...JSON.parse(l.slice(6)) });
+    for (const l of r.stdout.split('\n')) if (l.startsWith('BENCH ')) results.push({ impl: section, ...JSON.parse(l.slice(6)) });
   }
   if (only.has('hc')) {
     compare({ bench: 'hc', T: 100 }, ['rfho', 'jax', 'torch'], { case: 'hc', T: 100, reps: 3 }, quick ? 1 : 3);
