@@ -5,9 +5,11 @@
  * Prints `BENCH {json}` lines:
  *   bench 'loop-delay': p50/p99/max of the event loop's delay while npm start's hyper-cleaning
  *     problem (runHyperCleaning) and the FR problem (reverseHGAsync; forwardHGAsync, m = 1) run.
- *   bench 'jobs': npm start's problem (25 hyper-iterations) in this thread (the CLI's path), as one
- *     job in a worker, two jobs one after the other (2 threads each) and two at once (1 thread
- *     each), and two CLI processes one after the other and at once; medians of interleaved rounds.
+ *     Also the FR problem as a job in a worker thread, the main thread's delay meanwhile.
+ *   bench 'jobs': npm start's problem (25 hyper-iterations) as one CLI process (today's path), in
+ *     this thread (warm: the digits already parsed), as one job in a worker, two jobs one after the
+ *     other (2 threads each) and two at once (1 thread each), and two CLI processes one after the
+ *     other and at once; medians of interleaved rounds.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -39,6 +41,13 @@ async function loopDelay(work: () => Promise<unknown>): Promise<{ p50_ms: number
   return { p50_ms: ms(h.percentile(50)), p99_ms: ms(h.percentile(99)), max_ms: ms(h.max), seconds: +(nowSeconds() - t0).toFixed(2) };
 }
 
+/** The main thread's loop delay while the FR problem's Reverse-HG runs as a job in a worker thread. */
+async function loopDelayWithWorker(): Promise<void> {
+  const runner = new rf.JobRunner({ dataDir: fs.mkdtempSync(path.join(scratch, 'frjob-')), kinds: { fr: path.join(__dirname, 'frJob.js') }, concurrency: 1, threads: 2 });
+  const r = await loopDelay(() => runner.submit({ kind: 'fr', options: { m: 4, T: 100, iterations: 2 } }).result);
+  emit({ bench: 'loop-delay', problem: 'FR reverse m = 4 (+2), T = 100, 2 hyper-iterations as a job (worker thread)', ...r });
+}
+
 async function loopDelays(): Promise<void> {
   const hc = await loopDelay(() => runHyperCleaning({ hyperIterations: quick ? 10 : 40 }));
   emit({ bench: 'loop-delay', problem: `hyper-cleaning (npm start's problem, ${quick ? 10 : 40} hyper-iterations)`, ...hc });
@@ -58,6 +67,7 @@ async function loopDelays(): Promise<void> {
       fr.dispose();
     }
   }
+  await loopDelayWithWorker();
 }
 
 async function jobsTime(concurrency: number, threads: number, count: number): Promise<number> {
@@ -92,9 +102,12 @@ async function cliTime(together: boolean): Promise<number> {
 }
 
 async function jobs(): Promise<void> {
-  const t: Record<string, number[]> = { inproc: [], alone: [], backToBack: [], together: [], cliBackToBack: [], cliTogether: [] };
+  const t: Record<string, number[]> = { inproc: [], cli: [], alone: [], backToBack: [], together: [], cliBackToBack: [], cliTogether: [] };
   for (let r = 0; r < rounds; r++) {
     t.inproc.push(await inProcess());
+    const c0 = nowSeconds();
+    await cliRun();
+    t.cli.push(nowSeconds() - c0);
     t.alone.push(await jobsTime(1, 2, 1));
     t.backToBack.push(await jobsTime(1, 2, 2));
     t.together.push(await jobsTime(2, 1, 2));
@@ -104,7 +117,9 @@ async function jobs(): Promise<void> {
   const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]));
   emit({
     bench: 'jobs', problem: `hyper-cleaning, npm start's problem, ${HC_ITERATIONS} hyper-iterations`, rounds, cores: rf.cores(),
-    in_process_s: +m.inproc.toFixed(2), one_job_s: +m.alone.toFixed(2), one_job_over_in_process: +(m.alone / m.inproc).toFixed(3),
+    // today's path is one CLI process (npm start); in-process repeats have the digits parsed already
+    one_cli_run_s: +m.cli.toFixed(2), one_job_s: +m.alone.toFixed(2), one_job_over_cli_run: +(m.alone / m.cli).toFixed(3),
+    in_process_warm_s: +m.inproc.toFixed(2), one_job_over_in_process_warm: +(m.alone / m.inproc).toFixed(3),
     two_jobs_back_to_back_s: +m.backToBack.toFixed(2), two_jobs_together_s: +m.together.toFixed(2),
     together_over_back_to_back: +(m.together / m.backToBack).toFixed(3),
     two_cli_back_to_back_s: +m.cliBackToBack.toFixed(2), two_cli_together_s: +m.cliTogether.toFixed(2),
