@@ -27,6 +27,8 @@ commands:
   hyper-cleaning   learn per-example weights that find corrupted labels (paper §5.1)
   tune             real-time tuning (RTHO) of an MLP's learning rate, momentum and L2 (paper §5.3)
   serve            an HTTP service and a live page for jobs (see 'serve options')
+  worker           run queued jobs from Redis (BullMQ), on as many machines as you like
+  submit           queue a job (or a sweep) in Redis and, with --follow, print its records and result
   download-mnist   download standard MNIST into ${path.join(defaultCacheDir(), 'mnist')} (needs a network)
   devices          list the devices this build can use
   help             this text
@@ -52,6 +54,15 @@ serve options:
   --jobs N (jobs at once; default: the cores / --threads) --threads N (kernel threads per job, default 2)
   --token T (or RFHO_TOKEN: every API request needs 'Authorization: Bearer T')
   --kinds DIR (each NAME.js there is a job kind: a problem module exporting createJob(options))
+
+worker options (--redis URL is required; every worker sees the same --data folder):
+  --redis redis://HOST:PORT --data DIR (default runs) --concurrency N (default 1) --threads N
+  --kinds DIR --lock-duration MS (default 30000: how soon a dead worker's job is taken up) --prefix P (Redis keys, default rfho)
+
+submit options:
+  --redis URL --kind NAME --options JSON (default {}) --id ID (default: kind-time-random; idempotent)
+  --sweep JSON (a grid such as {"seed":[0,1],"R":[100,200]}: one job per combination, gathered in one table)
+  --follow (print each record and the result; exit code 1 if the job fails) --prefix P --kinds DIR
 
 tune options:
   --train-size N --valid-size N --test-size N --hidden 64[,32] --batch-size N --K N --iterations N
@@ -289,6 +300,83 @@ async function serve(argv: string[]): Promise<number> {
   return 0;
 }
 
+function parseOnly(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function modulesOf(dir: string | undefined): Record<string, string> {
+  if (!dir) return {};
+  if (!fs.existsSync(dir)) throw new UsageError(`--kinds: folder '${dir}' does not exist`);
+  return Object.fromEntries(fs.readdirSync(dir).flatMap((f) => {
+    const m = /^([A-Za-z0-9][A-Za-z0-9_-]{0,63})\.c?js$/.exec(f);
+    return m ? [[m[1], path.resolve(dir, f)]] : [];
+  }));
+}
+
+async function worker(argv: string[]): Promise<number> {
+  const v = parseOnly(argv, { redis: { type: 'string' }, prefix: { type: 'string' }, data: { type: 'string' }, concurrency: { type: 'string' }, threads: { type: 'string' }, kinds: { type: 'string' }, 'lock-duration': { type: 'string' } });
+  if (!v.redis) throw new UsageError('worker: --redis URL is required');
+  const { QueueWorker } = await import('../jobs/queue');
+  const w = new QueueWorker({
+    redis: String(v.redis), prefix: v.prefix as string | undefined, dataDir: String(v.data ?? 'runs'), concurrency: num(v.concurrency as string, 'concurrency', true), threads: num(v.threads as string, 'threads', true),
+    kinds: modulesOf(v.kinds as string | undefined), lockDuration: num(v['lock-duration'] as string, 'lock-duration', true), log: (l) => console.log(`rfho worker: ${l}`),
+  });
+  await w.waitUntilReady();
+  console.log(`rfho worker: ready (pid ${process.pid}, ${w.runner.concurrency} job(s) at once, ${w.runner.threads} threads each, data ${path.resolve(String(v.data ?? 'runs'))})`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await w.close();
+  return 0;
+}
+
+/** Every combination of a grid's values: {a: [1, 2], b: [3]} → [{a: 1, b: 3}, {a: 2, b: 3}]. */
+function combinations(grid: Record<string, unknown[]>): Record<string, unknown>[] {
+  return Object.entries(grid).reduce<Record<string, unknown>[]>((acc, [k, values]) => {
+    if (!Array.isArray(values) || values.length === 0) throw new UsageError(`--sweep: '${k}' must list at least one value`);
+    return acc.flatMap((o) => values.map((x) => ({ ...o, [k]: x })));
+  }, [{}]);
+}
+
+async function submit(argv: string[]): Promise<number> {
+  const v = parseOnly(argv, { redis: { type: 'string' }, prefix: { type: 'string' }, kind: { type: 'string' }, options: { type: 'string' }, id: { type: 'string' }, sweep: { type: 'string' }, follow: { type: 'boolean' }, kinds: { type: 'string' } });
+  if (!v.redis || !v.kind) throw new UsageError('submit: --redis URL and --kind NAME are required');
+  const json = (text: string | undefined, name: string) => {
+    try {
+      return text === undefined ? undefined : JSON.parse(text);
+    } catch (e) {
+      throw new UsageError(`--${name}: not JSON (${(e as Error).message})`);
+    }
+  };
+  const options = (json(v.options as string | undefined, 'options') ?? {}) as Record<string, unknown>;
+  const grid = json(v.sweep as string | undefined, 'sweep') as Record<string, unknown[]> | undefined;
+  const kind = String(v.kind);
+  const id = (v.id as string | undefined) ?? `${grid ? 'sweep' : kind}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 23)}-${Math.random().toString(16).slice(2, 8)}`;
+  const { QueueClient } = await import('../jobs/queue');
+  const client = new QueueClient({ redis: String(v.redis), prefix: v.prefix as string | undefined, kinds: Object.keys(modulesOf(v.kinds as string | undefined)) });
+  try {
+    let queued: string;
+    try {
+      queued = grid ? await client.submitSweep(combinations(grid).map((o) => ({ kind, options: { ...options, ...o } })), id) : await client.submit({ kind, options }, id);
+    } catch (e) {
+      if (e instanceof ArgumentError) throw new UsageError(e.message);
+      throw e;
+    }
+    console.log(JSON.stringify({ id: queued }));
+    if (!v.follow) return 0;
+    const result = await client.follow(queued, (r) => console.log(JSON.stringify({ record: r })));
+    console.log(JSON.stringify({ result }));
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -299,6 +387,10 @@ export async function main(argv: string[]): Promise<number> {
         return await tune(rest);
       case 'serve':
         return await serve(rest);
+      case 'worker':
+        return await worker(rest);
+      case 'submit':
+        return await submit(rest);
       case 'download-mnist': {
         const v = parseArgs({ args: rest, options: { cache: { type: 'string' } }, strict: true }).values;
         console.log(`MNIST is in ${await downloadMnist(v.cache ?? defaultCacheDir())}`);

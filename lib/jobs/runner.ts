@@ -293,6 +293,12 @@ export class JobRunner {
     return this.jobs.get(id);
   }
 
+  /** Drops an ended job from the list (a long-lived runner whose jobs are tracked elsewhere stays at constant memory). */
+  forget(id: string): void {
+    const job = this.jobs.get(id);
+    if (job && (job.status === 'done' || job.status === 'failed' || job.status === 'cancelled')) this.jobs.delete(id);
+  }
+
   list(): Job[] {
     return [...this.jobs.values()];
   }

@@ -1,0 +1,218 @@
+/**
+ * Jobs beyond one machine, over BullMQ on Redis: `QueueClient` submits jobs (and sweeps: many jobs
+ * gathered by a parent) and follows them; `QueueWorker` runs them on any number of machines.
+ *
+ * A queue worker hands each job to a JobRunner, so the arithmetic runs in a worker thread and the
+ * process's own event loop stays free to renew BullMQ's lock (a lock that expires while the loop is
+ * blocked makes BullMQ run the job twice). Job folders live in a data folder that every worker sees
+ * (a shared file system): a job whose worker died is taken up by another once its lock expires and
+ * resumes from the last checkpoint in that folder, to the same bits as an uninterrupted run (with
+ * the same thread budget). Job ids are idempotent: submitting an id again returns the job that has it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FlowProducer, Job as BullJob, Queue, QueueEvents, Worker } from 'bullmq';
+import IORedis from 'ioredis';
+import { ArgumentError } from '../tensor/errors';
+import { writeFileAtomic } from '../report/stateFile';
+import { JobSummary, resolveKind } from './kinds';
+import { JobSpec } from './protocol';
+import { JobRunner } from './runner';
+
+export const QUEUE_NAME = 'rfho-jobs';
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export interface QueueConnectionOptions {
+  /** redis://host:port[/db] */
+  redis: string;
+  /** key prefix, to keep several deployments apart in one Redis (default 'rfho') */
+  prefix?: string;
+}
+
+function connect(url: string): IORedis {
+  if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) throw new ArgumentError(`queue: 'redis' must be a redis:// URL, got '${String(url).slice(0, 80)}'`);
+  // BullMQ's blocking commands need unlimited retries per request on a worker's connection.
+  return new IORedis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+}
+
+/** Data of a queued job: one job spec, or a sweep gathering its children. */
+type QueuedData = { spec: Required<JobSpec> } | { sweep: { count: number } };
+
+export interface SweepRow {
+  id: string;
+  options: Record<string, unknown>;
+  summary: JobSummary;
+}
+
+export class QueueClient {
+  private readonly connection: IORedis;
+  private readonly queue: Queue;
+  private readonly flows: FlowProducer;
+  private events: QueueEvents | null = null;
+  private readonly prefix: string;
+
+  constructor(readonly opts: QueueConnectionOptions & { kinds?: readonly string[] }) {
+    this.prefix = opts.prefix ?? 'rfho';
+    this.connection = connect(opts.redis);
+    this.queue = new Queue(QUEUE_NAME, { connection: this.connection, prefix: this.prefix });
+    this.flows = new FlowProducer({ connection: this.connection, prefix: this.prefix });
+  }
+
+  /**
+   * A built-in kind's options are checked here, before anything is queued; a module kind (named in
+   * `kinds`: the workers have its module, this client may not) is checked by the worker that runs it.
+   */
+  private check(spec: JobSpec): Required<JobSpec> {
+    if (!spec || typeof spec !== 'object') throw new ArgumentError(`submit: 'spec' must be { kind, options }`);
+    const options = spec.options ?? {};
+    if (!(this.opts.kinds ?? []).includes(spec.kind)) resolveKind(spec.kind, {}).checkOptions(options);
+    else if (!options || typeof options !== 'object' || Array.isArray(options)) throw new ArgumentError(`submit: 'options' must be an object`);
+    return { kind: spec.kind, options: structuredClone(options) };
+  }
+
+  private checkId(id: string): void {
+    if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new ArgumentError(`submit: 'id' must be 1-128 letters, digits, '.', '_' or '-' (not first), got '${String(id).slice(0, 60)}'`);
+  }
+
+  /** Queues a job under `id`; the same id again returns the job that has it (nothing is queued twice). */
+  async submit(spec: JobSpec, id: string): Promise<string> {
+    this.checkId(id);
+    const data: QueuedData = { spec: this.check(spec) };
+    const job = await this.queue.add('job', data, { jobId: id, removeOnComplete: false, removeOnFail: false });
+    return job.id!;
+  }
+
+  /**
+   * Queues many jobs as one sweep: children `id.0`, `id.1`, ... run on any workers, and the parent
+   * `id` gathers their summaries in one table (its result, and sweep.json / sweep.csv in its folder).
+   */
+  async submitSweep(specs: readonly JobSpec[], id: string): Promise<string> {
+    this.checkId(id);
+    if (!Array.isArray(specs) || specs.length === 0 || specs.length > 10000) throw new ArgumentError(`sweep: 'specs' must be 1 to 10000 job specs`);
+    const checked = specs.map((s) => this.check(s));
+    const node = await this.flows.add({
+      name: 'sweep', queueName: QUEUE_NAME, data: { sweep: { count: checked.length } } satisfies QueuedData, opts: { jobId: id, removeOnComplete: false, removeOnFail: false },
+      children: checked.map((spec, i) => ({ name: 'job', queueName: QUEUE_NAME, data: { spec } satisfies QueuedData, opts: { jobId: `${id}.${i}`, removeOnComplete: false, removeOnFail: false } })),
+    });
+    return node.job.id!;
+  }
+
+  /** Waits for a job's result; `onProgress` gets its records as they come. Rejects with the job's error. */
+  async follow<R = unknown>(id: string, onProgress?: (record: Record<string, unknown>) => void): Promise<R> {
+    this.events ??= new QueueEvents(QUEUE_NAME, { connection: connect(this.opts.redis), prefix: this.prefix });
+    await this.events.waitUntilReady();
+    const listener = ({ jobId, data }: { jobId: string; data: unknown }) => {
+      if (jobId === id && onProgress && data && typeof data === 'object') onProgress(data as Record<string, unknown>);
+    };
+    this.events.on('progress', listener);
+    try {
+      const job = await BullJob.fromId(this.queue, id);
+      if (!job) throw new ArgumentError(`follow: no job '${id}'`);
+      return (await job.waitUntilFinished(this.events)) as R;
+    } finally {
+      this.events.off('progress', listener);
+    }
+  }
+
+  /** A job's state: waiting, active, completed, failed, ... (or null when there is none). */
+  async state(id: string): Promise<string | null> {
+    const job = await BullJob.fromId(this.queue, id);
+    return job ? job.getState() : null;
+  }
+
+  async close(): Promise<void> {
+    await this.events?.close();
+    await this.flows.close();
+    await this.queue.close();
+    this.connection.disconnect();
+  }
+}
+
+export interface QueueWorkerOptions extends QueueConnectionOptions {
+  /** the data folder every worker sees: job folders, checkpoints (a shared file system across machines) */
+  dataDir: string;
+  /** jobs this process runs at once (default 1) */
+  concurrency?: number;
+  /** kernel threads per job (default: the runner's) */
+  threads?: number;
+  /** problem modules usable as kinds: name → absolute path (the same on every worker) */
+  kinds?: Record<string, string>;
+  /** ms a worker's lock on a job lasts without renewal: how soon a dead worker's job is taken up (default 30 000) */
+  lockDuration?: number;
+  /** ms between checks for jobs whose worker died (default: lockDuration) */
+  stalledInterval?: number;
+  /** what the worker does, for its operator */
+  log?: (line: string) => void;
+}
+
+export class QueueWorker {
+  readonly runner: JobRunner;
+  private readonly worker: Worker;
+  private readonly queue: Queue;
+  private readonly connection: IORedis;
+
+  constructor(readonly opts: QueueWorkerOptions) {
+    const log = opts.log ?? (() => undefined);
+    this.runner = new JobRunner({ dataDir: opts.dataDir, concurrency: opts.concurrency ?? 1, threads: opts.threads, kinds: opts.kinds });
+    this.connection = connect(opts.redis);
+    const lockDuration = opts.lockDuration ?? 30000;
+    this.worker = new Worker(QUEUE_NAME, (job) => this.process(job, log), {
+      connection: this.connection, prefix: opts.prefix ?? 'rfho', concurrency: opts.concurrency ?? 1,
+      lockDuration, stalledInterval: opts.stalledInterval ?? lockDuration, maxStalledCount: 10,
+    });
+    this.worker.on('error', (e) => log(`error: ${e.message}`));
+    this.queue = new Queue(QUEUE_NAME, { connection: this.connection, prefix: opts.prefix ?? 'rfho' });
+  }
+
+  private async process(bullJob: BullJob, log: (line: string) => void): Promise<unknown> {
+    const data = bullJob.data as QueuedData;
+    const id = bullJob.id!;
+    if ('sweep' in data) return this.gather(bullJob);
+    const folder = path.resolve(this.opts.dataDir, id);
+    const resume = fs.existsSync(path.join(folder, 'job.json'));
+    log(`${resume ? 'resuming' : 'starting'} ${id}`);
+    const job = this.runner.submit(data.spec, { id, folder, resume });
+    job.on('record', (r) => void bullJob.updateProgress(r).catch(() => undefined));
+    try {
+      const summary = await job.result;
+      log(`done ${id}`);
+      return summary;
+    } finally {
+      this.runner.forget(job.id);
+    }
+  }
+
+  /** A sweep's parent: its children's summaries as one table. */
+  private async gather(bullJob: BullJob): Promise<{ rows: SweepRow[] }> {
+    const values = (await bullJob.getChildrenValues()) as Record<string, JobSummary>;
+    const rows: SweepRow[] = [];
+    for (const [key, summary] of Object.entries(values)) {
+      const childId = key.split(':').pop()!;
+      const child = await BullJob.fromId(this.queue, childId);
+      rows.push({ id: childId, options: (child?.data as { spec?: Required<JobSpec> })?.spec?.options ?? {}, summary });
+    }
+    rows.sort((a, b) => Number(a.id.split('.').pop()) - Number(b.id.split('.').pop()));
+    const folder = path.resolve(this.opts.dataDir, bullJob.id!);
+    fs.mkdirSync(folder, { recursive: true });
+    writeFileAtomic(path.join(folder, 'sweep.json'), JSON.stringify(rows, null, 1) + '\n');
+    const optionKeys = [...new Set(rows.flatMap((r) => Object.keys(r.options)))];
+    const summaryKeys = [...new Set(rows.flatMap((r) => Object.keys(r.summary).filter((k) => typeof r.summary[k] === 'number')))];
+    const quote = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? `"${v.replace(/"/g, '""')}"` : String(v));
+    const csv = [['id', ...optionKeys, ...summaryKeys].join(','), ...rows.map((r) => [quote(r.id), ...optionKeys.map((k) => (typeof r.options[k] === 'number' ? String(r.options[k]) : quote(JSON.stringify(r.options[k])))), ...summaryKeys.map((k) => quote(r.summary[k]))].join(','))].join('\n') + '\n';
+    writeFileAtomic(path.join(folder, 'sweep.csv'), csv);
+    return { rows };
+  }
+
+  async waitUntilReady(): Promise<void> {
+    await this.worker.waitUntilReady();
+  }
+
+  /** Stops taking jobs; running ones stop as a crash would and are taken up again by a worker. */
+  async close(): Promise<void> {
+    // BullMQ first: a job ended by the runner's close must not be recorded as failed.
+    await this.worker.close(true);
+    await this.runner.close({ cancel: false });
+    await this.queue.close();
+    this.connection.disconnect();
+  }
+}

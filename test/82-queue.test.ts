@@ -1,0 +1,126 @@
+/**
+ * Jobs over BullMQ on a real Redis: worker processes take queued jobs, a worker killed mid-job
+ * (SIGKILL) has its job taken up by another, which resumes from the shared folder's checkpoint to
+ * the bits of an uninterrupted run; sweeps gather their children in one table; ids are idempotent.
+ * Redis: RFHO_TEST_REDIS (started by .ci/run), else a redis-server started here; skipped, saying
+ * so, where neither exists.
+ */
+import * as assert from 'node:assert/strict';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as rf from '../lib';
+import { QueueClient } from '../lib/jobs/queue';
+
+const cli = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
+const HC = { trainSize: 150, validSize: 150, testSize: 150, corrupted: 40, R: 100, T: 20, hyperIterations: 3, evalEvery: 2 };
+
+function tmp(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+interface WorkerProcess {
+  child: ChildProcess;
+  log: string[];
+}
+
+describe('jobs over BullMQ on Redis', function () {
+  this.timeout(600000);
+  let redis: string;
+  let ownServer: ChildProcess | null = null;
+  const workers: WorkerProcess[] = [];
+  let client: QueueClient;
+  let data: string;
+  const prefix = `rfho-test-${process.pid}-${Date.now()}`;
+
+  before(async function () {
+    if (process.env.RFHO_TEST_REDIS) redis = process.env.RFHO_TEST_REDIS;
+    else if (spawnSync('redis-server', ['--version']).status === 0) {
+      const port = 20000 + (process.pid % 20000);
+      ownServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', tmp('rfho-redis-'), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      redis = `redis://127.0.0.1:${port}`;
+      for (let i = 0; i < 100 && spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 50));
+    } else {
+      console.log('      queue tests skipped: no Redis (set RFHO_TEST_REDIS, or install redis-server: sudo apt-get install redis-server)');
+      this.skip();
+    }
+    data = tmp('rfho-queue-');
+    client = new QueueClient({ redis, prefix });
+  });
+
+  const startWorker = async (): Promise<WorkerProcess> => {
+    const child = spawn(process.execPath, [cli, 'worker', '--redis', redis, '--prefix', prefix, '--data', data, '--threads', '1', '--lock-duration', '2000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const w: WorkerProcess = { child, log: [] };
+    child.stdout!.on('data', (d) => w.log.push(...String(d).split('\n').filter(Boolean)));
+    child.stderr!.on('data', (d) => w.log.push(...String(d).split('\n').filter(Boolean)));
+    for (let i = 0; i < 400 && !w.log.some((l) => l.includes('ready')); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(w.log.some((l) => l.includes('ready')), `worker started: ${w.log.join(' | ')}`);
+    workers.push(w);
+    return w;
+  };
+
+  after(async () => {
+    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => (w.child.exitCode === null ? new Promise((r) => w.child.on('exit', r)) : undefined)));
+    await client?.close();
+    ownServer?.kill('SIGTERM');
+  });
+
+  it('a worker killed mid-job: another takes the job up and resumes it to the λ of an uninterrupted run, bit for bit', async () => {
+    await startWorker();
+    await startWorker();
+    await startWorker();
+    const opts = { ...HC, T: 400, hyperIterations: 12 };
+    const id = await client.submit({ kind: 'hyper-cleaning', options: opts }, 'killed-1');
+    const records: number[] = [];
+    const result = client.follow<rf.JobSummary>(id, (r) => records.push(r.iteration as number));
+    // the worker that took it, once it has logged two hyper-iterations
+    let holder: WorkerProcess | undefined;
+    for (let i = 0; i < 2000 && !(holder && records.length >= 2); i++) {
+      holder = workers.find((w) => w.log.some((l) => l.includes(`starting ${id}`)));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(holder && records.length >= 2, 'the job started and reported');
+    holder.child.kill('SIGKILL');
+    const summary = await result;
+    assert.equal(summary.iterations, 12);
+    const taker = workers.find((w) => w !== holder && w.log.some((l) => l.includes(`resuming ${id}`)));
+    assert.ok(taker, `another worker resumed it: ${workers.map((w) => w.log.join(' / ')).join(' || ')}`);
+    const lambda = JSON.parse(fs.readFileSync(path.join(data, id, 'hyperparameters.json'), 'utf8')).lambda;
+    const runner = new rf.JobRunner({ dataDir: tmp('rfho-queue-straight-'), threads: 1 });
+    const straight = await runner.submit({ kind: 'hyper-cleaning', options: opts }).result;
+    assert.deepEqual(lambda, JSON.parse(fs.readFileSync(path.join(straight.out, 'hyperparameters.json'), 'utf8')).lambda);
+  });
+
+  it('a sweep fans out over the workers and gathers one table; submitting an id again runs nothing twice', async () => {
+    const sweep = [0, 1, 2, 3].map((seed) => ({ kind: 'hyper-cleaning', options: { ...HC, seed } }));
+    const id = await client.submitSweep(sweep, 'sweep-1');
+    const { rows } = await client.follow<{ rows: { id: string; options: Record<string, unknown>; summary: rf.JobSummary }[] }>(id);
+    assert.deepEqual(rows.map((r) => r.id), ['sweep-1.0', 'sweep-1.1', 'sweep-1.2', 'sweep-1.3']);
+    assert.deepEqual(rows.map((r) => r.options.seed), [0, 1, 2, 3]);
+    assert.ok(rows.every((r) => r.summary.iterations === 3 && typeof r.summary.testAccuracy === 'number'));
+    const csv = fs.readFileSync(path.join(data, id, 'sweep.csv'), 'utf8').trim().split('\n');
+    assert.equal(csv.length, 5);
+    assert.match(csv[0], /^id,.*seed.*testAccuracy/);
+    // each child equals the same job run alone
+    const runner = new rf.JobRunner({ dataDir: tmp('rfho-queue-one-'), threads: 1 });
+    const alone = await runner.submit({ kind: 'hyper-cleaning', options: { ...HC, seed: 2 } }).result;
+    assert.equal(rows[2].summary.testAccuracy, alone.testAccuracy);
+    assert.equal(rows[2].summary.validation, alone.validation);
+    // idempotent ids: the same id returns the finished job, which does not run again
+    const starts = () => workers.reduce((n, w) => n + w.log.filter((l) => l.includes('starting sweep-1.0')).length, 0);
+    const before = starts();
+    assert.equal(await client.submit({ kind: 'hyper-cleaning', options: { ...HC, seed: 9 } }, 'sweep-1.0'), 'sweep-1.0');
+    assert.equal((await client.follow<rf.JobSummary>('sweep-1.0')).validation, rows[0].summary.validation);
+    assert.equal(starts(), before);
+  });
+
+  it('bad submissions are refused before anything is queued', async () => {
+    await assert.rejects(client.submit({ kind: 'hyper-cleaning', options: { T: 'x' } }, 'bad-1'), /option 'T' must be a number/);
+    await assert.rejects(client.submit({ kind: 'nope' }, 'bad-2'), /unknown kind 'nope'/);
+    await assert.rejects(client.submit({ kind: 'tune' }, '../x'), /'id' must be/);
+    await assert.rejects(client.submitSweep([], 'bad-3'), /1 to 10000 job specs/);
+    assert.equal(await client.state('bad-1'), null);
+  });
+});
