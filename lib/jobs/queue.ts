@@ -49,6 +49,7 @@ export class QueueClient {
   private readonly queue: Queue;
   private readonly flows: FlowProducer;
   private events: QueueEvents | null = null;
+  private eventsConnection: IORedis | null = null;
   private readonly prefix: string;
 
   constructor(readonly opts: QueueConnectionOptions & { kinds?: readonly string[] }) {
@@ -99,7 +100,11 @@ export class QueueClient {
 
   /** Waits for a job's result; `onProgress` gets its records as they come. Rejects with the job's error. */
   async follow<R = unknown>(id: string, onProgress?: (record: Record<string, unknown>) => void): Promise<R> {
-    this.events ??= new QueueEvents(QUEUE_NAME, { connection: connect(this.opts.redis), prefix: this.prefix });
+    if (!this.events) {
+      // QueueEvents blocks on its connection: one of its own
+      this.eventsConnection = connect(this.opts.redis);
+      this.events = new QueueEvents(QUEUE_NAME, { connection: this.eventsConnection, prefix: this.prefix });
+    }
     await this.events.waitUntilReady();
     const listener = ({ jobId, data }: { jobId: string; data: unknown }) => {
       if (jobId === id && onProgress && data && typeof data === 'object') onProgress(data as Record<string, unknown>);
@@ -120,8 +125,10 @@ export class QueueClient {
     return job ? job.getState() : null;
   }
 
+  /** Closes its connections (BullMQ leaves connections it was given open: they are closed here). */
   async close(): Promise<void> {
     await this.events?.close();
+    this.eventsConnection?.disconnect();
     await this.flows.close();
     await this.queue.close();
     this.connection.disconnect();
