@@ -5,5 +5,10 @@ export type { JobSpec } from './protocol';
 export { BUILTIN_KINDS, resolveKind } from './kinds';
 export type { JobContext, JobKind, JobSummary } from './kinds';
 export type { ModuleJob } from './kinds/module';
-export { QueueClient, QueueWorker, QUEUE_NAME } from './queue';
-export type { QueueConnectionOptions, QueueWorkerOptions, SweepRow } from './queue';
+export type { QueueClient, QueueWorker, QueueConnectionOptions, QueueWorkerOptions, SweepRow } from './queue';
+
+/** The BullMQ side of jobs (QueueClient, QueueWorker), loaded on first use: BullMQ and ioredis take ~0.2 s to load. */
+export function queue(): typeof import('./queue') {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require('./queue') as typeof import('./queue');
+}
