@@ -61,8 +61,12 @@ describe('jobs over BullMQ on Redis', function () {
   };
 
   after(async () => {
-    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGTERM');
-    await Promise.all(workers.map((w) => (w.child.exitCode === null ? new Promise((r) => w.child.on('exit', r)) : undefined)));
+    // A child that already ended has an exit code or (killed) a signal: wait only for the others.
+    const alive = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+    await Promise.all(alive.map((w) => new Promise((r) => {
+      w.child.on('exit', r);
+      w.child.kill('SIGTERM');
+    })));
     await client?.close();
     ownServer?.kill('SIGTERM');
   });
