@@ -121,7 +121,7 @@ describe('jobs in worker threads', function () {
     const dir = tmp('rfho-jobs-bad-');
     const runner = new rf.JobRunner({ dataDir: dir, kinds: { weighted: fixture } });
     const bad: [unknown, RegExp][] = [
-      [{ kind: 'bitcoin-miner' }, /unknown kind 'bitcoin-miner' \(known: hyper-cleaning, tune, weighted\)/],
+      [{ kind: 'bitcoin-miner' }, /unknown kind 'bitcoin-miner' \(known: hyper-cleaning, tune, forward-shard, weighted\)/],
       [{ kind: 42 }, /'kind' must be a string/],
       [{ kind: 'hyper-cleaning', options: { R: '5' } }, /option 'R' must be a number/],
       [{ kind: 'hyper-cleaning', options: { Rr: 5 } }, /unknown option 'Rr'/],

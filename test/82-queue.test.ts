@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as rf from '../lib';
-import { QueueClient } from '../lib/jobs/queue';
+import { QueueClient, ShardedHypergradient } from '../lib/jobs/queue';
+import { createJob } from './fixtures/weightedProblem';
 
 const cli = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
 const HC = { trainSize: 150, validSize: 150, testSize: 150, corrupted: 40, R: 100, T: 20, hyperIterations: 3, evalEvery: 2 };
@@ -50,7 +51,7 @@ describe('jobs over BullMQ on Redis', function () {
   });
 
   const startWorker = async (): Promise<WorkerProcess> => {
-    const child = spawn(process.execPath, [cli, 'worker', '--redis', redis, '--prefix', prefix, '--data', data, '--threads', '1', '--lock-duration', '2000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'worker', '--redis', redis, '--prefix', prefix, '--data', data, '--threads', '1', '--lock-duration', '2000', '--kinds', path.join(__dirname, 'fixtures')], { stdio: ['ignore', 'pipe', 'pipe'] });
     const w: WorkerProcess = { child, log: [] };
     child.stdout!.on('data', (d) => w.log.push(...String(d).split('\n').filter(Boolean)));
     child.stderr!.on('data', (d) => w.log.push(...String(d).split('\n').filter(Boolean)));
@@ -118,6 +119,27 @@ describe('jobs over BullMQ on Redis', function () {
     assert.equal(await client.submit({ kind: 'hyper-cleaning', options: { ...HC, seed: 9 } }, 'sweep-1.0'), 'sweep-1.0');
     assert.equal((await client.follow<rf.JobSummary>('sweep-1.0')).validation, rows[0].summary.validation);
     assert.equal(starts(), before);
+  });
+
+  it('Forward-HG sharded by columns over the workers: the shards put end to end are the single-process hypergradient', async () => {
+    const opts = { n: 40, T: 30 };
+    const id = await client.submitForwardSharded({ kind: 'weightedProblem', options: opts, T: 30 }, 3, 'forward-1');
+    const r = await client.follow<ShardedHypergradient>(id);
+    assert.deepEqual(r.shards.map((s) => [s.columns.start, s.columns.end]), [[0, 13], [13, 27], [27, 41]]);
+    // the single-process Forward-HG with the workers' thread budget
+    const was = rf.getThreads();
+    rf.setThreads(1);
+    try {
+      const { problem } = createJob(opts);
+      const full = rf.forwardHG(problem, { T: 30 });
+      const flat = [...full.grads.lam.toArray(), ...full.grads.l2.toArray()];
+      assert.deepEqual(r.values, flat, 'bit for bit (float64; these shards take the same kernels as the whole)');
+      assert.equal(r.value, full.value);
+    } finally {
+      rf.setThreads(was);
+    }
+    assert.ok(fs.existsSync(path.join(data, id, 'hypergradient.json')));
+    await assert.rejects(client.submitForwardSharded({ kind: 'weightedProblem', T: -1 }, 2, 'forward-bad'), /'T' must be a non-negative integer/);
   });
 
   it('bad submissions are refused before anything is queued', async () => {

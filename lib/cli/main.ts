@@ -62,6 +62,7 @@ worker options (--redis URL is required; every worker sees the same --data folde
 submit options:
   --redis URL --kind NAME --options JSON (default {}) --id ID (default: kind-time-random; idempotent)
   --sweep JSON (a grid such as {"seed":[0,1],"R":[100,200]}: one job per combination, gathered in one table)
+  --forward-shards N --T T (Forward-HG of the problem module --kind, its columns split over N jobs put back together)
   --follow (print each record and the result; exit code 1 if the job fails) --prefix P --kinds DIR
 
 tune options:
@@ -344,7 +345,10 @@ function combinations(grid: Record<string, unknown[]>): Record<string, unknown>[
 }
 
 async function submit(argv: string[]): Promise<number> {
-  const v = parseOnly(argv, { redis: { type: 'string' }, prefix: { type: 'string' }, kind: { type: 'string' }, options: { type: 'string' }, id: { type: 'string' }, sweep: { type: 'string' }, follow: { type: 'boolean' }, kinds: { type: 'string' } });
+  const v = parseOnly(argv, {
+    redis: { type: 'string' }, prefix: { type: 'string' }, kind: { type: 'string' }, options: { type: 'string' }, id: { type: 'string' }, sweep: { type: 'string' },
+    follow: { type: 'boolean' }, kinds: { type: 'string' }, 'forward-shards': { type: 'string' }, T: { type: 'string' },
+  });
   if (!v.redis || !v.kind) throw new UsageError('submit: --redis URL and --kind NAME are required');
   const json = (text: string | undefined, name: string) => {
     try {
@@ -356,13 +360,17 @@ async function submit(argv: string[]): Promise<number> {
   const options = (json(v.options as string | undefined, 'options') ?? {}) as Record<string, unknown>;
   const grid = json(v.sweep as string | undefined, 'sweep') as Record<string, unknown[]> | undefined;
   const kind = String(v.kind);
-  const id = (v.id as string | undefined) ?? `${grid ? 'sweep' : kind}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 23)}-${Math.random().toString(16).slice(2, 8)}`;
+  const shards = num(v['forward-shards'] as string | undefined, 'forward-shards', true);
+  if (shards !== undefined && (grid || v.T === undefined)) throw new UsageError('--forward-shards needs --T and cannot be combined with --sweep');
+  const id = (v.id as string | undefined) ?? `${grid ? 'sweep' : shards ? 'forward' : kind}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 23)}-${Math.random().toString(16).slice(2, 8)}`;
   const { QueueClient } = await import('../jobs/queue');
   const client = new QueueClient({ redis: String(v.redis), prefix: v.prefix as string | undefined, kinds: Object.keys(modulesOf(v.kinds as string | undefined)) });
   try {
     let queued: string;
     try {
-      queued = grid ? await client.submitSweep(combinations(grid).map((o) => ({ kind, options: { ...options, ...o } })), id) : await client.submit({ kind, options }, id);
+      queued = shards !== undefined ? await client.submitForwardSharded({ kind, options, T: num(v.T as string, 'T', true)! }, shards, id)
+        : grid ? await client.submitSweep(combinations(grid).map((o) => ({ kind, options: { ...options, ...o } })), id)
+          : await client.submit({ kind, options }, id);
     } catch (e) {
       if (e instanceof ArgumentError) throw new UsageError(e.message);
       throw e;

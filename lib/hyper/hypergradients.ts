@@ -318,15 +318,30 @@ export function* reverseHGSteps(problem: Problem, opts: ReverseOptions): Stepwis
 }
 
 /** Identity directions for the hyperparameters: one batched tangent per hyperparameter, [m, ...shape]. */
-export function hyperBasis(problem: Problem): Tensor[] {
+export function hyperBasis(problem: Problem, columns?: ColumnRange): Tensor[] {
   const m = problem.hyperSize;
+  const a = columns?.start ?? 0, b = columns?.end ?? m, k = b - a;
   let offset = 0;
   return problem.hyperparameters.map((hp) => {
-    const data = hp.value.dtype === 'float64' ? new Float64Array(m * hp.size) : new Float32Array(m * hp.size);
-    for (let i = 0; i < hp.size; i++) data[(offset + i) * hp.size + i] = 1;
+    const data = hp.value.dtype === 'float64' ? new Float64Array(k * hp.size) : new Float32Array(k * hp.size);
+    for (let i = 0; i < hp.size; i++) {
+      const column = offset + i;
+      if (column >= a && column < b) data[(column - a) * hp.size + i] = 1;
+    }
     offset += hp.size;
-    return K.tensor(data, [m, ...hp.shape], { dtype: hp.value.dtype, device: hp.value.device });
+    return K.tensor(data, [k, ...hp.shape], { dtype: hp.value.dtype, device: hp.value.device });
   });
+}
+
+/** Columns [start, end) of the flat hyperparameter vector (the hyperparameters in order, each flattened). */
+export interface ColumnRange {
+  start: number;
+  end: number;
+}
+
+/** The i-th of n near-equal column ranges of m columns. */
+export function shardColumns(m: number, i: number, n: number): ColumnRange {
+  return { start: Math.floor((i * m) / n), end: Math.floor(((i + 1) * m) / n) };
 }
 
 /** State of a forward-mode propagation: s_t and Z_t = ds_t/dλ ([m, D]). */
@@ -344,7 +359,8 @@ export function forwardInit(problem: Problem, basis: readonly Tensor[]): Forward
     return { state: r.value, Z: r.tangent, t: 0 };
   }
   const s = initialState(problem, h);
-  return { state: s, Z: K.fullLike(s, 0, [problem.hyperSize, s.size]), t: 0 };
+  const k = basis.length ? basis[0].shape[0] : problem.hyperSize; // the directions carried: all, or a shard's
+  return { state: s, Z: K.fullLike(s, 0, [k, s.size]), t: 0 };
 }
 
 /** Advances (s, Z) by one step of Φ and its tangent map: Z ← A Z + B. Disposes the old pair. */
@@ -421,6 +437,72 @@ export function* forwardHGSteps(problem: Problem, opts: HypergradientOptions): S
   } finally {
     disposeAll(basis);
     if (fs) disposeAll(finished ? [fs.Z] : [fs.Z, fs.state]);
+  }
+}
+
+export interface ColumnsOptions extends HypergradientOptions {
+  /** the columns of the flat hyperparameter vector to compute (a shard of Forward-HG) */
+  columns: ColumnRange;
+}
+
+export interface ColumnsResult {
+  columns: ColumnRange;
+  /** ∂E/∂λ_j for j in the columns, in the flat order of the hyperparameters */
+  values: number[];
+  value: number;
+  errors: { [name: string]: number };
+  steps: number;
+}
+
+/**
+ * Forward-HG for some columns of the hypergradient only: Z carries those directions, so shards of
+ * the columns run on different workers each pay one training run plus their share of directions,
+ * and their values put end to end are Forward-HG's. The same to rounding: a shard's batched products
+ * are narrower than the whole's, and kernels may sum in another order for another width.
+ */
+export function forwardHGColumns(problem: Problem, opts: ColumnsOptions): ColumnsResult {
+  return runToEnd(forwardHGColumnsSteps(problem, opts));
+}
+
+export function forwardHGColumnsAsync(problem: Problem, opts: ColumnsOptions & SliceOptions): Promise<ColumnsResult> {
+  checkSliceOptions(opts, 'forwardHGColumnsAsync');
+  return runInSlices(forwardHGColumnsSteps(problem, opts), opts);
+}
+
+export function* forwardHGColumnsSteps(problem: Problem, opts: ColumnsOptions): Stepwise<ColumnsResult> {
+  const m = problem.hyperSize;
+  const c = opts?.columns;
+  if (!c || !Number.isInteger(c.start) || !Number.isInteger(c.end) || c.start < 0 || c.end > m || c.start >= c.end) {
+    throw new ArgumentError(`argument 'columns' must be { start, end } with 0 ≤ start < end ≤ ${m} (the number of hyperparameter entries), got ${JSON.stringify(c)}`);
+  }
+  const { max, done } = horizon(opts);
+  const check = opts.checkFinite !== false;
+  const basis = hyperBasis(problem, c);
+  let fs: ForwardState | null = null;
+  try {
+    fs = forwardInit(problem, basis);
+    while (fs.t < max) {
+      fs = forwardStep(problem, fs, basis, check);
+      opts.onStep?.(fs.t);
+      if (done(fs.t, fs.state)) break;
+      yield;
+    }
+    const h = problem.current();
+    const og = objectiveGradient(problem, fs.state, problem.names.map((n) => h[n]));
+    try {
+      const current = fs;
+      const zt = tidy(() => K.matmul(current.Z, K.reshapeView(og.dS, [og.dS.size, 1])).toArray()); // [k]
+      const direct: number[] = [];
+      for (const g of og.dH) for (const v of g.toArray()) direct.push(v);
+      const values = Array.from(zt, (z, j) => direct[c.start + j] + z);
+      if (check && values.some((v) => !Number.isFinite(v))) throw new DivergenceError('divergence: NaN/Inf in the hypergradient columns', fs.t, 'the hypergradient');
+      return { columns: { start: c.start, end: c.end }, values, value: og.value, errors: og.errors, steps: fs.t };
+    } finally {
+      disposeAll([og.dS, ...og.dH]);
+    }
+  } finally {
+    disposeAll(basis);
+    if (fs) disposeAll([fs.Z, fs.state]);
   }
 }
 

@@ -35,8 +35,17 @@ function connect(url: string): IORedis {
   return new IORedis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
-/** Data of a queued job: one job spec, or a sweep gathering its children. */
-type QueuedData = { spec: Required<JobSpec> } | { sweep: { count: number } };
+/** Data of a queued job: one job spec, a sweep gathering its children, or Forward-HG's shards put together. */
+type QueuedData = { spec: Required<JobSpec> } | { sweep: { count: number } } | { assemble: { shards: number } };
+
+/** A hypergradient assembled from Forward-HG's shards. */
+export interface ShardedHypergradient {
+  /** ∂E/∂λ, the hyperparameters flattened in order */
+  values: number[];
+  /** the validation objective (every shard trains the same trajectory: they agree) */
+  value: number;
+  shards: { id: string; columns: { start: number; end: number }; seconds: number }[];
+}
 
 export interface SweepRow {
   id: string;
@@ -94,6 +103,24 @@ export class QueueClient {
     const node = await this.flows.add({
       name: 'sweep', queueName: QUEUE_NAME, data: { sweep: { count: checked.length } } satisfies QueuedData, opts: { jobId: id, removeOnComplete: false, removeOnFail: false },
       children: checked.map((spec, i) => ({ name: 'job', queueName: QUEUE_NAME, data: { spec } satisfies QueuedData, opts: { jobId: `${id}.${i}`, removeOnComplete: false, removeOnFail: false } })),
+    });
+    return node.job.id!;
+  }
+
+  /**
+   * Forward-HG of a problem module's problem, its columns split over `shards` jobs that any workers
+   * run (each trains the same trajectory and carries its share of the directions); the parent `id`
+   * puts their values end to end: Forward-HG's hypergradient (the same to rounding; bit for bit where
+   * the kernels sum a shard's narrower products in the same order). The module `kind` must be one of
+   * the workers' kinds.
+   */
+  async submitForwardSharded(job: { kind: string; options?: Record<string, unknown>; T: number }, shards: number, id: string): Promise<string> {
+    this.checkId(id);
+    if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new ArgumentError(`forward sharded: 'shards' must be an integer in [1, 1024], got ${String(shards)}`);
+    const specs = Array.from({ length: shards }, (_, i) => this.check({ kind: 'forward-shard', options: { kind: job.kind, options: job.options ?? {}, T: job.T, shard: i, shards } }));
+    const node = await this.flows.add({
+      name: 'assemble', queueName: QUEUE_NAME, data: { assemble: { shards } } satisfies QueuedData, opts: { jobId: id, removeOnComplete: false, removeOnFail: false },
+      children: specs.map((spec, i) => ({ name: 'job', queueName: QUEUE_NAME, data: { spec } satisfies QueuedData, opts: { jobId: `${id}.${i}`, removeOnComplete: false, removeOnFail: false } })),
     });
     return node.job.id!;
   }
@@ -175,6 +202,7 @@ export class QueueWorker {
     const data = bullJob.data as QueuedData;
     const id = bullJob.id!;
     if ('sweep' in data) return this.gather(bullJob);
+    if ('assemble' in data) return this.assemble(bullJob);
     const folder = path.resolve(this.opts.dataDir, id);
     const resume = fs.existsSync(path.join(folder, 'job.json'));
     log(`${resume ? 'resuming' : 'starting'} ${id}`);
@@ -208,6 +236,28 @@ export class QueueWorker {
     const csv = [['id', ...optionKeys, ...summaryKeys].join(','), ...rows.map((r) => [quote(r.id), ...optionKeys.map((k) => (typeof r.options[k] === 'number' ? String(r.options[k]) : quote(JSON.stringify(r.options[k])))), ...summaryKeys.map((k) => quote(r.summary[k]))].join(','))].join('\n') + '\n';
     writeFileAtomic(path.join(folder, 'sweep.csv'), csv);
     return { rows };
+  }
+
+  /** Forward-HG's shards put end to end (their columns must tile the whole). */
+  private async assemble(bullJob: BullJob): Promise<ShardedHypergradient> {
+    const values = Object.entries((await bullJob.getChildrenValues()) as Record<string, JobSummary>)
+      .map(([key, s]) => ({ id: key.split(':').pop()!, s: s as JobSummary & { columns: { start: number; end: number }; values: number[]; value: number; m: number } }))
+      .sort((a, b) => a.s.columns.start - b.s.columns.start);
+    const out: number[] = [];
+    for (const { id, s } of values) {
+      if (s.columns.start !== out.length || s.values.length !== s.columns.end - s.columns.start) throw new Error(`forward sharded: shard ${id} covers [${s.columns.start}, ${s.columns.end}), expected to start at ${out.length}`);
+      out.push(...s.values);
+    }
+    const m = values[0]?.s.m ?? 0;
+    if (out.length !== m) throw new Error(`forward sharded: the shards cover ${out.length} of ${m} columns`);
+    const result: ShardedHypergradient = {
+      values: out, value: values.find((v) => v.s.values.length)?.s.value ?? NaN,
+      shards: values.map(({ id, s }) => ({ id, columns: s.columns, seconds: s.seconds as number })),
+    };
+    const folder = path.resolve(this.opts.dataDir, bullJob.id!);
+    fs.mkdirSync(folder, { recursive: true });
+    writeFileAtomic(path.join(folder, 'hypergradient.json'), JSON.stringify(result) + '\n');
+    return result;
   }
 
   async waitUntilReady(): Promise<void> {

@@ -62,7 +62,7 @@ function modulesIn(dir: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of fs.readdirSync(dir)) {
     const m = /^([A-Za-z0-9][A-Za-z0-9_-]{0,63})\.(c?js)$/.exec(f);
-    if (m && !Object.prototype.hasOwnProperty.call(BUILTIN_KINDS, m[1])) out[m[1]] = path.resolve(dir, f);
+    if (m && !Object.prototype.hasOwnProperty.call(BUILTIN_KINDS, m[1]) && m[1] !== 'forward-shard') out[m[1]] = path.resolve(dir, f);
   }
   return out;
 }

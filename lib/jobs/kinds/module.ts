@@ -27,7 +27,7 @@ export interface ModuleJob {
   iterations: number;
 }
 
-interface ProblemModule {
+export interface ProblemModule {
   createJob(options: Record<string, unknown>): ModuleJob | Promise<ModuleJob>;
   checkOptions?(options: Record<string, unknown>): void;
 }
@@ -37,7 +37,7 @@ interface ModuleCheckpoint {
   snapshot: ReturnType<HyperOptimizer['save']>;
 }
 
-function load(name: string, file: string): ProblemModule {
+export function loadProblemModule(name: string, file: string): ProblemModule {
   if (!path.isAbsolute(file)) throw new ArgumentError(`job kind '${name}': the module path must be absolute, got '${file}'`);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const m = require(file) as Partial<ProblemModule>;
@@ -60,10 +60,10 @@ export function moduleKind(name: string, file: string): JobKind {
     description: `problem module ${file}`,
     checkOptions(options) {
       if (!options || typeof options !== 'object' || Array.isArray(options)) throw new ArgumentError(`${name}: 'options' must be an object`);
-      load(name, file).checkOptions?.(options);
+      loadProblemModule(name, file).checkOptions?.(options);
     },
     async run(options, ctx: JobContext): Promise<JobSummary> {
-      const mod = load(name, file);
+      const mod = loadProblemModule(name, file);
       mod.checkOptions?.(options);
       const { folder } = ctx;
       const cpFile = folder.file('checkpoint.json');
