@@ -180,6 +180,25 @@ describe('HyperOptimizer.runAsync', function () {
   });
 });
 
+describe('Forward-HG by columns', () => {
+  it('shards of the columns put end to end equal Forward-HG; bad column ranges are ArgumentErrors', async () => {
+    const { forwardHGColumns, forwardHGColumnsAsync, shardColumns } = await import('../lib/hyper/hypergradients');
+    const p = makeProblem('momentum');
+    const full = rf.forwardHG(p, { T });
+    const flat = p.names.flatMap((name) => Array.from(full.grads[name].toArray()));
+    for (const n of [1, 2, 5]) {
+      const parts: number[] = [];
+      for (let i = 0; i < n; i++) parts.push(...(await forwardHGColumnsAsync(p, { T, columns: shardColumns(p.hyperSize, i, n) })).values);
+      assert.deepEqual(parts, flat, `${n} shards`);
+    }
+    assert.equal(forwardHGColumns(p, { T, columns: { start: 3, end: 4 } }).value, full.value);
+    free(full);
+    for (const columns of [{ start: 0, end: 0 }, { start: -1, end: 2 }, { start: 0, end: p.hyperSize + 1 }, { start: 0.5, end: 2 }, undefined]) {
+      assert.throws(() => forwardHGColumns(p, { T, columns: columns as never }), (e: Error) => e instanceof rf.ArgumentError && /'columns' must be/.test(e.message));
+    }
+  });
+});
+
 describe('setThreads', () => {
   it("sets the calling thread's kernel budget; bad values are ArgumentErrors", () => {
     const was = rf.getThreads();
