@@ -73,4 +73,3 @@ export function finiteDiff(f: (...xs: Tensor[]) => Tensor, xs: Tensor[], vs: Ten
   const plus = shifted(1), minus = shifted(-1);
   return plus.map((p, i) => (p - minus[i]) / (2 * h));
 }
-
