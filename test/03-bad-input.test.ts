@@ -117,3 +117,21 @@ describe('bad input', () => {
     assert.equal(res.thrown, res.total, `every bad call threw: ${r.stdout}`);
   });
 });
+
+describe('bad input that used to hang', () => {
+  it('revolve planning helpers and label corruption refuse what would loop for ever, naming the argument', () => {
+    const cases: [() => unknown, RegExp][] = [
+      [() => rf.revolveClosedForm(10, 0), /'snaps' must be at least 1 to reverse 10 steps, got 0/],
+      [() => rf.revolveClosedForm(10, -1), /'snaps' must be a non-negative integer/],
+      [() => rf.revolveClosedForm(NaN, 3), /'n' must be a non-negative integer, got NaN/],
+      [() => rf.revolveCost(1e12, 1), /'n' must be an integer in \[0, 4096\]/],
+      [() => rf.revolveCost(NaN, 3), /'n' must be an integer/],
+      [() => rf.revolveCost(10, 1.5), /'c' must be an integer/],
+      [() => rf.data.corruptLabels({} as Int32Array, 1e12, 2.5, 0), /'labels' must be an Int32Array/],
+      [() => rf.data.corruptLabels(new Int32Array(5), 2, 2.5, 0), /'classes' must be an integer ≥ 2/],
+    ];
+    for (const [call, message] of cases) assert.throws(call, (e: Error) => e instanceof rf.ArgumentError && message.test(e.message), String(call));
+    // the values themselves are unchanged: the closed form and the dynamic programme agree
+    for (const [n, c] of [[100, 3], [57, 1], [1, 4], [0, 2], [300, 7]]) assert.equal(rf.revolveCost(n, c), rf.revolveClosedForm(n, c + 1), `n=${n}, c=${c}`);
+  });
+});

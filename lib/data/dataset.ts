@@ -85,6 +85,9 @@ export function* splitSteps(ds: Dataset, sizes: readonly number[], seed: number)
  * Returns the new labels and a mask of the corrupted rows.
  */
 export function corruptLabels(labels: Int32Array, count: number, classes: number, seed: number): { labels: Int32Array; corrupted: Uint8Array } {
+  if (!(labels instanceof Int32Array)) throw new ArgumentError(`corruptLabels: 'labels' must be an Int32Array, got ${labels === null ? 'null' : typeof labels}`);
+  if (!Number.isInteger(classes) || classes < 2 || classes > 2 ** 31 - 1) throw new ArgumentError(`corruptLabels: 'classes' must be an integer ≥ 2, got ${String(classes).slice(0, 40)}`);
+  if (!Number.isInteger(seed)) throw new ArgumentError(`corruptLabels: 'seed' must be an integer, got ${String(seed).slice(0, 40)}`);
   if (!Number.isInteger(count) || count < 0 || count > labels.length) {
     throw new ArgumentError(`corruptLabels: 'count' must be an integer in [0, ${labels.length}], got ${String(count)}`);
   }

@@ -33,7 +33,13 @@ type Action =
   | { kind: 'request'; index: number }; // the reverse pass takes s_index
 
 /** Minimal number of advances R(n, c) to reverse n steps from a held start with c free slots. */
-export function revolveCost(n: number, c: number, memo = new Map<number, number>()): number {
+export function revolveCost(n: number, c: number, memo?: Map<number, number>): number {
+  if (!memo) {
+    // The dynamic programme costs O(n² c): a check before it starts, not a hang (revolveClosedForm scales).
+    if (!Number.isInteger(n) || n < 0 || n > 4096) throw new ArgumentError(`revolveCost: 'n' must be an integer in [0, 4096] (use revolveClosedForm beyond), got ${String(n).slice(0, 40)}`);
+    if (!Number.isInteger(c) || c < 0 || c > 4095) throw new ArgumentError(`revolveCost: 'c' must be an integer in [0, 4095], got ${String(c).slice(0, 40)}`);
+    memo = new Map<number, number>();
+  }
   if (n <= 1) return 0;
   if (c === 0) return (n * (n - 1)) / 2;
   const key = n * 4096 + c;
@@ -50,6 +56,11 @@ export function revolveCost(n: number, c: number, memo = new Map<number, number>
 
 /** Griewank–Walther closed form: minimal forward steps to reverse n steps with s snapshots. */
 export function revolveClosedForm(n: number, snaps: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new ArgumentError(`revolveClosedForm: 'n' must be a non-negative integer, got ${String(n).slice(0, 40)}`);
+  if (!Number.isSafeInteger(snaps) || snaps < 0) throw new ArgumentError(`revolveClosedForm: 'snaps' must be a non-negative integer, got ${String(snaps).slice(0, 40)}`);
+  if (n <= 1) return 0;
+  // snaps counts the start's checkpoint too: with none, no step past the first could be reversed
+  if (snaps === 0) throw new ArgumentError(`revolveClosedForm: 'snaps' must be at least 1 to reverse ${n} steps, got 0`);
   const binom = (a: number, b: number) => {
     let r = 1;
     for (let i = 1; i <= b; i++) r = (r * (a - b + i)) / i;
