@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   try {
     const idle = await load(service.url);
     // two jobs of npm start's problem, long enough to outlast the measurement
-    const jobs = [0, 1].map((seed) => service.runner.submit({ kind: 'hyper-cleaning', options: { hyperIterations: 100000, seed } }));
+    const jobs = await Promise.all([0, 1].map((seed) => service.runner.submit({ kind: 'hyper-cleaning', options: { hyperIterations: 100000, seed } }, {})));
     await Promise.all(jobs.map((j) => new Promise((resolve) => j.once('record', resolve))));
     const busy = await load(service.url);
     const records = jobs.map((j) => j.recordCount);

@@ -6,13 +6,14 @@
  * so, where neither exists.
  */
 import * as assert from 'node:assert/strict';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as rf from '../lib';
 import { QueueClient, ShardedHypergradient } from '../lib/jobs/queue';
 import { createJob } from './fixtures/weightedProblem';
+import { NO_REDIS, TestRedis, testRedis } from './redisServer';
 
 const cli = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
 const HC = { trainSize: 150, validSize: 150, testSize: 150, corrupted: 40, R: 100, T: 20, hyperIterations: 3, evalEvery: 2 };
@@ -29,23 +30,19 @@ interface WorkerProcess {
 describe('jobs over BullMQ on Redis', function () {
   this.timeout(600000);
   let redis: string;
-  let ownServer: ChildProcess | null = null;
+  let server: TestRedis | null = null;
   const workers: WorkerProcess[] = [];
   let client: QueueClient;
   let data: string;
   const prefix = `rfho-test-${process.pid}-${Date.now()}`;
 
   before(async function () {
-    if (process.env.RFHO_TEST_REDIS) redis = process.env.RFHO_TEST_REDIS;
-    else if (spawnSync('redis-server', ['--version']).status === 0) {
-      const port = 20000 + (process.pid % 20000);
-      ownServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', tmp('rfho-redis-'), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      redis = `redis://127.0.0.1:${port}`;
-      for (let i = 0; i < 100 && spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 50));
-    } else {
-      console.log('      queue tests skipped: no Redis (set RFHO_TEST_REDIS, or install redis-server: sudo apt-get install redis-server)');
+    server = await testRedis();
+    if (!server) {
+      console.log(`      queue tests skipped: ${NO_REDIS}`);
       this.skip();
     }
+    redis = server.url;
     data = tmp('rfho-queue-');
     client = new QueueClient({ redis, prefix });
   });
@@ -69,7 +66,7 @@ describe('jobs over BullMQ on Redis', function () {
       w.child.kill('SIGTERM');
     })));
     await client?.close();
-    ownServer?.kill('SIGTERM');
+    server?.stop();
   });
 
   it('a worker killed mid-job: another takes the job up and resumes it to the λ of an uninterrupted run, bit for bit', async () => {

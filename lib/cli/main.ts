@@ -54,6 +54,7 @@ serve options:
   --jobs N (jobs at once; default: the cores / --threads) --threads N (kernel threads per job, default 2)
   --token T (or RFHO_TOKEN: every API request needs 'Authorization: Bearer T')
   --kinds DIR (each NAME.js there is a job kind: a problem module exporting createJob(options))
+  --redis URL [--prefix P] (a front end to the cluster: jobs run on 'rfho worker's sharing --data)
 
 worker options (--redis URL is required; every worker sees the same --data folder):
   --redis redis://HOST:PORT --data DIR (default runs) --concurrency N (default 1) --threads N
@@ -269,7 +270,7 @@ async function tune(argv: string[]): Promise<number> {
 async function serve(argv: string[]): Promise<number> {
   let v: Record<string, string | undefined>;
   try {
-    v = parseArgs({ args: argv, options: { host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, jobs: { type: 'string' }, threads: { type: 'string' }, token: { type: 'string' }, kinds: { type: 'string' } }, strict: true, allowPositionals: false }).values as Record<string, string | undefined>;
+    v = parseArgs({ args: argv, options: { host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' }, jobs: { type: 'string' }, threads: { type: 'string' }, token: { type: 'string' }, kinds: { type: 'string' }, redis: { type: 'string' }, prefix: { type: 'string' } }, strict: true, allowPositionals: false }).values as Record<string, string | undefined>;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -285,13 +286,14 @@ async function serve(argv: string[]): Promise<number> {
   try {
     service = await startService({
       host: v.host ?? '127.0.0.1', port, dataDir: v.data ?? 'runs', jobs: positive(num(v.jobs, 'jobs', true), 'jobs'),
-      threads: positive(num(v.threads, 'threads', true), 'threads'), token, kindsDir: v.kinds, log: (l) => console.log(`rfho serve: ${l}`),
+      threads: positive(num(v.threads, 'threads', true), 'threads'), token, kindsDir: v.kinds, redis: v.redis, prefix: v.prefix, log: (l) => console.log(`rfho serve: ${l}`),
     });
   } catch (e) {
     if (e instanceof ArgumentError) throw new UsageError(e.message);
     throw e;
   }
-  console.log(`rfho serve: listening on ${service.url} (jobs in ${path.resolve(v.data ?? 'runs')}, ${service.runner.concurrency} at once, ${service.runner.threads} threads each${token ? ', token required' : ''})`);
+  const where = v.redis ? `run by the workers of ${v.redis}` : `${service.runner.concurrency} at once, ${service.runner.threads} threads each`;
+  console.log(`rfho serve: listening on ${service.url} (jobs in ${path.resolve(v.data ?? 'runs')}, ${where}${token ? ', token required' : ''})`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());

@@ -7,8 +7,13 @@ export type { JobContext, JobKind, JobSummary } from './kinds';
 export type { ModuleJob } from './kinds/module';
 export type { QueueClient, QueueWorker, QueueConnectionOptions, QueueWorkerOptions, SweepRow } from './queue';
 
-/** The BullMQ side of jobs (QueueClient, QueueWorker), loaded on first use: BullMQ and ioredis take ~0.2 s to load. */
-export function queue(): typeof import('./queue') {
+export type { QueueRunner, QueueRunnerOptions } from './queueRunner';
+
+/**
+ * The BullMQ side of jobs (QueueClient, QueueWorker, and QueueRunner: a queue's jobs as Job objects,
+ * like a JobRunner's), loaded on first use: BullMQ and ioredis take ~0.2 s to load.
+ */
+export function queue(): typeof import('./queue') & typeof import('./queueRunner') {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require('./queue') as typeof import('./queue');
+  return { ...(require('./queue') as typeof import('./queue')), ...(require('./queueRunner') as typeof import('./queueRunner')) };
 }

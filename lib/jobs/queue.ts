@@ -20,6 +20,11 @@ import { JobSpec } from './protocol';
 import { JobRunner } from './runner';
 
 export const QUEUE_NAME = 'rfho-jobs';
+
+/** The Redis channel on which a job's id asks the worker running it to cancel it. */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:rfho-jobs:cancel`;
+}
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export interface QueueConnectionOptions {
@@ -127,23 +132,53 @@ export class QueueClient {
 
   /** Waits for a job's result; `onProgress` gets its records as they come. Rejects with the job's error. */
   async follow<R = unknown>(id: string, onProgress?: (record: Record<string, unknown>) => void): Promise<R> {
+    const events = await this.queueEvents(); // QueueEvents blocks on its connection: one of its own
+    const listener = ({ jobId, data }: { jobId: string; data: unknown }) => {
+      if (jobId === id && onProgress && data && typeof data === 'object') onProgress(data as Record<string, unknown>);
+    };
+    events.on('progress', listener);
+    try {
+      const job = await BullJob.fromId(this.queue, id);
+      if (!job) throw new ArgumentError(`follow: no job '${id}'`);
+      return (await job.waitUntilFinished(events)) as R;
+    } finally {
+      events.off('progress', listener);
+    }
+  }
+
+  /**
+   * Cancels a job: one still waiting is removed from the queue; a running one is cancelled by its
+   * worker within one inner step (it then fails with an AbortError). Returns false when there is no such job.
+   */
+  async cancel(id: string): Promise<boolean> {
+    const job = await BullJob.fromId(this.queue, id);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') {
+      await job.remove().catch(() => this.connection.publish(cancelChannel(this.prefix), id)); // taken meanwhile: cancel it where it runs
+    } else if (state === 'active') {
+      await this.connection.publish(cancelChannel(this.prefix), id);
+    }
+    return true;
+  }
+
+  /** Jobs the queue knows, newest first: id, BullMQ state, data, progress, result or failure. */
+  async jobs(limit = 1000): Promise<{ id: string; state: string; spec?: Required<JobSpec>; progress: unknown; result: unknown; failedReason?: string; timestamp: number; processedOn?: number; finishedOn?: number }[]> {
+    const jobs = await this.queue.getJobs(['waiting', 'delayed', 'prioritized', 'active', 'completed', 'failed', 'waiting-children'], 0, limit - 1, false);
+    return Promise.all(jobs.filter(Boolean).map(async (j) => ({
+      id: j.id!, state: await j.getState(), spec: (j.data as { spec?: Required<JobSpec> }).spec, progress: j.progress, result: j.returnvalue,
+      failedReason: j.failedReason, timestamp: j.timestamp, processedOn: j.processedOn, finishedOn: j.finishedOn,
+    })));
+  }
+
+  /** The queue's events, for a front end that mirrors its jobs (one shared listener). */
+  async queueEvents(): Promise<QueueEvents> {
     if (!this.events) {
-      // QueueEvents blocks on its connection: one of its own
       this.eventsConnection = connect(this.opts.redis);
       this.events = new QueueEvents(QUEUE_NAME, { connection: this.eventsConnection, prefix: this.prefix });
     }
     await this.events.waitUntilReady();
-    const listener = ({ jobId, data }: { jobId: string; data: unknown }) => {
-      if (jobId === id && onProgress && data && typeof data === 'object') onProgress(data as Record<string, unknown>);
-    };
-    this.events.on('progress', listener);
-    try {
-      const job = await BullJob.fromId(this.queue, id);
-      if (!job) throw new ArgumentError(`follow: no job '${id}'`);
-      return (await job.waitUntilFinished(this.events)) as R;
-    } finally {
-      this.events.off('progress', listener);
-    }
+    return this.events;
   }
 
   /** A job's state: waiting, active, completed, failed, ... (or null when there is none). */
@@ -184,6 +219,7 @@ export class QueueWorker {
   private readonly worker: Worker;
   private readonly queue: Queue;
   private readonly connection: IORedis;
+  private readonly subscriber: IORedis;
 
   constructor(readonly opts: QueueWorkerOptions) {
     const log = opts.log ?? (() => undefined);
@@ -196,6 +232,16 @@ export class QueueWorker {
     });
     this.worker.on('error', (e) => log(`error: ${e.message}`));
     this.queue = new Queue(QUEUE_NAME, { connection: this.connection, prefix: opts.prefix ?? 'rfho' });
+    // Cancellation of a running job reaches the worker that runs it through a Redis channel.
+    this.subscriber = connect(opts.redis);
+    void this.subscriber.subscribe(cancelChannel(opts.prefix ?? 'rfho'));
+    this.subscriber.on('message', (_channel, id: string) => {
+      const job = this.runner.get(id);
+      if (job) {
+        log(`cancelling ${id}`);
+        job.cancel();
+      }
+    });
   }
 
   private async process(bullJob: BullJob, log: (line: string) => void): Promise<unknown> {
@@ -267,6 +313,7 @@ export class QueueWorker {
   /** Stops taking jobs; running ones stop as a crash would and are taken up again by a worker. */
   async close(): Promise<void> {
     // BullMQ first: a job ended by the runner's close must not be recorded as failed.
+    this.subscriber.disconnect();
     await this.worker.close(true);
     await this.runner.close({ cancel: false });
     await this.queue.close();

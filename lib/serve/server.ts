@@ -40,15 +40,32 @@ export interface ServeOptions {
   token?: string;
   /** a folder of problem modules: each `name.js` becomes the job kind `name` */
   kindsDir?: string;
+  /**
+   * Front end to a cluster: jobs go to this Redis's BullMQ queue and run on `rfho worker`s, which
+   * must share `dataDir` with the service (a shared file system) and know the same kinds.
+   */
+  redis?: string;
+  /** the queue's key prefix (default rfho) */
+  prefix?: string;
   /** request bodies above this many bytes are refused (413); default 64 KiB */
   bodyLimit?: number;
   /** messages for the operator (recovered jobs, skipped folders) */
   log?: (line: string) => void;
 }
 
+/** What the service needs of a runner: a local JobRunner, or a queue's jobs mirrored (QueueRunner). */
+export interface ServiceRunner {
+  readonly concurrency: number;
+  readonly threads: number;
+  get(id: string): Job | undefined;
+  list(): Job[];
+  submit(spec: { kind: string; options?: Record<string, unknown> }, opts: { id?: string }): Job | Promise<Job>;
+  close(opts?: { cancel?: boolean }): Promise<void>;
+}
+
 export interface Service {
   app: FastifyInstance;
-  runner: JobRunner;
+  runner: ServiceRunner;
   /** where it listens, e.g. http://127.0.0.1:8080 */
   url: string;
   /** stops listening; running jobs stop where a crash would, and resume after a restart */
@@ -100,10 +117,19 @@ function jobSummaryLine(j: Job): Record<string, unknown> {
 export async function startService(opts: ServeOptions): Promise<Service> {
   const log = opts.log ?? (() => undefined);
   const modules = modulesIn(opts.kindsDir);
-  const runner = new JobRunner({ dataDir: opts.dataDir, concurrency: opts.jobs, threads: opts.threads, kinds: modules });
   const kinds = [...Object.keys(BUILTIN_KINDS), ...Object.keys(modules)];
-  const recovered = runner.recover((folder, why) => log(`skipped ${folder}: ${why}`));
-  if (recovered.length) log(`recovered ${recovered.length} job(s): ${recovered.filter((j) => j.status === 'queued' || j.status === 'running').length} to resume`);
+  let runner: ServiceRunner;
+  if (opts.redis) {
+    const { QueueRunner } = await import('../jobs/queueRunner');
+    const q = await QueueRunner.start({ redis: opts.redis, prefix: opts.prefix, dataDir: opts.dataDir, kinds: Object.keys(modules) });
+    log(`front end to the queue at ${opts.redis}: ${q.list().length} job(s) known`);
+    runner = q;
+  } else {
+    const local = new JobRunner({ dataDir: opts.dataDir, concurrency: opts.jobs, threads: opts.threads, kinds: modules });
+    const recovered = local.recover((folder, why) => log(`skipped ${folder}: ${why}`));
+    if (recovered.length) log(`recovered ${recovered.length} job(s): ${recovered.filter((j) => j.status === 'queued' || j.status === 'running').length} to resume`);
+    runner = local;
+  }
 
   const app = Fastify({
     logger: false,
@@ -158,7 +184,7 @@ export async function startService(opts: ServeOptions): Promise<Service> {
       throw new ArgumentError(`${kind}: ${where} ${e?.message ?? 'is invalid'}${extra ? ` ('${extra}')` : ''}`);
     }
     if (id !== undefined && runner.get(id)) return reply.code(409).send({ error: `a job with id '${id}' exists` });
-    const job = runner.submit({ kind, options }, { id });
+    const job = await runner.submit({ kind, options }, { id });
     return reply.code(201).send({ id: job.id });
   });
 
