@@ -47,8 +47,8 @@ describe('jobs over BullMQ on Redis', function () {
     client = new QueueClient({ redis, prefix });
   });
 
-  const startWorker = async (): Promise<WorkerProcess> => {
-    const child = spawn(process.execPath, [cli, 'worker', '--redis', redis, '--prefix', prefix, '--data', data, '--threads', '1', '--lock-duration', '2000', '--kinds', path.join(__dirname, 'fixtures')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const startWorker = async (dir = data, keys = prefix): Promise<WorkerProcess> => {
+    const child = spawn(process.execPath, [cli, 'worker', '--redis', redis, '--prefix', keys, '--data', dir, '--threads', '1', '--lock-duration', '2000', '--kinds', path.join(__dirname, 'fixtures')], { stdio: ['ignore', 'pipe', 'pipe'] });
     const w: WorkerProcess = { child, log: [] };
     child.stdout!.on('data', (d) => w.log.push(...String(d).split('\n').filter(Boolean)));
     child.stderr!.on('data', (d) => w.log.push(...String(d).split('\n').filter(Boolean)));
@@ -93,6 +93,36 @@ describe('jobs over BullMQ on Redis', function () {
     const runner = new rf.JobRunner({ dataDir: tmp('rfho-queue-straight-'), threads: 1 });
     const straight = await runner.submit({ kind: 'hyper-cleaning', options: opts }).result;
     assert.deepEqual(lambda, JSON.parse(fs.readFileSync(path.join(straight.out, 'hyperparameters.json'), 'utf8')).lambda);
+  });
+
+  it('without a shared folder the checkpoint travels through Redis: a worker with a folder of its own resumes a killed one\'s job, bit for bit', async () => {
+    const keys = `${prefix}-own`;
+    const own = tmp('rfho-queue-own-client-');
+    const ownClient = new QueueClient({ redis, prefix: keys });
+    try {
+      const a = await startWorker(tmp('rfho-queue-own-a-'), keys);
+      const b = await startWorker(tmp('rfho-queue-own-b-'), keys);
+      const opts = { ...HC, T: 400, hyperIterations: 10, seed: 5 };
+      const id = await ownClient.submit({ kind: 'hyper-cleaning', options: opts }, 'own-1');
+      const records: number[] = [];
+      const result = ownClient.follow<rf.JobSummary>(id, (r) => records.push(r.iteration as number));
+      let holder: WorkerProcess | undefined;
+      for (let i = 0; i < 2000 && !(holder && records.length >= 3); i++) {
+        holder = [a, b].find((w) => w.log.some((l) => l.includes(`starting ${id}`)));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(holder && records.length >= 3);
+      holder.child.kill('SIGKILL');
+      const summary = await result;
+      assert.equal(summary.iterations, 10);
+      const taker = holder === a ? b : a;
+      assert.ok(taker.log.some((l) => l.includes(`restored the checkpoint of ${id} from Redis`)), taker.log.join(' / '));
+      const runner = new rf.JobRunner({ dataDir: own, threads: 1 });
+      const straight = await runner.submit({ kind: 'hyper-cleaning', options: opts }).result;
+      assert.deepEqual(JSON.parse(fs.readFileSync(path.join(summary.out, 'hyperparameters.json'), 'utf8')).lambda, JSON.parse(fs.readFileSync(path.join(straight.out, 'hyperparameters.json'), 'utf8')).lambda);
+    } finally {
+      await ownClient.close();
+    }
   });
 
   it('a sweep fans out over the workers and gathers one table; submitting an id again runs nothing twice', async () => {

@@ -17,3 +17,17 @@ export function queue(): typeof import('./queue') & typeof import('./queueRunner
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   return { ...(require('./queue') as typeof import('./queue')), ...(require('./queueRunner') as typeof import('./queueRunner')) };
 }
+
+/**
+ * One entry point that picks where jobs run: worker threads of this process (a JobRunner), or,
+ * given a Redis URL, the BullMQ queue that `rfho worker`s take jobs from (a QueueRunner). Both give
+ * `Job` objects with the same events; `submit` is asynchronous for the queue.
+ */
+export async function openRunner(opts: import('./runner').JobRunnerOptions & { redis?: string; prefix?: string }): Promise<import('./runner').JobRunner | import('./queueRunner').QueueRunner> {
+  if (opts.redis) {
+    const { QueueRunner } = queue();
+    return QueueRunner.start({ redis: opts.redis, prefix: opts.prefix, dataDir: opts.dataDir ?? 'runs', kinds: Object.keys(opts.kinds ?? {}) });
+  }
+  const { JobRunner } = await import('./runner');
+  return new JobRunner(opts);
+}

@@ -4,10 +4,11 @@
  *
  * A queue worker hands each job to a JobRunner, so the arithmetic runs in a worker thread and the
  * process's own event loop stays free to renew BullMQ's lock (a lock that expires while the loop is
- * blocked makes BullMQ run the job twice). Job folders live in a data folder that every worker sees
- * (a shared file system): a job whose worker died is taken up by another once its lock expires and
- * resumes from the last checkpoint in that folder, to the same bits as an uninterrupted run (with
- * the same thread budget). Job ids are idempotent: submitting an id again returns the job that has it.
+ * blocked makes BullMQ run the job twice). After every hyper-iteration the job's state files
+ * (job.json, checkpoint.json) are also copied to Redis: a job whose worker died is taken up by another
+ * once its lock expires and resumes from its last checkpoint — from the data folder when the workers
+ * share one, else from Redis — to the same bits as an uninterrupted run (with the same thread
+ * budget). Job ids are idempotent: submitting an id again returns the job that has it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +21,12 @@ import { JobSpec } from './protocol';
 import { JobRunner } from './runner';
 
 export const QUEUE_NAME = 'rfho-jobs';
+
+/** The Redis hash holding a running job's state files (job.json, checkpoint.json) until it ends. */
+export function checkpointKey(prefix: string, id: string): string {
+  return `${prefix}:rfho-jobs:state:${id}`;
+}
+const STATE_FILES = ['job.json', 'checkpoint.json'];
 
 /** The Redis channel on which a job's id asks the worker running it to cancel it. */
 export function cancelChannel(prefix: string): string {
@@ -250,17 +257,47 @@ export class QueueWorker {
     if ('sweep' in data) return this.gather(bullJob);
     if ('assemble' in data) return this.assemble(bullJob);
     const folder = path.resolve(this.opts.dataDir, id);
-    const resume = fs.existsSync(path.join(folder, 'job.json'));
+    const key = checkpointKey(this.opts.prefix ?? 'rfho', id);
+    let resume = fs.existsSync(path.join(folder, 'job.json'));
+    if (!resume) resume = await this.restoreFromRedis(key, folder, id, log);
     log(`${resume ? 'resuming' : 'starting'} ${id}`);
     const job = this.runner.submit(data.spec, { id, folder, resume });
-    job.on('record', (r) => void bullJob.updateProgress(r).catch(() => undefined));
+    // After each hyper-iteration (its checkpoint is on disk before its record is sent): progress, and
+    // the job's state files copied to Redis, so that a worker without this folder can take it up.
+    let saving = Promise.resolve();
+    job.on('record', (r) => {
+      void bullJob.updateProgress(r).catch(() => undefined);
+      saving = saving.then(() => this.saveToRedis(key, folder)).catch((e) => log(`could not copy the checkpoint of ${id} to Redis: ${(e as Error).message}`));
+    });
     try {
       const summary = await job.result;
       log(`done ${id}`);
+      await saving;
+      await this.connection.del(key);
       return summary;
     } finally {
       this.runner.forget(job.id);
     }
+  }
+
+  /** Copies a job's state files (its record and last checkpoint: checked when read back) to a Redis hash. */
+  private async saveToRedis(key: string, folder: string): Promise<void> {
+    const fields: (string | Buffer)[] = [];
+    for (const name of STATE_FILES) {
+      const file = path.join(folder, name);
+      if (fs.existsSync(file)) fields.push(name, fs.readFileSync(file));
+    }
+    if (fields.length) await this.connection.hset(key, ...(fields as [string, Buffer]));
+  }
+
+  /** Writes a job's state files from Redis into its folder, when a worker without the folder takes it up. */
+  private async restoreFromRedis(key: string, folder: string, id: string, log: (line: string) => void): Promise<boolean> {
+    const saved = await this.connection.hgetallBuffer(key);
+    if (!saved || !saved['job.json']) return false;
+    fs.mkdirSync(folder, { recursive: true });
+    for (const name of STATE_FILES) if (saved[name]) writeFileAtomic(path.join(folder, name), saved[name].toString('utf8'));
+    log(`restored the checkpoint of ${id} from Redis`);
+    return true;
   }
 
   /** A sweep's parent: its children's summaries as one table. */

@@ -22,6 +22,7 @@ import { HC_DEFAULTS } from '../experiments/hyperCleaning';
 import { TUNE_DEFAULTS } from '../experiments/tune';
 import { BUILTIN_KINDS, resolveKind } from '../jobs/kinds';
 import { loggedRecords } from '../jobs/kinds/types';
+import { openRunner } from '../jobs';
 import { Job, JobRunner } from '../jobs/runner';
 import { ArgumentError, RfhoError } from '../tensor/errors';
 import { FILE_NAME, JOB_ID, optionsSchema, submitSchema } from './schemas';
@@ -118,17 +119,12 @@ export async function startService(opts: ServeOptions): Promise<Service> {
   const log = opts.log ?? (() => undefined);
   const modules = modulesIn(opts.kindsDir);
   const kinds = [...Object.keys(BUILTIN_KINDS), ...Object.keys(modules)];
-  let runner: ServiceRunner;
-  if (opts.redis) {
-    const { QueueRunner } = await import('../jobs/queueRunner');
-    const q = await QueueRunner.start({ redis: opts.redis, prefix: opts.prefix, dataDir: opts.dataDir, kinds: Object.keys(modules) });
-    log(`front end to the queue at ${opts.redis}: ${q.list().length} job(s) known`);
-    runner = q;
-  } else {
-    const local = new JobRunner({ dataDir: opts.dataDir, concurrency: opts.jobs, threads: opts.threads, kinds: modules });
-    const recovered = local.recover((folder, why) => log(`skipped ${folder}: ${why}`));
+  const runner: ServiceRunner = await openRunner({ dataDir: opts.dataDir, concurrency: opts.jobs, threads: opts.threads, kinds: modules, redis: opts.redis, prefix: opts.prefix });
+  if (runner instanceof JobRunner) {
+    const recovered = runner.recover((folder, why) => log(`skipped ${folder}: ${why}`));
     if (recovered.length) log(`recovered ${recovered.length} job(s): ${recovered.filter((j) => j.status === 'queued' || j.status === 'running').length} to resume`);
-    runner = local;
+  } else {
+    log(`front end to the queue at ${opts.redis}: ${runner.list().length} job(s) known`);
   }
 
   const app = Fastify({
