@@ -23,7 +23,7 @@ const SWEEP_MEMBER = { hyperIterations: quick ? 5 : 15 };
 async function startWorkers(n: number, data: string, prefix: string): Promise<ChildProcess[]> {
   return Promise.all(Array.from({ length: n }, () => new Promise<ChildProcess>((resolve, reject) => {
     // one kernel thread per worker process: W workers share the W cores of this machine
-    const child = spawn(process.execPath, [cli, 'worker', '--redis', redis!, '--prefix', prefix, '--data', data, '--threads', String(n === 1 ? 2 : 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [cli, 'worker', '--redis', redis!, '--prefix', prefix, '--data', data, '--threads', String(n === 1 ? 2 : 1), '--kinds', path.join(__dirname, 'kinds')], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.on('data', (d) => String(d).includes('ready') && resolve(child));
     child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));
   })));
@@ -76,6 +76,17 @@ async function main(): Promise<void> {
       times[W] = nowSeconds() - t0;
       await stop(ws);
     }
+    // Forward-HG of the FR problem (m = 16 group weights + 2) in one shard on one worker, and in two
+    // shards on two workers: each trains the whole trajectory and carries its share of the directions.
+    const fwd: Record<number, number> = {};
+    for (const W of [1, 2]) {
+      const ws = await startWorkers(W, path.join(scratch, `forward-w${W}`), prefix);
+      const t0 = nowSeconds();
+      await client.follow(await client.submitForwardSharded({ kind: 'fr', options: { m: 16 }, T: quick ? 20 : 100 }, W, `forward-w${W}`));
+      fwd[W] = nowSeconds() - t0;
+      await stop(ws);
+    }
+    emit({ bench: 'queue-forward-sharded', problem: `FR, m = 16 (+2), T = ${quick ? 20 : 100}`, w1_s: +fwd[1].toFixed(2), w2_s: +fwd[2].toFixed(2), speedup_w2: +(fwd[1] / fwd[2]).toFixed(2) });
     emit({ bench: 'queue-sweep', jobs: seeds.length, job: `hyper-cleaning, npm start's problem, ${SWEEP_MEMBER.hyperIterations} hyper-iterations`, w1_s: +times[1].toFixed(2), w2_s: +times[2].toFixed(2), speedup_w2: +(times[1] / times[2]).toFixed(2) });
   } finally {
     await client.close();

@@ -43,7 +43,7 @@ async function loopDelay(work: () => Promise<unknown>): Promise<{ p50_ms: number
 
 /** The main thread's loop delay while the FR problem's Reverse-HG runs as a job in a worker thread. */
 async function loopDelayWithWorker(): Promise<void> {
-  const runner = new rf.JobRunner({ dataDir: fs.mkdtempSync(path.join(scratch, 'frjob-')), kinds: { fr: path.join(__dirname, 'frJob.js') }, concurrency: 1, threads: 2 });
+  const runner = new rf.JobRunner({ dataDir: fs.mkdtempSync(path.join(scratch, 'frjob-')), kinds: { fr: path.join(__dirname, 'kinds', 'fr.js') }, concurrency: 1, threads: 2 });
   const r = await loopDelay(() => runner.submit({ kind: 'fr', options: { m: 4, T: 100, iterations: 2 } }).result);
   emit({ bench: 'loop-delay', problem: 'FR reverse m = 4 (+2), T = 100, 2 hyper-iterations as a job (worker thread)', ...r });
 }
