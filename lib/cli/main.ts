@@ -16,6 +16,8 @@ import { HC_DEFAULTS, HC_PAPER, HyperCleaningCheckpoint, HyperCleaningOptions, H
 import { TUNE_DEFAULTS, TuneOptions, TuneRecord } from '../experiments/tune';
 import { hyperCleaningKind, readHyperCleaningCheckpoint } from '../jobs/kinds/hyperCleaning';
 import { tuneKind } from '../jobs/kinds/tune';
+import { kindsInFolder } from '../jobs/kinds';
+import { newJobId } from '../jobs/protocol';
 import { createProgress } from '../report/progress';
 import { RunFolder } from '../report/output';
 
@@ -312,12 +314,11 @@ function parseOnly(argv: string[], options: Record<string, { type: 'string' | 'b
 }
 
 function modulesOf(dir: string | undefined): Record<string, string> {
-  if (!dir) return {};
-  if (!fs.existsSync(dir)) throw new UsageError(`--kinds: folder '${dir}' does not exist`);
-  return Object.fromEntries(fs.readdirSync(dir).flatMap((f) => {
-    const m = /^([A-Za-z0-9][A-Za-z0-9_-]{0,63})\.c?js$/.exec(f);
-    return m ? [[m[1], path.resolve(dir, f)]] : [];
-  }));
+  try {
+    return dir === undefined ? {} : kindsInFolder(dir);
+  } catch (e) {
+    throw new UsageError(`--kinds: ${(e as Error).message}`);
+  }
 }
 
 async function worker(argv: string[]): Promise<number> {
@@ -364,7 +365,7 @@ async function submit(argv: string[]): Promise<number> {
   const kind = String(v.kind);
   const shards = num(v['forward-shards'] as string | undefined, 'forward-shards', true);
   if (shards !== undefined && (grid || v.T === undefined)) throw new UsageError('--forward-shards needs --T and cannot be combined with --sweep');
-  const id = (v.id as string | undefined) ?? `${grid ? 'sweep' : shards ? 'forward' : kind}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 23)}-${Math.random().toString(16).slice(2, 8)}`;
+  const id = (v.id as string | undefined) ?? newJobId(grid ? 'sweep' : shards ? 'forward' : kind);
   const { QueueClient } = await import('../jobs/queue');
   const client = new QueueClient({ redis: String(v.redis), prefix: v.prefix as string | undefined, kinds: Object.keys(modulesOf(v.kinds as string | undefined)) });
   try {

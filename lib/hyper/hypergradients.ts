@@ -416,19 +416,13 @@ export function forwardHGAsync(problem: Problem, opts: HypergradientOptions & Sl
 
 /** Forward-HG as a stepwise computation (one yield per step of (s, Z)). */
 export function* forwardHGSteps(problem: Problem, opts: HypergradientOptions): Stepwise<HypergradientResult> {
-  const { max, done } = horizon(opts);
+  const steps = horizon(opts);
   const check = opts.checkFinite !== false;
   const basis = hyperBasis(problem);
-  let fs: ForwardState | null = null;
+  const held: { fs: ForwardState | null } = { fs: null };
   let finished = false;
   try {
-    fs = forwardInit(problem, basis);
-    while (fs.t < max) {
-      fs = forwardStep(problem, fs, basis, check);
-      opts.onStep?.(fs.t);
-      if (done(fs.t, fs.state)) break;
-      yield;
-    }
+    const fs = yield* propagateForward(problem, basis, steps, opts, check, held);
     const r = forwardHypergradient(problem, fs, check);
     const zBytes = fs.Z.size * (fs.Z.dtype === 'float64' ? 8 : 4);
     fs.Z.dispose();
@@ -436,8 +430,26 @@ export function* forwardHGSteps(problem: Problem, opts: HypergradientOptions): S
     return { ...r, state: fs.state, steps: fs.t, stats: { forwardSteps: fs.t, recomputedSteps: 0, peakTrajectoryBytes: zBytes } };
   } finally {
     disposeAll(basis);
-    if (fs) disposeAll(finished ? [fs.Z] : [fs.Z, fs.state]);
+    if (held.fs) disposeAll(finished ? [held.fs.Z] : [held.fs.Z, held.fs.state]);
   }
+}
+
+/**
+ * (s, Z) from Φ_0 through the horizon, one yield per step, for Forward-HG whole or by columns.
+ * `held.fs` is the live pair at every yield, so that the caller's cleanup frees it after an abort.
+ */
+function* propagateForward(
+  problem: Problem, basis: readonly Tensor[], steps: { max: number; done: (t: number, s: Tensor) => boolean },
+  opts: HypergradientOptions, check: boolean, held: { fs: ForwardState | null },
+): Stepwise<ForwardState> {
+  let fs = (held.fs = forwardInit(problem, basis));
+  while (fs.t < steps.max) {
+    fs = held.fs = forwardStep(problem, fs, basis, check);
+    opts.onStep?.(fs.t);
+    if (steps.done(fs.t, fs.state)) break;
+    yield;
+  }
+  return fs;
 }
 
 export interface ColumnsOptions extends HypergradientOptions {
@@ -475,23 +487,16 @@ export function* forwardHGColumnsSteps(problem: Problem, opts: ColumnsOptions): 
   if (!c || !Number.isInteger(c.start) || !Number.isInteger(c.end) || c.start < 0 || c.end > m || c.start >= c.end) {
     throw new ArgumentError(`argument 'columns' must be { start, end } with 0 ≤ start < end ≤ ${m} (the number of hyperparameter entries), got ${JSON.stringify(c)}`);
   }
-  const { max, done } = horizon(opts);
+  const steps = horizon(opts);
   const check = opts.checkFinite !== false;
   const basis = hyperBasis(problem, c);
-  let fs: ForwardState | null = null;
+  const held: { fs: ForwardState | null } = { fs: null };
   try {
-    fs = forwardInit(problem, basis);
-    while (fs.t < max) {
-      fs = forwardStep(problem, fs, basis, check);
-      opts.onStep?.(fs.t);
-      if (done(fs.t, fs.state)) break;
-      yield;
-    }
+    const fs = yield* propagateForward(problem, basis, steps, opts, check, held);
     const h = problem.current();
     const og = objectiveGradient(problem, fs.state, problem.names.map((n) => h[n]));
     try {
-      const current = fs;
-      const zt = tidy(() => K.matmul(current.Z, K.reshapeView(og.dS, [og.dS.size, 1])).toArray()); // [k]
+      const zt = tidy(() => K.matmul(fs.Z, K.reshapeView(og.dS, [og.dS.size, 1])).toArray()); // [k]
       const direct: number[] = [];
       for (const g of og.dH) for (const v of g.toArray()) direct.push(v);
       const values = Array.from(zt, (z, j) => direct[c.start + j] + z);
@@ -502,7 +507,7 @@ export function* forwardHGColumnsSteps(problem: Problem, opts: ColumnsOptions): 
     }
   } finally {
     disposeAll(basis);
-    if (fs) disposeAll([fs.Z, fs.state]);
+    if (held.fs) disposeAll([held.fs.Z, held.fs.state]);
   }
 }
 

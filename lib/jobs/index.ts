@@ -1,4 +1,5 @@
 /** Jobs: hyper-optimizations described by data, run off the event loop in worker threads. */
+import { JobRunner } from './runner';
 export { Job, JobError, JobRunner } from './runner';
 export type { JobRunnerOptions, JobStatus, SubmitOptions } from './runner';
 export type { JobSpec } from './protocol';
@@ -23,11 +24,10 @@ export function queue(): typeof import('./queue') & typeof import('./queueRunner
  * given a Redis URL, the BullMQ queue that `rfho worker`s take jobs from (a QueueRunner). Both give
  * `Job` objects with the same events; `submit` is asynchronous for the queue.
  */
-export async function openRunner(opts: import('./runner').JobRunnerOptions & { redis?: string; prefix?: string }): Promise<import('./runner').JobRunner | import('./queueRunner').QueueRunner> {
+export async function openRunner(opts: import('./runner').JobRunnerOptions & { redis?: string; prefix?: string }): Promise<JobRunner | import('./queueRunner').QueueRunner> {
   if (opts.redis) {
     const { QueueRunner } = queue();
     return QueueRunner.start({ redis: opts.redis, prefix: opts.prefix, dataDir: opts.dataDir ?? 'runs', kinds: Object.keys(opts.kinds ?? {}) });
   }
-  const { JobRunner } = await import('./runner');
   return new JobRunner(opts);
 }

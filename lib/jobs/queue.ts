@@ -17,7 +17,7 @@ import IORedis from 'ioredis';
 import { ArgumentError } from '../tensor/errors';
 import { writeFileAtomic } from '../report/stateFile';
 import { JobSummary, resolveKind } from './kinds';
-import { JobSpec } from './protocol';
+import { JobSpec, checkJobId } from './protocol';
 import { JobRunner } from './runner';
 
 export const QUEUE_NAME = 'rfho-jobs';
@@ -32,7 +32,6 @@ const STATE_FILES = ['job.json', 'checkpoint.json'];
 export function cancelChannel(prefix: string): string {
   return `${prefix}:rfho-jobs:cancel`;
 }
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export interface QueueConnectionOptions {
   /** redis://host:port[/db] */
@@ -92,13 +91,10 @@ export class QueueClient {
     return { kind: spec.kind, options: structuredClone(options) };
   }
 
-  private checkId(id: string): void {
-    if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new ArgumentError(`submit: 'id' must be 1-128 letters, digits, '.', '_' or '-' (not first), got '${String(id).slice(0, 60)}'`);
-  }
 
   /** Queues a job under `id`; the same id again returns the job that has it (nothing is queued twice). */
   async submit(spec: JobSpec, id: string): Promise<string> {
-    this.checkId(id);
+    checkJobId(id, 'submit');
     const data: QueuedData = { spec: this.check(spec) };
     const job = await this.queue.add('job', data, { jobId: id, removeOnComplete: false, removeOnFail: false });
     return job.id!;
@@ -109,7 +105,7 @@ export class QueueClient {
    * `id` gathers their summaries in one table (its result, and sweep.json / sweep.csv in its folder).
    */
   async submitSweep(specs: readonly JobSpec[], id: string): Promise<string> {
-    this.checkId(id);
+    checkJobId(id, 'submit');
     if (!Array.isArray(specs) || specs.length === 0 || specs.length > 10000) throw new ArgumentError(`sweep: 'specs' must be 1 to 10000 job specs`);
     const checked = specs.map((s) => this.check(s));
     const node = await this.flows.add({
@@ -127,7 +123,7 @@ export class QueueClient {
    * the workers' kinds.
    */
   async submitForwardSharded(job: { kind: string; options?: Record<string, unknown>; T: number }, shards: number, id: string): Promise<string> {
-    this.checkId(id);
+    checkJobId(id, 'submit');
     if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new ArgumentError(`forward sharded: 'shards' must be an integer in [1, 1024], got ${String(shards)}`);
     const specs = Array.from({ length: shards }, (_, i) => this.check({ kind: 'forward-shard', options: { kind: job.kind, options: job.options ?? {}, T: job.T, shard: i, shards } }));
     const node = await this.flows.add({
@@ -186,6 +182,12 @@ export class QueueClient {
     }
     await this.events.waitUntilReady();
     return this.events;
+  }
+
+  /** The spec of a queued job (null for a sweep's parent, or no such job). */
+  async specOf(id: string): Promise<Required<JobSpec> | null> {
+    const job = await BullJob.fromId(this.queue, id);
+    return (job?.data as { spec?: Required<JobSpec> } | undefined)?.spec ?? null;
   }
 
   /** A job's state: waiting, active, completed, failed, ... (or null when there is none). */

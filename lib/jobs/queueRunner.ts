@@ -6,13 +6,11 @@
  * charts and files from it.
  */
 import * as path from 'node:path';
-import { ArgumentError, AbortError } from '../tensor/errors';
+import { AbortError } from '../tensor/errors';
 import { JobSummary, resolveKind } from './kinds';
-import { JobSpec } from './protocol';
+import { JobSpec, checkJobId, newJobId } from './protocol';
 import { QueueClient } from './queue';
 import { Job, JobError, SubmitOptions } from './runner';
-
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** A job of the queue: cancelling it asks the queue (removed if waiting, cancelled by its worker if running). */
 class QueueJob extends Job {
@@ -52,6 +50,7 @@ export class QueueRunner {
   readonly concurrency = NaN;
   readonly threads = NaN;
   private readonly jobs = new Map<string, QueueJob>();
+  private readonly notJobs = new Set<string>();
   private constructor(private readonly client: QueueClient, readonly opts: QueueRunnerOptions) {}
 
   /** Connects, lists the queue's jobs and follows its events. */
@@ -68,7 +67,10 @@ export class QueueRunner {
       j?.finish('cancelled', null, new AbortError(`job ${jobId} was cancelled before it started`), false);
     });
     for (const q of (await client.jobs()).reverse()) {
-      if (!q.spec) continue; // a sweep's or a sharded hypergradient's parent: not a job of the page
+      if (!q.spec) {
+        runner.notJobs.add(q.id); // a sweep's or a sharded hypergradient's parent: not a job of the page
+        continue;
+      }
       const j = runner.adopt(q.id, q.spec);
       j.submittedAt = new Date(q.timestamp);
       if (q.state === 'active') runner.started(j, q.processedOn);
@@ -89,12 +91,17 @@ export class QueueRunner {
     return j;
   }
 
-  /** The mirror of a queued job, made on its first event when another client submitted it. */
+  /**
+   * The mirror of a queued job, made on its first event when another client submitted it. Queue
+   * entries that are not jobs of the page (a sweep's parent) are remembered, so they are looked up once.
+   */
   private async mirror(id: string): Promise<QueueJob | undefined> {
     const known = this.jobs.get(id);
-    if (known) return known;
-    const q = (await this.client.jobs()).find((x) => x.id === id);
-    return q?.spec ? this.adopt(id, q.spec) : undefined;
+    if (known || this.notJobs.has(id)) return known;
+    const spec = await this.client.specOf(id);
+    if (spec) return this.adopt(id, spec);
+    this.notJobs.add(id);
+    return undefined;
   }
 
   private started(j: QueueJob, at?: number): void {
@@ -130,8 +137,8 @@ export class QueueRunner {
 
   /** Queues a job (checked first: built-in kinds here, module kinds by the worker). */
   async submit(spec: JobSpec, opts: SubmitOptions = {}): Promise<Job> {
-    const id = opts.id ?? `${String(spec?.kind)}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 23)}-${Math.random().toString(16).slice(2, 8)}`;
-    if (!ID_PATTERN.test(id)) throw new ArgumentError(`submit: 'id' must be 1-128 letters, digits, '.', '_' or '-' (not first), got '${id.slice(0, 60)}'`);
+    const id = opts.id ?? newJobId(String(spec?.kind));
+    checkJobId(id, 'submit');
     if (!(this.opts.kinds ?? []).includes(spec.kind)) resolveKind(spec.kind, {});
     await this.client.submit(spec, id);
     return this.adopt(id, { kind: spec.kind, options: structuredClone(spec.options ?? {}) });

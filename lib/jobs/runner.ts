@@ -10,7 +10,6 @@
  * A job's result depends on its spec and its thread budget only (reductions sum one partial per
  * thread), never on what else runs: the same spec and budget give the same bits, alone or not.
  */
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,7 +19,7 @@ import { RunFolder } from '../report/output';
 import { readStateFile, writeStateFile } from '../report/stateFile';
 import { AbortError, ArgumentError, RfhoError } from '../tensor/errors';
 import { JobSummary, resolveKind } from './kinds';
-import { FromWorker, JobSpec, SerializedError, ToWorker, WorkerInput } from './protocol';
+import { FromWorker, JOB_ID_PATTERN, JobSpec, SerializedError, ToWorker, WorkerInput, checkJobId, newJobId } from './protocol';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
@@ -53,7 +52,6 @@ export interface SubmitOptions {
   signal?: AbortSignal;
 }
 
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
  * What a job's folder says of it, beside the kind's own files: `job.json` (written at submission:
@@ -75,7 +73,7 @@ interface EndedRecord {
 
 function checkJobRecord(p: unknown): JobRecord {
   const r = p as JobRecord;
-  if (!r || typeof r.id !== 'string' || !ID_PATTERN.test(r.id) || !r.spec || typeof r.spec.kind !== 'string' || typeof r.spec.options !== 'object'
+  if (!r || typeof r.id !== 'string' || !JOB_ID_PATTERN.test(r.id) || !r.spec || typeof r.spec.kind !== 'string' || typeof r.spec.options !== 'object'
     || !isPositiveInteger(r.threads) || typeof r.submittedAt !== 'string') throw new ArgumentError('not a job record (id, spec, threads, submittedAt)');
   return r;
 }
@@ -192,7 +190,7 @@ export class JobRunner {
     const kinds = opts.kinds ?? {};
     if (typeof kinds !== 'object') throw new ArgumentError(`JobRunner: 'kinds' must map names to module paths`);
     for (const [name, file] of Object.entries(kinds)) {
-      if (!ID_PATTERN.test(name)) throw new ArgumentError(`JobRunner: kind name '${name.slice(0, 60)}' must be letters, digits, '.', '_' or '-'`);
+      if (!JOB_ID_PATTERN.test(name)) throw new ArgumentError(`JobRunner: kind name '${name.slice(0, 60)}' must be letters, digits, '.', '_' or '-'`);
       if (typeof file !== 'string' || !path.isAbsolute(file) || !fs.existsSync(file)) throw new ArgumentError(`JobRunner: the module of kind '${name}' must be an absolute path to an existing file, got '${String(file).slice(0, 200)}'`);
     }
     this.kinds = { ...kinds };
@@ -211,8 +209,8 @@ export class JobRunner {
     const options = spec.options ?? {};
     kind.checkOptions(options);
     const full: Required<JobSpec> = { kind: spec.kind, options: structuredClone(options) };
-    const id = opts.id ?? `${spec.kind}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 23)}-${randomBytes(3).toString('hex')}`;
-    if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new ArgumentError(`submit: 'id' must be 1-128 letters, digits, '.', '_' or '-' (not first), got '${String(id).slice(0, 60)}'`);
+    const id = opts.id ?? newJobId(spec.kind);
+    checkJobId(id, 'submit');
     if (this.jobs.has(id)) throw new ArgumentError(`submit: a job with id '${id}' exists`);
     const folder = path.resolve(opts.folder ?? path.join(this.dataDir, id));
     if (opts.resume) RunFolder.open(folder);

@@ -50,12 +50,21 @@ function killHalfwayThroughWrite(): boolean {
 export function writeStateFile(file: string, kind: string, version: number, payload: unknown): void {
   const body = Buffer.from(JSON.stringify(payload), 'utf8');
   const header: Header = { format: STATE_FORMAT, kind, version, bytes: body.length, sha256: sha256(body) };
-  const data = Buffer.concat([Buffer.from(JSON.stringify(header) + '\n', 'utf8'), body]);
+  writeAtomic(file, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n', 'utf8'), body]), killHalfwayThroughWrite());
+}
+
+/** Writes a text file atomically (temporary file, fsync, rename): logs rewritten on resume. */
+export function writeFileAtomic(file: string, text: string): void {
+  writeAtomic(file, Buffer.from(text, 'utf8'), false);
+}
+
+/** Temporary file beside `file`, fsync, rename over it, fsync of the folder; `killHalfway`: the fault injection above. */
+function writeAtomic(file: string, data: Buffer, killHalfway: boolean): void {
   const dir = path.dirname(file);
   const tmp = temporaryFor(file);
   const fd = fs.openSync(tmp, 'wx', 0o644);
   try {
-    if (killHalfwayThroughWrite()) {
+    if (killHalfway) {
       fs.writeSync(fd, data, 0, Math.floor(data.length / 2));
       fs.fsyncSync(fd);
       process.kill(process.pid, 'SIGKILL');
@@ -126,19 +135,4 @@ export function readStateFile<T>(file: string, kind: string, version: number, va
     if (e instanceof StateFileError) throw bad(e.message);
     throw bad(`has content that does not fit: ${(e as Error).message}`);
   }
-}
-
-/** Writes a text file atomically (temporary file, fsync, rename): logs rewritten on resume. */
-export function writeFileAtomic(file: string, text: string): void {
-  const dir = path.dirname(file);
-  const tmp = temporaryFor(file);
-  const fd = fs.openSync(tmp, 'wx', 0o644);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  syncFolder(dir);
 }

@@ -5,6 +5,7 @@
  */
 import { HC_DEFAULTS } from '../experiments/hyperCleaning';
 import { TUNE_DEFAULTS } from '../experiments/tune';
+import { JOB_ID_PATTERN } from '../jobs/protocol';
 
 type Schema = Record<string, unknown>;
 
@@ -35,7 +36,7 @@ export function optionsSchema(kind: string): Schema {
   return properties ? { type: 'object', additionalProperties: false, properties } : { type: 'object' };
 }
 
-export const JOB_ID = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' };
+export const JOB_ID = { type: 'string', pattern: JOB_ID_PATTERN.source };
 export const FILE_NAME = { type: 'string', pattern: '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$' };
 
 export function submitSchema(kinds: readonly string[]): Schema {

@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HC_DEFAULTS } from '../experiments/hyperCleaning';
 import { TUNE_DEFAULTS } from '../experiments/tune';
-import { BUILTIN_KINDS, resolveKind } from '../jobs/kinds';
+import { BUILTIN_KINDS, kindsInFolder, resolveKind } from '../jobs/kinds';
 import { loggedRecords } from '../jobs/kinds/types';
 import { openRunner } from '../jobs';
 import { Job, JobRunner } from '../jobs/runner';
@@ -73,18 +73,6 @@ export interface Service {
   close(): Promise<void>;
 }
 
-/** The problem modules of a folder: `name.js` → kind `name` (names the runner accepts only). */
-function modulesIn(dir: string | undefined): Record<string, string> {
-  if (!dir) return {};
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ArgumentError(`serve: kinds folder '${dir}' does not exist`);
-  const out: Record<string, string> = {};
-  for (const f of fs.readdirSync(dir)) {
-    const m = /^([A-Za-z0-9][A-Za-z0-9_-]{0,63})\.(c?js)$/.exec(f);
-    if (m && !Object.prototype.hasOwnProperty.call(BUILTIN_KINDS, m[1]) && m[1] !== 'forward-shard') out[m[1]] = path.resolve(dir, f);
-  }
-  return out;
-}
-
 /** Files the page may need from the packages, by a fixed name (never a path from the client). */
 const VENDOR: Record<string, string> = {
   'vega.js': 'vega/build/vega.min.js',
@@ -117,7 +105,7 @@ function jobSummaryLine(j: Job): Record<string, unknown> {
 
 export async function startService(opts: ServeOptions): Promise<Service> {
   const log = opts.log ?? (() => undefined);
-  const modules = modulesIn(opts.kindsDir);
+  const modules = opts.kindsDir ? kindsInFolder(opts.kindsDir) : {};
   const kinds = [...Object.keys(BUILTIN_KINDS), ...Object.keys(modules)];
   const runner: ServiceRunner = await openRunner({ dataDir: opts.dataDir, concurrency: opts.jobs, threads: opts.threads, kinds: modules, redis: opts.redis, prefix: opts.prefix });
   if (runner instanceof JobRunner) {
