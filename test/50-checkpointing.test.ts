@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
 import { Tensor } from '../lib';
 import { rand } from './helpers';
+import { planAdvances, revolvePlan } from '../lib/hyper/checkpoint';
 
 const dtype = 'float64' as const;
 const n = 10, dim = 4;
@@ -99,5 +100,58 @@ describe('checkpointed Reverse-HG', function () {
     let steps = 0;
     assert.throws(() => rf.reverseHG(problem, { T: 10, onStep: () => steps++, trajectory: rf.checkpointed({ T: 10, bytes: 10 }) }), /holds 0 state/);
     assert.equal(steps, 0, 'no training step ran');
+  });
+
+  it('a horizon other than the planned one is refused before any step runs, naming both', () => {
+    const problem = problemFor('gd');
+    let steps = 0;
+    assert.throws(() => rf.reverseHG(problem, { T: 5, onStep: () => steps++, trajectory: rf.checkpointed({ T: 4, slots: 3 }) }),
+      (e: Error) => e instanceof rf.ArgumentError && /'trajectory' is planned for T = 4 steps but the run has 5/.test(e.message));
+    assert.equal(steps, 0, 'no training step ran');
+    // a stopping rule that ends early: named after the forward pass, not an internal error in the reverse one
+    assert.throws(() => rf.reverseHG(problem, { T: (t) => t >= 3, maxSteps: 10, trajectory: rf.checkpointed({ T: 10, slots: 3 }) }),
+      (e: Error) => e instanceof rf.ArgumentError && /planned for T = 10 steps but the run has 3/.test(e.message));
+  });
+});
+
+/** Reference: the dynamic programme over every first checkpoint m, R(n, c) = min_m m + R(n − m, c − 1) + R(m, c). */
+function revolveByDynamicProgramme(maxN: number, maxC: number): number[][] {
+  const R = Array.from({ length: maxN + 1 }, () => new Array<number>(maxC + 1).fill(0));
+  for (let n = 2; n <= maxN; n++) {
+    R[n][0] = (n * (n - 1)) / 2;
+    for (let c = 1; c <= maxC; c++) {
+      let best = Infinity;
+      for (let m = 1; m < n; m++) best = Math.min(best, m + R[n - m][c - 1] + R[m][c]);
+      R[n][c] = best;
+    }
+  }
+  return R;
+}
+
+describe('Revolve planning', () => {
+  it('the linear-time schedule recomputes exactly the optimum of the dynamic programme (T ≤ 250, c ≤ 12), and revolveCost agrees', () => {
+    const R = revolveByDynamicProgramme(250, 12);
+    for (let T = 1; T <= 250; T++) {
+      for (let c = 0; c <= 12; c++) {
+        assert.equal(rf.revolveCost(T, c), R[T][c], `revolveCost(${T}, ${c})`);
+        const plan = revolvePlan(T, c);
+        assert.equal(planAdvances(plan), R[T][c], `plan for T=${T}, c=${c}`);
+        // and it is a valid schedule: every state requested once, T−1 down to 0, never more than c checkpoints held
+        const requested: number[] = [];
+        let held = 0, peak = 0;
+        for (const a of plan) {
+          if (a.kind === 'request') requested.push(a.index);
+          if (a.kind === 'store') peak = Math.max(peak, ++held);
+          if (a.kind === 'free') held--;
+        }
+        assert.deepEqual(requested, Array.from({ length: T }, (_, i) => T - 1 - i), `requests for T=${T}, c=${c}`);
+        assert.ok(peak <= c, `T=${T}, c=${c}: ${peak} checkpoints held`);
+      }
+    }
+  });
+
+  it('is cached per (T, slots): the second plan of a run is the same object', () => {
+    assert.equal(revolvePlan(777, 9), revolvePlan(777, 9));
+    assert.notEqual(revolvePlan(777, 9), revolvePlan(777, 8));
   });
 });

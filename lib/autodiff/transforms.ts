@@ -482,6 +482,9 @@ export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tang
 export function hvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, directions: A, opts: JvpOptions = {}): A {
   const fp = flatten(primals, 'primals');
   const fd = flatten(directions, 'directions');
+  if (fp.tensors.length !== fd.tensors.length) {
+    throw new ArgumentError(`hvp: got ${fp.tensors.length} primals but ${fd.tensors.length} directions`);
+  }
   return hvpAll(f, fp, fd.tensors, opts) as A;
 }
 

@@ -1,7 +1,8 @@
 /** In-memory labelled image datasets: subsets, seeded splits, label corruption, minibatch schedules. */
 import { Stepwise, runToEnd } from '../util/stepwise';
 import * as K from '../kernels';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError, show } from '../tensor/errors';
+import { assertInt } from '../tensor/validate';
 import { FloatDType } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
 import { permutation, seededRandom } from './random';
@@ -16,7 +17,29 @@ export interface Dataset {
   readonly name: string;
 }
 
+/** Seeds: what seededRandom takes in full (it keeps the low 32 bits; any safe integer is accepted). */
+function assertSeed(seed: unknown, fn: string): number {
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new ArgumentError(`${fn}: argument 'seed' must be an integer, got ${show(seed)}`);
+  return seed;
+}
+
+/** A Dataset as makeDataset builds it: the fields agree with each other. */
+export function assertDataset(ds: unknown, name = 'ds'): asserts ds is Dataset {
+  const d = ds as Dataset;
+  if (ds === null || typeof ds !== 'object' || !(d.images instanceof Float32Array) || !(d.labels instanceof Int32Array)) {
+    throw new ArgumentError(`argument '${name}' must be a dataset ({ images: Float32Array, labels: Int32Array, count, dim, classes, name }), got ${show(ds)}`);
+  }
+  if (!Number.isInteger(d.count) || !Number.isInteger(d.dim) || d.dim < 1 || d.labels.length !== d.count || d.images.length !== d.count * d.dim) {
+    throw new ArgumentError(`argument '${name}' is inconsistent: count ${show(d.count)}, dim ${show(d.dim)}, ${d.labels.length} labels, ${d.images.length} pixel values`);
+  }
+}
+
 export function makeDataset(name: string, images: Float32Array, labels: Int32Array, dim: number, classes: number): Dataset {
+  if (typeof name !== 'string') throw new ArgumentError(`makeDataset: argument 'name' must be a string, got ${show(name)}`);
+  if (!(images instanceof Float32Array)) throw new ArgumentError(`makeDataset: argument 'images' must be a Float32Array, got ${show(images)}`);
+  if (!(labels instanceof Int32Array)) throw new ArgumentError(`makeDataset: argument 'labels' must be an Int32Array, got ${show(labels)}`);
+  assertInt(dim, 'dim', 1);
+  assertInt(classes, 'classes', 1);
   if (images.length !== labels.length * dim) {
     throw new ArgumentError(`dataset '${name}': ${images.length} pixel values for ${labels.length} labels of dimension ${dim}`);
   }
@@ -36,11 +59,15 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, name = ds.name):
  * memory is dominated by first-touch page faults (~80 ms for 8000 digits on a 2-core VM).
  */
 export function* subsetSteps(ds: Dataset, indices: ArrayLike<number>, name = ds.name): Stepwise<Dataset> {
+  assertDataset(ds);
+  if (!Array.isArray(indices) && !(ArrayBuffer.isView(indices) && !(indices instanceof DataView))) {
+    throw new ArgumentError(`subset: argument 'indices' must be an array of row indices, got ${show(indices)}`);
+  }
   const images = new Float32Array(indices.length * ds.dim);
   const labels = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i];
-    if (!(j >= 0 && j < ds.count)) throw new ArgumentError(`subset: index ${j} is outside [0, ${ds.count})`);
+    if (!(Number.isInteger(j) && j >= 0 && j < ds.count)) throw new ArgumentError(`subset: argument 'indices' has ${show(j)} at ${i}, not a row index in [0, ${ds.count})`);
     images.set(ds.images.subarray(j * ds.dim, (j + 1) * ds.dim), i * ds.dim);
     labels[i] = ds.labels[j];
     if ((i & 511) === 511) yield;
@@ -50,12 +77,17 @@ export function* subsetSteps(ds: Dataset, indices: ArrayLike<number>, name = ds.
 
 /** Rows [start, end). */
 export function range(ds: Dataset, start: number, end: number): Dataset {
+  assertDataset(ds, 'ds');
+  assertInt(start, 'start');
+  assertInt(end, 'end');
   if (!(0 <= start && start <= end && end <= ds.count)) throw new ArgumentError(`range: [${start}, ${end}) is outside the ${ds.count} examples of '${ds.name}'`);
   return { ...ds, images: ds.images.slice(start * ds.dim, end * ds.dim), labels: ds.labels.slice(start, end), count: end - start };
 }
 
 /** A seeded shuffle of the whole dataset. */
 export function shuffle(ds: Dataset, seed: number): Dataset {
+  assertDataset(ds);
+  assertSeed(seed, 'shuffle');
   return subset(ds, permutation(ds.count, seed));
 }
 
@@ -66,9 +98,12 @@ export function split(ds: Dataset, sizes: readonly number[], seed: number): Data
 
 /** split as a stepwise computation (see subsetSteps). */
 export function* splitSteps(ds: Dataset, sizes: readonly number[], seed: number): Stepwise<Dataset[]> {
+  assertDataset(ds);
+  assertSeed(seed, 'split');
+  if (!Array.isArray(sizes)) throw new ArgumentError(`split: argument 'sizes' must be an array of counts, got ${show(sizes)}`);
   const total = sizes.reduce((a, b) => a + b, 0);
   if (sizes.some((s) => !Number.isInteger(s) || s < 0) || total > ds.count) {
-    throw new ArgumentError(`split: sizes [${sizes.join(', ')}] need ${total} examples, '${ds.name}' has ${ds.count}`);
+    throw new ArgumentError(`split: argument 'sizes' ${show(sizes)} must be non-negative integers summing to at most the ${ds.count} examples of '${ds.name}'`);
   }
   const p = permutation(ds.count, seed);
   const out: Dataset[] = [];
@@ -85,11 +120,14 @@ export function* splitSteps(ds: Dataset, sizes: readonly number[], seed: number)
  * Returns the new labels and a mask of the corrupted rows.
  */
 export function corruptLabels(labels: Int32Array, count: number, classes: number, seed: number): { labels: Int32Array; corrupted: Uint8Array } {
-  if (!(labels instanceof Int32Array)) throw new ArgumentError(`corruptLabels: 'labels' must be an Int32Array, got ${labels === null ? 'null' : typeof labels}`);
-  if (!Number.isInteger(classes) || classes < 2 || classes > 2 ** 31 - 1) throw new ArgumentError(`corruptLabels: 'classes' must be an integer ≥ 2, got ${String(classes).slice(0, 40)}`);
-  if (!Number.isInteger(seed)) throw new ArgumentError(`corruptLabels: 'seed' must be an integer, got ${String(seed).slice(0, 40)}`);
+  if (!(labels instanceof Int32Array)) throw new ArgumentError(`corruptLabels: argument 'labels' must be an Int32Array, got ${show(labels)}`);
+  if (!Number.isInteger(classes) || classes < 2 || classes > 2 ** 31 - 1) throw new ArgumentError(`corruptLabels: argument 'classes' must be an integer ≥ 2, got ${show(classes)}`);
+  assertSeed(seed, 'corruptLabels');
   if (!Number.isInteger(count) || count < 0 || count > labels.length) {
-    throw new ArgumentError(`corruptLabels: 'count' must be an integer in [0, ${labels.length}], got ${String(count)}`);
+    throw new ArgumentError(`corruptLabels: argument 'count' must be an integer in [0, ${labels.length}], got ${show(count)}`);
+  }
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] < 0 || labels[i] >= classes) throw new ArgumentError(`corruptLabels: argument 'labels' has ${labels[i]} at ${i}, outside [0, ${classes})`);
   }
   if (classes < 2) throw new ArgumentError(`corruptLabels: need at least 2 classes`);
   const out = Int32Array.from(labels);
@@ -107,6 +145,8 @@ export function corruptLabels(labels: Int32Array, count: number, classes: number
 
 /** Tensors X [count, dim] and y [count] (int32). */
 export function toTensors(ds: Dataset, dtype: FloatDType = 'float32', device?: 'cpu' | 'cuda'): { X: Tensor; y: Tensor } {
+  assertDataset(ds);
+  if (dtype !== 'float32' && dtype !== 'float64') throw new ArgumentError(`toTensors: argument 'dtype' must be 'float32' or 'float64', got ${show(dtype)}`);
   const X = K.tensor(ds.images, [ds.count, ds.dim], { dtype, device });
   // constant data: products may keep a faster layout of it alongside (see kernels/matmul)
   X.storage.constantData = true;
@@ -119,17 +159,20 @@ export function toTensors(ds: Dataset, dtype: FloatDType = 'float32', device?: '
  * permutations; the last partial batch of an epoch is dropped.
  */
 export function minibatchSchedule(count: number, batchSize: number, seed: number): (t: number) => Int32Array {
+  assertInt(count, 'count', 1);
+  assertSeed(seed, 'minibatchSchedule');
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > count) {
-    throw new ArgumentError(`minibatchSchedule: 'batchSize' must be an integer in [1, ${count}], got ${String(batchSize)}`);
+    throw new ArgumentError(`minibatchSchedule: 'batchSize' must be an integer in [1, ${count}], got ${show(batchSize)}`);
   }
   const perEpoch = Math.floor(count / batchSize);
   let cachedEpoch = -1;
   let perm: Int32Array = new Int32Array(0);
   return (t: number) => {
-    if (!Number.isInteger(t) || t < 1) throw new ArgumentError(`minibatch: step 't' must be an integer >= 1, got ${t}`);
+    if (!Number.isInteger(t) || t < 1) throw new ArgumentError(`minibatch: step 't' must be an integer >= 1, got ${show(t)}`);
     const epoch = Math.floor((t - 1) / perEpoch);
     if (epoch !== cachedEpoch) {
-      perm = permutation(count, seed * 7919 + epoch);
+      // the low 32 bits of seed·7919 + epoch: all that seededRandom reads, for any safe-integer seed
+      perm = permutation(count, (Math.imul(seed >>> 0, 7919) + epoch) >>> 0);
       cachedEpoch = epoch;
     }
     const b = (t - 1) % perEpoch;

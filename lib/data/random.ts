@@ -1,7 +1,9 @@
 /** Seeded randomness for data handling (splits, corruption, minibatches): JS-side, reproducible. */
+import { ArgumentError, show } from '../tensor/errors';
 
 /** Mulberry32: small, fast, good enough for shuffling; the same seed gives the same sequence. */
 export function seededRandom(seed: number): () => number {
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new ArgumentError(`seededRandom: argument 'seed' must be an integer, got ${show(seed)}`);
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -14,6 +16,8 @@ export function seededRandom(seed: number): () => number {
 
 /** A seeded permutation of 0..n−1 (Fisher–Yates). */
 export function permutation(n: number, seed: number): Int32Array {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) throw new ArgumentError(`permutation: argument 'n' must be an integer in [0, 2^31), got ${show(n)}`);
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new ArgumentError(`permutation: argument 'seed' must be an integer, got ${show(seed)}`);
   const p = new Int32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
   const r = seededRandom(seed);

@@ -21,91 +21,154 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as K from '../kernels';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError, show } from '../tensor/errors';
 import { Tensor } from '../tensor/tensor';
 import { runToEnd } from '../util/stepwise';
 import { TrajectoryStore, bytesOf } from './trajectory';
 
-type Action =
+/** @internal */
+export type Action =
   | { kind: 'advance'; from: number; to: number } // from a held checkpoint, producing a transient s_to
   | { kind: 'store'; index: number } // the transient becomes a checkpoint
   | { kind: 'free'; index: number }
   | { kind: 'request'; index: number }; // the reverse pass takes s_index
 
-/** Minimal number of advances R(n, c) to reverse n steps from a held start with c free slots. */
-export function revolveCost(n: number, c: number, memo?: Map<number, number>): number {
-  if (!memo) {
-    // The dynamic programme costs O(n² c): a check before it starts, not a hang (revolveClosedForm scales).
-    if (!Number.isInteger(n) || n < 0 || n > 4096) throw new ArgumentError(`revolveCost: 'n' must be an integer in [0, 4096] (use revolveClosedForm beyond), got ${String(n).slice(0, 40)}`);
-    if (!Number.isInteger(c) || c < 0 || c > 4095) throw new ArgumentError(`revolveCost: 'c' must be an integer in [0, 4095], got ${String(c).slice(0, 40)}`);
-    memo = new Map<number, number>();
-  }
-  if (n <= 1) return 0;
-  if (c === 0) return (n * (n - 1)) / 2;
-  const key = n * 4096 + c;
-  const hit = memo.get(key);
-  if (hit !== undefined) return hit;
-  let best = Infinity;
-  for (let m = 1; m < n; m++) {
-    const v = m + revolveCost(n - m, c - 1, memo) + revolveCost(m, c, memo);
-    if (v < best) best = v;
-  }
-  memo.set(key, best);
-  return best;
+/**
+ * β(s, r) = C(s + r, s): the most steps that s snapshots reverse with at most r advances of each
+ * step (Griewank–Walther). β(s, −1) = 0.
+ */
+function beta(s: number, r: number): number {
+  if (r < 0) return 0;
+  let b = 1;
+  for (let i = 1; i <= r; i++) b = (b * (s + i)) / i; // C(s+i, i) = C(s+i−1, i−1)·(s+i)/i, exact below 2^53
+  return Math.round(b);
 }
 
-/** Griewank–Walther closed form: minimal forward steps to reverse n steps with s snapshots. */
+/** The repetition number: the least r with β(s, r) ≥ n (n ≥ 1, s ≥ 1). */
+function repetitions(n: number, s: number): number {
+  let r = 0;
+  let b = 1;
+  while (b < n) {
+    r++;
+    b = Math.round((b * (s + r)) / r);
+  }
+  return r;
+}
+
+/** The closed form in exact integers: t(n, s) = r·n − β(s + 1, r − 1). */
+function closedFormExact(n: number, snaps: number): number {
+  if (n <= 1) return 0;
+  const r = repetitions(n, snaps);
+  let b = 1n; // β(snaps + 1, r − 1) = C(snaps + r, r − 1)
+  for (let i = 1n; i <= BigInt(r - 1); i++) b = (b * (BigInt(snaps + 1) + i)) / i;
+  return Number(BigInt(r) * BigInt(n) - b);
+}
+
+/**
+ * Minimal number of advances R(n, c) to reverse n steps from a held start with c free slots
+ * besides it: Revolve's closed form with c + 1 snapshots (test/50 checks it against the
+ * dynamic programme over every split).
+ */
+export function revolveCost(n: number, c: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new ArgumentError(`revolveCost: 'n' must be a non-negative integer, got ${show(n)}`);
+  if (!Number.isSafeInteger(c) || c < 0) throw new ArgumentError(`revolveCost: 'c' must be a non-negative integer, got ${show(c)}`);
+  return closedFormExact(n, c + 1);
+}
+
+/** Griewank–Walther closed form: minimal forward steps to reverse n steps with s snapshots (the start's included). */
 export function revolveClosedForm(n: number, snaps: number): number {
-  if (!Number.isSafeInteger(n) || n < 0) throw new ArgumentError(`revolveClosedForm: 'n' must be a non-negative integer, got ${String(n).slice(0, 40)}`);
-  if (!Number.isSafeInteger(snaps) || snaps < 0) throw new ArgumentError(`revolveClosedForm: 'snaps' must be a non-negative integer, got ${String(snaps).slice(0, 40)}`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ArgumentError(`revolveClosedForm: 'n' must be a non-negative integer, got ${show(n)}`);
+  if (!Number.isSafeInteger(snaps) || snaps < 0) throw new ArgumentError(`revolveClosedForm: 'snaps' must be a non-negative integer, got ${show(snaps)}`);
   if (n <= 1) return 0;
   // snaps counts the start's checkpoint too: with none, no step past the first could be reversed
   if (snaps === 0) throw new ArgumentError(`revolveClosedForm: 'snaps' must be at least 1 to reverse ${n} steps, got 0`);
-  const binom = (a: number, b: number) => {
-    let r = 1;
-    for (let i = 1; i <= b; i++) r = (r * (a - b + i)) / i;
-    return Math.round(r);
-  };
-  let r = 0;
-  while (binom(snaps + r, snaps) < n) r++;
-  return r * n - binom(snaps + r, snaps + 1);
+  return closedFormExact(n, snaps);
 }
 
-function revolvePlan(T: number, c: number): Action[] {
-  const memo = new Map<number, number>();
-  const out: Action[] = [];
-  const rec = (a: number, b: number, free: number) => {
-    const n = b - a;
-    if (n === 1) {
-      out.push({ kind: 'request', index: a });
-      return;
-    }
-    if (free === 0) {
-      for (let t = b; t > a; t--) {
-        if (t - 1 > a) out.push({ kind: 'advance', from: a, to: t - 1 });
-        out.push({ kind: 'request', index: t - 1 });
-      }
-      return;
-    }
-    let best = Infinity, bm = 1;
-    for (let m = 1; m < n; m++) {
-      const v = m + revolveCost(n - m, free - 1, memo) + revolveCost(m, free, memo);
-      if (v < best) {
-        best = v;
-        bm = m;
-      }
-    }
-    const mid = a + bm;
-    out.push({ kind: 'advance', from: a, to: mid }, { kind: 'store', index: mid });
-    rec(mid, b, free - 1);
-    out.push({ kind: 'free', index: mid });
-    rec(a, mid, free);
-  };
-  rec(0, T, c);
-  return out;
+/**
+ * The first checkpoint of an optimal schedule for n steps from a held start with s snapshots
+ * (s ≥ 2): advance m steps, keep s_m, reverse the last n − m steps with s − 1 snapshots, then the
+ * first m with s. The cost m + t(m, s) + t(n − m, s − 1) is a sum of convex piecewise-linear
+ * functions, minimal where their slopes meet the slope r of t(n, s): m with repetition number
+ * r − 1 under s snapshots and n − m with r under s − 1, i.e.
+ *   m ∈ [max(β(s, r−2), n − β(s−1, r)), min(β(s, r−1), n − β(s−1, r−1))],
+ * never empty since β(s, r−1) = β(s, r−2) + β(s−1, r−1). The smallest is taken — the choice a
+ * search over every m makes — so each split costs O(r) instead of O(n), the plan O(T·r).
+ */
+function revolveSplit(n: number, s: number): number {
+  const r = repetitions(n, s);
+  const lo = Math.max(beta(s, r - 2), n - beta(s - 1, r));
+  return Math.min(Math.max(1, lo), n - 1);
 }
 
-function uniformPlan(T: number, k: number): Action[] {
+/**
+ * Plans are pure functions of (T, free slots) and are reused by every hypergradient of a run:
+ * a few are kept, the least recently used dropped first.
+ */
+const PLAN_CACHE_SIZE = 8;
+const planCache = new Map<string, readonly Action[]>();
+
+function cachedPlan(key: string, make: () => Action[]): readonly Action[] {
+  const hit = planCache.get(key);
+  if (hit) {
+    planCache.delete(key);
+    planCache.set(key, hit);
+    return hit;
+  }
+  const plan = Object.freeze(make());
+  planCache.set(key, plan);
+  if (planCache.size > PLAN_CACHE_SIZE) planCache.delete(planCache.keys().next().value!);
+  return plan;
+}
+
+/** @internal The Revolve schedule for T steps with c free slots besides s_0 and a step's input and output. */
+export function revolvePlan(T: number, c: number): readonly Action[] {
+  return cachedPlan(`revolve:${T}:${c}`, () => {
+    const out: Action[] = [];
+    // An explicit stack rather than recursion: with many slots the recursion is T deep.
+    type Task = { a: number; b: number; free: number } | { freeIndex: number };
+    const stack: Task[] = [{ a: 0, b: T, free: c }];
+    while (stack.length > 0) {
+      const task = stack.pop()!;
+      if ('freeIndex' in task) {
+        out.push({ kind: 'free', index: task.freeIndex });
+        continue;
+      }
+      const { a, b, free } = task;
+      const n = b - a;
+      if (n <= 0) continue;
+      if (n === 1) {
+        out.push({ kind: 'request', index: a });
+        continue;
+      }
+      if (free === 0) {
+        for (let t = b; t > a; t--) {
+          if (t - 1 > a) out.push({ kind: 'advance', from: a, to: t - 1 });
+          out.push({ kind: 'request', index: t - 1 });
+        }
+        continue;
+      }
+      const mid = a + revolveSplit(n, free + 1);
+      out.push({ kind: 'advance', from: a, to: mid }, { kind: 'store', index: mid });
+      // reverse (mid, b] with one slot fewer, free s_mid, then reverse (a, mid]
+      stack.push({ a, b: mid, free }, { freeIndex: mid }, { a: mid, b, free: free - 1 });
+    }
+    return out;
+  });
+}
+
+/** @internal The number of steps a plan recomputes (its advances' lengths). */
+export function planAdvances(plan: readonly Action[]): number {
+  let total = 0;
+  for (const a of plan) if (a.kind === 'advance') total += a.to - a.from;
+  return total;
+}
+
+function uniformPlan(T: number, k: number): readonly Action[] {
+  return cachedPlan(`uniform:${T}:${k}`, () => uniformPlanUncached(T, k));
+}
+
+function uniformPlanUncached(T: number, k: number): Action[] {
   const out: Action[] = [];
   const starts: number[] = [];
   for (let a = 0; a < T; a += k) starts.push(a);
@@ -135,7 +198,7 @@ export interface CheckpointOptions {
 }
 
 export class CheckpointedTrajectory implements TrajectoryStore {
-  private plan: Action[] = [];
+  private plan: readonly Action[] = [];
   private pc = 0;
   private held = new Map<number, Tensor>();
   private transient: { index: number; state: Tensor } | null = null;
@@ -165,6 +228,11 @@ export class CheckpointedTrajectory implements TrajectoryStore {
     if (opts.schedule !== undefined && opts.schedule !== 'revolve' && opts.schedule !== 'uniform') {
       throw new ArgumentError(`checkpointing: 'schedule' must be 'revolve' or 'uniform', got ${String(opts.schedule)}`);
     }
+  }
+
+  /** The horizon the schedule is planned for. */
+  get plannedSteps(): number {
+    return this.opts.T;
   }
 
   /** The number of states the budget allows (after begin). */

@@ -3,7 +3,8 @@
  * the host: hyperparameter vectors are small next to the model, and exactness matters more).
  */
 import * as K from '../kernels';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError, show } from '../tensor/errors';
+import { assertTensor } from '../tensor/validate';
 import { Tensor } from '../tensor/tensor';
 
 export interface Constraint {
@@ -16,13 +17,20 @@ export interface Constraint {
 
 /** Projects a tensor (a new tensor of the same dtype and shape). */
 export function project(c: Constraint, x: Tensor): Tensor {
+  if (c === null || typeof c !== 'object' || typeof c.projectArray !== 'function') throw new ArgumentError(`project: argument 'c' must be a constraint (rf.constraints), got ${show(c)}`);
+  assertTensor(x, 'x');
   const y = c.projectArray(Float64Array.from(x.toArray()));
   return K.tensor(y, x.shape, { dtype: x.dtype, device: x.device });
 }
 
 function checkNumber(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ArgumentError(`constraint: '${name}' must be a finite number, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ArgumentError(`constraint: '${name}' must be a finite number, got ${show(v)}`);
   return v;
+}
+
+function checkVector(x: unknown, fn: string): void {
+  if (!(x instanceof Float64Array)) throw new ArgumentError(`${fn}: the vector must be a Float64Array, got ${show(x)}`);
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new ArgumentError(`${fn}: the vector has ${x[i]} at ${i}`);
 }
 
 export const constraints = {
@@ -53,6 +61,8 @@ export const constraints = {
 
 /** Duchi et al. (2008): sort, find the threshold θ with Σ max(x − θ, 0) = r. */
 export function projectSimplex(x: Float64Array, r: number): Float64Array {
+  checkVector(x, 'projectSimplex');
+  if (checkNumber(r, 'r') <= 0) throw new ArgumentError(`projectSimplex: argument 'r' must be positive, got ${show(r)}`);
   const u = Float64Array.from(x).sort().reverse();
   let cumsum = 0;
   let theta = 0;
@@ -71,6 +81,8 @@ export function projectSimplex(x: Float64Array, r: number): Float64Array {
  * at y_i and y_i − 1: sort them, find the segment, solve exactly.
  */
 export function projectCappedSimplex(y: Float64Array, R: number): Float64Array {
+  checkVector(y, 'projectCappedSimplex');
+  if (checkNumber(R, 'R') < 0) throw new ArgumentError(`projectCappedSimplex: argument 'R' must be non-negative, got ${show(R)}`);
   const clip = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
   let s0 = 0;
   for (const v of y) s0 += clip(v);

@@ -87,6 +87,15 @@ function horizon(opts: HypergradientOptions): { max: number; done: (t: number, s
   throw new ArgumentError(`argument 'T' must be a number of steps or a function (t, state) => boolean, got ${String(T)}`);
 }
 
+/** A checkpointed store plans its schedule for one horizon: any other is refused before it is used. */
+function checkPlannedHorizon(store: TrajectoryStore, T: number | undefined): void {
+  if (T === undefined || store.plannedSteps === undefined || store.plannedSteps === T) return;
+  throw new ArgumentError(
+    `argument 'trajectory' is planned for T = ${store.plannedSteps} steps but the run has ${T}; make it with checkpointed({ T: ${T}, ... })` +
+      ' (a stopping rule must run to the planned horizon)',
+  );
+}
+
 /** Φ_0(λ) as a tensor the caller owns. */
 function initialState(problem: Problem, h: HyperRecord): Tensor {
   // A copy: with plain gradient descent Φ_0 returns the user's own init tensor.
@@ -251,6 +260,7 @@ export function* reverseHGSteps(problem: Problem, opts: ReverseOptions): Stepwis
   const h = problem.current();
   const hyper = problem.names.map((n) => h[n]);
   const store: TrajectoryStore = opts.trajectory ?? new FullTrajectory();
+  checkPlannedHorizon(store, typeof opts.T === 'number' ? opts.T : undefined);
   // Forward pass: the store keeps what the reverse pass will need (all states, or checkpoints).
   let s = initialState(problem, h);
   let T = 0;
@@ -275,6 +285,7 @@ export function* reverseHGSteps(problem: Problem, opts: ReverseOptions): Stepwis
       if (done(T, s)) break;
       yield;
     }
+    checkPlannedHorizon(store, T);
     finalState = K.clone(s);
     const og = objectiveGradient(problem, finalState, hyper);
     acc = og.dH.map((g) => keep(g));

@@ -28,6 +28,8 @@ export interface TrajectoryStore {
   release(t: number): void;
   /** frees everything */
   end(): void;
+  /** the number of steps the store was planned for (checkpointed stores), checked against the run's horizon */
+  readonly plannedSteps?: number;
   readonly recomputed: number;
   readonly peakBytes: number;
 }

@@ -3,7 +3,7 @@
  * output and calls the addon once (or a few times). Not differentiable: lib/ops builds on these.
  */
 import { native } from '../native/binding';
-import { ArgumentError, ShapeError } from '../tensor/errors';
+import { ArgumentError, ShapeError, show } from '../tensor/errors';
 import { Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import {
   assertFloat, assertInt, assertSameDType, assertTensor, broadcastShapes, normAxis, sameShape,
@@ -19,6 +19,7 @@ export const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, 
 export type BinaryName = keyof typeof BINARY;
 
 export function unary(op: UnaryName, x: Tensor): Tensor {
+  if (typeof op !== 'string' || !Object.hasOwn(UNARY, op)) throw new ArgumentError(`argument 'op' must be one of ${Object.keys(UNARY).join(', ')}, got ${show(op)}`);
   assertTensor(x, 'x');
   assertFloat(x, 'x');
   const out = emptyLike(x);
@@ -28,6 +29,7 @@ export function unary(op: UnaryName, x: Tensor): Tensor {
 
 /** a op b with broadcasting; `into` (the result's shape, may be a itself): written there. */
 export function binary(op: BinaryName, a: Tensor, b: Tensor, into?: Tensor): Tensor {
+  if (typeof op !== 'string' || !Object.hasOwn(BINARY, op)) throw new ArgumentError(`argument 'op' must be one of ${Object.keys(BINARY).join(', ')}, got ${show(op)}`);
   assertTensor(a, 'a');
   assertTensor(b, 'b');
   assertFloat(a, 'a');
@@ -42,7 +44,8 @@ export function binary(op: BinaryName, a: Tensor, b: Tensor, into?: Tensor): Ten
 export function binaryScalar(op: BinaryName, a: Tensor, s: number, scalarFirst = false): Tensor {
   assertTensor(a, 'a');
   assertFloat(a, 'a');
-  if (typeof s !== 'number') throw new ArgumentError(`argument 'scalar' must be a number, got ${typeof s}`);
+  if (typeof s !== 'number') throw new ArgumentError(`argument 'scalar' must be a number, got ${show(s)}`);
+  if (typeof op !== 'string' || !Object.hasOwn(BINARY, op)) throw new ArgumentError(`argument 'op' must be one of ${Object.keys(BINARY).join(', ')}, got ${show(op)}`);
   const out = emptyLike(a);
   native.binaryScalar(BINARY[op], a.handle, s, scalarFirst, out.handle);
   return out;
@@ -80,6 +83,7 @@ export function axpby(alpha: number, x: Tensor, beta = 0, y: Tensor | null = nul
 
 export function normAxes(axes: number | readonly number[] | undefined | null, rank: number): number[] {
   if (axes === undefined || axes === null) return Array.from({ length: rank }, (_, i) => i);
+  if (typeof axes !== 'number' && !Array.isArray(axes)) throw new ArgumentError(`argument 'axes' must be an axis or an array of axes, got ${show(axes)}`);
   const list = typeof axes === 'number' ? [axes] : Array.from(axes);
   const out = list.map((a) => normAxis(a, rank, 'axes'));
   if (new Set(out).size !== out.length) throw new ArgumentError(`argument 'axes' repeats an axis: [${list.join(', ')}]`);
@@ -97,6 +101,8 @@ export function reducedShape(shape: readonly number[], axes: readonly number[], 
 
 /** Sum or max over `axes` (all when omitted). */
 export function reduce(op: 'sum' | 'max', x: Tensor, axes?: number | readonly number[] | null, keepDims = false): Tensor {
+  if (op !== 'sum' && op !== 'max') throw new ArgumentError(`reduce: argument 'op' must be 'sum' or 'max', got ${show(op)}`);
+  if (typeof keepDims !== 'boolean') throw new ArgumentError(`reduce: argument 'keepDims' must be a boolean, got ${show(keepDims)}`);
   assertTensor(x, 'x');
   assertFloat(x, 'x');
   const ax = normAxes(axes, x.rank);
@@ -130,7 +136,9 @@ export function dot(a: Tensor, b: Tensor): number {
 /** A view with another shape (same data, same number of elements). One dim may be -1. */
 export function reshapeView(x: Tensor, shape: readonly number[]): Tensor {
   assertTensor(x, 'x');
+  if (!Array.isArray(shape)) throw new ArgumentError(`reshape: argument 'shape' must be an array of dimensions, got ${show(shape)}`);
   const s = Array.from(shape);
+  if (s.filter((d) => d === -1).length > 1) throw new ShapeError(`reshape: argument 'shape' ${show(shape)} has more than one -1`);
   const neg = s.indexOf(-1);
   if (neg >= 0) {
     const rest = sizeOf(s.filter((_, i) => i !== neg));
@@ -138,7 +146,7 @@ export function reshapeView(x: Tensor, shape: readonly number[]): Tensor {
     s[neg] = x.size / rest;
   }
   for (const d of s) {
-    if (!Number.isInteger(d) || d < 0) throw new ShapeError(`reshape: argument 'shape' ${shapeToString(shape)} must contain non-negative integers`);
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) throw new ShapeError(`reshape: argument 'shape' ${show(shape)} must contain non-negative integers`);
   }
   if (sizeOf(s) !== x.size) throw new ShapeError(`reshape: cannot view ${shapeToString(x.shape)} (${x.size} elements) as ${shapeToString(s)}`);
   return new Tensor(x.storage, s);

@@ -1,9 +1,9 @@
 /** Creating tensors: from data, filled, random, and moving between dtypes and devices. */
 import { native } from '../native/binding';
 import { DType, Device, FloatDType, TypedArray, dtypeOfTypedArray, isDType } from '../tensor/dtype';
-import { ArgumentError, DTypeError, ShapeError } from '../tensor/errors';
+import { ArgumentError, DTypeError, ShapeError, show } from '../tensor/errors';
 import { Storage, Tensor, emptyPool, pooledMemory, undisposedMemory, shapeToString, sizeOf } from '../tensor/tensor';
-import { assertShapeArg, assertTensor } from '../tensor/validate';
+import { assertOptions, assertShapeArg, assertTensor } from '../tensor/validate';
 
 let defaultDevice: Device = process.env.RFHO_DEVICE === 'cuda' ? 'cuda' : 'cpu';
 let defaultDType: FloatDType = 'float32';
@@ -13,17 +13,13 @@ export function getDefaultDevice(): Device {
   return defaultDevice;
 }
 export function setDefaultDevice(device: Device): void {
-  if (device !== 'cpu' && device !== 'cuda') throw new ArgumentError(`argument 'device' must be 'cpu' or 'cuda', got ${String(device)}`);
-  if (device === 'cuda' && !native.deviceInfo().cuda) {
-    throw new ArgumentError(`CUDA device requested but unavailable: ${native.deviceInfo().cudaStatus}`);
-  }
-  defaultDevice = device;
+  defaultDevice = resolveDevice(device);
 }
 export function getDefaultDType(): FloatDType {
   return defaultDType;
 }
 export function setDefaultDType(dtype: FloatDType): void {
-  if (dtype !== 'float32' && dtype !== 'float64') throw new DTypeError(`argument 'dtype' must be 'float32' or 'float64', got ${String(dtype)}`);
+  if (dtype !== 'float32' && dtype !== 'float64') throw new DTypeError(`argument 'dtype' must be 'float32' or 'float64', got ${show(dtype)}`);
   defaultDType = dtype;
 }
 
@@ -40,15 +36,25 @@ export interface CreateOptions {
 
 function resolveDType(dtype: unknown): DType {
   if (dtype === undefined) return defaultDType;
-  if (!isDType(dtype)) throw new DTypeError(`argument 'dtype' must be 'float32', 'float64' or 'int32', got ${String(dtype)}`);
+  if (!isDType(dtype)) throw new DTypeError(`argument 'dtype' must be 'float32', 'float64' or 'int32', got ${show(dtype)}`);
   return dtype;
 }
 
+function resolveDevice(device: unknown): Device {
+  if (device === undefined) return defaultDevice;
+  if (device !== 'cpu' && device !== 'cuda') throw new ArgumentError(`argument 'device' must be 'cpu' or 'cuda', got ${show(device)}`);
+  if (device === 'cuda' && !native.deviceInfo().cuda) {
+    throw new ArgumentError(`argument 'device' is 'cuda' but CUDA is unavailable: ${native.deviceInfo().cudaStatus}`);
+  }
+  return device;
+}
+
 /** A tensor with uninitialised memory. */
-export function empty(shape: readonly number[], opts: CreateOptions = {}): Tensor {
+export function empty(shape: readonly number[], opts?: CreateOptions): Tensor {
   const s = assertShapeArg(shape as number[], 'shape');
-  const dtype = resolveDType(opts.dtype);
-  return new Tensor(Storage.allocate(sizeOf(s), dtype, opts.device ?? defaultDevice), s.slice());
+  const o = assertOptions<CreateOptions>(opts);
+  const dtype = resolveDType(o.dtype);
+  return new Tensor(Storage.allocate(sizeOf(s), dtype, resolveDevice(o.device)), s.slice());
 }
 
 /** @internal a tensor like `x` (same dtype and device), uninitialised */
@@ -56,14 +62,17 @@ export function emptyLike(x: Tensor, shape: readonly number[] = x.shape, dtype: 
   return new Tensor(Storage.allocate(sizeOf(shape), dtype, x.device), shape.slice());
 }
 
-function flattenNested(data: unknown, shape: number[], out: number[], depth: number, name: string): void {
+function flattenNested(data: unknown, shape: number[], out: number[], depth: number, name: string, leafDepth: { rank: number }): void {
   if (Array.isArray(data)) {
+    // Once a number has been seen the rank is fixed: an array where numbers were is ragged too.
+    if (leafDepth.rank >= 0 && depth >= leafDepth.rank) throw new ShapeError(`argument '${name}' is ragged: an array at depth ${depth} where numbers were`);
     if (shape.length <= depth) shape.push(data.length);
     else if (shape[depth] !== data.length) throw new ShapeError(`argument '${name}' is ragged: expected ${shape[depth]} entries at depth ${depth}, got ${data.length}`);
-    for (const d of data) flattenNested(d, shape, out, depth + 1, name);
+    for (const d of data) flattenNested(d, shape, out, depth + 1, name, leafDepth);
   } else {
-    if (typeof data !== 'number') throw new ArgumentError(`argument '${name}' must contain numbers, got ${typeof data}`);
+    if (typeof data !== 'number') throw new ArgumentError(`argument '${name}' must contain numbers, got ${show(data)}`);
     if (depth !== shape.length) throw new ShapeError(`argument '${name}' is ragged at depth ${depth}`);
+    leafDepth.rank = depth;
     out.push(data);
   }
 }
@@ -75,8 +84,9 @@ function flattenNested(data: unknown, shape: number[], out: number[], depth: num
 export function tensor(
   data: number | readonly unknown[] | TypedArray,
   shape?: readonly number[],
-  opts: CreateOptions = {},
+  options?: CreateOptions,
 ): Tensor {
+  const opts = assertOptions<CreateOptions>(options);
   let flat: TypedArray;
   let inferred: number[];
   let dtype: DType;
@@ -95,12 +105,12 @@ export function tensor(
     dtype = resolveDType(opts.dtype);
     inferred = [];
     const values: number[] = [];
-    flattenNested(data, inferred, values, 0, 'data');
+    flattenNested(data, inferred, values, 0, 'data', { rank: -1 });
     flat = convertTyped(Float64Array.from(values), dtype);
   } else {
-    throw new ArgumentError(`argument 'data' must be a number, an array or a typed array, got ${data === null ? 'null' : typeof data}`);
+    throw new ArgumentError(`argument 'data' must be a number, an array or a typed array, got ${show(data)}`);
   }
-  const finalShape = shape ? assertShapeArg(shape as number[], 'shape').slice() : inferred;
+  const finalShape = shape !== undefined ? assertShapeArg(shape as number[], 'shape').slice() : inferred;
   if (sizeOf(finalShape) !== flat.length) {
     throw new ShapeError(`argument 'data' has ${flat.length} elements but shape ${shapeToString(finalShape)} needs ${sizeOf(finalShape)}`);
   }
@@ -109,7 +119,7 @@ export function tensor(
       if (!Number.isInteger(flat[i])) throw new DTypeError(`argument 'data' has a non-integer ${flat[i]} at ${i} for an int32 tensor`);
     }
   }
-  const t = new Tensor(Storage.allocate(flat.length, dtype, opts.device ?? defaultDevice), finalShape);
+  const t = new Tensor(Storage.allocate(flat.length, dtype, resolveDevice(opts.device)), finalShape);
   native.write(t.handle, flat);
   return t;
 }
@@ -127,14 +137,18 @@ function convertTyped(src: TypedArray, dtype: DType): TypedArray {
   return out;
 }
 
-export function full(shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
-  if (typeof value !== 'number') throw new ArgumentError(`argument 'value' must be a number, got ${typeof value}`);
+export function full(shape: readonly number[], value: number, opts?: CreateOptions): Tensor {
+  if (typeof value !== 'number') throw new ArgumentError(`argument 'value' must be a number, got ${show(value)}`);
+  // The same rule as rf.tensor: an int32 tensor holds 32-bit integers, never a truncated or wrapped value.
+  if (assertOptions<CreateOptions>(opts).dtype === 'int32' && !(Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31)) {
+    throw new DTypeError(`argument 'value' is ${show(value)}, not a 32-bit integer for an int32 tensor`);
+  }
   const t = empty(shape, opts);
   native.fill(t.handle, value);
   return t;
 }
-export const zeros = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 0, opts);
-export const ones = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 1, opts);
+export const zeros = (shape: readonly number[], opts?: CreateOptions): Tensor => full(shape, 0, opts);
+export const ones = (shape: readonly number[], opts?: CreateOptions): Tensor => full(shape, 1, opts);
 /** @internal filled tensor like x */
 export function fullLike(x: Tensor, value: number, shape: readonly number[] = x.shape): Tensor {
   const t = emptyLike(x, shape);
@@ -147,22 +161,39 @@ export interface RandomOptions extends CreateOptions {
 }
 function checkSeed(seed: unknown): number {
   if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER) {
-    throw new ArgumentError(`argument 'seed' must be a non-negative integer, got ${String(seed)}`);
+    throw new ArgumentError(`argument 'seed' must be a non-negative integer, got ${show(seed)}`);
   }
   return seed;
 }
+function finiteOption(v: unknown, fallback: number, name: string): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ArgumentError(`argument '${name}' must be a finite number, got ${show(v)}`);
+  return v;
+}
 /** Normal samples; the same seed gives the same numbers on every backend and thread count. */
 export function randomNormal(shape: readonly number[], opts: RandomOptions & { mean?: number; std?: number }): Tensor {
-  const seed = checkSeed(opts?.seed);
+  const seed = checkSeed(assertOptions<RandomOptions>(opts).seed);
+  const mean = finiteOption(opts.mean, 0, 'mean'), std = finiteOption(opts.std, 1, 'std');
+  if (std < 0) throw new ArgumentError(`argument 'std' must be >= 0, got ${show(std)}`);
   const t = empty(shape, opts);
-  native.randomNormal(t.handle, seed, opts.mean ?? 0, opts.std ?? 1);
+  if (t.dtype === 'int32') {
+    t.dispose();
+    throw new DTypeError(`randomNormal: argument 'dtype' must be float32 or float64, got int32`);
+  }
+  native.randomNormal(t.handle, seed, mean, std);
   return t;
 }
 /** Uniform samples in [lo, hi). */
 export function randomUniform(shape: readonly number[], opts: RandomOptions & { lo?: number; hi?: number }): Tensor {
-  const seed = checkSeed(opts?.seed);
+  const seed = checkSeed(assertOptions<RandomOptions>(opts).seed);
+  const lo = finiteOption(opts.lo, 0, 'lo'), hi = finiteOption(opts.hi, 1, 'hi');
+  if (!(lo <= hi)) throw new ArgumentError(`arguments 'lo' = ${show(lo)} and 'hi' = ${show(hi)} must satisfy lo <= hi`);
   const t = empty(shape, opts);
-  native.randomUniform(t.handle, seed, opts.lo ?? 0, opts.hi ?? 1);
+  if (t.dtype === 'int32') {
+    t.dispose();
+    throw new DTypeError(`randomUniform: argument 'dtype' must be float32 or float64, got int32`);
+  }
+  native.randomUniform(t.handle, seed, lo, hi);
   return t;
 }
 
@@ -177,8 +208,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 /** A copy on another device. */
 export function toDevice(x: Tensor, device: Device): Tensor {
   assertTensor(x, 'x');
-  if (device !== 'cpu' && device !== 'cuda') throw new ArgumentError(`argument 'device' must be 'cpu' or 'cuda', got ${String(device)}`);
-  const out = empty(x.shape, { dtype: x.dtype, device });
+  const out = empty(x.shape, { dtype: x.dtype, device: resolveDevice(device) });
   native.copy(x.handle, out.handle);
   return out;
 }

@@ -2,13 +2,19 @@
 import * as K from '../kernels';
 import { ArgumentError, ShapeError } from '../tensor/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
-import { assertFloat, assertSameDType, assertTensor } from '../tensor/validate';
+import { assertFloat, assertOneOf, assertOptions, assertSameDType, assertTensor, optionalTensor } from '../tensor/validate';
 import { abs, add, mul, softplus, square, sub } from '../ops/elementwise';
 import { matmul } from '../ops/linalg';
 import { mean, sum } from '../ops/reduce';
 import { fusedLinearCrossEntropy, softmaxCrossEntropy } from '../ops/xent';
 
 export type Reduction = 'mean' | 'sum' | 'none';
+
+/** The reduction an options argument names, checked before anything is computed. */
+function reductionOf(options: unknown): Reduction {
+  const opts = assertOptions<{ reduction?: Reduction }>(options);
+  return assertOneOf(opts.reduction ?? 'mean', ['mean', 'sum', 'none'] as const, 'reduction');
+}
 
 function reduce(x: Tensor, reduction: Reduction): Tensor {
   if (reduction === 'mean') return mean(x);
@@ -22,8 +28,10 @@ function reduce(x: Tensor, reduction: Reduction): Tensor {
  * each row's loss is multiplied by its weight; 'mean' divides the weighted sum by n (not by Σw),
  * which is the hyper-cleaning objective (1/N) Σ λ_i CE_i.
  */
-export function crossEntropy(logits: Tensor, labels: Tensor, opts: { weights?: Tensor | null; reduction?: Reduction } = {}): Tensor {
-  return reduce(softmaxCrossEntropy(logits, labels, opts.weights ?? null), opts.reduction ?? 'mean');
+export function crossEntropy(logits: Tensor, labels: Tensor, options?: { weights?: Tensor | null; reduction?: Reduction }): Tensor {
+  const opts = assertOptions<{ weights?: Tensor | null; reduction?: Reduction }>(options);
+  const reduction = reductionOf(opts);
+  return reduce(softmaxCrossEntropy(logits, labels, optionalTensor(opts.weights, 'weights')), reduction);
 }
 
 /**
@@ -36,7 +44,8 @@ export function crossEntropy(logits: Tensor, labels: Tensor, opts: { weights?: T
  * else — directions on the weights (Forward-HG), grad of grad, jvp, float64 — is the composite.
  * HC's Reverse-HG step measured ~2.7 → ~2.2 ms with both (bench/RESULTS.md).
  */
-export function linearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, opts: { weights?: Tensor | null; reduction?: Reduction } = {}): Tensor {
+export function linearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, options?: { weights?: Tensor | null; reduction?: Reduction }): Tensor {
+  const opts = assertOptions<{ weights?: Tensor | null; reduction?: Reduction }>(options);
   for (const [t, name] of [[x, 'x'], [W, 'W'], [b, 'b']] as const) {
     assertTensor(t, name);
     assertFloat(t, name);
@@ -51,13 +60,12 @@ export function linearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tens
   if (labels.dtype !== 'int32' || labels.rank !== 1 || labels.size !== n) {
     throw new ShapeError(`linearCrossEntropy: 'labels' must be an int32 tensor of shape [${n}], got ${labels.dtype} ${shapeToString(labels.shape)}`);
   }
-  const weights = opts.weights ?? null;
+  const weights = optionalTensor(opts.weights, 'weights');
   if (weights) {
-    assertTensor(weights, 'weights');
     assertSameDType(x, 'x', weights, 'weights');
     if (weights.rank !== 1 || weights.size !== n) throw new ShapeError(`linearCrossEntropy: 'weights' must have shape [${n}], got ${shapeToString(weights.shape)}`);
   }
-  const reduction = opts.reduction ?? 'mean';
+  const reduction = reductionOf(opts);
   if (reduction === 'mean' || reduction === 'sum') {
     const fused = fusedLinearCrossEntropy(x, W, b, labels, weights, reduction === 'mean' ? 1 / n : 1);
     if (fused) return fused;
@@ -66,25 +74,29 @@ export function linearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tens
 }
 
 /** Binary cross-entropy with logits: softplus(z) − y z (stable for any z). */
-export function binaryCrossEntropy(logits: Tensor, targets: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+export function binaryCrossEntropy(logits: Tensor, targets: Tensor, opts?: { reduction?: Reduction }): Tensor {
+  const reduction = reductionOf(opts);
   assertTensor(logits, 'logits');
   assertTensor(targets, 'targets');
   if (logits.size !== targets.size) throw new ShapeError(`binaryCrossEntropy: 'logits' ${shapeToString(logits.shape)} and 'targets' ${shapeToString(targets.shape)} differ`);
-  return reduce(sub(softplus(logits), mul(targets, logits)), opts.reduction ?? 'mean');
+  return reduce(sub(softplus(logits), mul(targets, logits)), reduction);
 }
 
 /** ½ (pred − target)² per element (mean over elements by default). */
-export function squaredError(pred: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
-  return reduce(mul(square(sub(pred, target)), 0.5), opts.reduction ?? 'mean');
+export function squaredError(pred: Tensor, target: Tensor, opts?: { reduction?: Reduction }): Tensor {
+  const reduction = reductionOf(opts);
+  return reduce(mul(square(sub(pred, target)), 0.5), reduction);
 }
 
 /** ½ c ‖w‖² ; c may be a number or a tensor broadcasting against w (per-weight coefficients). */
 export function l2Penalty(w: Tensor, coefficient: Tensor | number): Tensor {
+  assertTensor(w, 'w');
   return sum(mul(mul(square(w), 0.5), coefficient));
 }
 
 /** c ‖w‖₁. Its derivative uses sign(w), taking 0 at w = 0 (the minimum-norm subgradient). */
 export function l1Penalty(w: Tensor, coefficient: Tensor | number): Tensor {
+  assertTensor(w, 'w');
   return sum(mul(abs(w), coefficient));
 }
 

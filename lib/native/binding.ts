@@ -3,6 +3,7 @@
  * level beyond this interface: callers (lib/kernels) validate shapes first, and the addon checks
  * again before touching memory.
  */
+import { NativeError, OutOfMemoryError, RfhoError } from '../tensor/errors';
 import * as path from 'node:path';
 
 /** Opaque handle to native memory. */
@@ -106,4 +107,35 @@ function load(): NativeAddon {
   );
 }
 
-export const native: NativeAddon = load();
+/**
+ * Every native function behind a guard that turns the addon's errors into rfho's: its argument
+ * checks (a TypeError naming the argument) into a NativeError, allocation failure into an
+ * OutOfMemoryError. Callers then see one error family, whichever layer caught the problem.
+ */
+function guardErrors(addon: NativeAddon): NativeAddon {
+  const wrapped: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(addon)) {
+    if (typeof value !== 'function') {
+      wrapped[key] = value;
+      continue;
+    }
+    const fn = value as (...a: unknown[]) => unknown;
+    wrapped[key] = function guarded(): unknown {
+      try {
+        // eslint-disable-next-line prefer-rest-params
+        return fn.apply(addon, arguments as unknown as unknown[]);
+      } catch (e) {
+        throw translateNativeError(e, key);
+      }
+    };
+  }
+  return wrapped as unknown as NativeAddon;
+}
+
+function translateNativeError(e: unknown, fn: string): unknown {
+  if (e instanceof RfhoError || !(e instanceof Error)) return e;
+  if (e instanceof RangeError && /out of memory/.test(e.message)) return new OutOfMemoryError(`${fn}: ${e.message}`);
+  return new NativeError(`${fn}: ${e.message}`);
+}
+
+export const native: NativeAddon = guardErrors(load());

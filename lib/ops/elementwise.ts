@@ -182,8 +182,9 @@ export function pow(x: Tensor, p: number): Tensor {
 function defineMinMax(name: 'maximum' | 'minimum') {
   return (a: Operand, b: Operand): Tensor => {
     checkOperands(a, b, name);
-    const ta = typeof a === 'number' ? K.fullLike(b as Tensor, a, [1]) : a;
-    const tb = typeof b === 'number' ? K.fullLike(a as Tensor, b, [1]) : b;
+    // A number becomes a rank-0 tensor: it broadcasts without adding an axis to the result.
+    const ta = typeof a === 'number' ? K.fullLike(b as Tensor, a, []) : a;
+    const tb = typeof b === 'number' ? K.fullLike(a as Tensor, b, []) : b;
     const out = K.binary(name, ta, tb);
     // Where a wins (strictly), the gradient goes to a; ties go to b, as the kernel picks b.
     const diff = name === 'maximum' ? K.binary('sub', ta, tb) : K.binary('sub', tb, ta);

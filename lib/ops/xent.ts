@@ -8,8 +8,9 @@
  */
 import * as K from '../kernels';
 import { firstOrderReverseOnly, forwardOverFirstOrderReverse, record, recordWithTangent, takePrimalUnused, willDifferentiate } from '../autodiff/engine';
-import { RfhoError } from '../tensor/errors';
-import { Tensor } from '../tensor/tensor';
+import { RfhoError, ShapeError } from '../tensor/errors';
+import { Tensor, shapeToString } from '../tensor/tensor';
+import { optionalTensor } from '../tensor/validate';
 import { addTangents, mul } from './elementwise';
 import { reshape } from './shape';
 import { sum } from './reduce';
@@ -113,8 +114,13 @@ export function xentGradJvp(z: Tensor, y: Tensor, s: Tensor | null, dz: Tensor |
  * per-row weights [n] when given. Returns [n]; reduce it with sum or mean.
  */
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, weights?: Tensor | null): Tensor {
+  const w = optionalTensor(weights, 'weights');
   const ce = xentLoss(logits, labels);
-  return weights ? mul(weights, ce) : ce;
+  if (w && (w.rank !== 1 || w.size !== ce.size)) {
+    ce.dispose();
+    throw new ShapeError(`softmaxCrossEntropy: argument 'weights' must have shape [${ce.size}], got ${shapeToString(w.shape)}`);
+  }
+  return w ? mul(w, ce) : ce;
 }
 
 /**

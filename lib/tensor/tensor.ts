@@ -6,7 +6,7 @@
 import * as os from 'node:os';
 import { native, Handle } from '../native/binding';
 import { DType, Device, DTYPE_BYTES, DTYPE_CODE, DEVICE_CODE, TypedArray } from './dtype';
-import { DisposedError } from './errors';
+import { ArgumentError, DisposedError, OutOfMemoryError, show } from './errors';
 import { trackInScope } from './scope';
 
 /**
@@ -97,7 +97,23 @@ export class Storage {
         return new Storage(h, numel, dtype, device);
       }
     }
-    return new Storage(native.alloc(numel, DTYPE_CODE[dtype], DEVICE_CODE[device]), numel, dtype, device);
+    // The addon's own bound (2^40 elements) met first here, as the same error as a failed allocation.
+    if (numel > 2 ** 40) throw new OutOfMemoryError(`out of memory: a ${dtype} tensor of ${numel} elements is larger than any allocation rfho makes (2^40 elements)`);
+    let handle: Handle;
+    try {
+      handle = native.alloc(numel, DTYPE_CODE[dtype], DEVICE_CODE[device]);
+    } catch (e) {
+      if (!(e instanceof OutOfMemoryError)) throw e;
+      // The reuse cache may hold what is missing: give it back and try once more.
+      emptyPool();
+      try {
+        handle = native.alloc(numel, DTYPE_CODE[dtype], DEVICE_CODE[device]);
+      } catch (again) {
+        if (!(again instanceof OutOfMemoryError)) throw again;
+        throw new OutOfMemoryError(`out of memory: a ${dtype} tensor of ${numel} elements (${(bytes / 2 ** 20).toFixed(1)} MiB) on ${device} could not be allocated`);
+      }
+    }
+    return new Storage(handle, numel, dtype, device);
   }
   /** @internal Drops derived layouts: the buffer is about to be written in place. */
   invalidateDerived(): void {
@@ -188,7 +204,11 @@ export class Tensor {
 
   /** @internal use the factory functions (tensor, zeros, ...) instead */
   constructor(readonly storage: Storage, readonly shape: readonly number[]) {
+    // Checked because the class is exported: a forged storage would fail later, inside a scope's cleanup.
+    if (!(storage instanceof Storage) || storage.freed) throw new ArgumentError(`Tensor: argument 'storage' must be a live Storage (make tensors with rf.tensor, rf.zeros, ...), got ${show(storage)}`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) throw new ArgumentError(`Tensor: argument 'shape' must be an array of non-negative integers, got ${show(shape)}`);
     this.size = sizeOf(shape);
+    if (this.size !== storage.numel) throw new ArgumentError(`Tensor: argument 'shape' ${shapeToString(shape)} has ${this.size} elements, the storage ${storage.numel}`);
     storage.refs++;
     trackInScope(this);
   }
@@ -243,5 +263,16 @@ export class Tensor {
   }
   toString(): string {
     return `Tensor(${shapeToString(this.shape)}, ${this.dtype}, ${this.device})`;
+  }
+  /** What console.log and util.inspect show: the shape, dtype and the values (abbreviated when large). */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: { stylize?: unknown }, inspect: (v: unknown, o?: object) => string): string {
+    if (this.disposedFlag) return `Tensor(${shapeToString(this.shape)}, ${this.dtype}, disposed)`;
+    const head = `Tensor(${shapeToString(this.shape)}, ${this.dtype}${this.device === 'cpu' ? '' : `, ${this.device}`})`;
+    if (this.size > 1000) {
+      const a = native.read(this.handle);
+      const first = Array.from(a.subarray(0, 6), (v) => Number(v.toPrecision(6)));
+      return `${head} [${first.join(', ')}, … ${this.size - 6} more]`;
+    }
+    return `${head} ${inspect(this.toNested(), { depth: 16, breakLength: 100, maxArrayLength: 100 })}`;
   }
 }

@@ -1,10 +1,10 @@
 /** Argument checks shared by kernels and ops; every message names the argument and the shapes. */
 import { Tensor, shapeToString } from './tensor';
-import { ArgumentError, DTypeError, ShapeError } from './errors';
+import { ArgumentError, DTypeError, ShapeError, show } from './errors';
 
 export function assertTensor(x: unknown, name: string): asserts x is Tensor {
   if (!(x instanceof Tensor)) {
-    const what = x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x;
+    const what = x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x === 'object' ? show(x) : typeof x;
     throw new ArgumentError(`argument '${name}' must be a Tensor, got ${what}`);
   }
   x.handle; // throws DisposedError naming the tensor when disposed
@@ -39,33 +39,37 @@ export function assertRank(x: Tensor, rank: number, name: string): void {
 
 export function assertInt(v: unknown, name: string, min = 0): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new ArgumentError(`argument '${name}' must be an integer >= ${min}, got ${String(v)}`);
+    throw new ArgumentError(`argument '${name}' must be an integer >= ${min}, got ${show(v)}`);
   }
   return v;
 }
 
 export function assertFiniteNumber(v: unknown, name: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new ArgumentError(`argument '${name}' must be a finite number, got ${String(v)}`);
+    throw new ArgumentError(`argument '${name}' must be a finite number, got ${show(v)}`);
   }
   return v;
 }
 
 export function assertShapeArg(shape: unknown, name: string): number[] {
-  if (!Array.isArray(shape)) throw new ArgumentError(`argument '${name}' must be an array of dimensions, got ${typeof shape}`);
+  if (!Array.isArray(shape)) throw new ArgumentError(`argument '${name}' must be an array of dimensions, got ${show(shape)}`);
   if (shape.length > 8) throw new ShapeError(`argument '${name}' has ${shape.length} dimensions; at most 8 are supported`);
+  let numel = 1;
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
-      throw new ShapeError(`argument '${name}' must contain non-negative integers, got ${shapeToString(shape as number[])}`);
+      throw new ShapeError(`argument '${name}' must contain non-negative integers, got ${show(shape)}`);
     }
+    numel *= d;
   }
+  // Beyond 2^53 elements sizes stop being exact; the allocator refuses far smaller ones anyway.
+  if (numel > Number.MAX_SAFE_INTEGER) throw new ShapeError(`argument '${name}' ${show(shape)} has more than 2^53 elements`);
   return shape as number[];
 }
 
 /** Normalises an axis (negative counts from the end) and checks its range. */
 export function normAxis(axis: number, rank: number, name = 'axis'): number {
-  if (!Number.isInteger(axis) || axis < -rank || axis >= Math.max(rank, 1)) {
-    throw new ArgumentError(`argument '${name}' = ${axis} is out of range for rank ${rank}`);
+  if (typeof axis !== 'number' || !Number.isInteger(axis) || axis < -rank || axis >= Math.max(rank, 1)) {
+    throw new ArgumentError(`argument '${name}' = ${show(axis)} is out of range for rank ${rank}`);
   }
   return axis < 0 ? axis + rank : axis;
 }
@@ -87,4 +91,28 @@ export function broadcastShapes(a: readonly number[], b: readonly number[], an =
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** An options argument: undefined (no options) or a plain object. */
+export function assertOptions<T extends object>(opts: unknown, name = 'opts'): T {
+  if (opts === undefined) return {} as T;
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new ArgumentError(`argument '${name}' must be an options object, got ${show(opts)}`);
+  }
+  return opts as T;
+}
+
+/** An optional tensor argument: null or undefined mean none (0, false or '' are not silently none). */
+export function optionalTensor(v: unknown, name: string): Tensor | null {
+  if (v === undefined || v === null) return null;
+  assertTensor(v, name);
+  return v;
+}
+
+/** One of a fixed set of strings. */
+export function assertOneOf<T extends string>(v: unknown, allowed: readonly T[], name: string): T {
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    throw new ArgumentError(`argument '${name}' must be ${allowed.map((a) => `'${a}'`).join(', ')}, got ${show(v)}`);
+  }
+  return v as T;
 }
