@@ -481,3 +481,64 @@ describe('projections are exact Euclidean projections (brute force on small case
     assert.throws(() => rf.constraints.box(2, 1), /must not exceed/);
   });
 });
+
+describe('learned initial values and hyperparameter names', () => {
+  const W0 = rand([dim, classes], 11, dtype, -0.3, 0.3), b0 = rand([classes], 12, dtype, -0.1, 0.1);
+  const makeProblem = (opts: { extra?: rf.Hyperparameter; onWarning?: (m: string) => void } = {}) => {
+    const w0h = rf.hyperparameter('W0', W0);
+    return rf.bilevel({
+      params: model, hyperparameters: opts.extra ? [w0h, opts.extra] : [w0h],
+      // the record in another order than the layout's, one block a constant: pack puts it right, differentiably
+      init: (h) => model.layout.pack({ b: b0, W: h.W0 }),
+      train: (w) => rf.crossEntropy(logits(w, X), y),
+      valid: (w) => rf.crossEntropy(logits(w, Xv), yv),
+      dynamics: rf.dynamics.gradientDescent({ lr: 0.5 }),
+      onWarning: opts.onWarning,
+    });
+  };
+
+  it('pack is differentiable: the hypergradient of an initial value built with it matches finite differences', () => {
+    const problem = makeProblem();
+    const rev = rf.reverseHG(problem, { T: 6 });
+    const fd = fdHypergradient(problem, 6);
+    assert.ok(Math.max(...arr(rev.grads.W0).map(Math.abs)) > 1e-4, 'a hypergradient that is not zero');
+    assertClose(arr(rev.grads.W0), fd.W0, 1e-6, 'W0: reverse vs finite differences');
+    assertClose(arr(rf.forwardHG(problem, { T: 6 }).grads.W0), fd.W0, 1e-6, 'W0: forward vs finite differences');
+  });
+
+  it('reading a name the problem does not have throws, naming it and the names it has', () => {
+    const lam = rf.hyperparameter('lam', rf.ones([n], { dtype }));
+    const problem = rf.bilevel({
+      params: model, hyperparameters: [lam], init: w0,
+      train: (w, h) => rf.crossEntropy(logits(w, X), y, { weights: h.lamda }),
+      valid: (w) => rf.crossEntropy(logits(w, Xv), yv),
+      dynamics: rf.dynamics.gradientDescent({ lr: 0.5 }),
+    });
+    assert.throws(() => rf.reverseHG(problem, { T: 2 }), (e: Error) => e instanceof rf.ArgumentError && /no hyperparameter 'lamda'; it has lam \(declare it/.test(e.message));
+  });
+
+  it('a declared hyperparameter that nothing reads warns once, in every method', () => {
+    for (const method of ['reverse', 'forward', 'truncated', 'implicit'] as const) {
+      const warnings: string[] = [];
+      const problem = makeProblem({ extra: rf.hyperparameter('forgotten', 0.1, { dtype }), onWarning: (m) => warnings.push(m) });
+      const run = () => method === 'reverse' ? rf.reverseHG(problem, { T: 3 }) : method === 'forward' ? rf.forwardHG(problem, { T: 3 })
+        : method === 'truncated' ? rf.truncatedReverseHG(problem, { T: 3, K: 1 }) : rf.implicitHG(problem, { T: 3 });
+      run();
+      run();
+      assert.equal(warnings.length, 1, `${method}: ${JSON.stringify(warnings)}`);
+      assert.match(warnings[0], /'forgotten' is declared but init, train and valid never read it/);
+    }
+  });
+
+  it('trho with K = T includes the learned initial state term: its first hypergradient is Reverse-HG\'s', () => {
+    const T = 5;
+    const expected = rf.reverseHG(makeProblem(), { T }).grads.W0;
+    const problem = makeProblem();
+    const before = arr(problem.current().W0);
+    const ho = new rf.HyperOptimizer(problem, { method: 'trho', K: T, outer: rf.outer.gd({ lr: 1 }) });
+    ho.step();
+    // the outer step is λ ← λ − 1·g: the change is minus the hypergradient
+    const g = arr(problem.current().W0).map((v, i) => before[i] - v);
+    assertClose(g, arr(expected), 1e-10, 'trho K = T vs Reverse-HG');
+  });
+});

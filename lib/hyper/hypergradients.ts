@@ -215,8 +215,16 @@ function accumulate(acc: Tensor[], gs: readonly Tensor[]): void {
   });
 }
 
+/** The term of a learned initial state: (∂Φ_0/∂λ)ᵀ α_0, added to the accumulated hypergradients. */
+function addInitialStateTerm(problem: Problem, hyper: readonly Tensor[], alpha0: Tensor, acc: Tensor[]): void {
+  if (!problem.initDependsOnHyper) return;
+  const g0 = tidy(() => vjp((...hv: Tensor[]) => problem.initialState(record(problem, hv)), hyper as Tensor[], alpha0).grads as Tensor[]);
+  accumulate(acc, g0);
+}
+
 /** The accumulated hypergradients shaped as their hyperparameters; all of acc is consumed, also on a throw. */
 function finishGrads(problem: Problem, acc: Tensor[], check: boolean): HyperRecord {
+  problem.warnUnreadHyperparameters();
   const out: HyperRecord = {};
   try {
     problem.hyperparameters.forEach((hp, i) => {
@@ -305,11 +313,7 @@ export function* reverseHGSteps(problem: Problem, opts: ReverseOptions): Stepwis
       accumulate(acc, step.gh);
       if (check) checkFiniteTensor(alpha, 'the adjoint α', t);
     }
-    if (problem.initDependsOnHyper) {
-      const a = alpha;
-      const g0 = tidy(() => vjp((...hv: Tensor[]) => problem.initialState(record(problem, hv)), hyper, a).grads as Tensor[]);
-      accumulate(acc, g0);
-    }
+    addInitialStateTerm(problem, hyper, alpha, acc);
     alpha.dispose();
     const grads = finishGrads(problem, acc, check);
     finished = true;
@@ -598,6 +602,8 @@ export function* reverseFromWindowSteps(problem: Problem, window: readonly Tenso
       alpha = step.alpha;
       accumulate(acc, step.gh);
     }
+    // A window that reaches s_0 = Φ_0(λ) (trho's first, or one as long as the run) ends with Φ_0's term too.
+    if (start === 0) addInitialStateTerm(problem, hyper, alpha, acc);
     alpha.dispose();
     const grads = finishGrads(problem, acc, check);
     finished = true;
@@ -669,7 +675,7 @@ export function* implicitHGSteps(problem: Problem, opts: ImplicitOptions): Stepw
       yield;
     }
     const lastT = Math.max(T, 1);
-    const innerLoss = (x: Tensor, hr: HyperRecord) => (opts.loss ? opts.loss(x, hr) : problem.trainLoss(x, hr, lastT));
+    const innerLoss = (x: Tensor, hr: HyperRecord) => (opts.loss ? opts.loss(x, problem.guard(hr)) : problem.trainLoss(x, hr, lastT));
     const state = s;
     w = tidy(() => K.clone(weightsOf(state, problem.dynamics.slots)));
     const wT = w;

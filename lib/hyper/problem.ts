@@ -8,7 +8,7 @@
  */
 import * as K from '../kernels';
 import { grad } from '../autodiff/transforms';
-import { ArgumentError, ShapeError } from '../tensor/errors';
+import { ArgumentError, ShapeError, show } from '../tensor/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { add, mul } from '../ops/elementwise';
 import { reshape } from '../ops/shape';
@@ -33,6 +33,8 @@ export interface BilevelSpec {
   /** weights of the validation errors in the objective (default 1 each) */
   validWeights?: { [name: string]: number };
   dynamics: Dynamics;
+  /** called with warnings, such as a declared hyperparameter that nothing reads (default: process.emitWarning) */
+  onWarning?: (message: string) => void;
 }
 
 export class Problem {
@@ -40,6 +42,10 @@ export class Problem {
   readonly hyperparameters: readonly Hyperparameter[];
   readonly dynamics: Dynamics;
   private readonly spec: BilevelSpec;
+  /** names of the hyperparameters that init, train or valid have read */
+  private readonly read = new Set<string>();
+  private readonly declared: readonly string[];
+  private readonly warned = new Set<string>();
 
   constructor(spec: BilevelSpec) {
     if (!spec || typeof spec !== 'object') throw new ArgumentError(`bilevel: the problem specification must be an object`);
@@ -62,8 +68,52 @@ export class Problem {
     }
     if (all.length === 0) throw new ArgumentError(`bilevel: the problem has no hyperparameters`);
     this.hyperparameters = all;
+    const ofDynamics = new Set(spec.dynamics.hyperparameters.map((h) => h.name));
+    this.declared = declared.map((h) => h.name).filter((n) => !ofDynamics.has(n));
+    if (spec.onWarning !== undefined && typeof spec.onWarning !== 'function') throw new ArgumentError(`bilevel: 'onWarning' must be a function (message) => void`);
+    if (spec.validWeights !== undefined) {
+      if (spec.validWeights === null || typeof spec.validWeights !== 'object') throw new ArgumentError(`bilevel: 'validWeights' must be a record of numbers`);
+      for (const [k, c] of Object.entries(spec.validWeights)) {
+        if (typeof c !== 'number' || !Number.isFinite(c)) throw new ArgumentError(`bilevel: 'validWeights.${k}' must be a finite number, got ${show(c)}`);
+      }
+    }
     if (spec.init instanceof Tensor && (spec.init.rank !== 1 || spec.init.size !== this.layout.size)) {
       throw new ShapeError(`bilevel: 'init' must be a flat vector of ${this.layout.size} parameters, got ${shapeToString(spec.init.shape)}`);
+    }
+  }
+
+  /**
+   * The record handed to init, train and valid: reading a name the problem does not have throws
+   * (a typo such as h.lamda for h.lam would otherwise read undefined and run unweighted), and
+   * each name read is noted for warnUnreadHyperparameters.
+   */
+  guard(h: HyperRecord): HyperRecord {
+    const names = this.names;
+    const read = this.read;
+    return new Proxy(h, {
+      get(target, key, receiver) {
+        if (typeof key === 'string') {
+          if (Object.prototype.hasOwnProperty.call(target, key)) read.add(key);
+          else if (!(key in Object.prototype) && key !== 'then' && key !== 'toJSON') {
+            throw new ArgumentError(`the problem has no hyperparameter '${key}'; it has ${names.join(', ')} (declare it in 'hyperparameters')`);
+          }
+        }
+        return Reflect.get(target, key, receiver);
+      },
+    });
+  }
+
+  /**
+   * Warns, once per name, of a declared hyperparameter that init, train and valid never read: its
+   * hypergradient is zero and it would never change. Called by every method once the functions ran.
+   */
+  warnUnreadHyperparameters(): void {
+    for (const name of this.declared) {
+      if (this.read.has(name) || this.warned.has(name)) continue;
+      this.warned.add(name);
+      const message = `hyperparameter '${name}' is declared but init, train and valid never read it (through h.${name}): its hypergradient is zero`;
+      if (this.spec.onWarning) this.spec.onWarning(message);
+      else process.emitWarning(message, { code: 'RFHO_UNREAD_HYPERPARAMETER' });
     }
   }
 
@@ -84,7 +134,7 @@ export class Problem {
 
   /** Φ_0(λ) */
   initialState(h: HyperRecord): Tensor {
-    const w0 = typeof this.spec.init === 'function' ? this.spec.init(h) : this.spec.init;
+    const w0 = typeof this.spec.init === 'function' ? this.spec.init(this.guard(h)) : this.spec.init;
     if (!(w0 instanceof Tensor) || w0.size !== this.layout.size) {
       throw new ShapeError(`bilevel: 'init' must give a flat vector of ${this.layout.size} parameters, got ${w0 instanceof Tensor ? shapeToString(w0.shape) : typeof w0}`);
     }
@@ -105,7 +155,7 @@ export class Problem {
 
   /** The training loss at step t as a function of the weights (used by the implicit method). */
   trainLoss(w: Tensor, h: HyperRecord, t: number): Tensor {
-    const l = this.spec.train(w, h, t);
+    const l = this.spec.train(w, this.guard(h), t);
     if (!(l instanceof Tensor) || l.size !== 1) {
       throw new ShapeError(`bilevel: 'train' must return a scalar tensor, got ${l instanceof Tensor ? shapeToString(l.shape) : typeof l}`);
     }
@@ -118,7 +168,7 @@ export class Problem {
   }
 
   validationErrorsAtWeights(w: Tensor, h: HyperRecord): { [name: string]: Tensor } {
-    const v = this.spec.valid(w, h);
+    const v = this.spec.valid(w, this.guard(h));
     const rec = v instanceof Tensor ? { valid: v } : v;
     if (!rec || typeof rec !== 'object') throw new ArgumentError(`bilevel: 'valid' must return a scalar tensor or a record of them`);
     for (const [k, t] of Object.entries(rec)) {

@@ -4,11 +4,11 @@
  * states are flat vectors of the same layout.
  */
 import * as K from '../kernels';
-import { ArgumentError, ShapeError } from '../tensor/errors';
+import { ArgumentError, ShapeError, show } from '../tensor/errors';
 import { FloatDType } from '../tensor/dtype';
 import { Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import { assertTensor } from '../tensor/validate';
-import { reshape, slice } from '../ops/shape';
+import { concat, reshape, slice } from '../ops/shape';
 
 export type ParamSpec = { [name: string]: readonly number[] };
 
@@ -109,17 +109,44 @@ export class ParamLayout {
     return out;
   }
 
-  /** Packs a record of tensors (one per parameter) into a flat vector (not differentiable). */
+  /**
+   * Packs a record of tensors (one per parameter, any shape of the right size) into a flat vector,
+   * in the layout's order whatever the record's order. Differentiable: a learned initial value
+   * built from hyperparameters (`init: (h) => layout.pack({ W: h.W0, b })`) gets its hypergradient.
+   */
   pack(values: { [name: string]: Tensor }, dtype?: FloatDType): Tensor {
-    const first = values[this.entries[0].name];
-    const out = K.zeros([this.size], { dtype: dtype ?? (first?.dtype as FloatDType) ?? 'float32' });
+    if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+      throw new ArgumentError(`pack: argument 'values' must be a record of tensors named ${this.names.join(', ')}, got ${show(values)}`);
+    }
+    // A name the layout does not have is a typo or a mismatched layout, never something to drop.
+    for (const name of Object.keys(values)) {
+      if (!this.entries.some((e) => e.name === name)) throw new ArgumentError(`pack: the layout has no parameter '${name}'; it has ${this.names.join(', ')}`);
+    }
+    if (dtype !== undefined && dtype !== 'float32' && dtype !== 'float64') throw new ArgumentError(`pack: argument 'dtype' must be 'float32' or 'float64', got ${show(dtype)}`);
+    const blocks: Tensor[] = [];
     for (const e of this.entries) {
       const v = values[e.name];
-      if (!v) throw new ArgumentError(`pack: missing parameter '${e.name}'`);
+      if (v === undefined) throw new ArgumentError(`pack: missing parameter '${e.name}'`);
+      assertTensor(v, `values.${e.name}`);
       if (v.size !== e.size) throw new ShapeError(`pack: parameter '${e.name}' must have shape ${shapeToString(e.shape)}, got ${shapeToString(v.shape)}`);
-      K.sliceAssign(out, K.reshapeView(v, [e.size]), 0, e.offset);
+      if (v.dtype === 'int32') throw new ArgumentError(`pack: parameter '${e.name}' must be float32 or float64, got int32`);
+      blocks.push(v);
     }
-    return out;
+    const target = dtype ?? (blocks[0].dtype as FloatDType);
+    const sameDType = blocks.every((v) => v.dtype === target);
+    if (!sameDType) {
+      // A conversion is not differentiable: copies in the target dtype, as before.
+      const out = K.zeros([this.size], { dtype: target, device: blocks[0].device });
+      this.entries.forEach((e, i) => {
+        const c = K.cast(K.reshapeView(blocks[i], [e.size]), target);
+        K.sliceAssign(out, c, 0, e.offset);
+        c.dispose();
+      });
+      return out;
+    }
+    const flat = blocks.map((v, i) => reshape(v, [this.entries[i].size]));
+    // concat copies even one block: the packed vector never aliases a caller's tensor
+    return concat(flat, 0);
   }
 
   /**
