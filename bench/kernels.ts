@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import * as rf from '../lib';
+import * as KI from '../lib/kernels';
 import { emit, machine, median, nowSeconds, timeMedian } from './common';
 
 const reps = Number(process.argv[process.argv.indexOf('--reps') + 1]) || 7;
@@ -55,7 +56,7 @@ async function main() {
       for (let r = 0; r < rounds; r++) {
         // Idle BLAS threads of the other process spin for a while after each call: wait them out.
         await sleep(500);
-        ours.push(timeMedian(() => rf.kernels.gemm(a, b, { out: c }), reps));
+        ours.push(timeMedian(() => KI.gemm(a, b, { out: c }), reps));
         theirs.push(await peer.time(m, n, k, dtype));
       }
       const flops = 2 * m * n * k;
@@ -71,7 +72,7 @@ async function main() {
   const perCall: number[] = [];
   for (let r = 0; r < 5; r++) {
     const t0 = nowSeconds();
-    for (let i = 0; i < n; i++) rf.kernels.binary('add', x, y).dispose();
+    for (let i = 0; i < n; i++) KI.binary('add', x, y).dispose();
     perCall.push(((nowSeconds() - t0) / n) * 1e6);
   }
   const outBuf = rf.ones([4]);

@@ -13,8 +13,14 @@ export {
   tensor, empty, zeros, ones, full, randomNormal, randomUniform, cast, clone, toDevice, memory,
   countNonFinite, releaseCachedMemory, availableDevices, getDefaultDevice, setDefaultDevice, getDefaultDType, setDefaultDType,
 } from './kernels/creation';
-export * as kernels from './kernels';
-export * from './ops';
+export * as kernels from './kernels/public';
+export {
+  neg, exp, log, tanh, sigmoid, relu, square, sqrt, abs, reciprocal, softplus, step, sign, maximum, minimum, add, sub, mul, div, pow, stopGradient,
+} from './ops/elementwise';
+export { sum, mean, max, vdot, logSumExp, softmax } from './ops/reduce';
+export { reshape, permute, transpose, slice, concat, stack, gatherRows, scatterAddRows, broadcastTo } from './ops/shape';
+export { matmul, denseTanh } from './ops/linalg';
+export { softmaxCrossEntropy } from './ops/xent';
 export { grad, valueAndGrad, vjp, jvp, hvp } from './autodiff/transforms';
 export type { TensorRecord, Args, JvpOptions, JvpResult, ValueAndGrad } from './autodiff/transforms';
 export { params, init, ParamLayout } from './models/params';

@@ -4,10 +4,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as rf from '../lib';
+import * as KI from '../lib/kernels';
 import { native } from '../lib/native/binding';
 import { arr, assertClose, rand, randomArray, rng, size, tolFor } from './helpers';
 
-const K = rf.kernels;
+const K = KI;
 const DTYPES = ['float64', 'float32'] as const;
 
 /** op(X) op(B) in float64 for a [rows, k] data matrix x: the reference of the sparse products. */
@@ -297,7 +298,7 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
       it('unary ops', () => {
         const x = rand([5, 7], 11, dtype, -3, 3);
         const pos = rand([5, 7], 12, dtype, 0.1, 4);
-        const refs: [rf.kernels.UnaryName, (v: number) => number, boolean][] = [
+        const refs: [KI.UnaryName, (v: number) => number, boolean][] = [
           ['neg', (v) => -v, false], ['exp', Math.exp, false], ['log', Math.log, true], ['tanh', Math.tanh, false],
           ['sigmoid', (v) => 1 / (1 + Math.exp(-v)), false], ['relu', (v) => Math.max(v, 0), false],
           ['square', (v) => v * v, false], ['sqrt', Math.sqrt, true], ['abs', Math.abs, false],
@@ -321,7 +322,7 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
           [[4, 5], [4, 5]], [[4, 5], [5]], [[4, 1], [1, 5]], [[3, 1, 5], [4, 1]], [[1], [2, 3]], [[], [3]], [[2, 3, 4], [2, 1, 4]],
           [[6, 7, 1], [7, 9]], [[0, 3], [3]],
         ];
-        const fns: [rf.kernels.BinaryName, (a: number, b: number) => number][] = [
+        const fns: [KI.BinaryName, (a: number, b: number) => number][] = [
           ['add', (a, b) => a + b], ['sub', (a, b) => a - b], ['mul', (a, b) => a * b], ['div', (a, b) => a / b],
           ['maximum', (a, b) => (a > b ? a : b)], ['minimum', (a, b) => (a < b ? a : b)],
         ];

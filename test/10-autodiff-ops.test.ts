@@ -5,6 +5,8 @@
  */
 import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
+import * as KI from '../lib/kernels';
+import * as ops from '../lib/ops';
 import { Tensor } from '../lib';
 import { assertClose, assertScalarClose, finiteDiff, jsDot, rand } from './helpers';
 
@@ -25,7 +27,7 @@ const idx = () => rf.tensor([2, 0, 2, 1], undefined, { dtype: 'int32' });
 // Inputs kept away from kinks (relu, abs, max) so finite differences are valid.
 const awayFromZero = (shape: number[], seed: number) => rf.tidy(() => {
   const x = r(shape, seed);
-  return rf.kernels.binary('add', x, rf.kernels.binaryScalar('mul', rf.kernels.unary('sign', x), 0.3));
+  return KI.binary('add', x, KI.binaryScalar('mul', KI.unary('sign', x), 0.3));
 });
 
 const CASES: Case[] = [
@@ -67,7 +69,7 @@ const CASES: Case[] = [
   { name: 'permute', f: (x) => rf.permute(rf.square(x), [2, 0, 1]), inputs: () => [r([2, 3, 4], 50)] },
   { name: 'transpose', f: (x) => rf.transpose(rf.square(x)), inputs: () => [r([3, 4], 51)] },
   { name: 'slice', f: (x) => rf.slice(rf.square(x), 1, 1, 3), inputs: () => [r([3, 4], 52)] },
-  { name: 'padSlice', f: (x) => rf.padSlice(rf.square(x), 0, 2, 6), inputs: () => [r([3, 4], 53)] },
+  { name: 'padSlice', f: (x) => ops.padSlice(rf.square(x), 0, 2, 6), inputs: () => [r([3, 4], 53)] },
   { name: 'concat', f: (a, b) => rf.concat([rf.square(a), b], 1), inputs: () => [r([3, 2], 54), r([3, 4], 55)] },
   { name: 'stack', f: (a, b) => rf.stack([rf.square(a), b]), inputs: () => [r([3, 2], 56), r([3, 2], 57)] },
   { name: 'gatherRows', f: (x) => rf.gatherRows(rf.square(x), idx()), inputs: () => [r([3, 4], 58)] },
@@ -75,7 +77,7 @@ const CASES: Case[] = [
   { name: 'broadcastTo', f: (x) => rf.broadcastTo(rf.square(x), [2, 3, 4]), inputs: () => [r([3, 1], 60)] },
   { name: 'softmax cross-entropy', f: (z) => rf.softmaxCrossEntropy(z, labels()), inputs: () => [rand([5, 3], 61, f64, -2, 2)] },
   { name: 'weighted softmax cross-entropy', f: (z, w) => rf.softmaxCrossEntropy(z, labels(), w), inputs: () => [rand([5, 3], 62, f64, -2, 2), pos([5], 63)] },
-  { name: 'xentGrad (first derivative as an op)', f: (z, s) => rf.xentGrad(z, labels(), s), inputs: () => [rand([5, 3], 64, f64, -2, 2), pos([5], 65)], noSecond: true },
+  { name: 'xentGrad (first derivative as an op)', f: (z, s) => ops.xentGrad(z, labels(), s), inputs: () => [rand([5, 3], 64, f64, -2, 2), pos([5], 65)], noSecond: true },
 ];
 
 describe('autodiff rules of every op (float64)', () => {
@@ -103,8 +105,8 @@ describe('autodiff rules of every op (float64)', () => {
         const batched = rf.jvp(c.f, xs, vk, { batched: true }).tangent;
         assert.deepEqual(batched.shape, [k, ...out.shape]);
         for (let t = 0; t < k; t++) {
-          const single = rf.jvp(c.f, xs, vk.map((v) => rf.kernels.reshapeView(rf.kernels.slice(v, 0, t, t + 1), v.shape.slice(1)))).tangent;
-          const part = rf.kernels.slice(batched, 0, t, t + 1);
+          const single = rf.jvp(c.f, xs, vk.map((v) => KI.reshapeView(KI.slice(v, 0, t, t + 1), v.shape.slice(1)))).tangent;
+          const part = KI.slice(batched, 0, t, t + 1);
           assertClose(part.toArray(), single.toArray(), 1e-12, `${c.name}: batched direction ${t}`);
         }
         // Second derivatives: hvp of ⟨u, f(x)⟩ against finite differences of its gradient

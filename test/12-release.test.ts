@@ -7,6 +7,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
+import * as KI from '../lib/kernels';
 import { Tensor } from '../lib';
 import { record } from '../lib/autodiff/engine';
 import { setReleaseMinBytes } from '../lib/autodiff/transforms';
@@ -31,7 +32,7 @@ function bitwise(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void
 
 /** Identity whose VJP records the live native bytes when the sweep reaches it. */
 function probe(x: Tensor, seen: number[]): Tensor {
-  return record(rf.kernels.clone(x), [x], 'probe', (g) => {
+  return record(KI.clone(x), [x], 'probe', (g) => {
     seen.push(rf.memory().bytes);
     return [g];
   }, ([t]) => t);
@@ -55,7 +56,7 @@ describe('freeing during the backward sweep', () => {
     bitwise(freed.g, kept.g, 'gradient');
     bitwise(freed.hv, kept.hv, 'hvp');
     rf.tidy(() => {
-      const v0 = rf.reshape(rf.kernels.slice(V, 0, 0, 1), [w0.size]);
+      const v0 = rf.reshape(KI.slice(V, 0, 0, 1), [w0.size]);
       const fd = finiteDiff((w: Tensor) => rf.grad((x: Tensor) => loss(x))(w) as Tensor, [w0], [v0], 1e-5);
       assertClose(freed.hv.slice(0, w0.size), fd, 1e-6, 'hvp against finite differences');
     });

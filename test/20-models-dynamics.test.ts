@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as rf from '../lib';
+import * as KI from '../lib/kernels';
 import { Tensor } from '../lib';
 import { arr, assertClose, assertScalarClose, finiteDiff, jsDot, rand, randomArray, rng } from './helpers';
 
@@ -184,7 +185,7 @@ describe('Jacobian products of Φ against finite differences (float64)', () => {
         assertScalarClose(rhs, jsDot(p.toArray(), fd), 1e-6, `${name}: VJP (Aᵀp, Bᵀp) vs FD`);
         // each input separately: the A block and every B column block
         inputs.forEach((_, i) => {
-          const only = dirs.map((dd, j) => (j === i ? dd : rf.kernels.fullLike(dd, 0)));
+          const only = dirs.map((dd, j) => (j === i ? dd : KI.fullLike(dd, 0)));
           const fdi = finiteDiff(phi, inputs, only, 1e-6);
           assertScalarClose(jsDot(gs[i].toArray(), dirs[i].toArray()), jsDot(p.toArray(), fdi), 1e-6, `${name}: block ${i}`);
         });
@@ -240,14 +241,14 @@ describe("Forward-HG's fused step tangent (one kernel for gradient descent, mome
       const tsv = new Float64Array(2 * 2 * d4), v = rand([d4], 80), dir = rand([d4], 81);
       tsv[1] = NaN; // row 0, w block: one bad value
       tsv[2 * d4 + d4 + 4000] = Infinity; // row 1, v block: bad in v' and in w'
-      const out = rf.kernels.dynamicsTangent({
+      const out = KI.dynamicsTangent({
         slots: 2, nesterov: false, mu: 0.9, eta: 0.1, ts: rf.tensor(tsv, [2, 2 * d4]), tg: rand([2, d4], 82),
         tmu: rand([2], 83), teta: null, v, v2: v, dir,
       });
       assert.equal(out.storage.nonFinite, 3);
       assert.equal(native.countNonFinite(out.handle), 3, 'the independent count agrees');
-      assert.equal(rf.kernels.countNonFinite(out), 3);
-      const clean = rf.kernels.dynamicsTangent({ slots: 1, nesterov: false, mu: 0, eta: 0.1, ts: rand([2, d4], 84), tg: rand([2, d4], 85), tmu: null, teta: rand([2], 86), v: null, v2: null, dir });
+      assert.equal(KI.countNonFinite(out), 3);
+      const clean = KI.dynamicsTangent({ slots: 1, nesterov: false, mu: 0, eta: 0.1, ts: rand([2, d4], 84), tg: rand([2, d4], 85), tmu: null, teta: rand([2], 86), v: null, v2: null, dir });
       assert.equal(clean.storage.nonFinite, 0);
       // the loss's derivative in 'scale' is infinite at 0 while its value is finite: the state stays
       // finite and the tangent Z is where the divergence shows
@@ -268,11 +269,11 @@ describe("Forward-HG's fused step tangent (one kernel for gradient descent, mome
     rf.tidy(() => {
       const ts = rf.zeros([2, 8]), tg = rf.zeros([2, 4]), v = rf.zeros([4]), dir = rf.zeros([4]);
       const args = { slots: 2 as const, nesterov: false, mu: 0.9, eta: 0.1, ts, tg, tmu: null, teta: null, v, v2: v, dir };
-      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, tg: rf.zeros([2, 5]) }), /'tg' \[2, 5\] must hold 8 values/);
-      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, v: null }), /needs 'v' and 'v2'/);
-      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, teta: rf.zeros([3]) }), /'teta'/);
-      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, dir: rf.zeros([4], { dtype: f64 }) }), /dtype/);
-      assert.throws(() => rf.kernels.dynamicsTangent({ ...args, mu: NaN }), /finite/);
+      assert.throws(() => KI.dynamicsTangent({ ...args, tg: rf.zeros([2, 5]) }), /'tg' \[2, 5\] must hold 8 values/);
+      assert.throws(() => KI.dynamicsTangent({ ...args, v: null }), /needs 'v' and 'v2'/);
+      assert.throws(() => KI.dynamicsTangent({ ...args, teta: rf.zeros([3]) }), /'teta'/);
+      assert.throws(() => KI.dynamicsTangent({ ...args, dir: rf.zeros([4], { dtype: f64 }) }), /dtype/);
+      assert.throws(() => KI.dynamicsTangent({ ...args, mu: NaN }), /finite/);
       const out = rf.zeros([2, 8]);
       assert.throws(() => native.dynamicsTangent(2, false, 4, 3, 0.9, 0.1, ts.handle, tg.handle, null, null, v.handle, v.handle, dir.handle, out.handle), /ts/);
       assert.throws(() => native.dynamicsTangent(3, false, 4, 2, 0.9, 0.1, ts.handle, tg.handle, null, null, v.handle, v.handle, dir.handle, out.handle), /slots/);

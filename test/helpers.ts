@@ -1,6 +1,7 @@
 /** Test helpers: a seeded JS generator, reference arithmetic, closeness checks, finite differences. */
 import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
+import * as KI from '../lib/kernels';
 import { Tensor } from '../lib';
 
 /** The seeded generator of lib/data (Mulberry32), for test data. */
@@ -67,7 +68,7 @@ export function jsDot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function finiteDiff(f: (...xs: Tensor[]) => Tensor, xs: Tensor[], vs: Tensor[], h = 1e-6): Float64Array {
   const shifted = (sgn: number) =>
     rf.tidy(() => {
-      const moved = xs.map((x, i) => rf.kernels.axpby(1, x, sgn * h, vs[i]));
+      const moved = xs.map((x, i) => KI.axpby(1, x, sgn * h, vs[i]));
       return Float64Array.from(f(...moved).toArray());
     });
   const plus = shifted(1), minus = shifted(-1);

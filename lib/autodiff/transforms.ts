@@ -10,6 +10,7 @@
  */
 import * as K from '../kernels';
 import { ArgumentError, RfhoError, ShapeError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { tidy } from '../tensor/scope';
 import { GradNode, Tensor, nextTensorId, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
@@ -344,7 +345,13 @@ export interface ValueAndGrad<A extends Args> {
 }
 
 /** value and cotangent-weighted gradient of f at args: vjp(f)(args, cotangent). */
+/** The function argument of a transform. */
+function assertFunction(f: unknown): void {
+  if (typeof f !== 'function') throw new ArgumentError(`argument 'f' must be a function of tensors returning a scalar tensor, got ${show(f)}`);
+}
+
 export function vjp<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent?: Tensor): ValueAndGrad<A> {
+  assertFunction(f);
   return vjpWith(f, args, cotangent, false);
 }
 
@@ -390,11 +397,13 @@ function vjpWith<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent:
 
 /** Returns a function computing { value, grads } of a scalar-valued f. */
 export function valueAndGrad<A extends Args>(f: (...a: any[]) => Tensor): (args: A) => ValueAndGrad<A> {
+  assertFunction(f);
   return (args: A) => vjp(f, args);
 }
 
 /** Returns a function computing the gradient of a scalar-valued f (same structure as its input). */
 export function grad<A extends Args>(f: (...a: any[]) => Tensor): (args: A) => A {
+  assertFunction(f);
   return (args: A) => {
     const r = vjp(f, args);
     if (!(engine.reverseDepth > 0 && !engine.reversePaused)) r.value.dispose();
@@ -417,6 +426,7 @@ export interface JvpResult {
 
 /** Forward-mode derivative of f at primals along tangents (k directions at once when batched). */
 export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tangents: A, opts: JvpOptions = {}): JvpResult {
+  assertFunction(f);
   if (engine.forwardK > 0) {
     throw new RfhoError('jvp inside jvp is not supported; nest grad/vjp inside jvp (forward-over-reverse) instead');
   }
@@ -480,6 +490,7 @@ export function jvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, tang
  * (H v)_i = Σ_j ∂²f/∂x_i∂x_j v_j.
  */
 export function hvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, directions: A, opts: JvpOptions = {}): A {
+  assertFunction(f);
   const fp = flatten(primals, 'primals');
   const fd = flatten(directions, 'directions');
   if (fp.tensors.length !== fd.tensors.length) {

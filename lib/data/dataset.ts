@@ -1,7 +1,8 @@
 /** In-memory labelled image datasets: subsets, seeded splits, label corruption, minibatch schedules. */
 import { Stepwise, runToEnd } from '../util/stepwise';
 import * as K from '../kernels';
-import { ArgumentError, show } from '../tensor/errors';
+import { ArgumentError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { assertInt } from '../tensor/validate';
 import { FloatDType } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
@@ -27,10 +28,10 @@ function assertSeed(seed: unknown, fn: string): number {
 export function assertDataset(ds: unknown, name = 'ds'): asserts ds is Dataset {
   const d = ds as Dataset;
   if (ds === null || typeof ds !== 'object' || !(d.images instanceof Float32Array) || !(d.labels instanceof Int32Array)) {
-    throw new ArgumentError(`argument '${name}' must be a dataset ({ images: Float32Array, labels: Int32Array, count, dim, classes, name }), got ${show(ds)}`);
+    throw new ArgumentError(`argument '${String(name)}' must be a dataset ({ images: Float32Array, labels: Int32Array, count, dim, classes, name }), got ${show(ds)}`);
   }
   if (!Number.isInteger(d.count) || !Number.isInteger(d.dim) || d.dim < 1 || d.labels.length !== d.count || d.images.length !== d.count * d.dim) {
-    throw new ArgumentError(`argument '${name}' is inconsistent: count ${show(d.count)}, dim ${show(d.dim)}, ${d.labels.length} labels, ${d.images.length} pixel values`);
+    throw new ArgumentError(`argument '${String(name)}' is inconsistent: count ${show(d.count)}, dim ${show(d.dim)}, ${d.labels.length} labels, ${d.images.length} pixel values`);
   }
 }
 
@@ -50,7 +51,7 @@ export function makeDataset(name: string, images: Float32Array, labels: Int32Arr
 }
 
 /** The rows `indices` of a dataset (a copy). */
-export function subset(ds: Dataset, indices: ArrayLike<number>, name = ds.name): Dataset {
+export function subset(ds: Dataset, indices: ArrayLike<number>, name?: string): Dataset {
   return runToEnd(subsetSteps(ds, indices, name));
 }
 
@@ -58,8 +59,10 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, name = ds.name):
  * subset as a stepwise computation, yielding every 512 rows: copying tens of megabytes into fresh
  * memory is dominated by first-touch page faults (~80 ms for 8000 digits on a 2-core VM).
  */
-export function* subsetSteps(ds: Dataset, indices: ArrayLike<number>, name = ds.name): Stepwise<Dataset> {
+export function* subsetSteps(ds: Dataset, indices: ArrayLike<number>, subsetName?: string): Stepwise<Dataset> {
   assertDataset(ds);
+  if (subsetName !== undefined && typeof subsetName !== 'string') throw new ArgumentError(`subset: argument 'name' must be a string, got ${show(subsetName)}`);
+  const name = subsetName ?? ds.name;
   if (!Array.isArray(indices) && !(ArrayBuffer.isView(indices) && !(indices instanceof DataView))) {
     throw new ArgumentError(`subset: argument 'indices' must be an array of row indices, got ${show(indices)}`);
   }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { RfhoError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { Dataset, makeDataset } from './dataset';
 
 export class DatasetError extends RfhoError {}
@@ -17,7 +18,14 @@ export interface IdxArray {
 }
 
 /** Parses IDX bytes (already decompressed). `what` names the source in errors. */
+function assertPath(v: unknown, name: string, fn: string): string {
+  if (typeof v !== 'string' || v === '') throw new DatasetError(`${fn}: argument '${name}' must be a file path, got ${show(v)}`);
+  return v;
+}
+
 export function parseIdx(bytes: Uint8Array, what: string): IdxArray {
+  if (!(bytes instanceof Uint8Array)) throw new DatasetError(`parseIdx: argument 'bytes' must be a Uint8Array (or a Buffer), got ${show(bytes)}`);
+  if (typeof what !== 'string') throw new DatasetError(`parseIdx: argument 'what' must name the data for messages, got ${show(what)}`);
   if (bytes.length < 4) throw new DatasetError(`${what}: too short for an IDX header (${bytes.length} bytes)`);
   if (bytes[0] !== 0 || bytes[1] !== 0) throw new DatasetError(`${what}: not an IDX file (bad magic number ${Array.from(bytes.subarray(0, 4)).join(' ')})`);
   if (bytes[2] !== 0x08) throw new DatasetError(`${what}: IDX element type 0x${bytes[2].toString(16)} is not unsigned byte (0x08)`);
@@ -40,6 +48,7 @@ export function parseIdx(bytes: Uint8Array, what: string): IdxArray {
 
 /** Reads an IDX file, decompressing gzip when the file starts with the gzip magic. */
 export function readIdx(file: string): IdxArray {
+  assertPath(file, 'file', 'readIdx');
   let raw: Buffer;
   try {
     raw = fs.readFileSync(file);
@@ -67,6 +76,9 @@ function findFile(folder: string, stem: string): string {
 
 /** Images (scaled to [0, 1]) and labels from an image/label IDX pair. */
 export function loadIdxPair(imagesFile: string, labelsFile: string, name: string): Dataset {
+  assertPath(imagesFile, 'imagesFile', 'loadIdxPair');
+  assertPath(labelsFile, 'labelsFile', 'loadIdxPair');
+  if (typeof name !== 'string') throw new DatasetError(`loadIdxPair: argument 'name' must be a string, got ${show(name)}`);
   const img = readIdx(imagesFile);
   const lab = readIdx(labelsFile);
   if (img.dims.length !== 3) throw new DatasetError(`${imagesFile}: expected [count, rows, cols] images, got [${img.dims.join(', ')}]`);
@@ -76,13 +88,17 @@ export function loadIdxPair(imagesFile: string, labelsFile: string, name: string
   const images = new Float32Array(img.data.length);
   for (let i = 0; i < images.length; i++) images[i] = img.data[i] / 255;
   const labels = Int32Array.from(lab.data);
-  const classes = Math.max(...labels) + 1;
+  let classes = 1;
+  for (const l of labels) if (l + 1 > classes) classes = l + 1; // (a spread would overflow the stack on large files)
   if (classes > 256) throw new DatasetError(`${labelsFile}: labels out of range`);
   return makeDataset(name, images, labels, dim, Math.max(classes, 2));
 }
 
 /** train-images/labels and t10k-images/labels from one folder. */
-export function loadIdxFolder(folder: string, name = path.basename(folder)): { train: Dataset; test: Dataset } {
+export function loadIdxFolder(folder: string, datasetName?: string): { train: Dataset; test: Dataset } {
+  assertPath(folder, 'folder', 'loadIdxFolder');
+  if (datasetName !== undefined && typeof datasetName !== 'string') throw new DatasetError(`loadIdxFolder: argument 'name' must be a string, got ${show(datasetName)}`);
+  const name = datasetName ?? path.basename(folder);
   if (!fs.existsSync(folder)) throw new DatasetError(`${folder}: dataset folder does not exist`);
   const train = loadIdxPair(findFile(folder, 'train-images-idx3-ubyte'), findFile(folder, 'train-labels-idx1-ubyte'), `${name}-train`);
   const test = loadIdxPair(findFile(folder, 't10k-images-idx3-ubyte'), findFile(folder, 't10k-labels-idx1-ubyte'), `${name}-test`);

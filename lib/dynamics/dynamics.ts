@@ -17,6 +17,8 @@
 import * as K from '../kernels';
 import { engine, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
 import { ArgumentError } from '../tensor/errors';
+import { show } from '../tensor/show';
+import { assertTensor } from '../tensor/validate';
 import { Tensor } from '../tensor/tensor';
 import { add, div, mul, pow, sqrt, square, sub } from '../ops/elementwise';
 import { concat, slice } from '../ops/shape';
@@ -51,7 +53,19 @@ export interface Dynamics {
 }
 
 /** The weights block of a state. */
+/** A Dynamics as rf.dynamics makes them (checked where one is passed in). */
+export function assertDynamics(d: unknown, name = 'dynamics'): asserts d is Dynamics {
+  const x = d as Dynamics;
+  if (d === null || typeof d !== 'object' || typeof x.initialState !== 'function' || typeof x.step !== 'function' || !Array.isArray(x.hyperparameters) || !Number.isInteger(x.slots)) {
+    throw new ArgumentError(`argument '${name}' must be a dynamics (rf.dynamics.gradientDescent, momentum, nesterov, adam), got ${show(d)}`);
+  }
+}
+
 export function weightsOf(s: Tensor, slots: number): Tensor {
+  assertTensor(s, 's');
+  if (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1 || s.size % slots !== 0) {
+    throw new ArgumentError(`weightsOf: argument 'slots' must be a positive integer dividing the state's ${s.size} values, got ${show(slots)}`);
+  }
   if (slots === 1) return s;
   return slice(s, 0, 0, s.size / slots);
 }

@@ -4,7 +4,9 @@ import { valueAndGrad } from '../autodiff/transforms';
 import { ArgumentError, DivergenceError } from '../tensor/errors';
 import { keep, tidy } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
-import { Dynamics, weightsOf } from './dynamics';
+import { Dynamics, assertDynamics, weightsOf } from './dynamics';
+import { show } from '../tensor/show';
+import { assertTensor } from '../tensor/validate';
 import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd } from '../util/stepwise';
 
 export interface OptimizeOptions {
@@ -39,8 +41,13 @@ export function optimizeAsync(opts: OptimizeOptions & SliceOptions): Promise<Opt
 
 /** optimize as a stepwise computation (one yield per training step). */
 export function* optimizeSteps(opts: OptimizeOptions): Stepwise<OptimizeResult> {
+  if (opts === null || typeof opts !== 'object') throw new ArgumentError(`optimize: argument 'opts' must be { w0, loss, dynamics, steps }, got ${show(opts)}`);
   const { dynamics, steps } = opts;
-  if (!Number.isInteger(steps) || steps < 0) throw new ArgumentError(`optimize: 'steps' must be a non-negative integer, got ${String(steps)}`);
+  if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0) throw new ArgumentError(`optimize: argument 'steps' must be a non-negative integer, got ${show(steps)}`);
+  assertTensor(opts.w0, 'w0');
+  if (typeof opts.loss !== 'function') throw new ArgumentError(`optimize: argument 'loss' must be a function (w, t) => scalar tensor, got ${show(opts.loss)}`);
+  if (opts.onStep !== undefined && typeof opts.onStep !== 'function') throw new ArgumentError(`optimize: argument 'onStep' must be a function, got ${show(opts.onStep)}`);
+  assertDynamics(dynamics);
   let state = tidy(() => {
     const s = dynamics.initialState(opts.w0);
     return s === opts.w0 ? K.clone(s) : s;

@@ -21,7 +21,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as K from '../kernels';
-import { ArgumentError, show } from '../tensor/errors';
+import { ArgumentError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { Tensor } from '../tensor/tensor';
 import { runToEnd } from '../util/stepwise';
 import { TrajectoryStore, bytesOf } from './trajectory';
@@ -35,33 +36,67 @@ export type Action =
 
 /**
  * β(s, r) = C(s + r, s): the most steps that s snapshots reverse with at most r advances of each
- * step (Griewank–Walther). β(s, −1) = 0.
+ * step (Griewank–Walther). β(s, −1) = 0. Capped: any value above `cap` comes back as cap + 1, so
+ * that comparisons with a number of steps stay exact however large s and r are. Computed as
+ * C(k + m, m) with m = min(s, r) — a sequence increasing in m, which is what lets it stop early.
  */
-function beta(s: number, r: number): number {
+function beta(s: number, r: number, cap: number): number {
   if (r < 0) return 0;
+  const m = Math.min(s, r), k = Math.max(s, r);
   let b = 1;
-  for (let i = 1; i <= r; i++) b = (b * (s + i)) / i; // C(s+i, i) = C(s+i−1, i−1)·(s+i)/i, exact below 2^53
-  return Math.round(b);
+  for (let i = 1; i <= m; i++) {
+    b = Math.round((b * (k + i)) / i); // exact: b·(k + i) stays below cap·(k + i), far below 2^53 for plans
+    if (b > cap) return cap + 1;
+  }
+  return b;
 }
 
-/** The repetition number: the least r with β(s, r) ≥ n (n ≥ 1, s ≥ 1). */
-function repetitions(n: number, s: number): number {
-  let r = 0;
-  let b = 1;
-  while (b < n) {
-    r++;
-    b = Math.round((b * (s + r)) / r);
+/** β in exact integers (the closed form's values reach 2^53 and beyond). */
+function betaBig(s: bigint, r: bigint, cap: bigint): bigint {
+  if (r < 0n) return 0n;
+  const m = s < r ? s : r, k = s < r ? r : s;
+  let b = 1n;
+  for (let i = 1n; i <= m; i++) {
+    b = (b * (k + i)) / i;
+    if (b > cap) return cap + 1n;
   }
-  return r;
+  return b;
+}
+
+/**
+ * The repetition number: the least r with β(s, r) ≥ n (n ≥ 2, s ≥ 1), by doubling then bisection,
+ * so O(log r · min(s, r)): with one snapshot r is n − 1, which counting upwards would walk through.
+ */
+function repetitions(n: number, s: number): number {
+  let lo = 0, hi = 1; // invariant once doubling stops: β(s, lo) < n ≤ β(s, hi)
+  while (beta(s, hi, n) < n) [lo, hi] = [hi, hi * 2];
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (beta(s, mid, n) >= n) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+/** repetitions() in exact integers, for the closed form at any safe n. */
+function repetitionsBig(n: bigint, s: bigint): bigint {
+  let lo = 0n, hi = 1n;
+  while (betaBig(s, hi, n) < n) [lo, hi] = [hi, hi * 2n];
+  while (hi - lo > 1n) {
+    const mid = (lo + hi) / 2n;
+    if (betaBig(s, mid, n) >= n) hi = mid;
+    else lo = mid;
+  }
+  return hi;
 }
 
 /** The closed form in exact integers: t(n, s) = r·n − β(s + 1, r − 1). */
 function closedFormExact(n: number, snaps: number): number {
   if (n <= 1) return 0;
-  const r = repetitions(n, snaps);
-  let b = 1n; // β(snaps + 1, r − 1) = C(snaps + r, r − 1)
-  for (let i = 1n; i <= BigInt(r - 1); i++) b = (b * (BigInt(snaps + 1) + i)) / i;
-  return Number(BigInt(r) * BigInt(n) - b);
+  const N = BigInt(n), S = BigInt(snaps);
+  const r = repetitionsBig(N, S);
+  const uncapped = N * r; // β(s + 1, r − 1) ≤ r·n: the cap never bites here
+  return Number(r * N - betaBig(S + 1n, r - 1n, uncapped));
 }
 
 /**
@@ -97,7 +132,7 @@ export function revolveClosedForm(n: number, snaps: number): number {
  */
 function revolveSplit(n: number, s: number): number {
   const r = repetitions(n, s);
-  const lo = Math.max(beta(s, r - 2), n - beta(s - 1, r));
+  const lo = Math.max(beta(s, r - 2, n), n - beta(s - 1, r, n));
   return Math.min(Math.max(1, lo), n - 1);
 }
 
@@ -125,16 +160,17 @@ function cachedPlan(key: string, make: () => Action[]): readonly Action[] {
 export function revolvePlan(T: number, c: number): readonly Action[] {
   return cachedPlan(`revolve:${T}:${c}`, () => {
     const out: Action[] = [];
-    // An explicit stack rather than recursion: with many slots the recursion is T deep.
-    type Task = { a: number; b: number; free: number } | { freeIndex: number };
-    const stack: Task[] = [{ a: 0, b: T, free: c }];
-    while (stack.length > 0) {
-      const task = stack.pop()!;
-      if ('freeIndex' in task) {
-        out.push({ kind: 'free', index: task.freeIndex });
+    // An explicit stack rather than recursion (with many slots the recursion is T deep), held in
+    // three number arrays: tasks are (a, b, free) to reverse, or (index, −1, −1) to free a checkpoint.
+    const as: number[] = [0], bs: number[] = [T], frees: number[] = [c];
+    // Segments of one length and budget recur all over the tree: each split is worked out once.
+    const splits = new Map<number, number>();
+    while (as.length > 0) {
+      const a = as.pop()!, b = bs.pop()!, free = frees.pop()!;
+      if (b < 0) {
+        out.push({ kind: 'free', index: a });
         continue;
       }
-      const { a, b, free } = task;
       const n = b - a;
       if (n <= 0) continue;
       if (n === 1) {
@@ -148,10 +184,15 @@ export function revolvePlan(T: number, c: number): readonly Action[] {
         }
         continue;
       }
-      const mid = a + revolveSplit(n, free + 1);
+      const key = n * (c + 2) + free;
+      let m = splits.get(key);
+      if (m === undefined) splits.set(key, (m = revolveSplit(n, free + 1)));
+      const mid = a + m;
       out.push({ kind: 'advance', from: a, to: mid }, { kind: 'store', index: mid });
-      // reverse (mid, b] with one slot fewer, free s_mid, then reverse (a, mid]
-      stack.push({ a, b: mid, free }, { freeIndex: mid }, { a: mid, b, free: free - 1 });
+      // reverse (mid, b] with one slot fewer, free s_mid, then reverse (a, mid]: pushed in reverse
+      as.push(a, mid, mid);
+      bs.push(mid, -1, b);
+      frees.push(free, -1, free - 1);
     }
     return out;
   });
@@ -213,6 +254,7 @@ export class CheckpointedTrajectory implements TrajectoryStore {
   peakLiveBytes = 0;
 
   constructor(private readonly opts: CheckpointOptions) {
+    if (opts === null || typeof opts !== 'object') throw new ArgumentError(`checkpointing: argument 'opts' must be { T, slots } or { T, bytes }, got ${show(opts)}`);
     const { slots, bytes, T } = opts;
     if (!Number.isInteger(T) || T < 0) throw new ArgumentError(`checkpointing: 'T' must be a non-negative integer (stopping rules need the full trajectory), got ${String(T)}`);
     if (slots === undefined && bytes === undefined) throw new ArgumentError(`checkpointing: give a budget, 'slots' or 'bytes'`);

@@ -3,7 +3,8 @@
  * the host: hyperparameter vectors are small next to the model, and exactness matters more).
  */
 import * as K from '../kernels';
-import { ArgumentError, show } from '../tensor/errors';
+import { ArgumentError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { assertTensor } from '../tensor/validate';
 import { Tensor } from '../tensor/tensor';
 

@@ -19,6 +19,7 @@ import { hvp, hvpPartial, jvp, vjp } from '../autodiff/transforms';
 import { ArgumentError, DivergenceError, RfhoError } from '../tensor/errors';
 import { keep, tidy } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
+import { show } from '../tensor/show';
 import { weightsOf } from '../dynamics/dynamics';
 import { HyperRecord } from './hyperparameter';
 import { Problem } from './problem';
@@ -72,19 +73,36 @@ export function checkFiniteTensor(t: Tensor, quantity: string, step?: number): v
   }
 }
 
+/**
+ * The arguments every method shares, checked before any work: a Problem (rf.bilevel) and an options
+ * object whose common fields have the right types. Method-specific fields are checked by each.
+ */
+function checkCall(problem: unknown, opts: unknown, fn: string): void {
+  if (!(problem instanceof Problem)) throw new ArgumentError(`${fn}: argument 'problem' must be a Problem (rf.bilevel), got ${show(problem)}`);
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new ArgumentError(`${fn}: argument 'opts' must be an options object with a horizon 'T', got ${show(opts)}`);
+  const o = opts as HypergradientOptions & ReverseOptions;
+  if (o.onStep !== undefined && typeof o.onStep !== 'function') throw new ArgumentError(`${fn}: argument 'onStep' must be a function (t) => void, got ${show(o.onStep)}`);
+  if (o.checkFinite !== undefined && typeof o.checkFinite !== 'boolean') throw new ArgumentError(`${fn}: argument 'checkFinite' must be a boolean, got ${show(o.checkFinite)}`);
+  const store = o.trajectory as unknown as Record<string, unknown> | undefined;
+  if (store !== undefined) {
+    const missing = ['begin', 'push', 'pushGradient', 'gradient', 'get', 'release', 'end'].filter((m) => typeof store?.[m] !== 'function');
+    if (missing.length > 0) throw new ArgumentError(`${fn}: argument 'trajectory' must be a trajectory store (rf.checkpointed, FullTrajectory, DiskTrajectory); it lacks ${missing.join(', ')}`);
+  }
+}
+
 /** The horizon: at most `max` steps, and `done(t, s)` says whether to stop after step t. */
 function horizon(opts: HypergradientOptions): { max: number; done: (t: number, s: Tensor) => boolean } {
   const T = opts?.T;
   if (typeof T === 'number') {
-    if (!Number.isInteger(T) || T < 0) throw new ArgumentError(`argument 'T' must be a non-negative integer or a stopping rule, got ${T}`);
+    if (!Number.isSafeInteger(T) || T < 0) throw new ArgumentError(`argument 'T' must be a non-negative integer or a stopping rule, got ${show(T)}`);
     return { max: T, done: (t) => t >= T };
   }
   if (typeof T === 'function') {
     const max = opts.maxSteps ?? 100_000;
-    if (!Number.isInteger(max) || max < 1) throw new ArgumentError(`argument 'maxSteps' must be a positive integer, got ${max}`);
+    if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) throw new ArgumentError(`argument 'maxSteps' must be a positive integer, got ${show(max)}`);
     return { max, done: (t, s) => T(t, s) };
   }
-  throw new ArgumentError(`argument 'T' must be a number of steps or a function (t, state) => boolean, got ${String(T)}`);
+  throw new ArgumentError(`argument 'T' must be a number of steps or a function (t, state) => boolean, got ${show(T)}`);
 }
 
 /** A checkpointed store plans its schedule for one horizon: any other is refused before it is used. */
@@ -263,6 +281,7 @@ export function reverseHGAsync(problem: Problem, opts: ReverseOptions & SliceOpt
 
 /** Reverse-HG as a stepwise computation (one yield per training step and per reverse step). */
 export function* reverseHGSteps(problem: Problem, opts: ReverseOptions): Stepwise<HypergradientResult> {
+  checkCall(problem, opts, 'reverseHG');
   const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
   const h = problem.current();
@@ -431,6 +450,7 @@ export function forwardHGAsync(problem: Problem, opts: HypergradientOptions & Sl
 
 /** Forward-HG as a stepwise computation (one yield per step of (s, Z)). */
 export function* forwardHGSteps(problem: Problem, opts: HypergradientOptions): Stepwise<HypergradientResult> {
+  checkCall(problem, opts, 'forwardHG');
   const steps = horizon(opts);
   const check = opts.checkFinite !== false;
   const basis = hyperBasis(problem);
@@ -497,6 +517,7 @@ export function forwardHGColumnsAsync(problem: Problem, opts: ColumnsOptions & S
 }
 
 export function* forwardHGColumnsSteps(problem: Problem, opts: ColumnsOptions): Stepwise<ColumnsResult> {
+  checkCall(problem, opts, 'forwardHGColumns');
   const m = problem.hyperSize;
   const c = opts?.columns;
   if (!c || !Number.isInteger(c.start) || !Number.isInteger(c.end) || c.start < 0 || c.end > m || c.start >= c.end) {
@@ -547,8 +568,9 @@ export function truncatedReverseHGAsync(problem: Problem, opts: TruncatedOptions
 
 /** Truncated Reverse-HG as a stepwise computation. */
 export function* truncatedReverseHGSteps(problem: Problem, opts: TruncatedOptions): Stepwise<HypergradientResult> {
+  checkCall(problem, opts, 'truncatedReverseHG');
   const Kt = opts?.K;
-  if (!Number.isInteger(Kt) || Kt < 1) throw new ArgumentError(`argument 'K' must be a positive integer, got ${String(Kt)}`);
+  if (typeof Kt !== 'number' || !Number.isInteger(Kt) || Kt < 1) throw new ArgumentError(`argument 'K' must be a positive integer, got ${show(Kt)}`);
   if (typeof opts.T === 'number' && Kt >= opts.T) return yield* reverseHGSteps(problem, opts);
   const h = problem.current();
   const { max, done } = horizon(opts);
@@ -650,12 +672,14 @@ export function implicitHGAsync(problem: Problem, opts: ImplicitOptions & SliceO
 
 /** The implicit hypergradient as a stepwise computation. */
 export function* implicitHGSteps(problem: Problem, opts: ImplicitOptions): Stepwise<ImplicitResult> {
+  checkCall(problem, opts, 'implicitHG');
   const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;
   const tol = opts.tol ?? 1e-10;
   const maxIter = opts.maxIter ?? 200;
-  if (!(tol > 0)) throw new ArgumentError(`argument 'tol' must be positive, got ${tol}`);
-  if (!Number.isInteger(maxIter) || maxIter < 1) throw new ArgumentError(`argument 'maxIter' must be a positive integer, got ${maxIter}`);
+  if (typeof tol !== 'number' || !(tol > 0) || !Number.isFinite(tol)) throw new ArgumentError(`argument 'tol' must be a positive number, got ${show(tol)}`);
+  if (typeof maxIter !== 'number' || !Number.isSafeInteger(maxIter) || maxIter < 1) throw new ArgumentError(`argument 'maxIter' must be a positive integer, got ${show(maxIter)}`);
+  if (opts.loss !== undefined && typeof opts.loss !== 'function') throw new ArgumentError(`argument 'loss' must be a function (w, h) => scalar tensor, got ${show(opts.loss)}`);
   const h = problem.current();
   const hyper = problem.names.map((n) => h[n]);
   let s = initialState(problem, h);

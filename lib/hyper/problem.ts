@@ -8,11 +8,12 @@
  */
 import * as K from '../kernels';
 import { grad } from '../autodiff/transforms';
-import { ArgumentError, ShapeError, show } from '../tensor/errors';
+import { ArgumentError, ShapeError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { add, mul } from '../ops/elementwise';
 import { reshape } from '../ops/shape';
-import { Dynamics, weightsOf } from '../dynamics/dynamics';
+import { Dynamics, assertDynamics, weightsOf } from '../dynamics/dynamics';
 import { ParamLayout } from '../models/params';
 import { Model } from '../models/models';
 import { HyperRecord, Hyperparameter } from './hyperparameter';
@@ -57,6 +58,7 @@ export class Problem {
     this.spec = spec;
     this.layout = spec.params instanceof ParamLayout ? spec.params : (spec.params as Model).layout;
     if (!(this.layout instanceof ParamLayout)) throw new ArgumentError(`bilevel: 'params' must be a ParamLayout (rf.params) or a model`);
+    assertDynamics(spec.dynamics);
     this.dynamics = spec.dynamics;
     const declared = spec.hyperparameters ? (Array.isArray(spec.hyperparameters) ? spec.hyperparameters : Object.values(spec.hyperparameters)) : [];
     const all: Hyperparameter[] = [];

@@ -3,7 +3,8 @@
  * output and calls the addon once (or a few times). Not differentiable: lib/ops builds on these.
  */
 import { native } from '../native/binding';
-import { ArgumentError, ShapeError, show } from '../tensor/errors';
+import { ArgumentError, ShapeError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import {
   assertFloat, assertInt, assertSameDType, assertTensor, broadcastShapes, normAxis, sameShape,
@@ -154,8 +155,9 @@ export function reshapeView(x: Tensor, shape: readonly number[]): Tensor {
 
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   assertTensor(x, 'x');
+  if (!Array.isArray(perm)) throw new ArgumentError(`permute: argument 'perm' must be an array of axes, got ${show(perm)}`);
   if (perm.length !== x.rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
-    throw new ArgumentError(`permute: argument 'perm' [${perm.join(', ')}] is not a permutation of the ${x.rank} axes of ${shapeToString(x.shape)}`);
+    throw new ArgumentError(`permute: argument 'perm' ${show(perm)} is not a permutation of the ${x.rank} axes of ${shapeToString(x.shape)}`);
   }
   const out = emptyLike(x, perm.map((p) => x.shape[p]));
   native.permute(x.handle, x.shape, perm, out.handle);
@@ -167,8 +169,11 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   assertTensor(x, 'x');
   const a = normAxis(axis, x.rank);
   const len = x.shape[a];
-  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > len || start > end) {
-    throw new ArgumentError(`slice: range [${start}, ${end}) is invalid for axis ${a} of length ${len} in ${shapeToString(x.shape)}`);
+  if (typeof start !== 'number' || !Number.isInteger(start) || start < 0 || start > len) {
+    throw new ArgumentError(`slice: argument 'start' = ${show(start)} must be an integer in [0, ${len}] for axis ${a} of ${shapeToString(x.shape)}`);
+  }
+  if (typeof end !== 'number' || !Number.isInteger(end) || end < start || end > len) {
+    throw new ArgumentError(`slice: argument 'end' = ${show(end)} must be an integer in [${start}, ${len}]: range [${start}, ${show(end)}) is invalid for axis ${a} of length ${len} in ${shapeToString(x.shape)}`);
   }
   const outer = sizeOf(x.shape.slice(0, a));
   const inner = sizeOf(x.shape.slice(a + 1));

@@ -1,7 +1,8 @@
 /** Creating tensors: from data, filled, random, and moving between dtypes and devices. */
 import { native } from '../native/binding';
 import { DType, Device, FloatDType, TypedArray, dtypeOfTypedArray, isDType } from '../tensor/dtype';
-import { ArgumentError, DTypeError, ShapeError, show } from '../tensor/errors';
+import { ArgumentError, DTypeError, ShapeError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { Storage, Tensor, emptyPool, pooledMemory, undisposedMemory, shapeToString, sizeOf } from '../tensor/tensor';
 import { assertOptions, assertShapeArg, assertTensor } from '../tensor/validate';
 
@@ -165,6 +166,11 @@ function checkSeed(seed: unknown): number {
   }
   return seed;
 }
+/** The options of the random creators: an object, with a seed. */
+function randomOptions(opts: unknown, fn: string): RandomOptions {
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new ArgumentError(`${fn}: argument 'opts' must be an options object with a 'seed', got ${show(opts)}`);
+  return opts as RandomOptions;
+}
 function finiteOption(v: unknown, fallback: number, name: string): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new ArgumentError(`argument '${name}' must be a finite number, got ${show(v)}`);
@@ -172,7 +178,7 @@ function finiteOption(v: unknown, fallback: number, name: string): number {
 }
 /** Normal samples; the same seed gives the same numbers on every backend and thread count. */
 export function randomNormal(shape: readonly number[], opts: RandomOptions & { mean?: number; std?: number }): Tensor {
-  const seed = checkSeed(assertOptions<RandomOptions>(opts).seed);
+  const seed = checkSeed(randomOptions(opts, 'randomNormal').seed);
   const mean = finiteOption(opts.mean, 0, 'mean'), std = finiteOption(opts.std, 1, 'std');
   if (std < 0) throw new ArgumentError(`argument 'std' must be >= 0, got ${show(std)}`);
   const t = empty(shape, opts);
@@ -185,7 +191,7 @@ export function randomNormal(shape: readonly number[], opts: RandomOptions & { m
 }
 /** Uniform samples in [lo, hi). */
 export function randomUniform(shape: readonly number[], opts: RandomOptions & { lo?: number; hi?: number }): Tensor {
-  const seed = checkSeed(assertOptions<RandomOptions>(opts).seed);
+  const seed = checkSeed(randomOptions(opts, 'randomUniform').seed);
   const lo = finiteOption(opts.lo, 0, 'lo'), hi = finiteOption(opts.hi, 1, 'hi');
   if (!(lo <= hi)) throw new ArgumentError(`arguments 'lo' = ${show(lo)} and 'hi' = ${show(hi)} must satisfy lo <= hi`);
   const t = empty(shape, opts);

@@ -1,5 +1,6 @@
 /** Models over a flat parameter vector, written with the public ops (so any user model works too). */
 import { ArgumentError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { FloatDType } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
 import { add, relu, sigmoid, softplus, tanh } from '../ops/elementwise';
@@ -31,6 +32,9 @@ export interface LinearModel extends Model {
 
 /** Softmax regression / linear layer: x W + b. */
 export function linear(inputDim: number, outputs: number, opts: { init?: Initializer } = {}): LinearModel {
+  if (typeof inputDim !== 'number' || !Number.isSafeInteger(inputDim) || inputDim < 1) throw new ArgumentError(`linear: argument 'inputDim' must be a positive integer, got ${show(inputDim)}`);
+  if (typeof outputs !== 'number' || !Number.isSafeInteger(outputs) || outputs < 1) throw new ArgumentError(`linear: argument 'outputs' must be a positive integer, got ${show(outputs)}`);
+  if (opts === null || typeof opts !== 'object' || (opts.init !== undefined && typeof opts.init !== 'function')) throw new ArgumentError(`linear: argument 'opts' must be { init?: initializer }, got ${show(opts)}`);
   const layout = params({ W: [inputDim, outputs], b: [outputs] });
   return {
     layout,
@@ -58,11 +62,13 @@ export interface MlpOptions {
 /** Multi-layer perceptron with widths [in, h1, ..., out]; parameters W1, b1, W2, b2, ... */
 export function mlp(widths: readonly number[], opts: MlpOptions = {}): Model {
   if (!Array.isArray(widths) || widths.length < 2 || widths.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new ArgumentError(`mlp: argument 'widths' must list at least two positive layer widths, got ${JSON.stringify(widths)}`);
+    throw new ArgumentError(`mlp: argument 'widths' must list at least two positive layer widths, got ${show(widths)}`);
   }
+  if (opts === null || typeof opts !== 'object') throw new ArgumentError(`mlp: argument 'opts' must be an options object, got ${show(opts)}`);
   const activation = opts.activation ?? 'tanh';
+  if (typeof activation !== 'string' || !Object.hasOwn(ACTIVATIONS, activation)) throw new ArgumentError(`mlp: argument 'activation' is ${show(opts.activation)}; use ${Object.keys(ACTIVATIONS).join(', ')}`);
+  if (opts.init !== undefined && typeof opts.init !== 'function') throw new ArgumentError(`mlp: argument 'init' must be an initializer (rf.init), got ${show(opts.init)}`);
   const act = ACTIVATIONS[activation];
-  if (!act) throw new ArgumentError(`mlp: unknown activation '${String(opts.activation)}'; use ${Object.keys(ACTIVATIONS).join(', ')}`);
   const spec: { [name: string]: number[] } = {};
   for (let i = 1; i < widths.length; i++) {
     spec[`W${i}`] = [widths[i - 1], widths[i]];

@@ -1,6 +1,8 @@
 /** Differentiable reductions. */
 import * as K from '../kernels';
 import { record } from '../autodiff/engine';
+import { ArgumentError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { Tensor } from '../tensor/tensor';
 import { assertTensor } from '../tensor/validate';
 import { broadcastTo, reshape } from './shape';
@@ -47,11 +49,15 @@ export function max(x: Tensor, axes?: Axes, keepDims = false): Tensor {
 
 /** Σ a ⊙ b over all elements, as a scalar tensor. */
 export function vdot(a: Tensor, b: Tensor): Tensor {
+  assertTensor(a, 'a');
+  assertTensor(b, 'b');
   return sum(mul(a, b));
 }
 
 /** log Σ exp(x) along axes, stable. */
 export function logSumExp(x: Tensor, axes?: Axes, keepDims = false): Tensor {
+  assertTensor(x, 'x');
+  if (typeof keepDims !== 'boolean') throw new ArgumentError(`logSumExp: argument 'keepDims' must be a boolean, got ${show(keepDims)}`);
   const ax = K.normAxes(axes, x.rank);
   const m = K.reduce('max', x, ax, true); // a constant shift: no derivative needed through it
   const shifted = sub(x, m);
@@ -62,6 +68,7 @@ export function logSumExp(x: Tensor, axes?: Axes, keepDims = false): Tensor {
 
 /** softmax along an axis, built from differentiable ops. */
 export function softmax(x: Tensor, axis = -1): Tensor {
+  assertTensor(x, 'x');
   return exp(sub(x, logSumExp(x, axis, true)));
 }
 

@@ -1,9 +1,10 @@
 /** Differentiable shape and indexing ops. */
 import * as K from '../kernels';
 import { NEEDS_NOTHING, markLinear, record, setSlice, setVjpReads } from '../autodiff/engine';
-import { ShapeError } from '../tensor/errors';
+import { ArgumentError, ShapeError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { Tensor, shapeToString } from '../tensor/tensor';
-import { assertTensor, broadcastShapes, normAxis, sameShape } from '../tensor/validate';
+import { assertShapeArg, assertTensor, broadcastShapes, normAxis, sameShape } from '../tensor/validate';
 import { liftTangent } from './lift';
 import { sum } from './reduce';
 
@@ -102,6 +103,8 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
 
 /** Stacks same-shape tensors along a new leading axis. */
 export function stack(xs: readonly Tensor[]): Tensor {
+  if (!Array.isArray(xs) || xs.length === 0) throw new ArgumentError(`stack: argument 'xs' must be a non-empty array of tensors, got ${show(xs)}`);
+  xs.forEach((x, i) => assertTensor(x, `xs[${i}]`));
   return concat(xs.map((x) => reshape(x, [1, ...x.shape])), 0);
 }
 
@@ -133,6 +136,7 @@ function swapFirstAxes(t: Tensor): Tensor {
 /** x broadcast (copied) to `shape`. */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   assertTensor(x, 'x');
+  assertShapeArg(shape, 'shape');
   if (sameShape(x.shape, shape)) return x;
   const out = K.expand(x, shape);
   return record(out, [x], 'broadcastTo',

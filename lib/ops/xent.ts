@@ -10,12 +10,14 @@ import * as K from '../kernels';
 import { firstOrderReverseOnly, forwardOverFirstOrderReverse, record, recordWithTangent, takePrimalUnused, willDifferentiate } from '../autodiff/engine';
 import { RfhoError, ShapeError } from '../tensor/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
-import { optionalTensor } from '../tensor/validate';
+import { assertTensor, optionalTensor } from '../tensor/validate';
 import { addTangents, mul } from './elementwise';
 import { reshape } from './shape';
 import { sum } from './reduce';
 
 export function xentLoss(z: Tensor, y: Tensor): Tensor {
+  assertTensor(z, 'logits');
+  assertTensor(y, 'labels');
   // When the loss will be differentiated, one softmax pass also gives G0 = p − e_y, which both
   // derivative rules reuse (a Reverse-HG step otherwise ran the softmax five times).
   let out: Tensor;

@@ -3,6 +3,8 @@
  * reachable from its result and those passed to `keep()`. Scopes nest.
  */
 import type { Tensor } from './tensor';
+import { ArgumentError } from './errors';
+import { show } from './show';
 
 const scopes: Set<Tensor>[] = [];
 
@@ -14,6 +16,10 @@ export function trackInScope(t: Tensor): void {
 
 /** Exempts a tensor from the enclosing scope's disposal (it moves to the parent scope, if any). */
 export function keep<T extends Tensor>(t: T): T {
+  // (a structural check: the Tensor class imports this module)
+  if (t === null || typeof t !== 'object' || (t as { storage?: unknown }).storage === undefined || typeof t.dispose !== 'function') {
+    throw new ArgumentError(`keep: argument 't' must be a Tensor, got ${show(t)}`);
+  }
   const top = scopes[scopes.length - 1];
   if (top && top.delete(t)) {
     const parent = scopes[scopes.length - 2];
@@ -39,6 +45,7 @@ function collectTensors(x: unknown, out: Set<Tensor>, seen: Set<unknown>): void 
 
 /** Runs fn, then disposes every tensor it created that is not reachable from its result. */
 export function tidy<R>(fn: () => R): R {
+  if (typeof fn !== 'function') throw new ArgumentError(`tidy: argument 'fn' must be a function, got ${show(fn)}`);
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: R;
@@ -51,7 +58,9 @@ export function tidy<R>(fn: () => R): R {
   }
   scopes.pop();
   if (result instanceof Promise) {
-    throw new TypeError('tidy(fn): fn must be synchronous; use tidyAsync for async functions');
+    // The scope cannot wait for the promise: its tensors are freed now, and the call refused.
+    for (const t of scope) t.dispose();
+    throw new ArgumentError(`tidy: argument 'fn' must be synchronous (it returned a promise); scope the synchronous parts inside it`);
   }
   const kept = new Set<Tensor>();
   collectTensors(result, kept, new Set());

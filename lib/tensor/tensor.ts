@@ -6,7 +6,8 @@
 import * as os from 'node:os';
 import { native, Handle } from '../native/binding';
 import { DType, Device, DTYPE_BYTES, DTYPE_CODE, DEVICE_CODE, TypedArray } from './dtype';
-import { ArgumentError, DisposedError, OutOfMemoryError, show } from './errors';
+import { ArgumentError, DisposedError, OutOfMemoryError } from './errors';
+import { show } from './show';
 import { trackInScope } from './scope';
 
 /**
@@ -174,7 +175,8 @@ export interface GradNode {
 }
 
 export function shapeToString(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
+  // String() of each entry: a shape from user input may hold a symbol or a bigint, which join() rejects
+  return `[${Array.from(shape, (d) => String(d)).join(', ')}]`;
 }
 
 export function sizeOf(shape: readonly number[]): number {

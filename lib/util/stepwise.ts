@@ -66,7 +66,8 @@ export function checkSliceOptions(opts: SliceOptions | undefined, where: string)
  * them. Nothing runs before the returned promise exists. On abort the computation is closed (its
  * tensors freed) and the promise rejects with an AbortError.
  */
-export async function runInSlices<R>(steps: Stepwise<R>, opts: SliceOptions = {}): Promise<R> {
+export async function runInSlices<R>(steps: Stepwise<R>, options?: SliceOptions | null): Promise<R> {
+  const opts = options ?? {};
   const signal = opts.signal;
   const budget = opts.sliceMs ?? DEFAULT_SLICE_MS;
   let done = false;
