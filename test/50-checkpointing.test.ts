@@ -139,10 +139,10 @@ describe('Revolve planning', () => {
         // and it is a valid schedule: every state requested once, T−1 down to 0, never more than c checkpoints held
         const requested: number[] = [];
         let held = 0, peak = 0;
-        for (const a of plan) {
-          if (a.kind === 'request') requested.push(a.index);
-          if (a.kind === 'store') peak = Math.max(peak, ++held);
-          if (a.kind === 'free') held--;
+        for (let i = 0; i < plan.length; i++) {
+          if (plan.kind(i) === 'request') requested.push(plan.index(i));
+          if (plan.kind(i) === 'store') peak = Math.max(peak, ++held);
+          if (plan.kind(i) === 'free') held--;
         }
         assert.deepEqual(requested, Array.from({ length: T }, (_, i) => T - 1 - i), `requests for T=${T}, c=${c}`);
         assert.ok(peak <= c, `T=${T}, c=${c}: ${peak} checkpoints held`);

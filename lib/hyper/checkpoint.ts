@@ -27,12 +27,46 @@ import { Tensor } from '../tensor/tensor';
 import { runToEnd } from '../util/stepwise';
 import { TrajectoryStore, bytesOf } from './trajectory';
 
-/** @internal */
-export type Action =
-  | { kind: 'advance'; from: number; to: number } // from a held checkpoint, producing a transient s_to
-  | { kind: 'store'; index: number } // the transient becomes a checkpoint
-  | { kind: 'free'; index: number }
-  | { kind: 'request'; index: number }; // the reverse pass takes s_index
+const ADVANCE = 0, STORE = 1, FREE = 2, REQUEST = 3;
+const KINDS = ['advance', 'store', 'free', 'request'] as const;
+
+/**
+ * @internal A schedule: action i is kind(i) with its states — 'advance' from(i) → to(i) (from a held
+ * checkpoint, producing a transient), 'store' index(i) (the transient becomes a checkpoint), 'free'
+ * index(i), 'request' index(i) (the reverse pass takes that state). Kept in typed arrays, not an
+ * object per action: a plan has ~4 actions per step, and allocating them was most of its cost.
+ */
+export class Plan {
+  private op = new Uint8Array(256);
+  private a = new Int32Array(256);
+  private b = new Int32Array(256);
+  length = 0;
+
+  push(op: number, a: number, b = 0): void {
+    if (this.length === this.op.length) {
+      const grow = <A extends Uint8Array | Int32Array>(x: A): A => {
+        const y = new (x.constructor as new (n: number) => A)(x.length * 2);
+        y.set(x);
+        return y;
+      };
+      [this.op, this.a, this.b] = [grow(this.op), grow(this.a), grow(this.b)];
+    }
+    this.op[this.length] = op;
+    this.a[this.length] = a;
+    this.b[this.length++] = b;
+  }
+  kind(i: number): (typeof KINDS)[number] {
+    return KINDS[this.op[i]];
+  }
+  /** the state of a store, free or request; the start of an advance */
+  index(i: number): number {
+    return this.a[i];
+  }
+  /** the end of an advance */
+  to(i: number): number {
+    return this.b[i];
+  }
+}
 
 /**
  * β(s, r) = C(s + r, s): the most steps that s snapshots reverse with at most r advances of each
@@ -141,25 +175,25 @@ function revolveSplit(n: number, s: number): number {
  * a few are kept, the least recently used dropped first.
  */
 const PLAN_CACHE_SIZE = 8;
-const planCache = new Map<string, readonly Action[]>();
+const planCache = new Map<string, Plan>();
 
-function cachedPlan(key: string, make: () => Action[]): readonly Action[] {
+function cachedPlan(key: string, make: () => Plan): Plan {
   const hit = planCache.get(key);
   if (hit) {
     planCache.delete(key);
     planCache.set(key, hit);
     return hit;
   }
-  const plan = Object.freeze(make());
+  const plan = make();
   planCache.set(key, plan);
   if (planCache.size > PLAN_CACHE_SIZE) planCache.delete(planCache.keys().next().value!);
   return plan;
 }
 
 /** @internal The Revolve schedule for T steps with c free slots besides s_0 and a step's input and output. */
-export function revolvePlan(T: number, c: number): readonly Action[] {
+export function revolvePlan(T: number, c: number): Plan {
   return cachedPlan(`revolve:${T}:${c}`, () => {
-    const out: Action[] = [];
+    const out = new Plan();
     // An explicit stack rather than recursion (with many slots the recursion is T deep), held in
     // three number arrays: tasks are (a, b, free) to reverse, or (index, −1, −1) to free a checkpoint.
     const as: number[] = [0], bs: number[] = [T], frees: number[] = [c];
@@ -168,19 +202,19 @@ export function revolvePlan(T: number, c: number): readonly Action[] {
     while (as.length > 0) {
       const a = as.pop()!, b = bs.pop()!, free = frees.pop()!;
       if (b < 0) {
-        out.push({ kind: 'free', index: a });
+        out.push(FREE, a);
         continue;
       }
       const n = b - a;
       if (n <= 0) continue;
       if (n === 1) {
-        out.push({ kind: 'request', index: a });
+        out.push(REQUEST, a);
         continue;
       }
       if (free === 0) {
         for (let t = b; t > a; t--) {
-          if (t - 1 > a) out.push({ kind: 'advance', from: a, to: t - 1 });
-          out.push({ kind: 'request', index: t - 1 });
+          if (t - 1 > a) out.push(ADVANCE, a, t - 1);
+          out.push(REQUEST, t - 1);
         }
         continue;
       }
@@ -188,7 +222,8 @@ export function revolvePlan(T: number, c: number): readonly Action[] {
       let m = splits.get(key);
       if (m === undefined) splits.set(key, (m = revolveSplit(n, free + 1)));
       const mid = a + m;
-      out.push({ kind: 'advance', from: a, to: mid }, { kind: 'store', index: mid });
+      out.push(ADVANCE, a, mid);
+      out.push(STORE, mid);
       // reverse (mid, b] with one slot fewer, free s_mid, then reverse (a, mid]: pushed in reverse
       as.push(a, mid, mid);
       bs.push(mid, -1, b);
@@ -199,31 +234,37 @@ export function revolvePlan(T: number, c: number): readonly Action[] {
 }
 
 /** @internal The number of steps a plan recomputes (its advances' lengths). */
-export function planAdvances(plan: readonly Action[]): number {
+export function planAdvances(plan: Plan): number {
   let total = 0;
-  for (const a of plan) if (a.kind === 'advance') total += a.to - a.from;
+  for (let i = 0; i < plan.length; i++) if (plan.kind(i) === 'advance') total += plan.to(i) - plan.index(i);
   return total;
 }
 
-function uniformPlan(T: number, k: number): readonly Action[] {
+function uniformPlan(T: number, k: number): Plan {
   return cachedPlan(`uniform:${T}:${k}`, () => uniformPlanUncached(T, k));
 }
 
-function uniformPlanUncached(T: number, k: number): Action[] {
-  const out: Action[] = [];
+function uniformPlanUncached(T: number, k: number): Plan {
+  const out = new Plan();
   const starts: number[] = [];
   for (let a = 0; a < T; a += k) starts.push(a);
   // forward sweep: keep every segment start
-  for (const a of starts.slice(1)) out.push({ kind: 'advance', from: a - k, to: a }, { kind: 'store', index: a });
+  for (const a of starts.slice(1)) {
+    out.push(ADVANCE, a - k, a);
+    out.push(STORE, a);
+  }
   for (let si = starts.length - 1; si >= 0; si--) {
     const a = starts[si], b = Math.min(T, a + k);
     // recompute the whole segment, keeping every state
-    for (let t = a + 1; t < b; t++) out.push({ kind: 'advance', from: t - 1, to: t }, { kind: 'store', index: t });
-    for (let t = b; t > a; t--) {
-      out.push({ kind: 'request', index: t - 1 });
-      if (t - 1 > a) out.push({ kind: 'free', index: t - 1 });
+    for (let t = a + 1; t < b; t++) {
+      out.push(ADVANCE, t - 1, t);
+      out.push(STORE, t);
     }
-    if (a > 0) out.push({ kind: 'free', index: a });
+    for (let t = b; t > a; t--) {
+      out.push(REQUEST, t - 1);
+      if (t - 1 > a) out.push(FREE, t - 1);
+    }
+    if (a > 0) out.push(FREE, a);
   }
   return out;
 }
@@ -239,7 +280,7 @@ export interface CheckpointOptions {
 }
 
 export class CheckpointedTrajectory implements TrajectoryStore {
-  private plan: readonly Action[] = [];
+  private plan: Plan = new Plan();
   private pc = 0;
   private held = new Map<number, Tensor>();
   private transient: { index: number; state: Tensor } | null = null;
@@ -310,9 +351,8 @@ export class CheckpointedTrajectory implements TrajectoryStore {
     // The forward sweep covers the plan up to the first request: keep the states it stores.
     this.pc = 0;
     this.sweepKeep.clear();
-    while (this.pc < this.plan.length && this.plan[this.pc].kind !== 'request') {
-      const a = this.plan[this.pc];
-      if (a.kind === 'store') this.sweepKeep.add(a.index);
+    while (this.pc < this.plan.length && this.plan.kind(this.pc) !== 'request') {
+      if (this.plan.kind(this.pc) === 'store') this.sweepKeep.add(this.plan.index(this.pc));
       this.pc++;
     }
     this.held.set(0, s0);
@@ -395,8 +435,9 @@ export class CheckpointedTrajectory implements TrajectoryStore {
       this.final = null;
     }
     while (this.pc < this.plan.length) {
-      const a = this.plan[this.pc++];
-      if (a.kind === 'advance') yield* this.advanceSteps(a.from, a.to);
+      const i = this.pc++;
+      const a = { kind: this.plan.kind(i), index: this.plan.index(i) };
+      if (a.kind === 'advance') yield* this.advanceSteps(a.index, this.plan.to(i));
       else if (a.kind === 'store') {
         if (!this.transient || this.transient.index !== a.index) throw new Error(`internal: store of ${a.index} without its state`);
         this.held.set(a.index, this.transient.state);
