@@ -75,12 +75,13 @@ function block(s: Tensor, i: number, slots: number): Tensor {
   return slice(s, 0, i * d, (i + 1) * d);
 }
 
-function checkHyper(v: unknown, name: string, opts: { min?: number; maxExclusive?: number } = {}): HyperInput {
+function checkHyper(v: unknown, name: string, opts: { min?: number; max?: number; maxExclusive?: number } = {}): HyperInput {
   if (v instanceof Hyperparameter) return v;
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new ArgumentError(`dynamics: '${name}' must be a finite number or a Hyperparameter, got ${String(v)}`);
+    throw new ArgumentError(`dynamics: '${name}' must be a finite number or a Hyperparameter, got ${show(v)}`);
   }
   if (opts.min !== undefined && v < opts.min) throw new ArgumentError(`dynamics: '${name}' must be >= ${opts.min}, got ${v}`);
+  if (opts.max !== undefined && v > opts.max) throw new ArgumentError(`dynamics: '${name}' must be <= ${opts.max}, got ${v}`);
   if (opts.maxExclusive !== undefined && v >= opts.maxExclusive) throw new ArgumentError(`dynamics: '${name}' must be < ${opts.maxExclusive}, got ${v}`);
   return v;
 }
@@ -145,7 +146,8 @@ export function gradientDescent(opts: { lr: HyperInput }): Dynamics {
 
 export function momentum(opts: { lr: HyperInput; momentum: HyperInput; nesterov?: boolean }): Dynamics {
   const lr = checkHyper(opts?.lr, 'lr', { min: 0 });
-  const mu = checkHyper(opts?.momentum, 'momentum', { min: 0 });
+  // a constant momentum above 1 makes the velocity grow without bound
+  const mu = checkHyper(opts?.momentum, 'momentum', { min: 0, max: 1 });
   const nesterov = !!opts.nesterov;
   return {
     name: nesterov ? 'nesterov' : 'momentum',

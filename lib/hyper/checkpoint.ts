@@ -492,7 +492,9 @@ export class DiskTrajectory implements TrajectoryStore {
   readonly recomputed = 0;
   peakBytes = 0;
 
-  constructor(private readonly dir: string = os.tmpdir()) {}
+  constructor(private readonly dir: string = os.tmpdir()) {
+    if (typeof dir !== 'string' || dir === '') throw new ArgumentError(`DiskTrajectory: argument 'dir' must be a folder path, got ${show(dir)}`);
+  }
 
   private write(fd: number, t: Tensor, index: number): void {
     const a = t.toArray();

@@ -6,6 +6,7 @@
  */
 import * as K from '../kernels';
 import { ArgumentError, DivergenceError, StateFileError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { Tensor } from '../tensor/tensor';
 import { tidy } from '../tensor/scope';
 import { weightsOf } from '../dynamics/dynamics';
@@ -85,13 +86,28 @@ export class HyperOptimizer {
 
   constructor(readonly problem: Problem, opts: HyperOptimizerOptions) {
     if (!(problem instanceof Problem)) throw new ArgumentError(`HyperOptimizer: 'problem' must come from rf.bilevel`);
-    if (!opts || !METHODS.includes(opts.method)) throw new ArgumentError(`HyperOptimizer: 'method' must be one of ${METHODS.join(', ')}, got ${String(opts?.method)}`);
+    if (opts === null || typeof opts !== 'object') throw new ArgumentError(`HyperOptimizer: argument 'opts' must be an options object, got ${show(opts)}`);
+    if (!METHODS.includes(opts.method)) throw new ArgumentError(`HyperOptimizer: 'method' must be one of ${METHODS.join(', ')}, got ${show(opts.method)}`);
     if (!opts.outer || typeof opts.outer.update !== 'function') throw new ArgumentError(`HyperOptimizer: 'outer' must be an outer optimizer (rf.outer.adam or rf.outer.gd)`);
     const needsK = opts.method === 'rtho' || opts.method === 'trho' || opts.method === 'truncated';
-    if (needsK && (!Number.isInteger(opts.K) || (opts.K as number) < 1)) throw new ArgumentError(`HyperOptimizer: method '${opts.method}' needs 'K', a positive integer, got ${String(opts.K)}`);
+    if (needsK && (!Number.isSafeInteger(opts.K) || (opts.K as number) < 1)) throw new ArgumentError(`HyperOptimizer: method '${opts.method}' needs 'K', a positive integer, got ${show(opts.K)}`);
     if (!needsK || opts.method === 'truncated') {
       if (opts.T === undefined) throw new ArgumentError(`HyperOptimizer: method '${opts.method}' needs 'T'`);
     }
+    // The rest of the options, checked now rather than at the first hyper-iteration.
+    const T = opts.T;
+    if (T !== undefined && typeof T !== 'function' && !(typeof T === 'number' && Number.isSafeInteger(T) && T >= 0)) {
+      throw new ArgumentError(`HyperOptimizer: argument 'T' must be a non-negative integer or a stopping rule, got ${show(T)}`);
+    }
+    for (const name of ['trajectory', 'evaluate', 'evaluateWhen', 'onStep', 'onWarning'] as const) {
+      if (opts[name] !== undefined && typeof opts[name] !== 'function') throw new ArgumentError(`HyperOptimizer: argument '${name}' must be a function, got ${show(opts[name])}`);
+    }
+    if (opts.warmRestart !== undefined && typeof opts.warmRestart !== 'boolean') throw new ArgumentError(`HyperOptimizer: argument 'warmRestart' must be a boolean, got ${show(opts.warmRestart)}`);
+    for (const name of ['maxSteps', 'maxIter'] as const) {
+      const v = opts[name];
+      if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 1)) throw new ArgumentError(`HyperOptimizer: argument '${name}' must be a positive integer, got ${show(v)}`);
+    }
+    if (opts.tol !== undefined && !(typeof opts.tol === 'number' && opts.tol > 0 && Number.isFinite(opts.tol))) throw new ArgumentError(`HyperOptimizer: argument 'tol' must be a positive number, got ${show(opts.tol)}`);
     this.opts = opts;
   }
 

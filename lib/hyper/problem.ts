@@ -54,6 +54,9 @@ export class Problem {
       if (spec[key] === undefined) throw new ArgumentError(`bilevel: '${key}' is required`);
     }
     if (typeof spec.train !== 'function') throw new ArgumentError(`bilevel: 'train' must be a function (w, h, t) => scalar tensor`);
+    if (!(spec.init instanceof Tensor) && typeof spec.init !== 'function') {
+      throw new ArgumentError(`bilevel: argument 'init' must be a flat parameter vector or a function (h) => vector, got ${show(spec.init)}`);
+    }
     if (typeof spec.valid !== 'function') throw new ArgumentError(`bilevel: 'valid' must be a function (w, h) => scalar tensor or record`);
     this.spec = spec;
     this.layout = spec.params instanceof ParamLayout ? spec.params : (spec.params as Model).layout;

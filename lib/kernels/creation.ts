@@ -247,6 +247,7 @@ export function releaseCachedMemory(): void {
 /** Number of NaN/Inf entries. */
 export function countNonFinite(x: Tensor): number {
   assertTensor(x, 'x');
+  if (x.dtype === 'int32') throw new DTypeError(`countNonFinite: argument 'x' must be float32 or float64 (an int32 tensor has no NaN), got int32`);
   return x.storage.nonFinite ?? native.countNonFinite(x.handle);
 }
 

@@ -5,6 +5,7 @@
  * as one wide gemm after a permute (that is what makes batched tangents cheap).
  */
 import { ArgumentError, ShapeError } from '../tensor/errors';
+import { show } from '../tensor/show';
 import { DerivedLayouts, Storage, Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import { Handle, native } from '../native/binding';
 import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape } from '../tensor/validate';
@@ -130,6 +131,13 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
   assertFloat(a, 'a');
   assertSameDType(a, 'a', b, 'b');
   if (a.rank !== 2 || b.rank !== 2) throw new ShapeError(`gemm: 'a' ${shapeToString(a.shape)} and 'b' ${shapeToString(b.shape)} must be 2-D`);
+  if (opts === null || typeof opts !== 'object') throw new ArgumentError(`gemm: argument 'opts' must be an options object, got ${show(opts)}`);
+  for (const name of ['transA', 'transB'] as const) {
+    if (opts[name] !== undefined && typeof opts[name] !== 'boolean') throw new ArgumentError(`gemm: argument '${name}' must be a boolean, got ${show(opts[name])}`);
+  }
+  for (const name of ['alpha', 'beta'] as const) {
+    if (opts[name] !== undefined && (typeof opts[name] !== 'number' || !Number.isFinite(opts[name]))) throw new ArgumentError(`gemm: argument '${name}' must be a finite number, got ${show(opts[name])}`);
+  }
   const ta = !!opts.transA, tb = !!opts.transB;
   const m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1];
   const kb = tb ? b.shape[1] : b.shape[0], n = tb ? b.shape[0] : b.shape[1];
@@ -174,6 +182,9 @@ export function matmulShape(a: Tensor, b: Tensor, transA = false, transB = false
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false, acc?: Tensor): Tensor {
   assertTensor(a, 'a');
   assertTensor(b, 'b');
+  if (typeof transA !== 'boolean') throw new ArgumentError(`matmul: argument 'transA' must be a boolean, got ${show(transA)}`);
+  if (typeof transB !== 'boolean') throw new ArgumentError(`matmul: argument 'transB' must be a boolean, got ${show(transB)}`);
+  if (acc !== undefined) assertTensor(acc, 'acc');
   assertFloat(a, 'a');
   assertSameDType(a, 'a', b, 'b');
   if (a.rank < 2 || b.rank < 2) throw new ShapeError(`matmul: 'a' ${shapeToString(a.shape)} and 'b' ${shapeToString(b.shape)} must have rank >= 2`);

@@ -104,6 +104,7 @@ export function l1Penalty(w: Tensor, coefficient: Tensor | number): Tensor {
 export function accuracy(logits: Tensor, labels: Tensor): number {
   assertTensor(logits, 'logits');
   assertTensor(labels, 'labels');
+  if (labels.dtype !== 'int32') throw new ArgumentError(`accuracy: argument 'labels' must be an int32 tensor, got ${labels.dtype}`);
   if (logits.rank !== 2 || labels.size !== logits.shape[0]) {
     throw new ShapeError(`accuracy: 'logits' must be [n, c] and 'labels' [n], got ${shapeToString(logits.shape)} and ${shapeToString(labels.shape)}`);
   }

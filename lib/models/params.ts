@@ -25,7 +25,10 @@ function fans(shape: readonly number[]): [number, number] {
 
 export const init = {
   zeros: (): Initializer => (shape, _seed, dtype) => K.zeros(shape, { dtype }),
-  constant: (value: number): Initializer => (shape, _seed, dtype) => K.full(shape, value, { dtype }),
+  constant: (value: number): Initializer => {
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new ArgumentError(`init.constant: argument 'value' must be a finite number, got ${show(value)}`);
+    return (shape, _seed, dtype) => K.full(shape, value, { dtype });
+  },
   /** Glorot/Xavier normal: std = sqrt(2 / (fanIn + fanOut)). */
   glorotNormal: (): Initializer => (shape, seed, dtype) => {
     const [fi, fo] = fans(shape);

@@ -3,7 +3,7 @@
  * level beyond this interface: callers (lib/kernels) validate shapes first, and the addon checks
  * again before touching memory.
  */
-import { NativeError, OutOfMemoryError, RfhoError } from '../tensor/errors';
+import { ArgumentError, NativeError, OutOfMemoryError, RfhoError } from '../tensor/errors';
 import * as path from 'node:path';
 
 /** Opaque handle to native memory. */
@@ -135,6 +135,8 @@ function guardErrors(addon: NativeAddon): NativeAddon {
 function translateNativeError(e: unknown, fn: string): unknown {
   if (e instanceof RfhoError || !(e instanceof Error)) return e;
   if (e instanceof RangeError && /out of memory/.test(e.message)) return new OutOfMemoryError(`${fn}: ${e.message}`);
+  // a tensor's contents out of range (labels, indices): checked where the kernel reads them
+  if (e instanceof RangeError) return new ArgumentError(`${fn}: ${e.message}`);
   return new NativeError(`${fn}: ${e.message}`);
 }
 

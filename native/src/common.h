@@ -43,6 +43,10 @@ struct Buffer {
 struct ArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A tensor's contents out of range (see failValue in bindings/args.h).
+struct ValueError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 constexpr int kMaxDims = 8;
 

@@ -15,6 +15,10 @@ namespace rfho {
 extern const napi_type_tag kBufferTag;
 
 [[noreturn]] inline void fail(const std::string& msg) { throw ArgError(msg); }
+// A check of a tensor's contents (a label or an index out of range), which only the kernel can make
+// without reading the data back: reaches JS as a RangeError, which rfho reports as the caller's
+// ArgumentError rather than as a check the TypeScript layer should have made.
+[[noreturn]] inline void failValue(const std::string& msg) { throw ValueError(msg); }
 
 Buffer& argBuffer(const Napi::CallbackInfo& info, size_t i, const char* name);
 // The same checks for a value that is not itself an argument (an element of an array argument).
@@ -56,6 +60,8 @@ Napi::Value guarded(const Napi::CallbackInfo& info, F&& body) {
     return body();
   } catch (const Napi::Error&) {
     throw;
+  } catch (const ValueError& e) {
+    throw Napi::RangeError::New(info.Env(), e.what());
   } catch (const ArgError& e) {
     throw Napi::TypeError::New(info.Env(), e.what());
   } catch (const std::bad_alloc&) {

@@ -325,7 +325,7 @@ void checkLabels(const Buffer& labels, int64_t c) {
   const int32_t* y = static_cast<const int32_t*>(labels.data);
   for (size_t i = 0; i < labels.numel; ++i)
     if (y[i] < 0 || y[i] >= c)
-      fail("argument 'labels' has " + std::to_string(y[i]) + " at row " + std::to_string(i) +
+      failValue("argument 'labels' has " + std::to_string(y[i]) + " at row " + std::to_string(i) +
            ", outside [0, " + std::to_string(c) + ")");
 }
 
@@ -673,7 +673,7 @@ void checkIndices(const Buffer& idx, int64_t rows, const char* what) {
   const int32_t* v = static_cast<const int32_t*>(idx.data);
   for (size_t i = 0; i < idx.numel; ++i)
     if (v[i] < 0 || v[i] >= rows)
-      fail(std::string("argument 'indices' has ") + std::to_string(v[i]) + " at position " +
+      failValue(std::string("argument 'indices' has ") + std::to_string(v[i]) + " at position " +
            std::to_string(i) + ", outside [0, " + std::to_string(rows) + ") " + what);
 }
 

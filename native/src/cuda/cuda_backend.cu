@@ -619,7 +619,7 @@ class CudaBackend final : public Backend {
     countOutOfRange<<<blocksFor(n), kThreads, 0, stream_>>>(y, n, c, bad);
     unsigned long long host = 0;
     copyToHost(&host, bad, sizeof(host));
-    if (host) throw ArgError("argument 'labels' has " + std::to_string(host) + " values outside [0, " + std::to_string(c) + ")");
+    if (host) throw ValueError("argument 'labels' has " + std::to_string(host) + " values outside [0, " + std::to_string(c) + ")");
   }
 
   cudaStream_t stream_ = nullptr;
