@@ -141,3 +141,30 @@ describe('bad input that used to hang', () => {
     assert.equal(rf.revolveCost(1e12, 1), Number(expected));
   });
 });
+
+describe('allocation failure', () => {
+  it('under ulimit -v an allocation the limit refuses is an OutOfMemoryError, and the process goes on computing', () => {
+    const lib = path.join(__dirname, '..', 'lib');
+    const script = `
+      const rf = require(${JSON.stringify(lib)});
+      const out = [];
+      for (const shape of [[1e9], [3e8, 10], [1e6, 1e6], [1e15]]) {
+        try { rf.zeros(shape, { dtype: 'float64' }).dispose(); out.push('allocated'); }
+        catch (e) { out.push(e instanceof rf.OutOfMemoryError ? 'OutOfMemoryError: ' + e.message : 'other: ' + e.name + ' ' + e.message); }
+      }
+      const a = rf.ones([1000], { dtype: 'float64' });
+      out.push(rf.sum(a).item());
+      console.log(JSON.stringify(out));
+    `;
+    // 3 GB of address space: the addon, OpenBLAS and Node fit; 8 GB of zeros do not
+    const r = spawnSync('bash', ['-c', `ulimit -v 3000000 && exec "${process.execPath}" -e "$0"`, script], { encoding: 'utf8' });
+    assert.equal(r.signal, null, `child died by signal ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.match(out[0], /^OutOfMemoryError: out of memory: a float64 tensor of 1000000000 elements \(7629\.4 MiB\) on cpu could not be allocated/);
+    assert.match(out[1], /^OutOfMemoryError: .*3000000000 elements/);
+    assert.match(out[2], /^OutOfMemoryError: .*1000000000000 elements/);
+    assert.match(out[3], /^OutOfMemoryError: .*larger than any allocation rfho makes/);
+    assert.equal(out[4], 1000, 'the library still computes after the refusals');
+  });
+});
