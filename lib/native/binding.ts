@@ -101,7 +101,7 @@ function load(): NativeAddon {
     }
   }
   throw new Error(
-    'rfho: the native addon could not be loaded. Build it with `npm run build:native` ' +
+    'rfho: the native addon could not be loaded. Build it with `npm rebuild rfho` (in this repository: `npm run build:native`) ' +
       '(prerequisites on Debian/Ubuntu: sudo apt-get install -y cmake g++ make libopenblas-dev).\n' +
       errors.join('\n'),
   );
