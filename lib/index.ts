@@ -51,6 +51,8 @@ export { outer } from './hyper/outer';
 export type { OuterOptimizer } from './hyper/outer';
 export { HyperOptimizer } from './hyper/hyperoptimizer';
 export type { Method, HyperOptimizerOptions, HyperStepRecord } from './hyper/hyperoptimizer';
+export { save, load } from './io/weights';
+export type { SaveContents, LoadedWeights } from './io/weights';
 export * as jobs from './jobs';
 export { JobRunner, Job, JobError } from './jobs';
 export type { JobSpec, JobSummary, JobStatus, JobRunnerOptions, SubmitOptions, ModuleJob } from './jobs';

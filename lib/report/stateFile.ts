@@ -58,8 +58,13 @@ export function writeFileAtomic(file: string, text: string): void {
   writeAtomic(file, Buffer.from(text, 'utf8'), false);
 }
 
+/** Writes bytes atomically (temporary file, fsync, rename): weight files. */
+export function writeBytesAtomic(file: string, data: Uint8Array): void {
+  writeAtomic(file, data, false);
+}
+
 /** Temporary file beside `file`, fsync, rename over it, fsync of the folder; `killHalfway`: the fault injection above. */
-function writeAtomic(file: string, data: Buffer, killHalfway: boolean): void {
+function writeAtomic(file: string, data: Uint8Array, killHalfway: boolean): void {
   const dir = path.dirname(file);
   const tmp = temporaryFor(file);
   const fd = fs.openSync(tmp, 'wx', 0o644);
@@ -69,7 +74,8 @@ function writeAtomic(file: string, data: Buffer, killHalfway: boolean): void {
       fs.fsyncSync(fd);
       process.kill(process.pid, 'SIGKILL');
     }
-    fs.writeSync(fd, data);
+    // writeSync may write less than asked (large buffers): loop to the end
+    for (let at = 0; at < data.length; ) at += fs.writeSync(fd, data, at, data.length - at);
     fs.fsyncSync(fd);
   } catch (e) {
     fs.closeSync(fd);
