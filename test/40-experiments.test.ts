@@ -138,11 +138,33 @@ describe('command line', function () {
   const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
   it('bad flags and commands: a usage error and exit code 2', () => {
-    for (const args of [['hyper-cleaning', '--bogus'], ['hyper-cleaning', '--T', 'abc'], ['frobnicate'], [], ['tune', '--method', 'reverse'], ['hyper-cleaning', '--dtype', 'int8'], ['hyper-cleaning', '--method', 'magic']]) {
+    for (const args of [['hyper-cleaning', '--bogus'], ['hyper-cleaning', '--T', 'abc'], ['frobnicate'], ['tune', '--method', 'reverse'], ['hyper-cleaning', '--dtype', 'int8'], ['hyper-cleaning', '--method', 'magic'], ['hyper-cleaning', '--T', '2.5'], ['worker'], ['hyper-cleaning', '--seed', '-1']]) {
       const r = run(args);
       assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}, stderr ${r.stderr}`);
-      assert.match(r.stderr, /usage: rfho/);
+      assert.match(r.stderr, /(error|rfho): .*\n\(add --help for usage\)/, args.join(' '));
     }
+    const none = run([]);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /Usage: rfho \[options\] \[command\]/);
+  });
+
+  it('--help on every command shows its options with their defaults and the exit codes; --version the package\'s', () => {
+    const version = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')).version;
+    const v = run(['--version']);
+    assert.equal(v.status, 0);
+    assert.equal(v.stdout.trim(), version);
+    for (const command of ['hyper-cleaning', 'tune', 'serve', 'worker', 'submit', 'download-mnist', 'devices']) {
+      for (const help of ['--help', '-h']) {
+        const r = run([command, help]);
+        assert.equal(r.status, 0, `${command} ${help}: ${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`Usage: rfho ${command}`));
+      }
+    }
+    const hc = run(['hyper-cleaning', '--help']).stdout;
+    assert.match(hc, /--T <n> +training steps per hypergradient \(default: 200\)/);
+    assert.match(hc, /exit codes: 0 done, 1 failed/);
+    assert.match(run(['tune', '--help']).stdout, /--hidden <widths> .*\(default: 64\)/);
+    assert.match(run(['serve', '--help']).stdout, /--port <n> .*\(default: 8080\)/);
     const bad = run(['hyper-cleaning', '--dataset', '/nonexistent/folder', '--quiet']);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /\/nonexistent\/folder not found/);
