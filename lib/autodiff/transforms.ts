@@ -396,15 +396,16 @@ function vjpWith<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent:
 }
 
 /** Returns a function computing { value, grads } of a scalar-valued f. */
-export function valueAndGrad<A extends Args>(f: (...a: any[]) => Tensor): (args: A) => ValueAndGrad<A> {
+// The returned function is generic in its argument: grad(f)(x) has x's type (a Tensor, an array or a record).
+export function valueAndGrad(f: (...a: any[]) => Tensor): <A extends Args>(args: A) => ValueAndGrad<A> {
   assertFunction(f);
-  return (args: A) => vjp(f, args);
+  return <A extends Args>(args: A) => vjp(f, args);
 }
 
 /** Returns a function computing the gradient of a scalar-valued f (same structure as its input). */
-export function grad<A extends Args>(f: (...a: any[]) => Tensor): (args: A) => A {
+export function grad(f: (...a: any[]) => Tensor): <A extends Args>(args: A) => A {
   assertFunction(f);
-  return (args: A) => {
+  return <A extends Args>(args: A) => {
     const r = vjp(f, args);
     if (!(engine.reverseDepth > 0 && !engine.reversePaused)) r.value.dispose();
     return r.grads;
