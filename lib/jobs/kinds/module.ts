@@ -75,6 +75,7 @@ export function moduleKind(name: string, file: string): JobKind {
       if (!job || !(job.problem instanceof Problem)) throw new ArgumentError(`${name}: createJob must return { problem, optimizer, iterations } with a problem from rf.bilevel`);
       if (!Number.isInteger(job.iterations) || job.iterations < 0) throw new ArgumentError(`${name}: createJob's 'iterations' must be a non-negative integer, got ${String(job.iterations)}`);
       const ho = new HyperOptimizer(job.problem, { ...job.optimizer, onWarning: (m) => ctx.onPhase?.(`warning: ${m}`) });
+      folder.setLogColumns(['iteration', 'validation', 'steps', 'seconds']);
       if (resume) {
         ho.restore(resume.snapshot); // checked whole first: all or nothing
         folder.removeStaleTemporaries();

@@ -1,7 +1,7 @@
 /** RTHO tuning as a job kind: its run and its report (no checkpoints: the carried training state is not saved, a restart begins again). */
 import * as path from 'node:path';
-import { TUNE_DEFAULTS, TuneOptions, TuneRecord, runTune } from '../../experiments/tune';
-import { lineChart, writePlot } from '../../report/plots';
+import { TUNE_DEFAULTS, TuneOptions, TuneRecord, runTune, tuneLogColumns } from '../../experiments/tune';
+import { lineChart, panels, writePlot } from '../../report/plots';
 import { ArgumentError } from '../../tensor/errors';
 import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
 
@@ -21,6 +21,7 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
   const { folder } = ctx;
   const opts = options as Partial<TuneOptions>;
   folder.writeJson('settings.json', { ...TUNE_DEFAULTS, ...opts });
+  folder.setLogColumns(tuneLogColumns((opts.hidden ?? TUNE_DEFAULTS.hidden).length + 1));
   const result = await runTune(opts, {
     signal: ctx.stop,
     cancel: ctx.cancel,
@@ -42,10 +43,11 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
 function charts(dir: string): NamedChart[] {
   const recs = loggedRecords(dir) as unknown as TuneRecord[];
   return [
-    { name: 'validation', spec: lineChart({ title: 'Validation error during RTHO', data: recs.map((r) => ({ step: r.step, 'validation CE': r.validation })), x: 'step', y: 'validation CE', xTitle: 'training step' }) },
-    { name: 'accuracy', spec: lineChart({ title: 'Test accuracy', data: recs.filter((r) => r.testAccuracy !== undefined).map((r) => ({ step: r.step, accuracy: r.testAccuracy })), x: 'step', y: 'accuracy', xTitle: 'training step' }) },
-    { name: 'hyperparameters', spec: lineChart({
-      title: 'Hyperparameters', xTitle: 'training step', yTitle: 'value', x: 'step', y: 'value', series: 'hyperparameter', logY: false,
+    { name: 'validation', spec: lineChart({ title: 'Validation error during RTHO', data: recs.map((r) => ({ step: r.step, 'validation CE': r.validation })), x: 'step', y: 'validation CE', xTitle: 'training step', yTitle: 'validation cross-entropy' }) },
+    { name: 'accuracy', spec: lineChart({ title: 'Test accuracy', data: recs.filter((r) => r.testAccuracy !== undefined).map((r) => ({ step: r.step, accuracy: r.testAccuracy })), x: 'step', y: 'accuracy', xTitle: 'training step', yTitle: 'test accuracy' }) },
+    // one panel each: the learning rate and the L2 coefficients span decades (log scales), momentum does not
+    { name: 'hyperparameters', spec: panels({
+      title: 'Hyperparameters', xTitle: 'training step', x: 'step', y: 'value', series: 'hyperparameter', logY: (name) => name !== 'momentum',
       data: recs.flatMap((r) => Object.entries(r).filter(([k]) => k === 'lr' || k === 'momentum' || k.startsWith('l2_')).map(([k, val]) => ({ step: r.step, value: val, hyperparameter: k }))),
     }) },
   ];
