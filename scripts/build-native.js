@@ -6,7 +6,7 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const PREREQS = 'sudo apt-get install -y cmake g++ make libopenblas-dev';
+const PREREQS = 'sudo apt-get install -y cmake g++ make';
 
 function have(cmd, args = ['--version']) {
   const r = spawnSync(cmd, args, { stdio: 'ignore' });

@@ -20,7 +20,7 @@ fi
 node --version
 # OpenBLAS if the machine has it; otherwise plain-loop CPU products (then the GPU/CPU ratio of the
 # HC benchmark is not meaningful: the log says which BLAS was used).
-cmake -S . -B build-gpu -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DRFHO_CUDA=ON -DRFHO_BLAS_FALLBACK=ON \
+cmake -S . -B build-gpu -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DRFHO_CUDA=ON \
   -DCMAKE_JS_INC="$PWD/node_modules/node-api-headers/include" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build/Release" \
   || { echo "configure failed"; exit 3; }
 cmake --build build-gpu -j "$(nproc)" || { echo "build failed"; exit 4; }

@@ -155,5 +155,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  // exit after the pending ticks: warnings emitted at the end of a run (plots skipped) still print
+  main(process.argv.slice(2)).then((code) => setImmediate(() => process.exit(code)));
 }

@@ -1,5 +1,5 @@
 /** Creating tensors: from data, filled, random, and moving between dtypes and devices. */
-import { native } from '../native/binding';
+import { addonInfo, native } from '../native/binding';
 import { DType, Device, FloatDType, TypedArray, dtypeOfTypedArray, isDType } from '../tensor/dtype';
 import { ArgumentError, DTypeError, ShapeError } from '../tensor/errors';
 import { show } from '../tensor/show';
@@ -24,10 +24,13 @@ export function setDefaultDType(dtype: FloatDType): void {
   defaultDType = dtype;
 }
 
-/** Which devices this build and machine can use. */
-export function availableDevices(): { devices: Device[]; cuda: boolean; cudaStatus: string } {
+/**
+ * Which devices this build and machine can use, and how the CPU computes: the addon's instruction
+ * set level (`cpu`, chosen for this CPU) and the BLAS found at run time (`blas`, or 'built-in').
+ */
+export function availableDevices(): { devices: Device[]; cuda: boolean; cudaStatus: string; cpu: string; blas: string } {
   const info = native.deviceInfo();
-  return { devices: info.cuda ? ['cpu', 'cuda'] : ['cpu'], cuda: info.cuda, cudaStatus: info.cudaStatus };
+  return { devices: info.cuda ? ['cpu', 'cuda'] : ['cpu'], cuda: info.cuda, cudaStatus: info.cudaStatus, cpu: addonInfo.cpu, blas: info.blas };
 }
 
 export interface CreateOptions {

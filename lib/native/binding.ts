@@ -4,6 +4,7 @@
  * again before touching memory.
  */
 import { ArgumentError, NativeError, OutOfMemoryError, RfhoError } from '../tensor/errors';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Opaque handle to native memory. */
@@ -23,7 +24,7 @@ export interface NativeAddon {
   cast(x: Handle, out: Handle): void;
   copy(src: Handle, dst: Handle): void;
   countNonFinite(x: Handle): number;
-  deviceInfo(): { cuda: boolean; cudaStatus: string };
+  deviceInfo(): { cuda: boolean; cudaStatus: string; blas: string };
   synchronize(): void;
   /** the calling thread's kernel thread budget (OpenMP, per calling thread) */
   setThreads(n: number): void;
@@ -84,26 +85,59 @@ function applyThreadWaitDefault(): void {
   if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.GOMP_SPINCOUNT = '10000';
 }
 
+/**
+ * The x86-64 instruction-set levels this CPU runs (Linux: /proc/cpuinfo's flags), best first. An
+ * addon built for a level the CPU lacks would die of an illegal instruction, so it is never loaded.
+ */
+function cpuLevels(): string[] {
+  if (process.arch !== 'x64') return [];
+  let flags: Set<string>;
+  try {
+    const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    flags = new Set((info.match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/));
+  } catch {
+    return ['x86-64-v2']; // no /proc (another OS): the baseline
+  }
+  const has = (...f: string[]) => f.every((x) => flags.has(x));
+  const levels: string[] = [];
+  if (has('avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl', 'avx2', 'fma', 'bmi2')) levels.push('x86-64-v4');
+  if (has('avx2', 'fma', 'bmi1', 'bmi2', 'movbe', 'f16c')) levels.push('x86-64-v3');
+  if (has('sse4_2', 'popcnt', 'ssse3')) levels.push('x86-64-v2');
+  return levels;
+}
+
+/** Which addon file was loaded, and for which instruction-set level ('native' or 'generic' for single builds). */
+export const addonInfo: { file: string; cpu: string } = { file: '', cpu: '' };
+
 function load(): NativeAddon {
   applyThreadWaitDefault();
   const root = path.resolve(__dirname, '..', '..', '..');
-  const candidates = [
-    path.join(root, 'build', 'Release', 'rfho_native.node'),
-    path.join(root, 'build', 'Debug', 'rfho_native.node'),
-  ];
+  // Prebuilt binaries shipped in the package first, then a build from source.
+  const dirs = [path.join(root, 'prebuilds', `${process.platform}-${process.arch}`), path.join(root, 'build', 'Release'), path.join(root, 'build', 'Debug')];
+  // RFHO_CPU picks a level (e.g. x86-64-v2, to run without AVX-512 on a machine that has it).
+  const forced = process.env.RFHO_CPU;
+  const levels = forced ? [forced] : cpuLevels();
+  const names = [...(forced ? [] : [['rfho_native.node', 'native']]), ...levels.map((l) => [`rfho_native-${l}.node`, l])];
   const errors: string[] = [];
-  for (const file of candidates) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      return require(file) as NativeAddon;
-    } catch (e) {
-      errors.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
+  for (const dir of dirs) {
+    for (const [name, cpu] of names) {
+      const file = path.join(dir, name);
+      if (!fs.existsSync(file)) continue;
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const addon = require(file) as NativeAddon;
+        addonInfo.file = file;
+        addonInfo.cpu = cpu === 'native' && process.arch !== 'x64' ? 'generic' : cpu;
+        return addon;
+      } catch (e) {
+        errors.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
+      }
     }
   }
   throw new Error(
-    'rfho: the native addon could not be loaded. Build it with `npm rebuild rfho` (in this repository: `npm run build:native`) ' +
-      '(prerequisites on Debian/Ubuntu: sudo apt-get install -y cmake g++ make libopenblas-dev).\n' +
-      errors.join('\n'),
+    'rfho: the native addon could not be loaded' + (forced ? ` for RFHO_CPU=${forced}` : '') + '. Build it with `npm rebuild rfho` (in this repository: `npm run build:native`) ' +
+      '(prerequisites on Debian/Ubuntu: sudo apt-get install -y cmake g++ make).\n' +
+      (errors.length ? errors.join('\n') : `no addon for this machine (${process.platform}-${process.arch}, CPU levels ${levels.join(', ') || 'unknown'}) in ${dirs.join(', ')}`),
   );
 }
 

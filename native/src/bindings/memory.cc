@@ -1,4 +1,5 @@
 // Buffers: allocation, disposal, host transfers, fills, random numbers, casts.
+#include "../cpu/blas_runtime.h"
 #include <cmath>
 #include <cstring>
 
@@ -284,6 +285,7 @@ static Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("cuda", Napi::Boolean::New(info.Env(), cudaBackend() != nullptr));
   o.Set("cudaStatus", Napi::String::New(info.Env(), cudaStatus()));
+  o.Set("blas", Napi::String::New(info.Env(), blas().name));
   return o;
 }
 

@@ -1,12 +1,9 @@
-// Matrix products through CBLAS (OpenBLAS). Row-major throughout.
-#ifdef RFHO_NO_CBLAS
-#include "fallback_blas.h"
-#else
-#include <cblas.h>
-#endif
+// Matrix products: rfho's skinny and packed kernels where they apply, else the BLAS found at run
+// time (blas_runtime.h). Row-major throughout.
 
 #include <numeric>
 
+#include "blas_runtime.h"
 #include "cpu_backend.h"
 #include "packed_gemm.h"
 #include "skinny_gemm.h"
@@ -14,12 +11,6 @@
 namespace rfho {
 
 namespace {
-
-extern "C" {
-// OpenBLAS extensions (present in every OpenBLAS build; other CBLAS libraries are not split).
-void openblas_set_num_threads(int) __attribute__((weak));
-int openblas_get_num_threads(void) __attribute__((weak));
-}
 
 template <typename T>
 void gemmOne(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
@@ -30,12 +21,12 @@ void gemmOne(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T
     return;
   }
   if (packedGemm<T>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)) return;
-  const CBLAS_TRANSPOSE cta = ta ? CblasTrans : CblasNoTrans;
-  const CBLAS_TRANSPOSE ctb = tb ? CblasTrans : CblasNoTrans;
+  const int cta = ta ? CblasTrans : CblasNoTrans, ctb = tb ? CblasTrans : CblasNoTrans;
+  // CBLAS takes 32-bit sizes (LP64 builds, as distributions ship them): the callers' extents fit
   if constexpr (sizeof(T) == 4)
-    cblas_sgemm(CblasRowMajor, cta, ctb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    blas().sgemm(CblasRowMajor, cta, ctb, int(m), int(n), int(k), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
   else
-    cblas_dgemm(CblasRowMajor, cta, ctb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    blas().dgemm(CblasRowMajor, cta, ctb, int(m), int(n), int(k), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
 
 // Rows of op(A) (and of C) in [r0, r1): op(A) row r is A + r * lda, or column r (A + r) if transposed.
@@ -46,13 +37,9 @@ const T* rowsOfA(const T* A, bool ta, int64_t r0, int64_t lda) {
 
 // All CPU parallelism goes through one OpenMP pool. OpenBLAS's own threads would otherwise spin
 // after every product while our OpenMP workers (and the JavaScript thread) wanted the same two
-// cores: small ops measured 20× slower between large products. So OpenBLAS runs single-threaded,
-// and every product is split here — by batch entries, rows of C, or columns of C.
-struct SingleThreadedBlas {
-  SingleThreadedBlas() {
-    if (openblas_set_num_threads) openblas_set_num_threads(1);
-  }
-} singleThreadedBlas;
+// cores: small ops measured 20× slower between large products. So OpenBLAS runs single-threaded
+// (set where it is loaded, blas_runtime.cc), and every product is split here — by batch entries,
+// rows of C, or columns of C.
 
 template <typename T>
 void gemmTyped(const GemmArgs& g) {
@@ -130,7 +117,7 @@ double CpuBackend::dot(DType dtype, const void* a, const void* b, int64_t n) {
       return s;
     });
   }
-  return cblas_ddot(n, static_cast<const double*>(a), 1, static_cast<const double*>(b), 1);
+  return blas().ddot(int(n), static_cast<const double*>(a), 1, static_cast<const double*>(b), 1);
 }
 
 }  // namespace rfho
