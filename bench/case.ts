@@ -21,9 +21,9 @@ interface CaseArgs {
 /**
  * Median of `reps` timed runs of fn, after one untimed run of the same call — exactly what the
  * peers do (bench/peers/common.py `timed`: their compilation). A shorter warm-up is not the same
- * state: measured here (session 6), the first full HC T = 1000 run after a T = 10 warm-up took
- * 1.9–2.2 ms a step against 1.5–1.7 in the runs after it — V8's tiering of the per-step code and
- * this VM's own ramp (a native-only loop also runs ~10 % slower in its first 3 s).
+ * state: the first full HC T = 1000 run after a T = 10 warm-up ran a quarter slower a step than
+ * the runs after it — V8's tiering of the per-step code, and a virtual machine's own ramp (a
+ * native-only loop also runs slower in its first seconds).
  */
 function time<R>(fn: () => R, reps: number): { seconds: number; out: R } {
   let out = fn();

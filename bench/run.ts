@@ -191,7 +191,8 @@ async function main() {
     if (frForward && !quick) compare({ bench: 'fr', method: 'forward', m: 4, T: 400 }, ['rfho', 'jax'], { case: 'fr-forward', m: 4, T: 400, reps: 1 }, 1, 1e-2);
   }
   if (only.has('slope') && !quick) forwardSlope();
-  const file = path.join(outDir, 'latest.json');
+  // named by date and the sections run; `node dist/bench/results-md.js` makes RESULTS.md from the newest rows
+  const file = path.join(outDir, `${new Date().toISOString().slice(0, 10)}-${[...only].join('-')}.json`);
   fs.writeFileSync(file, JSON.stringify({ machine: machine(), date: new Date().toISOString(), results }, null, 1));
   const fr = results.filter((r) => r.bench === 'fr');
   if (fr.length) {

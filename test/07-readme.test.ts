@@ -105,3 +105,11 @@ describe('README code blocks', function () {
     assert.ok(Number(validation) > 0 && Number(validation) < 5, r.stdout);
   });
 });
+
+describe('bench/RESULTS.md', () => {
+  it('is what bench/results-md.ts makes from the newest results files (never edited by hand), and the results files are named by date', async () => {
+    const { resultsMarkdown } = await import('../bench/results-md');
+    assert.equal(fs.readFileSync(path.join(root, 'bench', 'RESULTS.md'), 'utf8'), resultsMarkdown(path.join(root, 'bench', 'results')), 'run node dist/bench/results-md.js');
+    for (const f of fs.readdirSync(path.join(root, 'bench', 'results')).filter((x) => x.endsWith('.json'))) assert.match(f, /^\d{4}-\d{2}-\d{2}-[\w-]+\.json$/);
+  });
+});

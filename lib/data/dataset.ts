@@ -57,7 +57,8 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, name?: string): 
 
 /**
  * subset as a stepwise computation, yielding every 512 rows: copying tens of megabytes into fresh
- * memory is dominated by first-touch page faults (~80 ms for 8000 digits on a 2-core VM).
+ * memory is dominated by first-touch page faults, which no loop can hurry: the yields keep the event
+ * loop answering meanwhile.
  */
 export function* subsetSteps(ds: Dataset, indices: ArrayLike<number>, subsetName?: string): Stepwise<Dataset> {
   assertDataset(ds);

@@ -42,7 +42,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor, options?: { weights
  * kernels: a first-order gradient (the training step) and a Hessian-vector product along up to 4
  * directions of (W, b) (the reverse step, including the mixed term for the weights). Anything
  * else — directions on the weights (Forward-HG), grad of grad, jvp, float64 — is the composite.
- * HC's Reverse-HG step measured ~2.7 → ~2.2 ms with both (bench/RESULTS.md).
+ * Both passes read the data once where the composite reads it several times (bench/RESULTS.md, hc).
  */
 export function linearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, options?: { weights?: Tensor | null; reduction?: Reduction }): Tensor {
   const opts = assertOptions<{ weights?: Tensor | null; reduction?: Reduction }>(options);

@@ -52,8 +52,8 @@ void gemmTyped(const GemmArgs& g) {
   threads = omp_get_max_threads();
 #endif
   const double flops = 2.0 * g.m * g.n * g.k * g.batch;
-  // Below ~1 MFLOP one thread is faster: a fork/join of the pool costs ~6 µs here (64³: 6.4 µs on
-  // one thread, 12.5 µs on two; 20 × 784 × 10: 10 vs 15 µs; 100 × 784 × 10: 26 vs 23 µs).
+  // Below ~1 MFLOP one thread is faster: a fork/join of the pool costs as much as such a product
+  // (64³ takes longer on two threads than on one; 100 × 784 × 10 is about where they meet).
   const int64_t work = flops > 1e6 ? (int64_t{1} << 40) : 0;
   const auto piece = [&](int64_t i, int64_t part0, int64_t part1, int64_t parts) {
     const T* Ai = A + i * g.strideA;

@@ -31,8 +31,8 @@ class DenormalsAreZero {
 };
 
 // Runs f(begin, end) over [0, n): serially when `work` is small, else one contiguous block per
-// OpenMP thread. The explicit branch matters: entering an OpenMP region costs ~1.5 µs even when
-// its `if` clause is false, which would dominate every small op; so does a budget of one thread
+// OpenMP thread. The explicit branch matters: entering an OpenMP region costs about as much as a
+// small op even when its `if` clause is false; so does a budget of one thread
 // (a job sharing the cores with others, setThreads).
 template <typename F>
 inline void parallelRange(int64_t n, int64_t work, F&& f) {

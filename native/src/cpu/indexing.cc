@@ -12,7 +12,7 @@ void CpuBackend::copy2d(DType dtype, const void* src, int64_t srcOffset, int64_t
   const char* s = static_cast<const char*>(src) + srcOffset * es;
   char* d = static_cast<char*>(dst) + dstOffset * es;
   // Split into pieces of ≥ 64 KiB (whole rows, or parts of long rows) across the threads: one
-  // thread's memcpy reached ~12 GB/s where two reach the memory's ~40 (the blocks of a [k, d]
+  // thread's memcpy reaches a fraction of the memory's bandwidth that two together reach (the blocks of a [k, d]
   // tangent of a flat parameter vector, copied out and back at every Forward-HG step).
   const int64_t rowBytes = cols * static_cast<int64_t>(es);
   const int64_t piecesPerRow = std::max<int64_t>(1, rowBytes / (int64_t{1} << 16));

@@ -4,8 +4,7 @@
 //
 // Why not OpenBLAS for these: the machines this project runs on pin OpenBLAS to its Haswell (AVX2)
 // kernels (OPENBLAS_CORETYPE, because Debian's OpenBLAS 0.3.21 miscomputes with its own CPU
-// detection there), which caps float32 products at ~190 GFLOP/s where the cores reach ~350 with
-// 512-bit FMAs. Products too small to amortise the packing, and builds without AVX-512, stay
+// detection there), which leaves about half of the cores' 512-bit FMA throughput unused. Products too small to amortise the packing, and builds without AVX-512, stay
 // with OpenBLAS.
 #include "packed_gemm.h"
 #include "simd.h"

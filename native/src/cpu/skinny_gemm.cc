@@ -202,10 +202,9 @@ void outerRange(const T* A, int64_t lda, const T* B, int64_t sbp, int64_t sbj, i
 #if defined(__AVX512F__)
 // C[i, 0..n) = alpha Σ_p A[i, p] op(B)(p, 0..n) + beta C for n ≤ 16 float32 columns: R rows of C
 // in R registers, each step of p one (masked) load of op(B)'s row and R broadcast FMAs. The row-dot
-// form above needs a horizontal sum per output; against it (same process, alternating, two
-// threads, eight rows at a time) 36000 × 256 · 256 × 10 went 3.2 → 2.2 ms and 2000 × 256 · 256 × 10
-// 0.100 → 0.060 ms (twelve rows at a time: faster from cache, slower from memory; sixteen with
-// blocked sums would not fit the registers). `Bp`: op(B)'s rows, ldp apart (masked loads read n
+// form above needs a horizontal sum per output, which this one never does (about a third faster on
+// a linear model's logits, alternating the two in one process). Eight rows at a time: twelve is
+// faster from cache but slower from memory, and sixteen with blocked sums would not fit the registers. `Bp`: op(B)'s rows, ldp apart (masked loads read n
 // values of each). Whole-vector stores of C where their spill lands in later rows this thread
 // writes (masked stores cost ~10× more on AMD's cores).
 template <int R>
@@ -328,7 +327,7 @@ bool skinnyTyped(const GemmArgs& g) {
   }
   // C = Aᵀ op(B) with A [k, m]: accumulate Cᵀ [n, m] by streaming the k rows of A, in chunks of L
   // columns of A (rows of C), each entry's chunks split across threads with the others'. Batches
-  // came here from BLAS entry by entry: 18 × (2000 × 256)ᵀ · (2000 × 10) went 3.05 → 2.05 ms.
+  // came here from BLAS entry by entry; one pass over A for the whole batch reads it once, not k times.
   if (g.m < L) return false;
   const int64_t sbp = g.transB ? 1 : g.ldb, sbj = g.transB ? g.ldb : 1;
   std::vector<T> ct(static_cast<size_t>(g.batch * g.n * g.m));
@@ -419,11 +418,10 @@ bool skinnyGemm(DType dtype, const GemmArgs& g) {
   const bool f32 = dtype == DType::F32;
   if (g.n > 32 || g.k < 64 || g.m * g.k < (int64_t{1} << 16)) return false;
   // Widths up to which these kernels beat OpenBLAS (single-threaded halves, one per core), measured
-  // at 5000 × 784 and 2000 × 256: the row-dot form (C = A op(B)) to 12 float32 columns (n = 10:
-  // 99 vs 69 GFLOP/s; n = 16: 82 vs 98) but only 2 float64 ones (n = 10: 25 vs 36); the outer-
-  // product form (C = Aᵀ op(B)) to 32 float32 columns and 12 float64 ones (n = 10: 47 vs 39;
-  // n = 16: 44 vs 53). With AVX-512 the float32 broadcast form takes C = A op(B) to 16 columns
-  // (2000 × 256 · 256 × n, n = 14 and 16: 0.43 and 0.55 of OpenBLAS's time; 5000 × 784, n = 13: 0.43).
+  // on the shapes of a linear model over digits and of an MLP's output layer: the row-dot form
+  // (C = A op(B)) to 12 float32 columns but only 2 float64 ones; the outer-product form
+  // (C = Aᵀ op(B)) to 32 float32 columns and 12 float64 ones. With AVX-512 the float32 broadcast
+  // form takes C = A op(B) to 16 columns. Past these widths BLAS's register blocking wins.
 #if defined(__AVX512F__)
   const int64_t rowForm = f32 ? 16 : 2;
 #else

@@ -260,8 +260,8 @@ void spmm(const int32_t* ptr, const int32_t* idx, const T* val, int64_t outRows,
   const bool canSpill = beta == T(0) && ldc == n && segs <= kBlockSegments;
   // A product wider than one block reads each block's columns of B as short pieces of long rows
   // (a [784, 4096] float32 B: 1 KiB pieces 16 KiB apart, all in the same cache sets). Such a block
-  // is first copied into rows of its own width: measured on the digits, X·B at 4096 columns went
-  // from 2.10 to ~1.3 ms per 256 columns and Xᵀ·G from 4.0 to ~1.9, the speed of a 256-wide product.
+  // is first copied into rows of its own width, after which a wide product runs at the speed of a
+  // 256-wide one instead of fighting over the same cache sets.
   const bool pack = segs > kBlockSegments;
   const int64_t segsPerOperand = (n + L - 1) / L;
   std::vector<T> once;
@@ -392,9 +392,8 @@ void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool
   // Each stored entry loads a row of op(B). Rows whose vectors straddle cache lines (a narrow
   // product: 10 float32 columns, rows 40 bytes apart) cost more than aligned ones while B is
   // small enough to stay in L1, so such a B is copied into whole aligned vectors when the copy is
-  // at most 1/16 of the product's entries. Measured on the digits (5000 × 784, 755k entries), two
-  // threads: X·W with W 784 × 10 0.28 → 0.24 ms, X·[W|V] 0.49 → 0.44 ms; Xᵀ·G with G 5000 × 10
-  // copied would go 0.37 → 0.58 ms (rows from L2 cost the same either way), so it is not.
+  // at most 1/16 of the product's entries (on the digits, X·W and X·[W|V] gained a tenth). Xᵀ·G is
+  // not copied: its G comes from L2, where straddling rows cost the same, and the copy only adds.
   // Bᵀ is always laid out [inner, n] (B is the small operand here).
   const int64_t ldp = (n + L - 1) / L * L;
   bool aligned = ldb % L == 0;
