@@ -267,3 +267,18 @@ describe('report files', () => {
     assert.match(headline, /font-family="DejaVu Sans, Liberation Sans/);
   });
 });
+
+describe('progress output', () => {
+  it('on a terminal, every redraw fits its width, and the ETA comes from the pace since the first update', async () => {
+    const { createProgress } = await import('../lib/report/progress');
+    const writes: string[] = [];
+    const stream = { isTTY: true, columns: 60, write: (s: string) => writes.push(s) } as unknown as NodeJS.WriteStream;
+    const p = createProgress(100, { label: 'hyper-cleaning', stream });
+    for (let i = 1; i <= 5; i++) p.update(i, `val 0.${i}234 acc 85.${i}0% F1 0.${i}21 and a long message that would wrap`);
+    const lines = writes.filter((w) => !w.startsWith('\r'));
+    assert.equal(lines.length, 5);
+    for (const l of lines) assert.ok(l.length <= 59, `${l.length} characters: ${l}`);
+    assert.ok(!lines[0].includes('ETA'), 'no ETA before a pace is known');
+    assert.match(lines[4], /ETA \d+s/);
+  });
+});

@@ -57,7 +57,7 @@ describe('rfho serve --redis: a front end to the queue', function () {
     assert.equal(evs.at(-1)!.data.status, 'done');
     assert.equal(evs.at(-1)!.data.summary.iterations, 4);
     const charts = await call(base, 'GET', '/jobs/front-1/charts');
-    assert.equal(charts.json[0].spec.data.values.length, 4);
+    assert.equal(charts.json[1].spec.data.values.length, 4);
     assert.equal((await fetch(`${base}/jobs/front-1/files/summary.json`)).status, 200);
 
     await call(base, 'POST', '/jobs', { kind: 'hyper-cleaning', options: { ...HC, T: 400, hyperIterations: 1000 }, id: 'front-2' });
