@@ -8,7 +8,7 @@ export type { DType, FloatDType, Device, TypedArray } from './tensor/dtype';
 export { tidy, keep } from './tensor/scope';
 export { synchronize } from './kernels/creation';
 export { cores, getThreads, setThreads } from './kernels/threads';
-export * from './tensor/errors';
+export * from './errors/errors';
 export {
   tensor, empty, zeros, ones, full, randomNormal, randomUniform, cast, clone, toDevice, memory,
   countNonFinite, releaseCachedMemory, availableDevices, getDefaultDevice, setDefaultDevice, getDefaultDType, setDefaultDType,
@@ -18,7 +18,8 @@ export {
   neg, exp, log, tanh, sigmoid, relu, square, sqrt, abs, reciprocal, softplus, step, sign, maximum, minimum, add, sub, mul, div, pow, stopGradient,
 } from './ops/elementwise';
 export { sum, mean, max, vdot, logSumExp, softmax } from './ops/reduce';
-export { reshape, permute, transpose, slice, concat, stack, gatherRows, scatterAddRows, broadcastTo } from './ops/shape';
+export { reshape, permute, transpose, slice, concat, stack, gatherRows, scatterAddRows } from './ops/shape';
+export { broadcastTo } from './ops/broadcast';
 export { matmul, denseTanh } from './ops/linalg';
 export { softmaxCrossEntropy } from './ops/xent';
 export { grad, valueAndGrad, vjp, jvp, hvp } from './autodiff/transforms';
@@ -33,10 +34,10 @@ export { dynamics, gradientDescent, momentum, nesterov, adam, weightsOf } from '
 export type { Dynamics } from './dynamics/dynamics';
 export { optimize } from './dynamics/optimize';
 export type { OptimizeOptions, OptimizeResult } from './dynamics/optimize';
-export { Hyperparameter, hyperparameter } from './hyper/hyperparameter';
-export type { HyperRecord, HyperInput, HyperparameterOptions } from './hyper/hyperparameter';
-export { constraints, project, projectSimplex, projectCappedSimplex } from './hyper/constraints';
-export type { Constraint } from './hyper/constraints';
+export { Hyperparameter, hyperparameter } from './hyperparameters/hyperparameter';
+export type { HyperRecord, HyperInput, HyperparameterOptions } from './hyperparameters/hyperparameter';
+export { constraints, project, projectSimplex, projectCappedSimplex } from './hyperparameters/constraints';
+export type { Constraint } from './hyperparameters/constraints';
 export * as data from './data';
 export { bilevel, Problem } from './hyper/problem';
 export type { BilevelSpec, ValidationErrors } from './hyper/problem';

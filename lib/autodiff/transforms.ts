@@ -9,8 +9,8 @@
  * unless an enclosing reverse transformation still needs them to differentiate through this one.
  */
 import * as K from '../kernels';
-import { ArgumentError, RfhoError, ShapeError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError, RfhoError, ShapeError } from '../errors/errors';
+import { show } from '../errors/show';
 import { tidy } from '../tensor/scope';
 import { GradNode, Tensor, nextTensorId, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';

@@ -1,6 +1,6 @@
 /** `rfho serve`, `rfho worker`, `rfho submit`: the service, queue workers and submissions. */
 import * as path from 'node:path';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError } from '../errors/errors';
 import { kindsInFolder } from '../jobs/kinds';
 import { newJobId } from '../jobs/protocol';
 import { EXIT, UsageError } from './options';

@@ -1,8 +1,8 @@
 /** In-memory labelled image datasets: subsets, seeded splits, label corruption, minibatch schedules. */
 import { Stepwise, runToEnd } from '../util/stepwise';
 import * as K from '../kernels';
-import { ArgumentError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError } from '../errors/errors';
+import { show } from '../errors/show';
 import { assertInt } from '../tensor/validate';
 import { FloatDType } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';

@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { RfhoError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { RfhoError } from '../errors/errors';
+import { show } from '../errors/show';
 import { Dataset, makeDataset } from './dataset';
 
 export class DatasetError extends RfhoError {}

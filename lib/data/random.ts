@@ -1,6 +1,6 @@
 /** Seeded randomness for data handling (splits, corruption, minibatches): JS-side, reproducible. */
-import { ArgumentError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError } from '../errors/errors';
+import { show } from '../errors/show';
 
 /** Mulberry32: small, fast, good enough for shuffling; the same seed gives the same sequence. */
 export function seededRandom(seed: number): () => number {

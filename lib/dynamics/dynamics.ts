@@ -16,13 +16,13 @@
  */
 import * as K from '../kernels';
 import { engine, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
-import { ArgumentError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError } from '../errors/errors';
+import { show } from '../errors/show';
 import { assertTensor } from '../tensor/validate';
 import { Tensor } from '../tensor/tensor';
 import { add, div, mul, pow, sqrt, square, sub } from '../ops/elementwise';
 import { concat, slice } from '../ops/shape';
-import { HyperInput, HyperRecord, Hyperparameter, resolve } from '../hyper/hyperparameter';
+import { HyperInput, HyperRecord, Hyperparameter, resolve } from '../hyperparameters/hyperparameter';
 
 export interface Dynamics {
   readonly name: string;

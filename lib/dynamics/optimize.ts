@@ -1,11 +1,11 @@
 /** Plain training with a dynamics (no hypergradient): the fast path for baselines and final fits. */
 import * as K from '../kernels';
 import { valueAndGrad } from '../autodiff/transforms';
-import { ArgumentError, DivergenceError } from '../tensor/errors';
+import { ArgumentError, DivergenceError } from '../errors/errors';
 import { keep, tidy } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import { Dynamics, assertDynamics, weightsOf } from './dynamics';
-import { show } from '../tensor/show';
+import { show } from '../errors/show';
 import { assertTensor } from '../tensor/validate';
 import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd } from '../util/stepwise';
 

@@ -1,5 +1,5 @@
 /** The hyper-iteration loop the experiments share: stop on abort or divergence, never holding the event loop. */
-import { AbortError, DivergenceError } from '../tensor/errors';
+import { AbortError, DivergenceError } from '../errors/errors';
 import { HyperOptimizer, HyperStepRecord } from '../hyper/hyperoptimizer';
 
 /** Metrics are computed on the first, every `every`-th and the last of `n` hyper-iterations. */

@@ -16,12 +16,12 @@
  */
 import * as K from '../kernels';
 import { hvp, hvpPartial, jvp, vjp } from '../autodiff/transforms';
-import { ArgumentError, DivergenceError, RfhoError } from '../tensor/errors';
+import { ArgumentError, DivergenceError, RfhoError } from '../errors/errors';
 import { keep, tidy } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
-import { show } from '../tensor/show';
+import { show } from '../errors/show';
 import { weightsOf } from '../dynamics/dynamics';
-import { HyperRecord } from './hyperparameter';
+import { HyperRecord } from '../hyperparameters/hyperparameter';
 import { Problem } from './problem';
 import { FullTrajectory, TrajectoryStore } from './trajectory';
 import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd } from '../util/stepwise';

@@ -5,12 +5,12 @@
  * responsive and an AbortSignal acts within one inner step).
  */
 import * as K from '../kernels';
-import { ArgumentError, DivergenceError, StateFileError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError, DivergenceError, StateFileError } from '../errors/errors';
+import { show } from '../errors/show';
 import { Tensor } from '../tensor/tensor';
 import { tidy } from '../tensor/scope';
 import { weightsOf } from '../dynamics/dynamics';
-import { HyperRecord, Hyperparameter } from './hyperparameter';
+import { HyperRecord, Hyperparameter } from '../hyperparameters/hyperparameter';
 import {
   ForwardState, Horizon, HypergradientResult, checkFiniteTensor, forwardHypergradient, forwardInit, forwardStep,
   forwardHGSteps, hyperBasis, implicitHGSteps, reverseFromWindowSteps, reverseHGSteps, trainStep, truncatedReverseHGSteps,

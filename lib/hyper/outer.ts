@@ -1,6 +1,6 @@
 /** Outer optimizers: update the hyperparameters from their hypergradients (then project). */
 import * as K from '../kernels';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError } from '../errors/errors';
 import { Tensor } from '../tensor/tensor';
 
 export interface OuterOptimizer {

@@ -8,15 +8,15 @@
  */
 import * as K from '../kernels';
 import { grad } from '../autodiff/transforms';
-import { ArgumentError, ShapeError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError, ShapeError } from '../errors/errors';
+import { show } from '../errors/show';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { add, mul } from '../ops/elementwise';
 import { reshape } from '../ops/shape';
 import { Dynamics, assertDynamics, weightsOf } from '../dynamics/dynamics';
 import { ParamLayout } from '../models/params';
 import { Model } from '../models/models';
-import { HyperRecord, Hyperparameter } from './hyperparameter';
+import { HyperRecord, Hyperparameter } from '../hyperparameters/hyperparameter';
 
 export type ValidationErrors = Tensor | { [name: string]: Tensor };
 

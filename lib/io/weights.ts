@@ -7,13 +7,13 @@
  */
 import * as K from '../kernels';
 import { FloatDType } from '../tensor/dtype';
-import { ArgumentError, StateFileError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError, StateFileError } from '../errors/errors';
+import { show } from '../errors/show';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor } from '../tensor/validate';
 import { ParamLayout, params as makeLayout } from '../models/params';
 import { Model } from '../models/models';
-import { Hyperparameter } from '../hyper/hyperparameter';
+import { Hyperparameter } from '../hyperparameters/hyperparameter';
 import { Problem } from '../hyper/problem';
 import { readSafetensors, writeSafetensors } from './safetensors';
 

@@ -1,6 +1,6 @@
 /** Job specs and ids, and the messages between a job runner and the worker thread that runs one job. */
 import { randomBytes } from 'node:crypto';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError } from '../errors/errors';
 import type { JobSummary } from './kinds';
 
 /** A job id: also a folder name and a Redis key part, so letters, digits, '.', '_', '-' only. */

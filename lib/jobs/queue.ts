@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FlowProducer, Job as BullJob, Queue, QueueEvents, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError } from '../errors/errors';
 import { writeFileAtomic } from '../report/stateFile';
 import { JobSummary, resolveKind } from './kinds';
 import { JobSpec, checkJobId } from './protocol';

@@ -6,7 +6,7 @@
  * charts and files from it.
  */
 import * as path from 'node:path';
-import { AbortError } from '../tensor/errors';
+import { AbortError } from '../errors/errors';
 import { JobSummary, resolveKind } from './kinds';
 import { JobSpec, checkJobId, newJobId } from './protocol';
 import { QueueClient } from './queue';

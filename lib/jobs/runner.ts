@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { RunFolder } from '../report/output';
 import { readStateFile, writeStateFile } from '../report/stateFile';
-import { AbortError, ArgumentError, RfhoError } from '../tensor/errors';
+import { AbortError, ArgumentError, RfhoError } from '../errors/errors';
 import { JobSummary, resolveKind } from './kinds';
 import { FromWorker, JOB_ID_PATTERN, JobSpec, SerializedError, ToWorker, WorkerInput, checkJobId, newJobId } from './protocol';
 

@@ -3,8 +3,8 @@
  * output and calls the addon once (or a few times). Not differentiable: lib/ops builds on these.
  */
 import { native } from '../native/binding';
-import { ArgumentError, ShapeError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError, ShapeError } from '../errors/errors';
+import { show } from '../errors/show';
 import { Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import {
   assertFloat, assertInt, assertSameDType, assertTensor, broadcastShapes, normAxis, sameShape,

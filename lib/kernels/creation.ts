@@ -1,8 +1,8 @@
 /** Creating tensors: from data, filled, random, and moving between dtypes and devices. */
 import { addonInfo, native } from '../native/binding';
 import { DType, Device, FloatDType, TypedArray, dtypeOfTypedArray, isDType } from '../tensor/dtype';
-import { ArgumentError, DTypeError, ShapeError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError, DTypeError, ShapeError } from '../errors/errors';
+import { show } from '../errors/show';
 import { Storage, Tensor, emptyPool, pooledMemory, undisposedMemory, shapeToString, sizeOf } from '../tensor/tensor';
 import { assertOptions, assertShapeArg, assertTensor } from '../tensor/validate';
 

@@ -4,8 +4,8 @@
  * folded into one tall gemm, and one left operand against a batch of narrow right operands is run
  * as one wide gemm after a permute (that is what makes batched tangents cheap).
  */
-import { ArgumentError, ShapeError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError, ShapeError } from '../errors/errors';
+import { show } from '../errors/show';
 import { DerivedLayouts, Storage, Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import { Handle, native } from '../native/binding';
 import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape } from '../tensor/validate';

@@ -5,7 +5,7 @@
  * the last bits between budgets.
  */
 import { native } from '../native/binding';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError } from '../errors/errors';
 
 /** The processors this process may run on. */
 export function cores(): number {

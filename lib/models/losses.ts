@@ -1,6 +1,6 @@
 /** Losses, penalties and metrics, written with differentiable ops. */
 import * as K from '../kernels';
-import { ArgumentError, ShapeError } from '../tensor/errors';
+import { ArgumentError, ShapeError } from '../errors/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertFloat, assertOneOf, assertOptions, assertSameDType, assertTensor, optionalTensor } from '../tensor/validate';
 import { abs, add, mul, softplus, square, sub } from '../ops/elementwise';

@@ -1,6 +1,6 @@
 /** Models over a flat parameter vector, written with the public ops (so any user model works too). */
-import { ArgumentError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError } from '../errors/errors';
+import { show } from '../errors/show';
 import { FloatDType } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
 import { add, relu, sigmoid, softplus, tanh } from '../ops/elementwise';

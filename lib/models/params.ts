@@ -4,8 +4,8 @@
  * states are flat vectors of the same layout.
  */
 import * as K from '../kernels';
-import { ArgumentError, ShapeError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError, ShapeError } from '../errors/errors';
+import { show } from '../errors/show';
 import { FloatDType } from '../tensor/dtype';
 import { Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import { assertTensor } from '../tensor/validate';

@@ -3,7 +3,7 @@
  * level beyond this interface: callers (lib/kernels) validate shapes first, and the addon checks
  * again before touching memory.
  */
-import { ArgumentError, NativeError, OutOfMemoryError, RfhoError } from '../tensor/errors';
+import { ArgumentError, NativeError, OutOfMemoryError, RfhoError } from '../errors/errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 

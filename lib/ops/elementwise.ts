@@ -1,11 +1,11 @@
 /** Differentiable elementwise ops: unary maps and broadcasting binary maps (tensor or number). */
 import * as K from '../kernels';
 import { NEEDS_NOTHING, NEEDS_OUTPUT, markLinear, record, setVjpReads } from '../autodiff/engine';
-import { ArgumentError, RfhoError } from '../tensor/errors';
+import { ArgumentError, RfhoError } from '../errors/errors';
 import { Tensor } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { liftTangent } from './lift';
-import { broadcastTo, sumTo } from './shape';
+import { broadcastTo, sumTo } from './broadcast';
 
 type Operand = Tensor | number;
 

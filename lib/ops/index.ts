@@ -1,5 +1,6 @@
 /** The differentiable op set. */
 export * from './elementwise';
+export * from './broadcast';
 export * from './reduce';
 export * from './shape';
 export * from './linalg';

@@ -1,11 +1,11 @@
 /** Differentiable matrix products. */
 import * as K from '../kernels';
 import { NEEDS_INPUTS, engine, record, recordWithTangent, setTangentReadsPrimal, setVjpReads, takePrimalUnused, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
-import { ShapeError } from '../tensor/errors';
+import { ShapeError } from '../errors/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { add, addTangents, tanh, tanhGrad } from './elementwise';
-import { sumTo } from './shape';
+import { sumTo } from './broadcast';
 import { liftTangent } from './lift';
 
 export interface MatmulOptions {

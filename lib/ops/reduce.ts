@@ -1,24 +1,15 @@
 /** Differentiable reductions. */
 import * as K from '../kernels';
 import { record } from '../autodiff/engine';
-import { ArgumentError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError } from '../errors/errors';
+import { show } from '../errors/show';
 import { Tensor } from '../tensor/tensor';
 import { assertTensor } from '../tensor/validate';
-import { broadcastTo, reshape } from './shape';
+import { Axes, broadcastTo, sum } from './broadcast';
+import { reshape } from './shape';
 import { add, exp, log, mul, sub } from './elementwise';
 
-type Axes = number | readonly number[] | null | undefined;
 
-export function sum(x: Tensor, axes?: Axes, keepDims = false): Tensor {
-  assertTensor(x, 'x');
-  const ax = K.normAxes(axes, x.rank);
-  const out = K.reduce('sum', x, ax, keepDims);
-  const keptShape = K.reducedShape(x.shape, ax, true);
-  return record(out, [x], 'sum',
-    (g) => [broadcastTo(reshape(g, keptShape), x.shape)],
-    ([t]) => (t ? sum(t, ax.map((a) => a + 1), keepDims) : null));
-}
 
 export function mean(x: Tensor, axes?: Axes, keepDims = false): Tensor {
   assertTensor(x, 'x');
@@ -72,3 +63,4 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   return exp(sub(x, logSumExp(x, axis, true)));
 }
 
+export { sum };

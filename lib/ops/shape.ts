@@ -1,12 +1,11 @@
 /** Differentiable shape and indexing ops. */
 import * as K from '../kernels';
 import { NEEDS_NOTHING, markLinear, record, setSlice, setVjpReads } from '../autodiff/engine';
-import { ArgumentError, ShapeError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError, ShapeError } from '../errors/errors';
+import { show } from '../errors/show';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertShapeArg, assertTensor, broadcastShapes, normAxis, sameShape } from '../tensor/validate';
 import { liftTangent } from './lift';
-import { sum } from './reduce';
 
 /** A view with a new shape (one dim may be -1). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
@@ -131,29 +130,4 @@ function swapFirstAxes(t: Tensor): Tensor {
   perm[0] = 1;
   perm[1] = 0;
   return permute(t, perm);
-}
-
-/** x broadcast (copied) to `shape`. */
-export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
-  assertTensor(x, 'x');
-  assertShapeArg(shape, 'shape');
-  if (sameShape(x.shape, shape)) return x;
-  const out = K.expand(x, shape);
-  return record(out, [x], 'broadcastTo',
-    (g) => [sumTo(g, x.shape)],
-    ([t]) => (t ? broadcastTo(liftTangent(t, shape.length), [t.shape[0], ...shape]) : null));
-}
-
-/** Sums x down to `shape` (the adjoint of broadcasting to x.shape). */
-export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
-  if (sameShape(x.shape, shape)) return x;
-  const full = broadcastShapes(shape, x.shape, 'shape', 'x');
-  if (!sameShape(full, x.shape)) throw new ShapeError(`sumTo: ${shapeToString(x.shape)} cannot be summed to ${shapeToString(shape)}`);
-  const lead = x.rank - shape.length;
-  const axes: number[] = [];
-  for (let i = 0; i < x.rank; i++) {
-    if (i < lead || (shape[i - lead] === 1 && x.shape[i] !== 1)) axes.push(i);
-  }
-  const s = sum(x, axes, true);
-  return reshape(s, shape);
 }

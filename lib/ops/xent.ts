@@ -8,12 +8,12 @@
  */
 import * as K from '../kernels';
 import { firstOrderReverseOnly, forwardOverFirstOrderReverse, record, recordWithTangent, takePrimalUnused, willDifferentiate } from '../autodiff/engine';
-import { RfhoError, ShapeError } from '../tensor/errors';
+import { RfhoError, ShapeError } from '../errors/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, optionalTensor } from '../tensor/validate';
 import { addTangents, mul } from './elementwise';
 import { reshape } from './shape';
-import { sum } from './reduce';
+import { sum } from './broadcast';
 
 export function xentLoss(z: Tensor, y: Tensor): Tensor {
   assertTensor(z, 'logits');

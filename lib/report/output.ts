@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ArgumentError } from '../tensor/errors';
+import { ArgumentError } from '../errors/errors';
 import { writeFileAtomic } from './stateFile';
 
 /** A folder name for a new run that no other run, in this process or another, can take. */

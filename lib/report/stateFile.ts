@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { StateFileError } from '../tensor/errors';
+import { StateFileError } from '../errors/errors';
 
 export const STATE_FORMAT = 'rfho-state';
 

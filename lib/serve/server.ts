@@ -24,7 +24,7 @@ import { BUILTIN_KINDS, kindsInFolder, resolveKind } from '../jobs/kinds';
 import { loggedRecords } from '../jobs/kinds/types';
 import { openRunner } from '../jobs';
 import { Job, JobRunner } from '../jobs/runner';
-import { ArgumentError, RfhoError } from '../tensor/errors';
+import { ArgumentError, RfhoError } from '../errors/errors';
 import { FILE_NAME, JOB_ID, optionsSchema, submitSchema } from './schemas';
 import { PAGE_HTML } from './page';
 

@@ -3,8 +3,8 @@
  * reachable from its result and those passed to `keep()`. Scopes nest.
  */
 import type { Tensor } from './tensor';
-import { ArgumentError } from './errors';
-import { show } from './show';
+import { ArgumentError } from '../errors/errors';
+import { show } from '../errors/show';
 
 const scopes: Set<Tensor>[] = [];
 

@@ -6,8 +6,8 @@
 import * as os from 'node:os';
 import { native, Handle } from '../native/binding';
 import { DType, Device, DTYPE_BYTES, DTYPE_CODE, DEVICE_CODE, TypedArray } from './dtype';
-import { ArgumentError, DisposedError, OutOfMemoryError } from './errors';
-import { show } from './show';
+import { ArgumentError, DisposedError, OutOfMemoryError } from '../errors/errors';
+import { show } from '../errors/show';
 import { trackInScope } from './scope';
 
 /**

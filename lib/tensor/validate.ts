@@ -1,7 +1,7 @@
 /** Argument checks shared by kernels and ops; every message names the argument and the shapes. */
 import { Tensor, shapeToString } from './tensor';
-import { ArgumentError, DTypeError, ShapeError } from './errors';
-import { show } from './show';
+import { ArgumentError, DTypeError, ShapeError } from '../errors/errors';
+import { show } from '../errors/show';
 
 export function assertTensor(x: unknown, name: string): asserts x is Tensor {
   if (!(x instanceof Tensor)) {

@@ -9,7 +9,7 @@
  * runs its `finally` blocks: every tensor it holds is disposed before the promise rejects.
  */
 import { performance } from 'node:perf_hooks';
-import { AbortError, ArgumentError } from '../tensor/errors';
+import { AbortError, ArgumentError } from '../errors/errors';
 
 /** A computation that yields between inner steps and returns R. */
 export type Stepwise<R> = Generator<void, R, void>;

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { forwardHGColumnsAsync, shardColumns } from '../../hyper/hypergradients';
-import { ArgumentError } from '../../tensor/errors';
+import { ArgumentError } from '../../errors/errors';
 import { loadProblemModule } from './module';
 import { JobContext, JobKind, JobSummary, refuseUnknown } from './types';
 

@@ -7,7 +7,7 @@ import {
 } from '../../experiments/hyperCleaning';
 import { barChart, histogram, lineChart, withRule, writePlot } from '../../report/plots';
 import { readStateFile, writeStateFile } from '../../report/stateFile';
-import { ArgumentError } from '../../tensor/errors';
+import { ArgumentError } from '../../errors/errors';
 import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
 
 const OPTION_NAMES = [...Object.keys(HC_DEFAULTS), 'innerLr', 'K'];

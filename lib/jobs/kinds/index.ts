@@ -1,7 +1,7 @@
 /** The job kinds: the built-in experiments, plus problem modules named when a runner is made. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ArgumentError } from '../../tensor/errors';
+import { ArgumentError } from '../../errors/errors';
 import { hyperCleaningKind } from './hyperCleaning';
 import { forwardShardKind } from './forwardShard';
 import { moduleKind } from './module';

@@ -13,7 +13,7 @@ import { HyperOptimizer, HyperOptimizerOptions } from '../../hyper/hyperoptimize
 import { Problem } from '../../hyper/problem';
 import { runHyperIterations } from '../../experiments/loop';
 import { readStateFile, writeStateFile } from '../../report/stateFile';
-import { ArgumentError } from '../../tensor/errors';
+import { ArgumentError } from '../../errors/errors';
 import { throwIfAborted } from '../../util/stepwise';
 import { JobContext, JobKind, JobSummary } from './types';
 

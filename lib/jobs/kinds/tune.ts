@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { TUNE_DEFAULTS, TuneOptions, TuneRecord, runTune, tuneLogColumns } from '../../experiments/tune';
 import { lineChart, panels, writePlot } from '../../report/plots';
-import { ArgumentError } from '../../tensor/errors';
+import { ArgumentError } from '../../errors/errors';
 import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
 
 function checkOptions(options: Record<string, unknown>): void {

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunFolder } from '../../report/output';
-import { ArgumentError } from '../../tensor/errors';
+import { ArgumentError } from '../../errors/errors';
 
 export interface JobContext {
   /** the job's folder: settings, logs, checkpoints, report */

@@ -1,7 +1,7 @@
 /** Hyperparameters: named tensors of any rank with an initial value and an optional constraint. */
 import * as K from '../kernels';
-import { ArgumentError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError } from '../errors/errors';
+import { show } from '../errors/show';
 import { assertOptions, assertTensor } from '../tensor/validate';
 import { FloatDType } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';

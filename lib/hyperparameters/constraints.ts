@@ -3,8 +3,8 @@
  * the host: hyperparameter vectors are small next to the model, and exactness matters more).
  */
 import * as K from '../kernels';
-import { ArgumentError } from '../tensor/errors';
-import { show } from '../tensor/show';
+import { ArgumentError } from '../errors/errors';
+import { show } from '../errors/show';
 import { assertTensor } from '../tensor/validate';
 import { Tensor } from '../tensor/tensor';
 

@@ -1,0 +1,85 @@
+/**
+ * The architecture as the folder layout states it: each folder of lib/ is a layer that imports only
+ * from layers below it (or its own), and no module imports itself back through others (no cycles).
+ * Read from the sources' import statements, static and dynamic.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const lib = path.resolve(__dirname, '..', '..', 'lib');
+
+/** Bottom to top; folders on one line are one layer (they may import each other, never in a cycle of files). */
+const LAYERS: string[][] = [
+  ['errors'], // error classes and how values are shown in messages
+  ['native'], // the addon's loader
+  ['tensor', 'util'], // tensors, scopes, validation; stepwise computations
+  ['kernels'], // validated native calls
+  ['autodiff', 'ops'], // the engine, differentiable ops, transforms (ops record on the engine; transforms use ops)
+  ['models', 'hyperparameters'], // parameter layouts, models, losses; hyperparameters and their constraints
+  ['dynamics'], // training dynamics, optimize
+  ['hyper'], // problems, hypergradients, trajectories, the outer loop
+  ['data', 'io', 'report'], // datasets, weight files, run folders and plots
+  ['experiments'], // the paper's experiments
+  ['jobs'], // jobs in worker threads and over BullMQ
+  ['serve'], // the HTTP service
+  ['cli'], // the command line
+];
+
+function rank(folder: string): number {
+  const r = LAYERS.findIndex((l) => l.includes(folder));
+  return r < 0 ? LAYERS.length : r; // lib/index.ts: the top
+}
+
+function sources(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+}
+
+/** The lib/ files a source file imports at run time (import/export from, import(), require(); `import type` is erased). */
+function importsOf(file: string): string[] {
+  const text = fs.readFileSync(file, 'utf8').replace(/^(?:import|export) type [^;]*;/gm, '');
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:from\s+|import\(\s*|require\(\s*)'(\.[^']+)'/g)) {
+    const target = path.resolve(path.dirname(file), m[1]);
+    const resolved = [`${target}.ts`, path.join(target, 'index.ts')].find((f) => fs.existsSync(f));
+    if (resolved) out.push(resolved);
+  }
+  return out;
+}
+
+const folderOf = (file: string) => path.relative(lib, file).split(path.sep)[0].replace(/\.ts$/, '');
+
+describe('architecture', () => {
+  const files = sources(lib);
+  const graph = new Map(files.map((f) => [f, importsOf(f)]));
+
+  it('every folder of lib/ has a layer, and no import goes from a lower layer to a higher one', () => {
+    for (const f of files) {
+      const folder = folderOf(f);
+      if (folder !== 'index') assert.ok(LAYERS.some((l) => l.includes(folder)), `lib/${folder}/ has no layer in this test: add it where it belongs`);
+    }
+    const wrong: string[] = [];
+    for (const [f, deps] of graph) {
+      for (const d of deps) if (rank(folderOf(d)) > rank(folderOf(f))) wrong.push(`${path.relative(lib, f)} imports ${path.relative(lib, d)}`);
+    }
+    assert.deepEqual(wrong, []);
+  });
+
+  it('no import cycles between modules', () => {
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const stack: string[] = [];
+    const visit = (f: string) => {
+      state.set(f, 'open');
+      stack.push(f);
+      for (const d of graph.get(f) ?? []) {
+        if (state.get(d) === 'open') cycles.push([...stack.slice(stack.indexOf(d)), d].map((x) => path.relative(lib, x)).join(' → '));
+        else if (!state.has(d)) visit(d);
+      }
+      stack.pop();
+      state.set(f, 'done');
+    };
+    for (const f of files) if (!state.has(f)) visit(f);
+    assert.deepEqual(cycles, []);
+  });
+});
