@@ -128,6 +128,7 @@ export async function hyperCleaning(v: HyperCleaningCliOptions): Promise<number>
 }
 
 export interface TuneCliOptions extends CommonOptions {
+  searchTrials?: number;
   hidden?: number[];
   batchSize?: number;
   lr?: number;
@@ -140,7 +141,7 @@ export async function tune(v: TuneCliOptions): Promise<number> {
   const opts: Partial<TuneOptions> = stripUndefined({
     dataset: v.dataset, trainSize: v.trainSize, validSize: v.validSize, testSize: v.testSize, hidden: v.hidden, batchSize: v.batchSize, K: v.K,
     hyperIterations: v.iterations, lr: v.lr, momentum: v.momentum, l2: v.l2, outerLr: v.outerLr, method: v.method as TuneOptions['method'] | undefined,
-    evalEvery: v.evalEvery, dtype: v.dtype, device: v.device, seed: v.seed,
+    evalEvery: v.evalEvery, dtype: v.dtype, device: v.device, seed: v.seed, searchTrials: v.searchTrials,
   });
   const settings = { ...TUNE_DEFAULTS, ...opts };
   try {
@@ -166,7 +167,10 @@ export async function tune(v: TuneCliOptions): Promise<number> {
   const { files, ...line } = summary;
   if (v.json) process.stdout.write(JSON.stringify(line) + '\n');
   else {
-    console.log(`\nfinal: test accuracy ${(100 * (summary.testAccuracy as number)).toFixed(2)}%, lr ${(summary.lr as number).toPrecision(4)}, momentum ${(summary.momentum as number).toFixed(4)}, L2 ${(summary.l2 as number[]).map((x) => x.toPrecision(3)).join(', ')}`);
+    if (typeof summary.untunedAccuracy === 'number') {
+      console.log(`\ntest accuracy: RTHO ${(100 * (summary.testAccuracy as number)).toFixed(2)}% | untuned ${(100 * summary.untunedAccuracy).toFixed(2)}% | random search, ${summary.randomSearchTrials} trials, same steps in total ${(100 * (summary.randomSearchAccuracy as number)).toFixed(2)}%`);
+    }
+    console.log(`final: test accuracy ${(100 * (summary.testAccuracy as number)).toFixed(2)}%, lr ${(summary.lr as number).toPrecision(4)}, momentum ${(summary.momentum as number).toFixed(4)}, L2 ${(summary.l2 as number[]).map((x) => x.toPrecision(3)).join(', ')}`);
     console.log(`report: ${summary.out} (${(files as string[]).join(', ')})`);
   }
   return summary.interrupted ? EXIT.interrupted : EXIT.ok;

@@ -66,6 +66,7 @@ export function program(setCode: (code: number) => void): Command {
     .option('--lr <x>', `initial learning rate (default: ${TUNE_DEFAULTS.lr})`, number)
     .option('--momentum <x>', `initial momentum (default: ${TUNE_DEFAULTS.momentum})`, number)
     .option('--l2 <x>', `initial L2 coefficient (default: ${TUNE_DEFAULTS.l2})`, number)
+    .option('--search-trials <n>', `random-search trials sharing RTHO's training steps, for the baseline (default: ${TUNE_DEFAULTS.searchTrials})`, positiveInteger)
     .addHelpText('after', EXIT_CODES)
     .action(async (o) => setCode(await tune(o)));
 

@@ -1,7 +1,11 @@
 /**
  * Real-time tuning in the spirit of the paper's §5.3: RTHO adjusts the learning rate, the momentum
  * and one L2 coefficient per layer of an MLP while it trains on minibatches, every K steps, with
- * the weights and Z carried across updates (never restarted).
+ * the weights and Z carried across updates (never restarted). Beside it, in the same run with the
+ * same data, seed and minibatches, the two baselines that make its figure mean something: the
+ * untuned model (the initial hyperparameters, trained as long as RTHO trains), and a random search
+ * over the same hyperparameters given the same number of training steps in total (trials × steps
+ * each = RTHO's steps), the best trial picked by validation error.
  */
 import * as K from '../kernels';
 import { Dataset, minibatchSchedule, range, toTensors } from '../data/dataset';
@@ -15,6 +19,9 @@ import { gatherRows, slice } from '../ops/shape';
 import { mlp } from '../models/models';
 import { accuracy, crossEntropy } from '../models/losses';
 import { momentum } from '../dynamics/dynamics';
+import { optimizeAsync } from '../dynamics/optimize';
+import { seededRandom } from '../data/random';
+import { tidy } from '../tensor/scope';
 import { hyperparameter } from '../hyperparameters/hyperparameter';
 import { constraints } from '../hyperparameters/constraints';
 import { bilevel } from '../hyper/problem';
@@ -42,12 +49,25 @@ export interface TuneOptions {
   dtype: FloatDType;
   device: Device;
   evalEvery: number;
+  /** random-search trials sharing RTHO's training steps */
+  searchTrials: number;
 }
 
 export const TUNE_DEFAULTS: TuneOptions = {
   dataset: 'embedded', trainSize: 6000, validSize: 2000, testSize: 2000, hidden: [64], batchSize: 100, K: 20,
   hyperIterations: 60, lr: 0.05, momentum: 0.5, l2: 1e-3, outerLr: 0.003, method: 'rtho', seed: 0, dtype: 'float32', device: 'cpu', evalEvery: 5,
+  searchTrials: 6,
 };
+
+/** One fixed setting trained from the initial weights: its validation error and test accuracy. */
+export interface FixedRun {
+  lr: number;
+  momentum: number;
+  l2: number[];
+  steps: number;
+  validation: number;
+  testAccuracy: number;
+}
 
 /** The log's columns for `layers` weight matrices (one L2 coefficient each). */
 export function tuneLogColumns(layers: number): string[] {
@@ -69,6 +89,8 @@ export interface TuneResult {
   settings: TuneOptions & { datasetDescription: string };
   records: TuneRecord[];
   final: { testAccuracy: number; lr: number; momentum: number; l2: number[] };
+  /** null when the run was interrupted before its baselines */
+  baselines: { untuned: FixedRun; randomSearch: { trials: FixedRun[]; best: FixedRun } } | null;
   interrupted: boolean;
   seconds: number;
 }
@@ -84,7 +106,7 @@ export async function runTune(
   } = {},
 ): Promise<TuneResult> {
   const o: TuneOptions = { ...TUNE_DEFAULTS, ...options };
-  for (const k of ['trainSize', 'validSize', 'testSize', 'batchSize', 'K', 'hyperIterations', 'evalEvery'] as const) {
+  for (const k of ['trainSize', 'validSize', 'testSize', 'batchSize', 'K', 'hyperIterations', 'evalEvery', 'searchTrials'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new ArgumentError(`tune: '${k}' must be a positive integer, got ${String(o[k])}`);
   }
   if (!Array.isArray(o.hidden) || o.hidden.some((h) => !Number.isInteger(h) || h < 1)) throw new ArgumentError(`tune: 'hidden' must list positive layer widths`);
@@ -153,6 +175,41 @@ export async function runTune(
     hooks.onRecord?.(r);
   });
   const lastAcc = [...records].reverse().find((r) => r.testAccuracy !== undefined)?.testAccuracy ?? NaN;
+
+  // The baselines train with the same loss, minibatches and initial weights, without hypergradients.
+  const trainFixed = async (lrV: number, muV: number, l2V: number[], steps: number): Promise<FixedRun> => {
+    const run = await optimizeAsync({
+      w0, steps, signal: hooks.cancel,
+      dynamics: momentum({ lr: lrV, momentum: muV }),
+      loss: (w, t) => {
+        const idx = batchIndices(t);
+        const p = model.layout.views(w);
+        let loss = crossEntropy(model.apply(w, gatherRows(tr.X, idx)), gatherRows(tr.y, idx));
+        for (let l = 1; l <= layers; l++) loss = add(loss, mul(sum(square(p[`W${l}`])), 0.5 * l2V[l - 1]));
+        return loss;
+      },
+    });
+    const validation = tidy(() => crossEntropy(model.apply(run.w, va.X), va.y).item());
+    const testAccuracy = tidy(() => accuracy(model.apply(run.w, te.X), te.y));
+    run.w.dispose();
+    run.state.dispose();
+    return { lr: lrV, momentum: muV, l2: l2V, steps, validation, testAccuracy };
+  };
+  let baselines: TuneResult['baselines'] = null;
+  if (!interrupted) {
+    const steps = o.hyperIterations * o.K;
+    const untuned = await trainFixed(o.lr, o.momentum, new Array(layers).fill(o.l2), steps);
+    // log-uniform around the initial values, momentum uniform: the same space RTHO moves in
+    const r = seededRandom(o.seed + 101);
+    const logUniform = (centre: number, decades: number) => centre * 10 ** (decades * (2 * r() - 1));
+    const trials: FixedRun[] = [];
+    for (let i = 0; i < o.searchTrials; i++) {
+      const lrV = logUniform(o.lr, 1), muV = 0.95 * r(), l2V = Array.from({ length: layers }, () => logUniform(o.l2, 2));
+      trials.push(await trainFixed(lrV, muV, l2V, Math.floor(steps / o.searchTrials)));
+    }
+    const best = trials.reduce((a, b) => (b.validation < a.validation ? b : a));
+    baselines = { untuned, randomSearch: { trials, best } };
+  }
   for (const b of batchCache.values()) b.dispose();
   for (const t of [tr.X, tr.y, va.X, va.y, te.X, te.y, w0]) t.dispose();
   throwIfAborted(hooks.cancel);
@@ -160,6 +217,7 @@ export async function runTune(
     settings: { ...o, datasetDescription: ds.description },
     records,
     final: { testAccuracy: lastAcc, lr: lr.value.item(), momentum: mu.value.item(), l2: Array.from(l2.value.toArray()) },
+    baselines,
     interrupted,
     seconds: (Date.now() - t0) / 1000,
   };

@@ -28,6 +28,7 @@ const TUNE: Record<keyof typeof TUNE_DEFAULTS, Schema> = {
   hidden: { type: 'array', minItems: 1, maxItems: 8, items: int(1, 4096) }, batchSize: int(1, 60000), K: int(1, 100000),
   hyperIterations: int(1, 100000), lr: num(0, 100), momentum: { type: 'number', minimum: 0, maximum: 0.99 }, l2: { type: 'number', minimum: 0, maximum: 1e3 },
   outerLr: num(0, 1e3), method: { type: 'string', enum: ['rtho', 'trho'] }, seed: SEED, dtype: DTYPES, device: DEVICES, evalEvery: int(1, 100000),
+  searchTrials: int(1, 1000),
 };
 
 /** The schema of a kind's options: the built-in kinds' in full; a module kind's options are its own to check (any JSON object here). */

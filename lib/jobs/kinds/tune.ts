@@ -1,7 +1,8 @@
 /** RTHO tuning as a job kind: its run and its report (no checkpoints: the carried training state is not saved, a restart begins again). */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TUNE_DEFAULTS, TuneOptions, TuneRecord, runTune, tuneLogColumns } from '../../experiments/tune';
-import { lineChart, panels, writePlot } from '../../report/plots';
+import { barChart, lineChart, panels, writePlot } from '../../report/plots';
 import { ArgumentError } from '../../errors/errors';
 import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
 
@@ -31,18 +32,44 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
     },
   });
   folder.writeJson('hyperparameters.json', result.final);
-  const summary: JobSummary = { experiment: 'tune', ...result.final, iterations: result.records.length, interrupted: result.interrupted, seconds: result.seconds, out: path.resolve(folder.dir) };
+  if (result.baselines) folder.writeJson('baselines.json', result.baselines);
+  const b = result.baselines;
+  const summary: JobSummary = {
+    experiment: 'tune', ...result.final, iterations: result.records.length,
+    // the same data, seed and training steps: untuned (the initial hyperparameters) and the best random-search trial
+    untunedAccuracy: b?.untuned.testAccuracy ?? null, randomSearchAccuracy: b?.randomSearch.best.testAccuracy ?? null,
+    randomSearchTrials: b?.randomSearch.trials.length ?? null,
+    interrupted: result.interrupted, seconds: result.seconds, out: path.resolve(folder.dir),
+  };
   folder.writeJson('summary.json', summary);
   const plots: string[] = [];
   for (const { name, spec } of charts(folder.dir)) plots.push(...(await writePlot(spec, folder.file(name))));
-  summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))];
+  summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', ...(b ? ['baselines.json'] : []), 'summary.json', ...plots.map((p) => path.basename(p))];
   return summary;
 }
 
 /** The report's charts: validation error, test accuracy, and the hyperparameters along training. */
 function charts(dir: string): NamedChart[] {
   const recs = loggedRecords(dir) as unknown as TuneRecord[];
+  const headline: NamedChart[] = [];
+  try {
+    const s = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    if (typeof s.untunedAccuracy === 'number') {
+      headline.push({ name: 'headline', spec: barChart({
+        title: { text: 'RTHO against its baselines', subtitle: 'test accuracy; the same data, seed and number of training steps' },
+        x: 'model', y: 'value', panel: 'panel', yTitle: '',
+        data: [
+          { panel: 'test accuracy', model: 'untuned', value: s.untunedAccuracy },
+          { panel: 'test accuracy', model: `random search (${s.randomSearchTrials})`, value: s.randomSearchAccuracy },
+          { panel: 'test accuracy', model: 'RTHO', value: s.testAccuracy },
+        ],
+      }) });
+    }
+  } catch {
+    // not finished
+  }
   return [
+    ...headline,
     { name: 'validation', spec: lineChart({ title: 'Validation error during RTHO', data: recs.map((r) => ({ step: r.step, 'validation CE': r.validation })), x: 'step', y: 'validation CE', xTitle: 'training step', yTitle: 'validation cross-entropy' }) },
     { name: 'accuracy', spec: lineChart({ title: 'Test accuracy', data: recs.filter((r) => r.testAccuracy !== undefined).map((r) => ({ step: r.step, accuracy: r.testAccuracy })), x: 'step', y: 'accuracy', xTitle: 'training step', yTitle: 'test accuracy' }) },
     // one panel each: the learning rate and the L2 coefficients span decades (log scales), momentum does not
