@@ -5,6 +5,8 @@ import { HC_DEFAULTS, HC_PAPER, HyperCleaningCheckpoint, HyperCleaningOptions, H
 import { TUNE_DEFAULTS, TuneOptions, TuneRecord } from '../experiments/tune';
 import { hyperCleaningKind, readHyperCleaningCheckpoint } from '../jobs/kinds/hyperCleaning';
 import { tuneKind } from '../jobs/kinds/tune';
+import { taskInteractionsKind } from '../jobs/kinds/taskInteractions';
+import { TI_DEFAULTS, TI_PAPER, TaskInteractionOptions, TaskInteractionRecord } from '../experiments/taskInteractions';
 import { createProgress } from '../report/progress';
 import { RunFolder } from '../report/output';
 import { EXIT, UsageError, checkDevice, interruptible, newRunFolder, stripUndefined } from './options';
@@ -171,6 +173,65 @@ export async function tune(v: TuneCliOptions): Promise<number> {
       console.log(`\ntest accuracy: RTHO ${(100 * (summary.testAccuracy as number)).toFixed(2)}% | untuned ${(100 * summary.untunedAccuracy).toFixed(2)}% | random search, ${summary.randomSearchTrials} trials, same steps in total ${(100 * (summary.randomSearchAccuracy as number)).toFixed(2)}%`);
     }
     console.log(`final: test accuracy ${(100 * (summary.testAccuracy as number)).toFixed(2)}%, lr ${(summary.lr as number).toPrecision(4)}, momentum ${(summary.momentum as number).toFixed(4)}, L2 ${(summary.l2 as number[]).map((x) => x.toPrecision(3)).join(', ')}`);
+    console.log(`report: ${summary.out} (${(files as string[]).join(', ')})`);
+  }
+  return summary.interrupted ? EXIT.interrupted : EXIT.ok;
+}
+
+export interface TaskInteractionsCliOptions {
+  paper?: boolean;
+  dataset?: string;
+  seed?: number;
+  dtype?: 'float32' | 'float64';
+  out?: string;
+  json?: boolean;
+  quiet?: boolean;
+  trainSize?: number;
+  validSize?: number;
+  testSize?: number;
+  features?: 'raw' | 'projection';
+  projectionDim?: number;
+  T?: number;
+  iterations?: number;
+  lr?: number;
+  momentum?: number;
+  rho?: number;
+  a?: number;
+  outerLr?: number;
+}
+
+export async function taskInteractions(v: TaskInteractionsCliOptions): Promise<number> {
+  const opts: Partial<TaskInteractionOptions> = {
+    ...(v.paper ? TI_PAPER : {}),
+    ...stripUndefined({
+      dataset: v.dataset, trainSize: v.trainSize, validSize: v.validSize, testSize: v.testSize, features: v.features, projectionDim: v.projectionDim,
+      T: v.T, hyperIterations: v.iterations, lr: v.lr, momentum: v.momentum, rho: v.rho, a: v.a, outerLr: v.outerLr, seed: v.seed, dtype: v.dtype,
+    }),
+  };
+  try {
+    taskInteractionsKind.checkOptions(opts as Record<string, unknown>);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const settings = { ...TI_DEFAULTS, ...opts };
+  const folder = newRunFolder(v.out, 'task-interactions');
+  const quiet = !!v.quiet || !!v.json;
+  const progress = createProgress(settings.hyperIterations, { label: 'task-interactions', quiet });
+  progress.log(`rfho task-interactions: ${settings.dataset}, ${settings.features} features, N=${settings.trainSize}, T=${settings.T}, ${settings.hyperIterations} iterations`);
+  const ac = interruptible();
+  const summary = await taskInteractionsKind.run(opts as Record<string, unknown>, {
+    folder, resume: false, stop: ac.signal, onPhase: (p) => progress.log(`- ${p}`),
+    onRecord: (rec) => {
+      const r = rec as unknown as TaskInteractionRecord;
+      progress.update(r.iteration, `val ${r.validation.toFixed(4)} ρ ${r.rho.toPrecision(3)} mean A ${r.meanA.toPrecision(3)}`);
+    },
+  });
+  progress.finish();
+  const { files, ...line } = summary;
+  if (v.json) process.stdout.write(JSON.stringify(line) + '\n');
+  else {
+    const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(2)}%` : '—');
+    console.log(`\ntest accuracy: learned A, ρ ${pct(summary.testAccuracy)} | single-task (ρ grid) ${pct(summary.singleTaskAccuracy)} | naive multi-task (ρ, a grid) ${pct(summary.naiveMultiTaskAccuracy)}`);
     console.log(`report: ${summary.out} (${(files as string[]).join(', ')})`);
   }
   return summary.interrupted ? EXIT.interrupted : EXIT.ok;

@@ -11,7 +11,8 @@ import { downloadMnist, defaultCacheDir } from '../data/download';
 import { HC_DEFAULTS, HC_PAPER } from '../experiments/hyperCleaning';
 import { TUNE_DEFAULTS } from '../experiments/tune';
 import { EXIT, UsageError, integer, integerList, json, number, oneOf, positiveInteger } from './options';
-import { hyperCleaning, tune } from './experiments';
+import { hyperCleaning, taskInteractions, tune } from './experiments';
+import { TI_DEFAULTS, TI_PAPER } from '../experiments/taskInteractions';
 import { serve, submit, worker } from './cluster';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -69,6 +70,30 @@ export function program(setCode: (code: number) => void): Command {
     .option('--search-trials <n>', `random-search trials sharing RTHO's training steps, for the baseline (default: ${TUNE_DEFAULTS.searchTrials})`, positiveInteger)
     .addHelpText('after', EXIT_CODES)
     .action(async (o) => setCode(await tune(o)));
+
+  root.command('task-interactions')
+    .description('learn the interactions between tasks (classes) of a multi-task linear model with their L2 coefficient (paper §5.2), against single-task and naive multi-task baselines')
+    .option('--paper', `the paper's setting on the data here: ${TI_PAPER.dataset}, ${TI_PAPER.trainSize}/${TI_PAPER.validSize}/${TI_PAPER.testSize}, T=${TI_PAPER.T}, ${TI_PAPER.hyperIterations} iterations`)
+    .option('--dataset <name>', `embedded | fashion-mnist | mnist | a folder of IDX files (default: ${TI_DEFAULTS.dataset})`)
+    .option('--seed <n>', 'random seed (default: 0)', integer)
+    .addOption(new Option('--dtype <dtype>', 'float32 | float64 (default: float32)').argParser(oneOf('float32', 'float64')))
+    .option('--out <dir>', 'output folder, new or empty (default: a new runs/<command>-<time>-<random>)')
+    .option('--json', 'print one machine-readable summary line on stdout')
+    .option('--quiet', 'no progress output')
+    .option('--train-size <n>', `training examples (default: ${TI_DEFAULTS.trainSize})`, positiveInteger)
+    .option('--valid-size <n>', `validation examples (default: ${TI_DEFAULTS.validSize})`, positiveInteger)
+    .option('--test-size <n>', `test examples (default: ${TI_DEFAULTS.testSize})`, positiveInteger)
+    .addOption(new Option('--features <kind>', `raw pixels, or tanh of a fixed random projection (default: ${TI_DEFAULTS.features})`).argParser(oneOf('raw', 'projection')))
+    .option('--projection-dim <n>', `features of the projection (default: ${TI_DEFAULTS.projectionDim})`, positiveInteger)
+    .option('--T <n>', `training steps per hypergradient and per final model (default: ${TI_DEFAULTS.T})`, positiveInteger)
+    .option('--iterations <n>', `hyper-iterations (default: ${TI_DEFAULTS.hyperIterations})`, positiveInteger)
+    .option('--lr <x>', `initial learning rate (default: ${TI_DEFAULTS.lr})`, number)
+    .option('--momentum <x>', `initial momentum (default: ${TI_DEFAULTS.momentum})`, number)
+    .option('--rho <x>', `initial L2 coefficient ρ (default: ${TI_DEFAULTS.rho})`, number)
+    .option('--a <x>', `initial off-diagonal interaction (default: ${TI_DEFAULTS.a})`, number)
+    .option('--outer-lr <x>', `Adam's learning rate on the hyperparameters (default: ${TI_DEFAULTS.outerLr})`, number)
+    .addHelpText('after', EXIT_CODES)
+    .action(async (o) => setCode(await taskInteractions(o)));
 
   root.command('serve')
     .description('an HTTP service and a live page for jobs')

@@ -182,7 +182,8 @@ export async function runTune(
       w0, steps, signal: hooks.cancel,
       dynamics: momentum({ lr: lrV, momentum: muV }),
       loss: (w, t) => {
-        const idx = batchIndices(t);
+        // a fresh index tensor (the step's scope frees it): the cache above belongs to RTHO's replays
+        const idx = K.tensor(batches(t), undefined, { dtype: 'int32', device: dev });
         const p = model.layout.views(w);
         let loss = crossEntropy(model.apply(w, gatherRows(tr.X, idx)), gatherRows(tr.y, idx));
         for (let l = 1; l <= layers; l++) loss = add(loss, mul(sum(square(p[`W${l}`])), 0.5 * l2V[l - 1]));

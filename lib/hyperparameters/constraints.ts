@@ -35,6 +35,26 @@ function checkVector(x: unknown, fn: string): void {
 }
 
 export const constraints = {
+  /**
+   * A task-interaction matrix: symmetric, non-negative, zero diagonal (an n × n matrix, row-major).
+   * The Euclidean projection is exact entry by entry: each pair (j, k) appears twice, so the nearest
+   * y_jk = y_kj ≥ 0 is max(0, (x_jk + x_kj) / 2); the diagonal is 0.
+   */
+  interactionMatrix(): Constraint {
+    return {
+      name: 'interactionMatrix',
+      describe: () => 'A = Aᵀ, A >= 0, diag(A) = 0',
+      projectArray: (x) => {
+        const n = Math.round(Math.sqrt(x.length));
+        if (n * n !== x.length) throw new ArgumentError(`constraint interactionMatrix: a square matrix is needed, got ${x.length} values`);
+        const y = new Float64Array(x.length);
+        for (let j = 0; j < n; j++) {
+          for (let k = j + 1; k < n; k++) y[j * n + k] = y[k * n + j] = Math.max(0, (x[j * n + k] + x[k * n + j]) / 2);
+        }
+        return y;
+      },
+    };
+  },
   /** x ≥ 0 */
   nonNegative(): Constraint {
     return { name: 'nonNegative', describe: () => 'x >= 0', projectArray: (x) => x.map((v) => (v > 0 ? v : 0)) };

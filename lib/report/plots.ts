@@ -148,3 +148,20 @@ export function panels(opts: { title: Title; data: Record<string, unknown>[]; x:
     })),
   };
 }
+
+/** A matrix as coloured cells, rows top to bottom (a task-interaction matrix). */
+export function heatMap(opts: { title: Title; matrix: number[][]; rowTitle: string; columnTitle: string; valueTitle: string }): VegaLiteSpec {
+  const data = opts.matrix.flatMap((row, j) => row.map((value, k) => ({ row: j, column: k, value })));
+  return {
+    title: opts.title,
+    width: 300,
+    height: 300,
+    data: { values: data },
+    mark: 'rect',
+    encoding: {
+      x: { field: 'column', type: 'ordinal', title: opts.columnTitle },
+      y: { field: 'row', type: 'ordinal', title: opts.rowTitle },
+      color: { field: 'value', type: 'quantitative', title: opts.valueTitle, scale: { scheme: 'blues' } },
+    },
+  };
+}
