@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HC_DEFAULTS, HC_PAPER, HyperCleaningCheckpoint, HyperCleaningOptions, HyperCleaningRecord, checkHyperCleaningOptions } from '../experiments/hyperCleaning';
-import { TUNE_DEFAULTS, TuneOptions, TuneRecord } from '../experiments/tune';
+import { TUNE_DEFAULTS, TUNE_PAPER, TuneOptions, TuneRecord } from '../experiments/tune';
 import { hyperCleaningKind, readHyperCleaningCheckpoint } from '../jobs/kinds/hyperCleaning';
 import { tuneKind } from '../jobs/kinds/tune';
 import { taskInteractionsKind } from '../jobs/kinds/taskInteractions';
@@ -130,6 +130,7 @@ export async function hyperCleaning(v: HyperCleaningCliOptions): Promise<number>
 }
 
 export interface TuneCliOptions extends CommonOptions {
+  paper?: boolean;
   searchTrials?: number;
   hidden?: number[];
   batchSize?: number;
@@ -140,11 +141,14 @@ export interface TuneCliOptions extends CommonOptions {
 
 export async function tune(v: TuneCliOptions): Promise<number> {
   checkDevice(v.device);
-  const opts: Partial<TuneOptions> = stripUndefined({
+  const opts: Partial<TuneOptions> = {
+    ...(v.paper ? TUNE_PAPER : {}),
+    ...stripUndefined({
     dataset: v.dataset, trainSize: v.trainSize, validSize: v.validSize, testSize: v.testSize, hidden: v.hidden, batchSize: v.batchSize, K: v.K,
     hyperIterations: v.iterations, lr: v.lr, momentum: v.momentum, l2: v.l2, outerLr: v.outerLr, method: v.method as TuneOptions['method'] | undefined,
     evalEvery: v.evalEvery, dtype: v.dtype, device: v.device, seed: v.seed, searchTrials: v.searchTrials,
-  });
+    }),
+  };
   const settings = { ...TUNE_DEFAULTS, ...opts };
   try {
     tuneKind.checkOptions(opts as Record<string, unknown>);

@@ -9,7 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { availableDevices } from '../kernels/creation';
 import { downloadMnist, defaultCacheDir } from '../data/download';
 import { HC_DEFAULTS, HC_PAPER } from '../experiments/hyperCleaning';
-import { TUNE_DEFAULTS } from '../experiments/tune';
+import { TUNE_DEFAULTS, TUNE_PAPER } from '../experiments/tune';
 import { EXIT, UsageError, integer, integerList, json, number, oneOf, positiveInteger } from './options';
 import { hyperCleaning, taskInteractions, tune } from './experiments';
 import { TI_DEFAULTS, TI_PAPER } from '../experiments/taskInteractions';
@@ -61,7 +61,8 @@ export function program(setCode: (code: number) => void): Command {
     .action(async (o) => setCode(await hyperCleaning(o)));
 
   commonOptions(root.command('tune'), TUNE_DEFAULTS, ['rtho', 'trho'], TUNE_DEFAULTS.method)
-    .description('real-time tuning (RTHO) of an MLP\'s learning rate, momentum and L2 (paper §5.3)')
+    .description('real-time tuning (RTHO) of an MLP\'s learning rate, momentum and L2 (paper §5.3), against the untuned model and a random search with the same training steps')
+    .option('--paper', `the paper's scale on the data here: ${TUNE_PAPER.dataset}, ${TUNE_PAPER.trainSize}/${TUNE_PAPER.validSize}/${TUNE_PAPER.testSize}, MLP ${TUNE_PAPER.hidden!.join('-')}, ${TUNE_PAPER.hyperIterations! * TUNE_PAPER.K!} steps`)
     .option('--hidden <widths>', `hidden layer widths, comma-separated (default: ${TUNE_DEFAULTS.hidden.join(',')})`, integerList)
     .option('--batch-size <n>', `minibatch size (default: ${TUNE_DEFAULTS.batchSize})`, positiveInteger)
     .option('--lr <x>', `initial learning rate (default: ${TUNE_DEFAULTS.lr})`, number)
