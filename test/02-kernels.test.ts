@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as rf from '../lib';
 import * as KI from '../lib/kernels';
 import { native } from '../lib/native/binding';
-import { arr, assertClose, rand, randomArray, rng, size, tolFor } from './helpers';
+import { arr, assertClose, rand, randomArray, rng, size, strides, tolFor, unravel } from './helpers';
 
 const K = KI;
 const DTYPES = ['float64', 'float32'] as const;
@@ -22,23 +22,6 @@ function dataProduct(x: ArrayLike<number>, rows: number, k: number, b: ArrayLike
   return out;
 }
 
-function strides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let p = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = p;
-    p *= shape[i];
-  }
-  return s;
-}
-function unravel(i: number, shape: readonly number[]): number[] {
-  const idx = new Array<number>(shape.length);
-  for (let d = shape.length - 1; d >= 0; d--) {
-    idx[d] = i % shape[d];
-    i = Math.floor(i / shape[d]);
-  }
-  return idx;
-}
 function refBroadcast(a: number[], sa: number[], b: number[], sb: number[], f: (x: number, y: number) => number) {
   const n = Math.max(sa.length, sb.length);
   const pa = [...new Array(n - sa.length).fill(1), ...sa], pb = [...new Array(n - sb.length).fill(1), ...sb];

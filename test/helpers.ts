@@ -14,6 +14,27 @@ export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Ar
   return out;
 }
 
+/** Row-major strides of a shape. */
+export function strides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let p = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = p;
+    p *= shape[i];
+  }
+  return s;
+}
+
+/** The multi-index of flat position i in a row-major shape. */
+export function unravel(i: number, shape: readonly number[]): number[] {
+  const idx = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = i % shape[d];
+    i = Math.floor(i / shape[d]);
+  }
+  return idx;
+}
+
 export function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }

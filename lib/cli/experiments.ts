@@ -182,26 +182,15 @@ export async function tune(v: TuneCliOptions): Promise<number> {
   return summary.interrupted ? EXIT.interrupted : EXIT.ok;
 }
 
-export interface TaskInteractionsCliOptions {
+export interface TaskInteractionsCliOptions extends Omit<CommonOptions, 'device' | 'method' | 'K' | 'evalEvery'> {
   paper?: boolean;
-  dataset?: string;
-  seed?: number;
-  dtype?: 'float32' | 'float64';
-  out?: string;
-  json?: boolean;
-  quiet?: boolean;
-  trainSize?: number;
-  validSize?: number;
-  testSize?: number;
   features?: 'raw' | 'projection';
   projectionDim?: number;
   T?: number;
-  iterations?: number;
   lr?: number;
   momentum?: number;
   rho?: number;
   a?: number;
-  outerLr?: number;
 }
 
 export async function taskInteractions(v: TaskInteractionsCliOptions): Promise<number> {

@@ -21,13 +21,12 @@ const VERSION = (require(path.join(__dirname, '..', '..', '..', 'package.json'))
 const EXIT_CODES = `
 exit codes: 0 done, 1 failed (the error is printed), 2 usage error (this help says how), 130 interrupted (Ctrl-C; the report of what was computed is still written)`;
 
-/** Options both experiments take; each shows the experiment's own default. */
-function commonOptions(cmd: Command, d: { dataset: string; trainSize: number; validSize: number; testSize: number; hyperIterations: number; outerLr: number; evalEvery: number; K?: number }, methods: string[], defaultMethod: string): Command {
+/** Options every experiment takes (data, output, sizes, length); each shows the experiment's own default. */
+function runOptions(cmd: Command, d: { dataset: string; trainSize: number; validSize: number; testSize: number; hyperIterations: number; outerLr: number }): Command {
   return cmd
     .option('--dataset <name>', `embedded (the package's digits) | fashion-mnist (Debian package) | mnist | a folder of IDX files (default: ${d.dataset})`)
     .option('--seed <n>', 'random seed (default: 0)', integer)
     .addOption(new Option('--dtype <dtype>', 'float32 | float64 (default: float32)').argParser(oneOf('float32', 'float64')))
-    .addOption(new Option('--device <device>', 'cpu | cuda (default: cpu)').argParser(oneOf('cpu', 'cuda')))
     .option('--out <dir>', 'output folder, new or empty (default: a new runs/<command>-<time>-<random>)')
     .option('--json', 'print one machine-readable summary line on stdout')
     .option('--quiet', 'no progress output')
@@ -35,7 +34,13 @@ function commonOptions(cmd: Command, d: { dataset: string; trainSize: number; va
     .option('--valid-size <n>', `validation examples (default: ${d.validSize})`, positiveInteger)
     .option('--test-size <n>', `test examples (default: ${d.testSize})`, positiveInteger)
     .option('--iterations <n>', `hyper-iterations (default: ${d.hyperIterations})`, positiveInteger)
-    .option('--outer-lr <x>', `the outer (hyperparameter) learning rate (default: ${d.outerLr})`, number)
+    .option('--outer-lr <x>', `the outer (hyperparameter) learning rate (default: ${d.outerLr})`, number);
+}
+
+/** Options of the experiments that pick a device, a hypergradient method and an evaluation schedule. */
+function commonOptions(cmd: Command, d: Parameters<typeof runOptions>[1] & { evalEvery: number; K?: number }, methods: string[], defaultMethod: string): Command {
+  return runOptions(cmd, d)
+    .addOption(new Option('--device <device>', 'cpu | cuda (default: cpu)').argParser(oneOf('cpu', 'cuda')))
     .addOption(new Option('--method <method>', `${methods.join(' | ')} (default: ${defaultMethod})`).argParser(oneOf(...methods)))
     .option('--K <n>', `steps between hyperparameter updates (rtho, trho) or reversed steps (truncated)${d.K ? ` (default: ${d.K})` : ''}`, positiveInteger)
     .option('--eval-every <n>', `test accuracy every n hyper-iterations (default: ${d.evalEvery})`, positiveInteger);
@@ -72,27 +77,16 @@ export function program(setCode: (code: number) => void): Command {
     .addHelpText('after', EXIT_CODES)
     .action(async (o) => setCode(await tune(o)));
 
-  root.command('task-interactions')
+  runOptions(root.command('task-interactions'), TI_DEFAULTS)
     .description('learn the interactions between tasks (classes) of a multi-task linear model with their L2 coefficient (paper §5.2), against single-task and naive multi-task baselines')
     .option('--paper', `the paper's setting on the data here: ${TI_PAPER.dataset}, ${TI_PAPER.trainSize}/${TI_PAPER.validSize}/${TI_PAPER.testSize}, T=${TI_PAPER.T}, ${TI_PAPER.hyperIterations} iterations`)
-    .option('--dataset <name>', `embedded | fashion-mnist | mnist | a folder of IDX files (default: ${TI_DEFAULTS.dataset})`)
-    .option('--seed <n>', 'random seed (default: 0)', integer)
-    .addOption(new Option('--dtype <dtype>', 'float32 | float64 (default: float32)').argParser(oneOf('float32', 'float64')))
-    .option('--out <dir>', 'output folder, new or empty (default: a new runs/<command>-<time>-<random>)')
-    .option('--json', 'print one machine-readable summary line on stdout')
-    .option('--quiet', 'no progress output')
-    .option('--train-size <n>', `training examples (default: ${TI_DEFAULTS.trainSize})`, positiveInteger)
-    .option('--valid-size <n>', `validation examples (default: ${TI_DEFAULTS.validSize})`, positiveInteger)
-    .option('--test-size <n>', `test examples (default: ${TI_DEFAULTS.testSize})`, positiveInteger)
     .addOption(new Option('--features <kind>', `raw pixels, or tanh of a fixed random projection (default: ${TI_DEFAULTS.features})`).argParser(oneOf('raw', 'projection')))
     .option('--projection-dim <n>', `features of the projection (default: ${TI_DEFAULTS.projectionDim})`, positiveInteger)
     .option('--T <n>', `training steps per hypergradient and per final model (default: ${TI_DEFAULTS.T})`, positiveInteger)
-    .option('--iterations <n>', `hyper-iterations (default: ${TI_DEFAULTS.hyperIterations})`, positiveInteger)
     .option('--lr <x>', `initial learning rate (default: ${TI_DEFAULTS.lr})`, number)
     .option('--momentum <x>', `initial momentum (default: ${TI_DEFAULTS.momentum})`, number)
     .option('--rho <x>', `initial L2 coefficient ρ (default: ${TI_DEFAULTS.rho})`, number)
     .option('--a <x>', `initial off-diagonal interaction (default: ${TI_DEFAULTS.a})`, number)
-    .option('--outer-lr <x>', `Adam's learning rate on the hyperparameters (default: ${TI_DEFAULTS.outerLr})`, number)
     .addHelpText('after', EXIT_CODES)
     .action(async (o) => setCode(await taskInteractions(o)));
 

@@ -44,11 +44,15 @@ function resolveDType(dtype: unknown): DType {
   return dtype;
 }
 
+/** Whether CUDA is usable, asked of the addon once: it does not change within a process, and tensors are made often. */
+let cudaAvailability: { cuda: boolean; cudaStatus: string } | null = null;
+
 function resolveDevice(device: unknown): Device {
   if (device === undefined) return defaultDevice;
   if (device !== 'cpu' && device !== 'cuda') throw new ArgumentError(`argument 'device' must be 'cpu' or 'cuda', got ${show(device)}`);
-  if (device === 'cuda' && !native.deviceInfo().cuda) {
-    throw new ArgumentError(`argument 'device' is 'cuda' but CUDA is unavailable: ${native.deviceInfo().cudaStatus}`);
+  if (device === 'cuda') {
+    cudaAvailability ??= native.deviceInfo();
+    if (!cudaAvailability.cuda) throw new ArgumentError(`argument 'device' is 'cuda' but CUDA is unavailable: ${cudaAvailability.cudaStatus}`);
   }
   return device;
 }

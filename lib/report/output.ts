@@ -95,8 +95,10 @@ export class RunFolder {
   /** Appends one record to log.jsonl and log.csv (flat numeric/string fields only in the CSV). */
   appendLog(record: Record<string, unknown>): void {
     fs.appendFileSync(this.file('log.jsonl'), JSON.stringify(record) + '\n');
+    // whether the file still needs its header is asked once, on the run's first line, not on every append
     const csv = this.file('log.csv');
-    fs.appendFileSync(csv, this.csvLines(record, !fs.existsSync(csv) || fs.statSync(csv).size === 0));
+    const withHeader = this.csvHeader === null && (!fs.existsSync(csv) || fs.statSync(csv).size === 0);
+    fs.appendFileSync(csv, this.csvLines(record, withHeader));
   }
 
   /** The header line: the fixed columns, else the flat fields of `record` (empty without either). */

@@ -8,7 +8,7 @@ import {
 import { barChart, histogram, lineChart, withRule, writePlot } from '../../report/plots';
 import { readStateFile, writeStateFile } from '../../report/stateFile';
 import { ArgumentError } from '../../errors/errors';
-import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
+import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, readFolderJson, refuseUnknown } from './types';
 
 const OPTION_NAMES = [...Object.keys(HC_DEFAULTS), 'innerLr', 'K'];
 
@@ -79,23 +79,12 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
 
 /** λ now: the final values of a finished run, else the last checkpoint's. */
 function currentLambda(dir: string): number[] | null {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(dir, 'hyperparameters.json'), 'utf8')).lambda as number[];
-  } catch {
-    // not finished
-  }
+  const finished = readFolderJson(path.join(dir, 'hyperparameters.json'));
+  if (finished) return finished.lambda as number[];
   try {
     return readHyperCleaningCheckpoint(path.join(dir, 'checkpoint.json')).optimizer.hyper.lambda.value;
   } catch {
     return null;
-  }
-}
-
-function readJson(file: string): Record<string, unknown> | null {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return null; // not written yet
   }
 }
 
@@ -106,8 +95,8 @@ function readJson(file: string): Record<string, unknown> | null {
  */
 function charts(dir: string): NamedChart[] {
   const recs = loggedRecords(dir) as unknown as HyperCleaningRecord[];
-  const summary = readJson(path.join(dir, 'summary.json'));
-  const threshold = Number((summary?.threshold ?? readJson(path.join(dir, 'settings.json'))?.threshold) ?? HC_DEFAULTS.threshold);
+  const summary = readFolderJson(path.join(dir, 'summary.json'));
+  const threshold = Number((summary?.threshold ?? readFolderJson(path.join(dir, 'settings.json'))?.threshold) ?? HC_DEFAULTS.threshold);
   const out: NamedChart[] = [];
   if (summary && typeof summary.testAccuracy === 'number') {
     const detector = `detector λ < ${threshold}`;
@@ -133,7 +122,7 @@ function charts(dir: string): NamedChart[] {
     }) },
   );
   const lambda = currentLambda(dir);
-  const mask = (readJson(path.join(dir, 'corrupted.json'))?.corrupted ?? []) as number[];
+  const mask = (readFolderJson(path.join(dir, 'corrupted.json'))?.corrupted ?? []) as number[];
   if (lambda && mask.length === lambda.length) {
     out.push({ name: 'lambda_histogram', spec: withRule(histogram({
       title: 'Learned example weights λ', field: 'lambda', group: 'example', xTitle: 'λ', extent: [0, 1], // λ ∈ [0, 1] (the capped simplex)

@@ -1,10 +1,9 @@
 /** Learning task interactions (paper §5.2) as a job kind: its run and its report (no checkpoints: a restart begins again). */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TI_DEFAULTS, TaskInteractionOptions, TaskInteractionRecord, runTaskInteractions } from '../../experiments/taskInteractions';
 import { barChart, heatMap, lineChart, writePlot } from '../../report/plots';
 import { ArgumentError } from '../../errors/errors';
-import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
+import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, readFolderJson, refuseUnknown } from './types';
 
 function checkOptions(options: Record<string, unknown>): void {
   if (!options || typeof options !== 'object' || Array.isArray(options)) throw new ArgumentError(`task-interactions: 'options' must be an object`);
@@ -46,19 +45,11 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
   return summary;
 }
 
-function readJson(file: string): Record<string, any> | null {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return null; // not written yet
-  }
-}
-
 /** The report's charts: the headline (learned against the baselines), the learned A, the validation error. */
 function charts(dir: string): NamedChart[] {
   const recs = loggedRecords(dir) as unknown as TaskInteractionRecord[];
-  const s = readJson(path.join(dir, 'summary.json'));
-  const h = readJson(path.join(dir, 'hyperparameters.json'));
+  const s = readFolderJson(path.join(dir, 'summary.json'));
+  const h = readFolderJson(path.join(dir, 'hyperparameters.json'));
   const out: NamedChart[] = [];
   if (s && typeof s.singleTaskAccuracy === 'number') {
     out.push({ name: 'headline', spec: barChart({

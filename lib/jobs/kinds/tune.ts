@@ -1,10 +1,9 @@
 /** RTHO tuning as a job kind: its run and its report (no checkpoints: the carried training state is not saved, a restart begins again). */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TUNE_DEFAULTS, TuneOptions, TuneRecord, runTune, tuneLogColumns } from '../../experiments/tune';
 import { barChart, lineChart, panels, writePlot } from '../../report/plots';
 import { ArgumentError } from '../../errors/errors';
-import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, refuseUnknown } from './types';
+import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, readFolderJson, refuseUnknown } from './types';
 
 function checkOptions(options: Record<string, unknown>): void {
   if (!options || typeof options !== 'object' || Array.isArray(options)) throw new ArgumentError(`tune: 'options' must be an object`);
@@ -52,21 +51,17 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
 function charts(dir: string): NamedChart[] {
   const recs = loggedRecords(dir) as unknown as TuneRecord[];
   const headline: NamedChart[] = [];
-  try {
-    const s = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
-    if (typeof s.untunedAccuracy === 'number') {
-      headline.push({ name: 'headline', spec: barChart({
-        title: { text: 'RTHO against its baselines', subtitle: 'test accuracy; the same data, seed and number of training steps' },
-        x: 'model', y: 'value', panel: 'panel', yTitle: '',
-        data: [
-          { panel: 'test accuracy', model: 'untuned', value: s.untunedAccuracy },
-          { panel: 'test accuracy', model: `random search (${s.randomSearchTrials})`, value: s.randomSearchAccuracy },
-          { panel: 'test accuracy', model: 'RTHO', value: s.testAccuracy },
-        ],
-      }) });
-    }
-  } catch {
-    // not finished
+  const s = readFolderJson(path.join(dir, 'summary.json'));
+  if (s && typeof s.untunedAccuracy === 'number') {
+    headline.push({ name: 'headline', spec: barChart({
+      title: { text: 'RTHO against its baselines', subtitle: 'test accuracy; the same data, seed and number of training steps' },
+      x: 'model', y: 'value', panel: 'panel', yTitle: '',
+      data: [
+        { panel: 'test accuracy', model: 'untuned', value: s.untunedAccuracy },
+        { panel: 'test accuracy', model: `random search (${s.randomSearchTrials})`, value: s.randomSearchAccuracy },
+        { panel: 'test accuracy', model: 'RTHO', value: s.testAccuracy },
+      ],
+    }) });
   }
   return [
     ...headline,

@@ -38,6 +38,16 @@ export interface NamedChart {
   spec: Record<string, unknown>;
 }
 
+/** A JSON file of a job's folder, or null while it is not written (or being written). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function readFolderJson(file: string): Record<string, any> | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 /** The records a job's folder has logged so far (log.jsonl; a line being written is skipped). */
 export function loggedRecords(folder: string): Record<string, unknown>[] {
   let text: string;
