@@ -27,6 +27,7 @@ const ABOUT: Record<string, { title: string; text: string }> = {
   'queue-overhead': { title: 'Jobs over BullMQ: overhead', text: 'A job\'s round trip through Redis against the same work in a worker thread (`node dist/bench/queue.js`, a Redis at RFHO_TEST_REDIS).' },
   'queue-sweep': { title: 'Jobs over BullMQ: a sweep on one and two workers', text: '(`node dist/bench/queue.js`).' },
   'queue-forward-sharded': { title: 'Jobs over BullMQ: Forward-HG sharded by columns', text: '(`node dist/bench/queue.js`).' },
+  'portable-build': { title: 'The portable build against the previous one', text: 'The addon built per x86-64 level (here x86-64-v4) with OpenBLAS loaded at run time, against the previous single `-march=native` build linked to OpenBLAS (commit 97af4bc), the two alternated in one session; `same_value`: the validation value agreed bit for bit. Seconds are medians; speed > 1 means the portable build is faster.' },
   'revolve-plan': { title: 'Revolve planning', text: 'The schedule from the closed form against the dynamic programme it replaced, kept in the benchmark as the reference; both must recompute the same steps before a time counts. The first row is the first plan of a fresh process (`node dist/bench/revolve.js`). Goal: T = 10 000 with 100 slots under 50 ms.' },
 };
 
