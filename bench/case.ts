@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import * as rf from '../lib';
-import { FR_WIDTHS, frProblem, hcProblem } from './problems';
+import { FR_WIDTHS, HcData, frProblem, hcProblem } from './problems';
 import { median, nowSeconds } from './common';
 
 interface CaseArgs {
@@ -16,6 +16,8 @@ interface CaseArgs {
   reps?: number;
   dtype?: rf.FloatDType;
   ks?: number[];
+  /** HC's data (bench/problems.ts HcData) */
+  data?: HcData;
 }
 
 /**
@@ -114,7 +116,7 @@ function main() {
   const dtype = a.dtype ?? 'float32';
   let result: Record<string, unknown>;
   if (a.case === 'hc') {
-    const p = hcProblem(a.folder, dtype);
+    const p = hcProblem(a.folder, dtype, 5000, a.data ?? 'digits');
     const { seconds, out } = time(() => rf.reverseHG(p.problem, { T }), reps);
     const g = out.grads.lam.toArray();
     let n2 = 0;

@@ -8,15 +8,10 @@ import * as KI from '../lib/kernels';
 import { native } from '../lib/native/binding';
 import { hcProblem } from './problems';
 import { emit, median, nowSeconds } from './common';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** Whether the package's embedded digits are there (a copy of the tree without data/ falls back to synthetic data). */
-function mnistAvailable(): boolean {
-  return fs.existsSync(path.join(__dirname, '..', '..', 'data', 'digits-images-idx3-ubyte.gz'));
-}
-
 function timeDevice(fn: () => void, reps: number): number {
   fn();
   native.synchronize();
@@ -40,8 +35,7 @@ function main() {
     for (const device of ['cuda', 'cpu'] as const) {
       if (device === 'cpu' && T > 100 && process.env.RFHO_GPU_SKIP_CPU_1000) continue;
       rf.setDefaultDevice(device);
-      // Timing only: synthetic images of the digits' shapes unless the npm data is here.
-      const p = hcProblem(folder, 'float32', 5000, !mnistAvailable());
+      const p = hcProblem(folder, 'float32', 5000, 'digits');
       const t0 = nowSeconds();
       const r = rf.reverseHG(p.problem, { T });
       native.synchronize();

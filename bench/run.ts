@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { emit, machine, median } from './common';
 import { lineChart, writePlot } from '../lib/report/plots';
+import { HcData, hcDataAvailable } from './problems';
 
 const root = path.resolve(__dirname, '..', '..');
 const argv = process.argv.slice(2);
@@ -33,7 +34,8 @@ type Row = Record<string, unknown> & { impl: string; seconds?: number; peak_mb?:
 
 function runCase(impl: 'rfho' | 'jax' | 'torch', args: Record<string, unknown>, timeoutS = 1800): Row | null {
   const { env: extraEnv, ...caseArgs } = args as Record<string, unknown> & { env?: Record<string, string> };
-  const json = JSON.stringify({ folder: path.join(dataDir, String(caseArgs.case).startsWith('fr') ? `fr-m${caseArgs.m}` : String(caseArgs.case)), ...caseArgs });
+  const folder = String(caseArgs.case).startsWith('fr') ? `fr-m${caseArgs.m}` : caseArgs.data ? `${caseArgs.case}-${caseArgs.data}` : String(caseArgs.case);
+  const json = JSON.stringify({ folder: path.join(dataDir, folder), ...caseArgs });
   const cmd = impl === 'rfho' ? [process.execPath, [path.join(__dirname, 'case.js'), json]]
     : [python, [path.join(root, 'bench', 'peers', `${impl}_bench.py`), json]];
   // extra environment (RFHO_SPARSE_DATA=0 for the dense-data comparison) for rfho only
@@ -148,6 +150,22 @@ async function main() {
     if (!quick) compare({ bench: 'hc', T: 1000 }, ['rfho', 'jax'], { case: 'hc', T: 1000, reps: 1 }, 2);
     // the same with rfho's sparse data layout turned off: what the dense products alone give
     compare({ bench: 'hc', T: 100, data: 'dense (RFHO_SPARSE_DATA=0)' }, ['rfho', 'jax'], { case: 'hc', T: 100, reps: 3, env: { RFHO_SPARSE_DATA: '0' } }, quick ? 1 : 3);
+    // Dense data: Fashion-MNIST (about half the pixels non-zero) and a standardized Gaussian
+    // matrix of another width. Each data set is written once by a short run first, so that the
+    // timed runs read the same raw files as the peers (building them is not the benchmark's peak).
+    const dense: { data: HcData; T: number; dtype?: 'float64'; rounds: number }[] = [
+      { data: 'fashion', T: 100, rounds: 3 }, { data: 'fashion', T: 1000, rounds: 2 },
+      { data: 'fashion', T: 100, dtype: 'float64', rounds: 3 }, { data: 'gaussian-300', T: 100, rounds: 3 },
+    ];
+    for (const { data, T, dtype, rounds } of dense) {
+      if (quick && (T > 100 || dtype)) continue;
+      if (!hcDataAvailable(data)) {
+        console.log(`# hc on ${data}: skipped (install Debian's dataset-fashion-mnist for this row)`);
+        continue;
+      }
+      runCase('rfho', { case: 'hc', T: 1, reps: 0, data, dtype });
+      compare({ bench: 'hc', T, data, ...(dtype ? { dtype } : {}) }, ['rfho', 'jax'], { case: 'hc', T, reps: T > 100 ? 1 : 3, data, dtype }, quick ? 1 : rounds);
+    }
   }
   if (only.has('hvp')) {
     const rows: Record<string, Row[]> = {};

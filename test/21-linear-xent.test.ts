@@ -1,4 +1,8 @@
-/** The cross-entropy of a linear softmax model, fused over sparse data for a first-order gradient. */
+/**
+ * The cross-entropy of a linear softmax model, fused for a first-order gradient or an HVP, over each
+ * kind of data matrix the fused pass reads: a sparse layout, a dense data matrix's row panels, and a
+ * dense tensor that is no data matrix (row-major rows).
+ */
 import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
 import { Tensor } from '../lib';
@@ -8,13 +12,21 @@ import { arr, assertClose, assertScalarClose, finiteDiff, rand, rng } from './he
 
 const rows = 600, d = 97, c = 10;
 
-/** 75 % zeros at random places, one all-zero row; labels 0..c−1. */
-function sparseData(dtype: rf.FloatDType, seed = 3) {
+type Kind = 'sparse data' | 'dense data' | 'dense tensor';
+
+/**
+ * Sparse: 75 % zeros at random places, one all-zero row (a sparse layout). Dense: every entry
+ * non-zero, as a data matrix (row panels: 600 rows, not a multiple of 16, by 97 columns) or as a
+ * plain tensor (no derived layouts). Labels 0..c−1.
+ */
+function makeData(kind: Kind, dtype: rf.FloatDType, seed = 3) {
   const r = rng(seed);
-  const x = Float32Array.from({ length: rows * d }, () => (r() < 0.75 ? 0 : Math.fround(r())));
-  for (let j = 0; j < d; j++) x[4 * d + j] = 0;
+  const x = Float32Array.from({ length: rows * d }, () => (kind === 'sparse data' && r() < 0.75 ? 0 : Math.fround(r() - 0.3)));
+  if (kind === 'sparse data') for (let j = 0; j < d; j++) x[4 * d + j] = 0;
   const y = Int32Array.from({ length: rows }, () => Math.floor(r() * c));
-  const t = rf.data.toTensors(rf.data.makeDataset('sparse', x, y, d, c), dtype);
+  const t = kind === 'dense tensor'
+    ? { X: rf.tensor(x, [rows, d], { dtype }), y: rf.tensor(y, [rows], { dtype: 'int32' }) }
+    : rf.data.toTensors(rf.data.makeDataset(kind, x, y, d, c), dtype);
   return { X: t.X, y: t.y, x: Array.from(x), labels: Array.from(y) };
 }
 
@@ -41,20 +53,22 @@ function reference(x: number[], labels: number[], W: number[], b: number[], w: n
 
 /** The directions (k) of each fused-kernel call while fn runs: [0] is a gradient, [k] k HVP directions. */
 function countingFused<R>(fn: () => R): { result: R; calls: number; ks: number[] } {
-  const real = native.sparseLinearXent;
+  const names = ['sparseLinearXent', 'denseLinearXent'] as const;
+  const real = names.map((n) => native[n]);
   const ks: number[] = [];
-  (native as any).sparseLinearXent = (...a: any[]) => { ks.push(a[3]); return (real as any)(...a); };
+  names.forEach((n, i) => ((native as any)[n] = (...a: any[]) => { ks.push(a[3]); return (real[i] as any)(...a); }));
   try {
     const result = fn();
     return { result, calls: ks.length, ks };
   } finally {
-    (native as any).sparseLinearXent = real;
+    names.forEach((n, i) => ((native as any)[n] = real[i]));
   }
 }
 
-describe('linearCrossEntropy: softmax regression loss, fused over sparse data for a first-order gradient', () => {
+for (const kind of ['sparse data', 'dense data', 'dense tensor'] as const) describe(`linearCrossEntropy on ${kind}: softmax regression loss, fused for a gradient or an HVP`, () => {
+  const sparseData = (dtype: rf.FloatDType, seed?: number) => makeData(kind, dtype, seed);
   before(function () {
-    if (!native.sparseLinearXentAvailable) this.skip(); // needs AVX-512; the composite is tested below regardless
+    if (!native.linearXentAvailable) this.skip(); // needs AVX-512; the composite is tested below regardless
   });
 
   it('value and gradients (W, b, per-row weights) equal a float64 reference; both reductions; one native pass', () => {
@@ -67,6 +81,9 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
           const f = (Wt: Tensor, bt: Tensor, lt: Tensor) => rf.linearCrossEntropy(X, Wt, bt, y, { weights: weights ? lt : null, reduction });
           const { result: r, calls } = countingFused(() => rf.vjp(f, [W, b, lam]));
           assert.equal(calls, 1, `${reduction}: the loss and its gradient came from the fused pass`);
+          const derived = X.storage.derived;
+          assert.equal(!!derived?.sparse, kind === 'sparse data', 'a sparse layout for sparse data only');
+          assert.equal(!!derived?.panels, kind === 'dense data', 'row panels for a dense data matrix only');
           const ref = reference(x, labels, arr(W), arr(b), weights ? arr(lam) : null, scale);
           const g = r.grads as Tensor[];
           assertScalarClose(r.value.item(), ref.loss, 2e-6, `${reduction} loss`);
@@ -199,17 +216,14 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
     });
   });
 
-  it('where the fused pass does not apply it is the composite: dense data, float64, more than 16 classes, no gradient, reduction none', () => {
+  it('where the fused pass does not apply it is the composite: float64, more than 16 classes, no gradient, reduction none', () => {
     rf.tidy(() => {
-      const r = rng(9);
-      const dense = rf.data.toTensors(rf.data.makeDataset('dense', Float32Array.from({ length: rows * d }, () => r()), Int32Array.from({ length: rows }, (_, i) => i % c), d, c), 'float32');
       const { X, y } = sparseData('float32', 8);
       const X64 = sparseData('float64', 8).X;
       const wide = rand([d, 20], 41, 'float32'), bw = rand([20], 42, 'float32');
       const y20 = rf.tensor(Int32Array.from({ length: rows }, (_, i) => i % 20), [rows], { dtype: 'int32' });
       const W = rand([d, c], 43, 'float32'), b = rand([c], 44, 'float32');
       const cases: [string, () => unknown][] = [
-        ['dense data', () => rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(dense.X, Wt, b, dense.y), [W])],
         ['float64', () => rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(X64, Wt, rand([c], 44), y), [rand([d, c], 43)])],
         ['20 classes', () => rf.vjp((Wt: Tensor) => rf.linearCrossEntropy(X, Wt, bw, y20), [wide])],
         ['no gradient', () => rf.linearCrossEntropy(X, W, b, y)],
@@ -237,7 +251,8 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
     });
   });
 
-  it('bad input: shapes, dtypes and labels name the argument, in TypeScript and in native code', () => {
+  it('bad input: shapes, dtypes and labels name the argument, in TypeScript and in native code', function () {
+    if (kind !== 'sparse data') this.skip(); // the dense pass's native guards: below
     rf.tidy(() => {
       const { X, y } = sparseData('float32', 13);
       const W = rand([d, c], 61, 'float32'), b = rand([c], 62, 'float32');
@@ -267,6 +282,37 @@ describe('linearCrossEntropy: softmax regression loss, fused over sparse data fo
       assert.throws(() => call({}, c, -1), /'k' must be >= 0/);
       assert.throws(() => call({}, 0), /'c' must be >= 1/);
       assert.ok(Number.isFinite(call({})[0]), 'a valid direct call returns the loss');
+    });
+  });
+});
+
+describe('denseLinearXent: native guards', () => {
+  before(function () {
+    if (!native.linearXentAvailable) this.skip();
+  });
+
+  it('refuses a matrix, panels, shapes and outputs that do not fit, naming the argument', () => {
+    rf.tidy(() => {
+      const { X, y } = makeData('dense data', 'float32', 14);
+      const W = rand([d, c], 71, 'float32'), b = rf.zeros([c], { dtype: 'float32' });
+      const panels = rf.zeros([Math.ceil(rows / 16) * 16 * d], { dtype: 'float32' });
+      const ce = rf.zeros([rows], { dtype: 'float32' }), gW = rf.zeros([d, c], { dtype: 'float32' }), gb = rf.zeros([c], { dtype: 'float32' });
+      const call = (o: Partial<Record<'X' | 'W' | 'y' | 'gW' | 'P', any>>, cc = c) =>
+        native.denseLinearXent((o.X ?? X).handle, (o.W ?? W).handle, b.handle, 0, null, null, (o.y ?? y).handle, null, 1, ce.handle, (o.gW ?? gW).handle, gb.handle, null, cc, o.P === undefined ? panels.handle : o.P && o.P.handle);
+      assert.throws(() => call({ X: rand([rows, d + 1], 1, 'float32') }), /'X' must hold n·d values \(d = 97\)/);
+      assert.throws(() => call({ X: rf.cast(X, 'float64') }), /'X' must be float32/);
+      assert.throws(() => call({ P: rf.zeros([rows * d], { dtype: 'float32' }) }), /'panels'/);
+      assert.throws(() => call({ P: rf.zeros([Math.ceil(rows / 16) * 16 * d], { dtype: 'float64' }) }), /'panels'/);
+      assert.throws(() => call({ W: rand([d * c + 1], 3, 'float32') }), /'W' must hold d·c values/);
+      assert.throws(() => call({ gW: W }), /must not be inputs/);
+      assert.throws(() => call({}, 17), /'W' must hold d·c values \(c = 17\)/);
+      assert.throws(() => call({ W: rand([d, 20], 4, 'float32') }, 20), /'c' must be at most 16/);
+      const bad = Int32Array.from(y.toArray() as Int32Array);
+      bad[5] = -1;
+      assert.throws(() => call({ y: rf.tensor(bad, [rows], { dtype: 'int32' }) }), /'labels' has -1 at row 5/);
+      // zero panels stand for a zero matrix: the loss of zero logits is log c per row
+      assertScalarClose(call({})[0], rows * Math.log(c) + 0, 1e-3, 'a valid call reads the panels');
+      assert.ok(Math.abs(call({ P: null })[0] - rows * Math.log(c)) > 1, 'without panels it reads X');
     });
   });
 });

@@ -35,12 +35,14 @@ if case == "hc":
     N = X.shape[0]
     lr = meta["lr"]
 
+    d = X.shape[1]  # 784 for images; other widths for dense feature matrices
+
     def train_loss(w, lam):
-        W, b = w[:7840].reshape(784, 10), w[7840:]
+        W, b = w[:d * 10].reshape(d, 10), w[d * 10:]
         return jnp.mean(lam * xent(X @ W + b, y))
 
     def val_loss(w):
-        W, b = w[:7840].reshape(784, 10), w[7840:]
+        W, b = w[:d * 10].reshape(d, 10), w[d * 10:]
         return jnp.mean(xent(Xv @ W + b, yv))
 
     def E(lam):

@@ -25,15 +25,17 @@ case = a["case"]
 if case == "hc":
     lr = meta["lr"]
 
+    d = X.shape[1]
+
     def run():
         lam = torch.full((X.shape[0],), meta["lam"], dtype=dt, requires_grad=True)
         w = w0.clone().requires_grad_(True)
         for _ in range(T):
-            W, b = w[:7840].view(784, 10), w[7840:]
+            W, b = w[:d * 10].view(d, 10), w[d * 10:]
             loss = (lam * F.cross_entropy(X @ W + b, y, reduction="none")).mean()
             (g,) = torch.autograd.grad(loss, w, create_graph=True)
             w = w - lr * g
-        W, b = w[:7840].view(784, 10), w[7840:]
+        W, b = w[:d * 10].view(d, 10), w[d * 10:]
         E = F.cross_entropy(Xv @ W + b, yv)
         (hg,) = torch.autograd.grad(E, lam)
         return float(E), hg

@@ -320,24 +320,26 @@ export interface LinearXent {
 export const LINEAR_XENT_MAX_DIRECTIONS = 4;
 
 /**
- * The loss Σ_i s_i CE(x_i W + b, y_i) and, from the same native pass over the sparse layout of the
- * data matrix x [n, d], its gradient — or, given directions dW [k, d, c] and db [k, c], the
- * gradient's tangents along them (one Hessian-vector product per direction). Null where the pass
- * does not apply: x is not a float32 CPU data matrix kept sparse, there are more than 16 classes
- * or 4 directions, or the addon was built without AVX-512. Shapes and dtypes are the caller's to
- * check (linearCrossEntropy); labels are checked natively.
+ * The loss Σ_i s_i CE(x_i W + b, y_i) and, from the same native pass over the data matrix x [n, d]
+ * — its sparse layout where it has one, else x itself — its gradient, or, given directions
+ * dW [k, d, c] and db [k, c], the gradient's tangents along them (one Hessian-vector product per
+ * direction). Null where the pass does not apply: x is not a whole float32 CPU matrix, there are
+ * more than 16 classes or 4 directions, or the addon was built without AVX-512. Shapes and dtypes
+ * are the caller's to check (linearCrossEntropy); labels are checked natively.
  */
-export function sparseLinearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number, directions?: { dW: Tensor; db: Tensor }): LinearXent | null {
+export function linearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number, directions?: { dW: Tensor; db: Tensor }): LinearXent | null {
   const [n, d] = x.shape, c = W.shape[1];
   const k = directions ? directions.dW.shape[0] : 0;
-  if (!native.sparseLinearXentAvailable || x.dtype !== 'float32' || x.rank !== 2 || c > 16 || W.device !== 'cpu' || k > LINEAR_XENT_MAX_DIRECTIONS) return null;
-  const sparse = layoutsFor(x, n, d, c)?.sparse;
-  if (!sparse) return null;
+  if (!native.linearXentAvailable || x.dtype !== 'float32' || x.rank !== 2 || c > 16 || x.device !== 'cpu' || W.device !== 'cpu' || k > LINEAR_XENT_MAX_DIRECTIONS) return null;
+  if (x.size !== x.storage.numel) return null; // a view into a larger buffer
+  const layouts = layoutsFor(x, n, d, c), sparse = layouts?.sparse;
+  const panels = sparse ? null : rowPanelsFor(layouts, x, n, d, c);
   const ce = emptyLike(x, [n]), gW = emptyLike(W, k ? [k, d, c] : [d, c]), gb = emptyLike(b, k ? [k, c] : [c]);
   const r = k ? emptyLike(x, [k, n]) : null;
   try {
-    const out = native.sparseLinearXent(sparse, W.handle, b.handle, k, directions ? directions.dW.handle : null, directions ? directions.db.handle : null,
-      labels.handle, weights ? weights.handle : null, scale, ce.handle, gW.handle, gb.handle, r ? r.handle : null, c);
+    const args = [W.handle, b.handle, k, directions ? directions.dW.handle : null, directions ? directions.db.handle : null,
+      labels.handle, weights ? weights.handle : null, scale, ce.handle, gW.handle, gb.handle, r ? r.handle : null, c] as const;
+    const out = sparse ? native.sparseLinearXent(sparse, ...args) : native.denseLinearXent(x.handle, ...args, panels ? panels.handle : null);
     return { loss: out[0], ce, gW, gb, r, dLoss: out.slice(1) };
   } catch (e) {
     [ce, gW, gb, r].forEach((t) => t?.dispose());

@@ -58,10 +58,12 @@ export interface NativeAddon {
   readonly sparseDenseColumnsMinWidth: number;
   /** C[q] = alpha op(S) op(B[q]) + beta C[q] for every operand q, in one pass over the sparse layout S */
   sparseGemm(S: Handle, transS: boolean, B: Handle[], offB: number[], ldb: number, transB: boolean, n: number, alpha: number, beta: number, C: Handle[], offC: number[], ldc: number): void;
-  /** true where sparseLinearXent is built (AVX-512) */
-  readonly sparseLinearXentAvailable: boolean;
-  /** [loss, dLoss_1, ..., dLoss_k] */
+  /** true where the fused linear softmax cross-entropy passes are built (AVX-512) */
+  readonly linearXentAvailable: boolean;
+  /** the fused pass over a sparse layout S: [loss, dLoss_1, ..., dLoss_k] */
   sparseLinearXent(S: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number): number[];
+  /** the same over a dense float32 matrix X [n, d] (d = W's rows), with X's row panels if given */
+  denseLinearXent(X: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number, panels: Handle | null): number[];
   tanhGrad(y: Handle, g: Handle, out: Handle, n: number, k: number, bias?: Handle | null, h?: number): void;
   tanhGradJvp(y: Handle, g: Handle, ty: Handle, tg: Handle | null, out: Handle, n: number, k: number): void;
   /** the state tangent after one gradient-descent (slots 1) or momentum (slots 2) step, see kernels/compute.ts; returns the count of NaN/Inf written */

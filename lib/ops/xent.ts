@@ -127,7 +127,7 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, weights?: Te
 
 /**
  * scale · Σ_i w_i CE(x_i W + b, y_i) (w_i = 1 without weights) with its derivatives from one fused
- * native pass over the sparse data x (K.sparseLinearXent), where that pass gives all that will be
+ * native pass over the data matrix x (K.linearXent: its sparse layout, or x itself when dense), where that pass gives all that will be
  * asked of them:
  *   - a first-order gradient (`firstOrderReverseOnly`): the pass gives the gradient with the value,
  *     and the VJP hands it back (it is never differentiated itself);
@@ -143,7 +143,7 @@ export function fusedLinearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels:
   if (!(W.requiresGrad || b.requiresGrad || weights?.requiresGrad)) return null;
   const inputs = weights ? [W, b, weights] : [W, b];
   if (firstOrderReverseOnly()) {
-    const r = K.sparseLinearXent(x, W, b, labels, weights, scale);
+    const r = K.linearXent(x, W, b, labels, weights, scale);
     if (!r) return null;
     return record(K.full([], r.loss, { dtype: x.dtype }), inputs, 'linearCrossEntropy',
       (g) => [mul(g, r.gW), mul(g, r.gb), ...(weights ? [mul(g, mul(r.ce, scale))] : [])],
@@ -155,10 +155,10 @@ export function fusedLinearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels:
   const k = (W.tangent ?? b.tangent)!.shape[0];
   const [d, c] = W.shape;
   const dW = W.tangent ?? K.full([k, d, c], 0, { dtype: x.dtype }), db = b.tangent ?? K.full([k, c], 0, { dtype: x.dtype });
-  const r = K.sparseLinearXent(x, W, b, labels, weights, scale, { dW, db });
+  const r = K.linearXent(x, W, b, labels, weights, scale, { dW, db });
   if (!r) return null;
   let gradient: K.LinearXent | null = null; // the primal gradient: only if the sweep reads it
-  const gradientOf = () => (gradient ??= K.sparseLinearXent(x, W, b, labels, weights, scale)!);
+  const gradientOf = () => (gradient ??= K.linearXent(x, W, b, labels, weights, scale)!);
   // a cotangent g·∂ with tangent g·d∂ (+ dg·∂ when g carries a tangent): no reverse node, since
   // these tangents are leaves
   const cotangent = (unused: boolean, g: Tensor, primal: () => Tensor, dPrimal: Tensor): Tensor => {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "args.h"
+#include "../cpu/linear_xent.h"
 #include "../cpu/sparse_data.h"
 #include <cmath>
 
@@ -518,58 +519,93 @@ Napi::Value SparseGemm(const Napi::CallbackInfo& info) {
   });
 }
 
+// The arguments after the data matrix of sparseLinearXent and denseLinearXent, checked for a
+// matrix of n rows and d columns: W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb,
+// r|null, c; `run` makes the pass and returns its loss, and the binding returns
+// [loss, dLoss_1, ..., dLoss_k].
+template <typename Run>
+Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, const char* xName, int64_t n, int64_t d, Run&& run) {
+  Buffer& W = argBuffer(info, 1, "W");
+  Buffer& b = argBuffer(info, 2, "b");
+  const int64_t k = argInt(info, 3, "k");
+  Buffer* dW = argOptionalBuffer(info, 4, "dW");
+  Buffer* db = argOptionalBuffer(info, 5, "db");
+  Buffer& y = argBuffer(info, 6, "labels");
+  Buffer* w = argOptionalBuffer(info, 7, "weights");
+  const double scale = argNumber(info, 8, "scale");
+  Buffer& ce = argBuffer(info, 9, "ce");
+  Buffer& gW = argBuffer(info, 10, "gW");
+  Buffer& gb = argBuffer(info, 11, "gb");
+  Buffer* r = argOptionalBuffer(info, 12, "r");
+  const int64_t c = argInt(info, 13, "c", 1);
+  if (!linearXentAvailable()) fail("the fused linear softmax cross-entropy is not built for this CPU (needs AVX-512)");
+  if (X.dtype != DType::F32) fail(std::string("argument '") + xName + "' must be float32 for the fused linear softmax cross-entropy");
+  if (c > 16) fail("argument 'c' must be at most 16 for the fused linear softmax cross-entropy, got " + std::to_string(c));
+  if (k > 4) fail("argument 'k' must be at most 4, got " + std::to_string(k));
+  if (k > 0 && (!dW || !db || !r)) fail("arguments 'dW', 'db' and 'r' are needed when k > 0");
+  if (!std::isfinite(scale)) fail("argument 'scale' must be finite");
+  const int64_t kk = std::max<int64_t>(k, 1);
+  requireDtype(y, DType::I32, "labels");
+  requireSameDevice(W, "W", y, "labels");
+  requireNumel(y, n, "labels");
+  requireOperands(X, xName, {{&W, "W", d * c}, {&b, "b", c}, {dW, "dW", k * d * c}, {db, "db", k * c},
+                             {w, "weights", n}, {&ce, "ce", n}, {&gW, "gW", kk * d * c}, {&gb, "gb", kk * c},
+                             {r, "r", k * n}});
+  if (W.device != Device::CPU) fail("argument 'W' must be a CPU tensor for the fused linear softmax cross-entropy");
+  const std::initializer_list<const Buffer*> outs{&ce, &gW, &gb, r}, ins{&X, &W, &b, dW, db, &y, w};
+  for (const Buffer* o : outs)
+    for (const Buffer* in : ins)
+      if (o && in && o->data == in->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must not be inputs");
+  for (const Buffer* o : outs)
+    for (const Buffer* o2 : outs)
+      if (o && o2 && o != o2 && o->data == o2->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must differ");
+  checkLabels(y, c);
+  std::vector<double> dLoss(static_cast<size_t>(k));
+  const auto f = [](const Buffer* x) { return x ? static_cast<const float*>(x->data) : nullptr; };
+  const double loss = run(f(&W), f(&b), k, f(dW), f(db), static_cast<const int32_t*>(y.data), f(w), scale,
+                          static_cast<float*>(ce.data), static_cast<float*>(gW.data), static_cast<float*>(gb.data),
+                          r ? static_cast<float*>(r->data) : nullptr, dLoss.data(), c);
+  Napi::Array out = Napi::Array::New(info.Env(), static_cast<size_t>(k + 1));
+  out.Set(uint32_t{0}, Napi::Number::New(info.Env(), loss));
+  for (int64_t q = 0; q < k; ++q) out.Set(static_cast<uint32_t>(q + 1), Napi::Number::New(info.Env(), dLoss[q]));
+  return out;
+}
+
 // sparseLinearXent(S, W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb, r|null, c)
 // → [loss, dLoss_1, ..., dLoss_k]: the loss Σ_i s_i CE(S_i W + b, y_i) (s_i = scale · weights[i])
 // of a linear softmax model on the float32 sparse data S [n, d] and, in one pass, its gradient
-// (k = 0) or the gradient's tangents along k ≤ 4 directions (cpu/sparse_data.h).
+// (k = 0) or the gradient's tangents along k ≤ 4 directions (cpu/linear_xent.h).
 Napi::Value SparseLinearXent(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Buffer& S = argSparseLayout(info, 0, "S");
+    return linearXentCall(info, S, "S", S.sparseRows, S.sparseCols, [&](auto... a) {
+      return sparseLinearXent(S.data, S.sparseRows, S.sparseCols, S.sparseNnz, a...);
+    });
+  });
+}
+
+// denseLinearXent(X, W, b, k, ..., c, panels|null): the same on a dense float32 CPU matrix X [n, d],
+// d = W's rows (W holds d·c values; X's size a multiple of d), with X's row panels if given.
+Napi::Value DenseLinearXent(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& X = argBuffer(info, 0, "X");
+    Buffer* panels = argOptionalBuffer(info, 14, "panels");
     Buffer& W = argBuffer(info, 1, "W");
-    Buffer& b = argBuffer(info, 2, "b");
-    const int64_t k = argInt(info, 3, "k");
-    Buffer* dW = argOptionalBuffer(info, 4, "dW");
-    Buffer* db = argOptionalBuffer(info, 5, "db");
-    Buffer& y = argBuffer(info, 6, "labels");
-    Buffer* w = argOptionalBuffer(info, 7, "weights");
-    const double scale = argNumber(info, 8, "scale");
-    Buffer& ce = argBuffer(info, 9, "ce");
-    Buffer& gW = argBuffer(info, 10, "gW");
-    Buffer& gb = argBuffer(info, 11, "gb");
-    Buffer* r = argOptionalBuffer(info, 12, "r");
     const int64_t c = argInt(info, 13, "c", 1);
-    if (!sparseLinearXentAvailable()) fail("the fused linear softmax cross-entropy is not built for this CPU (needs AVX-512)");
-    if (S.dtype != DType::F32) fail("argument 'S' must be a float32 sparse layout for the fused linear softmax cross-entropy");
-    if (c > 16) fail("argument 'c' must be at most 16 for the fused linear softmax cross-entropy, got " + std::to_string(c));
-    if (k > 4) fail("argument 'k' must be at most 4, got " + std::to_string(k));
-    if (k > 0 && (!dW || !db || !r)) fail("arguments 'dW', 'db' and 'r' are needed when k > 0");
-    if (!std::isfinite(scale)) fail("argument 'scale' must be finite");
-    const int64_t n = S.sparseRows, d = S.sparseCols, kk = std::max<int64_t>(k, 1);
-    requireDtype(y, DType::I32, "labels");
-    requireSameDevice(W, "W", y, "labels");
-    requireNumel(y, n, "labels");
-    requireOperands(S, "S", {{&W, "W", d * c}, {&b, "b", c}, {dW, "dW", k * d * c}, {db, "db", k * c},
-                             {w, "weights", n}, {&ce, "ce", n}, {&gW, "gW", kk * d * c}, {&gb, "gb", kk * c},
-                             {r, "r", k * n}});
-    if (W.device != Device::CPU) fail("argument 'W' must be a CPU tensor for the fused linear softmax cross-entropy");
-    const std::initializer_list<const Buffer*> outs{&ce, &gW, &gb, r}, ins{&W, &b, dW, db, &y, w};
-    for (const Buffer* o : outs)
-      for (const Buffer* in : ins)
-        if (o && in && o->data == in->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must not be inputs");
-    for (const Buffer* o : outs)
-      for (const Buffer* o2 : outs)
-        if (o && o2 && o != o2 && o->data == o2->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must differ");
-    checkLabels(y, c);
-    std::vector<double> dLoss(static_cast<size_t>(k));
-    const auto f = [](const Buffer* x) { return x ? static_cast<const float*>(x->data) : nullptr; };
-    const double loss = sparseLinearXent(S.data, n, d, S.sparseNnz, f(&W), f(&b), k, f(dW), f(db),
-                                         static_cast<const int32_t*>(y.data), f(w), scale, static_cast<float*>(ce.data),
-                                         static_cast<float*>(gW.data), static_cast<float*>(gb.data),
-                                         r ? static_cast<float*>(r->data) : nullptr, dLoss.data(), c);
-    Napi::Array out = Napi::Array::New(info.Env(), static_cast<size_t>(k + 1));
-    out.Set(uint32_t{0}, Napi::Number::New(info.Env(), loss));
-    for (int64_t q = 0; q < k; ++q) out.Set(static_cast<uint32_t>(q + 1), Napi::Number::New(info.Env(), dLoss[q]));
-    return out;
+    if (W.numel % c != 0 || W.numel == 0) fail("argument 'W' must hold d·c values (c = " + std::to_string(c) + ")");
+    const int64_t d = W.numel / c;
+    if (X.numel % d != 0) fail("argument 'X' must hold n·d values (d = " + std::to_string(d) + "), got " + std::to_string(X.numel));
+    if (X.device != Device::CPU) fail("argument 'X' must be a CPU tensor for the fused linear softmax cross-entropy");
+    const int64_t n = X.numel / d;
+    if (X.dtype != DType::F32) fail("argument 'X' must be float32 for the fused linear softmax cross-entropy");
+    if (panels) {
+      requireSameDtype(X, "X", *panels, "panels");
+      if (panels->device != Device::CPU) fail("argument 'panels' must be a CPU buffer");
+      requireNumel(*panels, (n + 15) / 16 * 16 * d, "panels");
+    }
+    const float* x = static_cast<const float*>(X.data);
+    const float* pn = panels ? static_cast<const float*>(panels->data) : nullptr;
+    return linearXentCall(info, X, "X", n, d, [&](auto... a) { return denseLinearXent(x, pn, n, d, a...); });
   });
 }
 
@@ -736,7 +772,8 @@ void registerKernelBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmRowPanels", Napi::Function::New(env, GemmRowPanels, "gemmRowPanels"));
   exports.Set("sparseGemm", Napi::Function::New(env, SparseGemm, "sparseGemm"));
   exports.Set("sparseLinearXent", Napi::Function::New(env, SparseLinearXent, "sparseLinearXent"));
-  exports.Set("sparseLinearXentAvailable", Napi::Boolean::New(env, sparseLinearXentAvailable()));
+  exports.Set("denseLinearXent", Napi::Function::New(env, DenseLinearXent, "denseLinearXent"));
+  exports.Set("linearXentAvailable", Napi::Boolean::New(env, linearXentAvailable()));
   exports.Set("tanhGrad", Napi::Function::New(env, TanhGrad, "tanhGrad"));
   exports.Set("tanhGradJvp", Napi::Function::New(env, TanhGradJvp, "tanhGradJvp"));
   exports.Set("dynamicsTangent", Napi::Function::New(env, DynamicsTangent, "dynamicsTangent"));

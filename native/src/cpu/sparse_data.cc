@@ -22,33 +22,12 @@
 #include "cpu_backend.h"
 #include "fast_math.h"
 #include "simd.h"
-#include "softmax_rows16.h"
+#include "sparse_parts.h"
 
 namespace rfho {
 
 namespace {
-
-template <typename T>
-struct Parts {
-  T* valR;        // [nnz] values in row order (CSR)
-  T* valC;        // [nnz] values in column order (CSC)
-  int32_t* ptrR;  // [rows + 1]
-  int32_t* idxR;  // [nnz] column of each CSR value
-  int32_t* ptrC;  // [cols + 1]
-  int32_t* idxC;  // [nnz] row of each CSC value
-};
-
-template <typename T>
-Parts<T> partsOf(void* base, int64_t rows, int64_t cols, int64_t nnz) {
-  Parts<T> p;
-  p.valR = static_cast<T*>(base);
-  p.valC = p.valR + nnz;
-  p.ptrR = reinterpret_cast<int32_t*>(p.valC + nnz);
-  p.idxR = p.ptrR + rows + 1;
-  p.ptrC = p.idxR + nnz;
-  p.idxC = p.ptrC + cols + 1;
-  return p;
-}
+using namespace sparse_parts;
 
 // Bytes of the CSR and CSC halves of nnz entries (the first part of a layout).
 inline size_t bothWaysBytes(size_t valueBytes, int64_t rows, int64_t cols, int64_t nnz) {
@@ -190,51 +169,6 @@ void rowsOf(const int32_t* ptr, const int32_t* idx, const T* val, int64_t r0, in
       s += w;
     }
   }
-}
-
-// count elements of 64-byte-aligned scratch memory for the calling thread. Up to 4 MiB is kept
-// between calls (grow-only, one block per Slot): a fresh block would be fresh pages, and their
-// first touch costs more here than the work done in them. Larger requests live in `once`, freed
-// by the caller's scope.
-template <typename T, int Slot>
-T* scratch(size_t count, std::vector<T>& once) {
-  thread_local std::vector<T> kept;
-  const size_t need = count + 64 / sizeof(T);
-  std::vector<T>& block = need * sizeof(T) <= (size_t{4} << 20) ? kept : once;
-  if (block.size() < need) block.resize(need);
-  T* base = block.data();
-  return base + (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64 / sizeof(T);
-}
-
-// rows × n values of op(src) (src row stride ld; transposed: op(src) = srcᵀ) into rows `width`
-// wide, dst row stride dstStride, zeros after the n values.
-template <typename T>
-void padRows(T* dst, int64_t dstStride, int64_t width, const T* src, int64_t ld, int64_t rows, int64_t n,
-             bool transpose) {
-  for (int64_t i = 0; i < rows; ++i) {
-    T* di = dst + i * dstStride;
-    if (transpose)
-      for (int64_t j = 0; j < n; ++j) di[j] = src[j * ld + i];
-    else
-      std::memcpy(di, src + i * ld, static_cast<size_t>(n) * sizeof(T));
-    std::fill(di + n, di + width, T(0));
-  }
-}
-
-// Each thread's rows [bounds[t], bounds[t + 1]): equal shares of the stored entries (border
-// pixels make some rows empty).
-inline std::vector<int64_t> rowsPerThread(const int32_t* ptr, int64_t rows) {
-  int threads = 1;
-#ifdef _OPENMP
-  threads = omp_get_max_threads();
-#endif
-  const int64_t nnz = ptr[rows];
-  std::vector<int64_t> bounds(threads + 1, rows);
-  bounds[0] = 0;
-  for (int t = 1; t < threads; ++t)
-    bounds[t] = std::upper_bound(ptr, ptr + rows + 1, static_cast<int32_t>(nnz * t / threads)) - ptr - 1;
-  for (int t = 1; t <= threads; ++t) bounds[t] = std::max(bounds[t], bounds[t - 1]);
-  return bounds;
 }
 
 // C_q [outRows, n] = alpha S B_q + beta C_q for every operand q, S given by (ptr, idx, val) with
@@ -456,148 +390,6 @@ void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool
   }
 }
 
-#ifdef RFHO_SOFTMAX_ROWS16
-// The loss of a linear softmax model over the sparse data matrix S [n, d] and, in the same pass
-// over S's rows, either its gradient (Kt = 0) or the tangents of its gradient along Kt directions
-// (dW_q, db_q) — the two halves of a Reverse-HG step on softmax regression (see sparse_data.h).
-// Each thread takes a share of the rows in blocks: the logits z_i = S_i W + b of a block (and
-// dz_iq = S_i dW_q + db_q) gathered row by row, their softmax (softmax_rows16.h, the arithmetic
-// of the separate softmax kernels), then each row's gradient s_i (p_i − e_{y_i}) — or its tangents
-// s_i (diag p_i − p_i p_iᵀ) dz_iq — scattered as S_iᵀ(...) into the thread's own [d, 16] rows while
-// the row's entries are still in L1; the threads' rows are summed at the end. The separate
-// kernels read S twice (S W, then Sᵀ G from the column-ordered copy), and the logits went
-// through memory between five kernels: this reads the row-ordered half of the layout once.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-template <int Kt>
-double linearXentF32(const Parts<float>& p, int64_t n, int64_t d, const float* W, const float* b, const float* dW,
-                     const float* db, const int32_t* y, const float* w, float scale, float* ce, float* gW, float* gb,
-                     float* r, double* dLoss, int64_t c) {
-  using namespace rows16;
-  constexpr int64_t L = 16, kBlock = 64;
-  constexpr int Out = Kt == 0 ? 1 : Kt;         // scattered [d, 16] blocks: ∂W, or one per direction
-  constexpr int Sets = Kt == 0 ? 8 : 8 / (1 + Kt) > 0 ? 8 / (1 + Kt) : 1;  // accumulator sets per gather
-  const __mmask16 valid = static_cast<__mmask16>((1u << c) - 1);
-  const std::vector<int64_t> bounds = rowsPerThread(p.ptrR, n);
-  const int threads = static_cast<int>(bounds.size()) - 1;
-  std::vector<float> once0, once1;
-  // row i of W, then row i of each dW_q, each in 16 lanes (aligned whole-vector loads, adjacent)
-  float* Wp = scratch<float, 0>(static_cast<size_t>((1 + Kt) * d * L), once0);
-  for (int q = 0; q <= Kt; ++q) padRows(Wp + q * L, (1 + Kt) * L, L, q == 0 ? W : dW + (q - 1) * d * c, c, d, c, false);
-  __m512 bias[1 + Kt];
-  for (int q = 0; q <= Kt; ++q) bias[q] = _mm512_maskz_loadu_ps(valid, q == 0 ? b : db + (q - 1) * c);
-  const int64_t privSize = Out * (d + 1) * L;  // a thread's scattered rows, then its bias sums
-  float* priv = scratch<float, 1>(static_cast<size_t>(threads * privSize), once1);
-  std::vector<double> lossOf(threads * (1 + Kt), 0.0);
-  parallelRange(threads, (p.ptrR[n] + n) * (2 + 2 * Kt) * L, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      float* U = priv + t * privSize;
-      std::fill(U, U + privSize, 0.0f);
-      __m512 Ub[Out];
-      for (int o = 0; o < Out; ++o) Ub[o] = _mm512_setzero_ps();
-      alignas(64) float z[(1 + Kt) * kBlock * L];  // the block's logits, then each direction's
-      alignas(64) double rest[kBlock], shift[kBlock];
-      double loss[1 + Kt] = {};
-      for (int64_t r0 = bounds[t]; r0 < bounds[t + 1]; r0 += kBlock) {
-        const int64_t rows = std::min(kBlock, bounds[t + 1] - r0);
-        for (int64_t q = 0; q < rows; ++q) {  // logits (and their tangents) of the block
-          const int32_t e0 = p.ptrR[r0 + q], e1 = p.ptrR[r0 + q + 1];
-          __m512 acc[Sets][1 + Kt];
-          for (int u = 0; u < Sets; ++u)
-            for (int k = 0; k <= Kt; ++k) acc[u][k] = _mm512_setzero_ps();
-          int32_t e = e0;
-          for (; e + Sets <= e1; e += Sets)
-#pragma GCC unroll 8
-            for (int u = 0; u < Sets; ++u) {
-              const __m512 v = _mm512_set1_ps(p.valR[e + u]);
-              const float* row = Wp + int64_t{p.idxR[e + u]} * (1 + Kt) * L;
-#pragma GCC unroll 5
-              for (int k = 0; k <= Kt; ++k) acc[u][k] = _mm512_fmadd_ps(v, _mm512_load_ps(row + k * L), acc[u][k]);
-            }
-          for (; e < e1; ++e) {
-            const __m512 v = _mm512_set1_ps(p.valR[e]);
-            const float* row = Wp + int64_t{p.idxR[e]} * (1 + Kt) * L;
-            for (int k = 0; k <= Kt; ++k) acc[0][k] = _mm512_fmadd_ps(v, _mm512_load_ps(row + k * L), acc[0][k]);
-          }
-          for (int k = 0; k <= Kt; ++k) {
-            __m512 sum = bias[k];
-            for (int u = 0; u < Sets; ++u) sum = _mm512_add_ps(sum, acc[u][k]);
-            _mm512_store_ps(z + (k * kBlock + q) * L, sum);
-          }
-        }
-        // Each row's softmax and its gradient row (or tangents) first, for the whole block, so that
-        // the rows' horizontal sums overlap; they replace the logits (or their tangents) in z.
-        constexpr int64_t outAt = Kt == 0 ? 0 : 1;  // z's first block holding out[0]
-        for (int64_t q = 0; q < rows; ++q) {
-          const int64_t i = r0 + q;
-          const Row row = softmax(z + q * L, valid);
-          rest[q] = row.rest;
-          shift[q] = static_cast<double>(row.mx) - static_cast<double>(z[q * L + y[i]]);
-          const float si = w ? w[i] * scale : scale;
-          const __m512 g0 = minusLabel(row.p, valid, y[i]);
-          __m512 out[Out];
-          if constexpr (Kt == 0) {
-            out[0] = _mm512_mul_ps(_mm512_set1_ps(si), g0);
-          } else {
-            // s_i (diag p − p pᵀ) dz, as the separate JVP kernel has it; r = (p − e_y)·dz.
-            for (int k = 0; k < Kt; ++k) {
-              const __m512 dz = _mm512_load_ps(z + ((k + 1) * kBlock + q) * L);
-              out[k] = _mm512_maskz_mov_ps(valid, weightedHessianTimes(row.p, dz, si));
-              const double ri = sumInDouble(_mm512_maskz_mul_ps(valid, g0, dz));
-              r[k * n + i] = static_cast<float>(ri);
-              loss[1 + k] += static_cast<double>(si) * ri;
-            }
-          }
-          for (int o = 0; o < Out; ++o) {
-            Ub[o] = _mm512_add_ps(Ub[o], out[o]);
-            _mm512_store_ps(z + ((outAt + o) * kBlock + q) * L, out[o]);
-          }
-        }
-        const int32_t* idx = p.idxR;  // locals: the vector stores below may alias p's fields
-        const float* val = p.valR;
-        for (int64_t q = 0; q < rows; ++q) {  // scatter S_iᵀ out_i while row i's entries are in L1
-          __m512 out[Out];
-          for (int o = 0; o < Out; ++o) out[o] = _mm512_load_ps(z + ((outAt + o) * kBlock + q) * L);
-          const int32_t e1 = p.ptrR[r0 + q + 1];
-          for (int32_t e = p.ptrR[r0 + q]; e < e1; ++e) {
-            const __m512 v = _mm512_set1_ps(val[e]);
-            float* u = U + int64_t{idx[e]} * L;
-#pragma GCC unroll 4
-            for (int o = 0; o < Out; ++o) _mm512_store_ps(u + o * (d + 1) * L, _mm512_fmadd_ps(v, out[o], _mm512_load_ps(u + o * (d + 1) * L)));
-          }
-        }
-        // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), as the separate kernel has it
-#pragma omp simd
-        for (int64_t q = 0; q < rows; ++q) rest[q] = fastLog1p(rest[q]) + shift[q];
-        for (int64_t q = 0; q < rows; ++q) {
-          ce[r0 + q] = static_cast<float>(rest[q]);
-          loss[0] += (w ? static_cast<double>(w[r0 + q]) : 1.0) * static_cast<double>(ce[r0 + q]);
-        }
-      }
-      for (int o = 0; o < Out; ++o) _mm512_store_ps(U + (o * (d + 1) + d) * L, Ub[o]);
-      for (int k = 0; k <= Kt; ++k) lossOf[t * (1 + Kt) + k] = loss[k];
-    }
-  });
-  for (int k = 0; k < Kt; ++k) {
-    dLoss[k] = 0;
-    for (int t = 0; t < threads; ++t) dLoss[k] += lossOf[t * (1 + Kt) + 1 + k];
-  }
-  for (int o = 0; o < Out; ++o)
-    for (int64_t i = 0; i <= d; ++i) {
-      float* dst = i < d ? gW + (o * d + i) * c : gb + o * c;
-      for (int64_t j = 0; j < c; ++j) {
-        float sum = 0;
-        for (int t = 0; t < threads; ++t) sum += priv[t * privSize + (o * (d + 1) + i) * L + j];
-        dst[j] = sum;
-      }
-    }
-  double loss = 0;
-  for (int t = 0; t < threads; ++t) loss += lossOf[t * (1 + Kt)];
-  return loss * static_cast<double>(scale);
-}
-#pragma GCC diagnostic pop
-#endif
-
 }  // namespace
 
 int64_t countNonzeros(DType dtype, const void* x, int64_t n) {
@@ -659,34 +451,6 @@ void sparseGemm(DType dtype, const void* layout, int64_t rows, int64_t cols, int
                      static_cast<float>(beta), C, operands, ldc);
   else
     gemmTyped<double>(layout, rows, cols, nnz, transS, B, ldb, transB, n, alpha, beta, C, operands, ldc);
-}
-
-bool sparseLinearXentAvailable() {
-#ifdef RFHO_SOFTMAX_ROWS16
-  return true;
-#else
-  return false;
-#endif
-}
-
-double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
-                        int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
-                        double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c) {
-#ifdef RFHO_SOFTMAX_ROWS16
-  DenormalsAreZero daz;
-  const Parts<float> p = partsOf<float>(const_cast<void*>(layout), n, d, nnz);
-  const float s = static_cast<float>(scale);
-  switch (k) {
-    case 0: return linearXentF32<0>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
-    case 1: return linearXentF32<1>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
-    case 2: return linearXentF32<2>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
-    case 3: return linearXentF32<3>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
-    case 4: return linearXentF32<4>(p, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
-    default: throw ArgError("the fused linear softmax cross-entropy takes at most 4 directions");
-  }
-#else
-  throw ArgError("the fused linear softmax cross-entropy needs AVX-512 (sparseLinearXentAvailable)");
-#endif
 }
 
 }  // namespace rfho

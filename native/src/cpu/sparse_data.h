@@ -36,17 +36,4 @@ int64_t sparseDenseColumns(DType, const void* layout, int64_t rows, int64_t cols
 void sparseGemm(DType, const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS,
                 const void* const* B, int64_t ldb, bool transB, int64_t n, double alpha, double beta, void* const* C,
                 int64_t operands, int64_t ldc);
-// True where sparseLinearXent is compiled (float32 rows of ≤ 16 classes need AVX-512).
-bool sparseLinearXentAvailable();
-// The loss of a linear softmax model on the float32 sparse data matrix S [n, d] of the layout,
-// Σ_i s_i CE(S_i W + b, y_i) with s_i = scale · weights[i] (scale alone when weights is null),
-// returned, with ce [n] the unweighted per-row losses, and in the same pass over S:
-//   k = 0: the gradient, gW [d, c] and gb [c];
-//   k = 1..4 directions (dW [k, d, c], db [k, c]): the gradient's tangents gW [k, d, c] and
-//     gb [k, c], r [k, n] with r_qi = (p_i − e_{y_i})·dz_qi (dz_qi = S_i dW_q + db_q), and
-//     dLoss [k] = Σ_i s_i r_qi, the loss's tangents.
-// c ≤ 16, labels in [0, c) (the caller checks both).
-double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
-                        int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
-                        double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c);
 }  // namespace rfho

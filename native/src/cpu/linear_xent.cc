@@ -1,0 +1,546 @@
+// The loss of a linear softmax model and, in the same pass over the data matrix X [n, d], either
+// its gradient (Kt = 0) or the tangents of its gradient along Kt directions (dW_q, db_q): the two
+// halves of a Reverse-HG step on softmax regression (linear_xent.h).
+//
+// Each thread takes a share of the rows in blocks of kBlock: the logits z_i = X_i W + b of a block
+// (and dz_iq = X_i dW_q + db_q), their softmax (softmax_rows16.h, the arithmetic of the separate
+// softmax kernels), each row's gradient s_i (p_i − e_{y_i}) — or its tangents
+// s_i (diag p_i − p_i p_iᵀ) dz_iq — and then Xᵀ of those rows added into the thread's own sums while
+// the block's rows are still in cache; the threads' sums are added at the end. The separate
+// kernels read X twice (X W, then Xᵀ G) and the logits went through memory between five kernels.
+//
+// Two sources of rows, one driver: the sparse layout's CSR half (gathers over the stored entries,
+// Sᵀ as a scatter of each entry into [d, 16] rows) and a dense row-major matrix (broadcast FMAs over
+// the columns; Xᵀ as sixteen columns of X at a time against the rows' outputs in registers).
+#include "linear_xent.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "cpu_backend.h"
+#include "fast_math.h"
+#include "softmax_rows16.h"
+#include "sparse_parts.h"
+
+namespace rfho {
+
+namespace {
+
+#ifdef RFHO_SOFTMAX_ROWS16
+using namespace rows16;
+using namespace sparse_parts;
+
+constexpr int64_t L = 16, kBlock = 64;
+
+// The shapes of a pass with Kt directions.
+template <int Kt>
+struct Pass {
+  static constexpr int Sets = 1 + Kt;                  // logits, then each direction's tangents
+  static constexpr int Out = Kt == 0 ? 1 : Kt;         // outputs per row: ∂W, or one per direction
+  static constexpr int64_t outAt = Kt == 0 ? 0 : 1;    // z's first block holding an output
+};
+
+// row p of W, then row p of each dW_q, each in 16 lanes (aligned whole-vector loads, adjacent)
+template <int Kt>
+float* paddedWeights(const float* W, const float* dW, int64_t d, int64_t c, std::vector<float>& once) {
+  float* Wp = scratch<float, 4>(static_cast<size_t>(Pass<Kt>::Sets * d * L), once);
+  for (int q = 0; q <= Kt; ++q) padRows(Wp + q * L, Pass<Kt>::Sets * L, L, q == 0 ? W : dW + (q - 1) * d * c, c, d, c, false);
+  return Wp;
+}
+
+// Each row's softmax and its output row(s), for the whole block, so that the rows' horizontal sums
+// overlap; the outputs replace the logits (or their tangents) in z. rest and shift keep what the
+// row's loss needs (blockLosses), r and loss[1 + k] the tangents' terms, Ub the bias sums.
+template <int Kt>
+inline void blockOutputs(float* z, int64_t r0, int64_t rows, __mmask16 valid, const int32_t* y, const float* w,
+                         float scale, int64_t n, float* r, double* loss, __m512* Ub, double* rest, double* shift) {
+  using P = Pass<Kt>;
+  for (int64_t q = 0; q < rows; ++q) {
+    const int64_t i = r0 + q;
+    const Row row = softmax(z + q * L, valid);
+    rest[q] = row.rest;
+    shift[q] = static_cast<double>(row.mx) - static_cast<double>(z[q * L + y[i]]);
+    const float si = w ? w[i] * scale : scale;
+    const __m512 g0 = minusLabel(row.p, valid, y[i]);
+    __m512 out[P::Out];
+    if constexpr (Kt == 0) {
+      out[0] = _mm512_mul_ps(_mm512_set1_ps(si), g0);
+    } else {
+      // s_i (diag p − p pᵀ) dz, as the separate JVP kernel has it; r = (p − e_y)·dz.
+      for (int k = 0; k < Kt; ++k) {
+        const __m512 dz = _mm512_load_ps(z + ((k + 1) * kBlock + q) * L);
+        out[k] = _mm512_maskz_mov_ps(valid, weightedHessianTimes(row.p, dz, si));
+        const double ri = sumInDouble(_mm512_maskz_mul_ps(valid, g0, dz));
+        r[k * n + i] = static_cast<float>(ri);
+        loss[1 + k] += static_cast<double>(si) * ri;
+      }
+    }
+    for (int o = 0; o < P::Out; ++o) {
+      Ub[o] = _mm512_add_ps(Ub[o], out[o]);
+      _mm512_store_ps(z + ((P::outAt + o) * kBlock + q) * L, out[o]);
+    }
+  }
+}
+
+// loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), as the separate kernel has it
+inline void blockLosses(int64_t r0, int64_t rows, const float* w, double* rest, const double* shift, float* ce,
+                        double* loss0) {
+#pragma omp simd
+  for (int64_t q = 0; q < rows; ++q) rest[q] = fastLog1p(rest[q]) + shift[q];
+  for (int64_t q = 0; q < rows; ++q) {
+    ce[r0 + q] = static_cast<float>(rest[q]);
+    *loss0 += (w ? static_cast<double>(w[r0 + q]) : 1.0) * static_cast<double>(ce[r0 + q]);
+  }
+}
+
+// Rows from the sparse layout's CSR half: the logits gathered entry by entry, Sᵀ out scattered into
+// the thread's [Out][d][16] rows while the row's entries are in L1.
+template <int Kt>
+struct SparseRows {
+  using P = Pass<Kt>;
+  static constexpr int Gathers = Kt == 0 ? 8 : 8 / (1 + Kt) > 0 ? 8 / (1 + Kt) : 1;  // accumulator sets per gather
+  Parts<float> p;
+  int64_t n, d;
+
+  std::vector<int64_t> bounds() const { return rowsPerThread(p.ptrR, n); }
+  bool needsPaddedWeights() const { return true; }
+  int64_t work() const { return (p.ptrR[n] + n) * (2 + 2 * Kt) * L; }
+  int64_t sumsSize() const { return P::Out * d * L; }
+
+  void logits(int64_t r0, int64_t rows, const float* Wp, const __m512* bias, float* z) const {
+    for (int64_t q = 0; q < rows; ++q) {
+      const int32_t e0 = p.ptrR[r0 + q], e1 = p.ptrR[r0 + q + 1];
+      __m512 acc[Gathers][1 + Kt];
+      for (int u = 0; u < Gathers; ++u)
+        for (int k = 0; k <= Kt; ++k) acc[u][k] = _mm512_setzero_ps();
+      int32_t e = e0;
+      for (; e + Gathers <= e1; e += Gathers)
+#pragma GCC unroll 8
+        for (int u = 0; u < Gathers; ++u) {
+          const __m512 v = _mm512_set1_ps(p.valR[e + u]);
+          const float* row = Wp + int64_t{p.idxR[e + u]} * (1 + Kt) * L;
+#pragma GCC unroll 5
+          for (int k = 0; k <= Kt; ++k) acc[u][k] = _mm512_fmadd_ps(v, _mm512_load_ps(row + k * L), acc[u][k]);
+        }
+      for (; e < e1; ++e) {
+        const __m512 v = _mm512_set1_ps(p.valR[e]);
+        const float* row = Wp + int64_t{p.idxR[e]} * (1 + Kt) * L;
+        for (int k = 0; k <= Kt; ++k) acc[0][k] = _mm512_fmadd_ps(v, _mm512_load_ps(row + k * L), acc[0][k]);
+      }
+      for (int k = 0; k <= Kt; ++k) {
+        __m512 sum = bias[k];
+        for (int u = 0; u < Gathers; ++u) sum = _mm512_add_ps(sum, acc[u][k]);
+        _mm512_store_ps(z + (k * kBlock + q) * L, sum);
+      }
+    }
+  }
+
+  void addTransposed(int64_t r0, int64_t rows, const float* z, float* U) const {
+    const int32_t* idx = p.idxR;  // locals: the vector stores below may alias p's fields
+    const float* val = p.valR;
+    for (int64_t q = 0; q < rows; ++q) {
+      __m512 out[P::Out];
+      for (int o = 0; o < P::Out; ++o) out[o] = _mm512_load_ps(z + ((P::outAt + o) * kBlock + q) * L);
+      const int32_t e1 = p.ptrR[r0 + q + 1];
+      for (int32_t e = p.ptrR[r0 + q]; e < e1; ++e) {
+        const __m512 v = _mm512_set1_ps(val[e]);
+        float* u = U + int64_t{idx[e]} * L;
+#pragma GCC unroll 4
+        for (int o = 0; o < P::Out; ++o) _mm512_store_ps(u + o * d * L, _mm512_fmadd_ps(v, out[o], _mm512_load_ps(u + o * d * L)));
+      }
+    }
+  }
+
+  // gW[o, i, j] = Σ_t U_t[o, i, j]
+  void reduce(const float* sums, int64_t stride, int threads, int64_t c, float* gW) const {
+    for (int o = 0; o < P::Out; ++o)
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t j = 0; j < c; ++j) {
+          float sum = 0;
+          for (int t = 0; t < threads; ++t) sum += sums[t * stride + (o * d + i) * L + j];
+          gW[(o * d + i) * c + j] = sum;
+        }
+  }
+};
+
+// Rows of a dense row-major matrix. The logits from its row panels where the caller has them
+// (skinny_gemm.cc packRowPanels: 16 rows side by side, column by column): each column of a panel
+// is one vector load and a broadcast FMA per output column, every lane used (a row-major row
+// would fill c of its 16 lanes); without panels, by broadcast FMAs over the row-major rows, R rows
+// at a time, summed in blocks of 16 columns (one float32 sum over all d terms grows its rounding
+// error with d; see skinny_gemm.cc). Xᵀ out as U_t[j', i] += Σ_q X[q, i] out[q, j'] for sixteen
+// columns i at a time, the block's outputs' columns j' = (o, j) in registers while the rows of X
+// stream by from cache. Threads' shares and blocks start at multiples of 16 rows (whole panels).
+// The 16×16 tile r (row i = r[i]) transposed in place: three rounds of two-source shuffles.
+inline void transpose16(__m512* r) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+template <int Kt>
+struct DenseRows {
+  using P = Pass<Kt>;
+  static constexpr int R = Kt == 0 ? 8 : Kt <= 2 ? 4 : 2;  // rows per logits tile (accumulators ≤ 30)
+  static constexpr int kWidest = 20;                        // output columns per row-major Xᵀ tile
+  static constexpr int kNarrow = 12;                        // per tile of two panels' (or column tiles')
+  const float* X;
+  const float* panels;  // X's row panels, or null
+  const float* Wq;      // with panels: [d, Sets·c], row p = W's row p, then each dW_q's
+  int64_t n, d, c;
+
+  std::vector<int64_t> bounds() const {
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    std::vector<int64_t> b(threads + 1);
+    for (int t = 0; t < threads; ++t) b[t] = (n * t / threads) / L * L;
+    b[threads] = n;
+    return b;
+  }
+  int64_t work() const { return n * d * (P::Sets + P::Out) * L; }
+  bool needsPaddedWeights() const { return panels == nullptr; }  // the panels' logits read Wq
+  int64_t sumsSize() const { return P::Out * c * d; }
+
+  template <int Rows>
+  void logitsTile(const float* x, const float* Wp, const __m512* bias, float* z) const {
+    __m512 acc[Rows][P::Sets], part[Rows][P::Sets];
+    for (int r = 0; r < Rows; ++r)
+      for (int k = 0; k < P::Sets; ++k) acc[r][k] = _mm512_setzero_ps();
+    for (int64_t p0 = 0; p0 < d; p0 += 16) {
+      const int64_t p1 = std::min(d, p0 + 16);
+#pragma GCC unroll 8
+      for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 5
+        for (int k = 0; k < P::Sets; ++k) part[r][k] = _mm512_setzero_ps();
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* row = Wp + p * P::Sets * L;
+        __m512 wv[P::Sets];
+#pragma GCC unroll 5
+        for (int k = 0; k < P::Sets; ++k) wv[k] = _mm512_load_ps(row + k * L);
+#pragma GCC unroll 8
+        for (int r = 0; r < Rows; ++r) {
+          const __m512 v = _mm512_set1_ps(x[r * d + p]);
+#pragma GCC unroll 5
+          for (int k = 0; k < P::Sets; ++k) part[r][k] = _mm512_fmadd_ps(v, wv[k], part[r][k]);
+        }
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 5
+        for (int k = 0; k < P::Sets; ++k) acc[r][k] = _mm512_add_ps(acc[r][k], part[r][k]);
+    }
+    for (int r = 0; r < Rows; ++r)
+      for (int k = 0; k < P::Sets; ++k) _mm512_store_ps(z + (k * kBlock + r) * L, _mm512_add_ps(bias[k], acc[r][k]));
+  }
+
+  // Columns [j0, j0 + NB) of the Sets·c logits (set j / c, class j % c) of PN adjacent panels (16
+  // rows each) into z, rows from q0 within the block: each broadcast weight serves PN panels.
+  template <int NB, int PN>
+  void panelTile(const float* panel, int64_t j0, int64_t q0, int64_t rows, const float* biasAll, float* z) const {
+    __m512 acc[PN][NB];
+#pragma GCC unroll 2
+    for (int u = 0; u < PN; ++u)
+#pragma GCC unroll 12
+      for (int j = 0; j < NB; ++j) acc[u][j] = _mm512_setzero_ps();
+    const int64_t ldw = P::Sets * c;
+    for (int64_t p = 0; p < d; ++p) {
+      __m512 a[PN];
+#pragma GCC unroll 2
+      for (int u = 0; u < PN; ++u) a[u] = _mm512_load_ps(panel + (u * d + p) * L);
+      const float* wp = Wq + p * ldw + j0;
+#pragma GCC unroll 12
+      for (int j = 0; j < NB; ++j) {
+        const __m512 wj = _mm512_set1_ps(wp[j]);
+#pragma GCC unroll 2
+        for (int u = 0; u < PN; ++u) acc[u][j] = _mm512_fmadd_ps(a[u], wj, acc[u][j]);
+      }
+    }
+    alignas(64) float tile[NB][L];
+    for (int u = 0; u < PN; ++u) {
+      for (int j = 0; j < NB; ++j) _mm512_store_ps(tile[j], acc[u][j]);
+      const int64_t pr = std::min<int64_t>(L, rows - (q0 + u * L));
+      for (int j = 0; j < NB; ++j) {
+        const int64_t set = (j0 + j) / c, cls = (j0 + j) % c;
+        const float bj = biasAll[j0 + j];
+        float* zj = z + (set * kBlock + q0 + u * L) * L + cls;
+        for (int64_t q = 0; q < pr; ++q) zj[q * L] = bj + tile[j][q];
+      }
+    }
+  }
+
+  void logits(int64_t r0, int64_t rows, const float* Wp, const __m512* bias, float* z) const {
+    if (panels) {
+      alignas(64) float biasAll[P::Sets * 16];
+      for (int k = 0; k < P::Sets; ++k) _mm512_storeu_ps(biasAll + k * c, bias[k]);  // packed: c apart
+      // lanes past c stay 0: the softmax and the tangents' products read whole vectors
+      std::fill(z, z + P::Sets * kBlock * L, 0.0f);
+      const int64_t width = P::Sets * c, tiles = (width + kNarrow - 1) / kNarrow, per = (width + tiles - 1) / tiles;
+      for (int64_t q0 = 0; q0 < rows;) {
+        const float* panel = panels + (r0 + q0) / L * d * L;
+        const bool two = rows - q0 > L;
+        for (int64_t j0 = 0; j0 < width;) {
+          const int64_t nb = std::min<int64_t>(width - j0, per);
+          switch (nb) {
+#define RFHO_CASE(N) case N: if (two) panelTile<N, 2>(panel, j0, q0, rows, biasAll, z); else panelTile<N, 1>(panel, j0, q0, rows, biasAll, z); break;
+            RFHO_CASE(1) RFHO_CASE(2) RFHO_CASE(3) RFHO_CASE(4) RFHO_CASE(5) RFHO_CASE(6)
+            RFHO_CASE(7) RFHO_CASE(8) RFHO_CASE(9) RFHO_CASE(10) RFHO_CASE(11) RFHO_CASE(12)
+#undef RFHO_CASE
+          }
+          j0 += nb;
+        }
+        q0 += two ? 2 * L : L;
+      }
+      return;
+    }
+    int64_t q = 0;
+    for (; q + R <= rows; q += R) logitsTile<R>(X + (r0 + q) * d, Wp, bias, z + q * L);
+    for (; q < rows; ++q) logitsTile<1>(X + (r0 + q) * d, Wp, bias, z + q * L);
+  }
+
+  template <int NB>
+  void transposedTile(const float* x, int64_t rows, const float* const* col, float* U) const {
+    for (int64_t i0 = 0; i0 < d; i0 += L) {
+      const __mmask16 m = static_cast<__mmask16>(d - i0 >= L ? 0xFFFF : (1u << (d - i0)) - 1);
+      __m512 acc[NB];
+#pragma GCC unroll 20
+      for (int j = 0; j < NB; ++j) acc[j] = _mm512_setzero_ps();
+      for (int64_t q = 0; q < rows; ++q) {
+        const __m512 a = _mm512_maskz_loadu_ps(m, x + q * d + i0);
+#pragma GCC unroll 20
+        for (int j = 0; j < NB; ++j) acc[j] = _mm512_fmadd_ps(a, _mm512_set1_ps(col[j][q * L]), acc[j]);
+      }
+#pragma GCC unroll 20
+      for (int j = 0; j < NB; ++j) {
+        float* u = U + j * d + i0;
+        _mm512_mask_storeu_ps(u, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, u), acc[j]));
+      }
+    }
+  }
+
+  // The same from the block's panels (still in cache from its logits): each 16×16 tile of a panel
+  // (16 columns of X by its 16 rows) transposed into rows of X, two tiles of columns side by side
+  // so that each broadcast output serves both.
+  template <int NB>
+  void transposedPanelsTile(const float* block, int64_t rows, const float* const* col, float* U) const {
+    alignas(64) float xt[2][16][L];  // rows of X, 16 columns each, for two column tiles
+    for (int64_t i0 = 0; i0 < d; i0 += 2 * L) {
+      int64_t cols[2];
+      for (int h = 0; h < 2; ++h) cols[h] = std::max<int64_t>(0, std::min<int64_t>(L, d - i0 - h * L));
+      __m512 acc[2][NB];
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 12
+        for (int j = 0; j < NB; ++j) acc[h][j] = _mm512_setzero_ps();
+      for (int64_t q0 = 0; q0 < rows; q0 += L) {
+        const float* panel = block + q0 * d;  // panel q0 / 16 of the block: [d][16]
+        for (int h = 0; h < 2; ++h) {
+          __m512 t[16];
+          for (int ii = 0; ii < 16; ++ii) t[ii] = ii < cols[h] ? _mm512_load_ps(panel + (i0 + h * L + ii) * L) : _mm512_setzero_ps();
+          transpose16(t);
+          for (int q = 0; q < 16; ++q) _mm512_store_ps(xt[h][q], t[q]);
+        }
+        const int64_t pr = std::min<int64_t>(L, rows - q0);
+        for (int64_t q = 0; q < pr; ++q) {
+          const __m512 a0 = _mm512_load_ps(xt[0][q]), a1 = _mm512_load_ps(xt[1][q]);
+#pragma GCC unroll 12
+          for (int j = 0; j < NB; ++j) {
+            const __m512 g = _mm512_set1_ps(col[j][(q0 + q) * L]);
+            acc[0][j] = _mm512_fmadd_ps(a0, g, acc[0][j]);
+            acc[1][j] = _mm512_fmadd_ps(a1, g, acc[1][j]);
+          }
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        if (cols[h] == 0) break;
+        const __mmask16 m = static_cast<__mmask16>(cols[h] == L ? 0xFFFF : (1u << cols[h]) - 1);
+#pragma GCC unroll 12
+        for (int j = 0; j < NB; ++j) {
+          float* u = U + j * d + i0 + h * L;
+          _mm512_mask_storeu_ps(u, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, u), acc[h][j]));
+        }
+      }
+    }
+  }
+
+  void addTransposed(int64_t r0, int64_t rows, const float* z, float* U) const {
+    // column j' = (o, j) of the block's outputs, row q at col[j'][q * L] (room for a tile past the
+    // last column: the compiler cannot see that a tile ends within the width)
+    const float* col[P::Out * 16 + kWidest];
+    const int64_t width = P::Out * c;
+    for (int64_t jj = 0; jj < width; ++jj) col[jj] = z + (P::outAt + jj / c) * kBlock * L + jj % c;
+    const int64_t widest = panels ? kNarrow : kWidest;
+    const int64_t tiles = (width + widest - 1) / widest, per = (width + tiles - 1) / tiles;  // even tiles
+    for (int64_t j0 = 0; j0 < width;) {
+      const int64_t nb = std::min<int64_t>(width - j0, per);
+      const float* x = X + r0 * d;
+      const float* block = panels ? panels + r0 * d : nullptr;  // r0 is a multiple of 16
+      float* u = U + j0 * d;
+      switch (nb) {
+#define RFHO_NARROW(N) case N: if (block) transposedPanelsTile<N>(block, rows, col + j0, u); else transposedTile<N>(x, rows, col + j0, u); break;
+#define RFHO_WIDE(N) case N: transposedTile<N>(x, rows, col + j0, u); break;
+        RFHO_NARROW(1) RFHO_NARROW(2) RFHO_NARROW(3) RFHO_NARROW(4) RFHO_NARROW(5) RFHO_NARROW(6) RFHO_NARROW(7)
+        RFHO_NARROW(8) RFHO_NARROW(9) RFHO_NARROW(10) RFHO_NARROW(11) RFHO_NARROW(12) RFHO_WIDE(13) RFHO_WIDE(14)
+        RFHO_WIDE(15) RFHO_WIDE(16) RFHO_WIDE(17) RFHO_WIDE(18) RFHO_WIDE(19) RFHO_WIDE(20)
+#undef RFHO_NARROW
+#undef RFHO_WIDE
+      }
+      j0 += nb;
+    }
+  }
+
+  // gW[o, i, j] = Σ_t U_t[(o, j), i]
+  void reduce(const float* sums, int64_t stride, int threads, int64_t, float* gW) const {
+    for (int o = 0; o < P::Out; ++o)
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t j = 0; j < c; ++j) {
+          float sum = 0;
+          for (int t = 0; t < threads; ++t) sum += sums[t * stride + (o * c + j) * d + i];
+          gW[(o * d + i) * c + j] = sum;
+        }
+  }
+};
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The pass over the rows of `src` (SparseRows or DenseRows): the thread's sums of Xᵀ out, then its
+// bias sums, kept in per-thread scratch and added in a fixed order at the end (reproducible for a
+// given thread count).
+template <int Kt, typename Source>
+double linearXentPass(const Source& src, int64_t n, int64_t d, const float* W, const float* b, const float* dW,
+                      const float* db, const int32_t* y, const float* w, float scale, float* ce, float* gW, float* gb,
+                      float* r, double* dLoss, int64_t c) {
+  using P = Pass<Kt>;
+  const __mmask16 valid = static_cast<__mmask16>((1u << c) - 1);
+  const std::vector<int64_t> bounds = src.bounds();
+  const int threads = static_cast<int>(bounds.size()) - 1;
+  std::vector<float> once0, once1;
+  const float* Wp = src.needsPaddedWeights() ? paddedWeights<Kt>(W, dW, d, c, once0) : nullptr;
+  __m512 bias[P::Sets];
+  for (int q = 0; q <= Kt; ++q) bias[q] = _mm512_maskz_loadu_ps(valid, q == 0 ? b : db + (q - 1) * c);
+  const int64_t sums = src.sumsSize(), stride = sums + P::Out * L;
+  float* priv = scratch<float, 5>(static_cast<size_t>(threads * stride), once1);
+  std::vector<double> lossOf(threads * P::Sets, 0.0);
+  parallelRange(threads, src.work(), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* U = priv + t * stride;
+      std::fill(U, U + stride, 0.0f);
+      __m512 Ub[P::Out];
+      for (int o = 0; o < P::Out; ++o) Ub[o] = _mm512_setzero_ps();
+      alignas(64) float z[P::Sets * kBlock * L];  // the block's logits, then each direction's
+      alignas(64) double rest[kBlock], shift[kBlock];
+      double loss[P::Sets] = {};
+      for (int64_t r0 = bounds[t]; r0 < bounds[t + 1]; r0 += kBlock) {
+        const int64_t rows = std::min(kBlock, bounds[t + 1] - r0);
+        src.logits(r0, rows, Wp, bias, z);
+        blockOutputs<Kt>(z, r0, rows, valid, y, w, scale, n, r, loss, Ub, rest, shift);
+        src.addTransposed(r0, rows, z, U);
+        blockLosses(r0, rows, w, rest, shift, ce, &loss[0]);
+      }
+      for (int o = 0; o < P::Out; ++o) _mm512_storeu_ps(U + sums + o * L, Ub[o]);
+      for (int k = 0; k <= Kt; ++k) lossOf[t * P::Sets + k] = loss[k];
+    }
+  });
+  for (int k = 0; k < Kt; ++k) {
+    dLoss[k] = 0;
+    for (int t = 0; t < threads; ++t) dLoss[k] += lossOf[t * P::Sets + 1 + k];
+  }
+  src.reduce(priv, stride, threads, c, gW);
+  for (int o = 0; o < P::Out; ++o)
+    for (int64_t j = 0; j < c; ++j) {
+      float sum = 0;
+      for (int t = 0; t < threads; ++t) sum += priv[t * stride + sums + o * L + j];
+      gb[o * c + j] = sum;
+    }
+  double loss = 0;
+  for (int t = 0; t < threads; ++t) loss += lossOf[t * P::Sets];
+  return loss * static_cast<double>(scale);
+}
+#pragma GCC diagnostic pop
+
+// One pass with the source of rows built for Kt directions (k ≤ 4 checked by the caller).
+template <typename Make, typename Run>
+double withDirections(int64_t k, Make&& make, Run&& run) {
+  switch (k) {
+    case 0: return run(make(std::integral_constant<int, 0>{}), std::integral_constant<int, 0>{});
+    case 1: return run(make(std::integral_constant<int, 1>{}), std::integral_constant<int, 1>{});
+    case 2: return run(make(std::integral_constant<int, 2>{}), std::integral_constant<int, 2>{});
+    case 3: return run(make(std::integral_constant<int, 3>{}), std::integral_constant<int, 3>{});
+    case 4: return run(make(std::integral_constant<int, 4>{}), std::integral_constant<int, 4>{});
+    default: throw ArgError("the fused linear softmax cross-entropy takes at most 4 directions");
+  }
+}
+#endif
+
+}  // namespace
+
+bool linearXentAvailable() {
+#ifdef RFHO_SOFTMAX_ROWS16
+  return true;
+#else
+  return false;
+#endif
+}
+
+double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
+                        int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
+                        double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c) {
+#ifdef RFHO_SOFTMAX_ROWS16
+  DenormalsAreZero daz;
+  const Parts<float> p = partsOf<float>(const_cast<void*>(layout), n, d, nnz);
+  const float s = static_cast<float>(scale);
+  return withDirections(
+      k, [&](auto kt) { return SparseRows<decltype(kt)::value>{p, n, d}; },
+      [&](const auto& src, auto kt) {
+        return linearXentPass<decltype(kt)::value>(src, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
+      });
+#else
+  throw ArgError("the fused linear softmax cross-entropy needs AVX-512 (linearXentAvailable)");
+#endif
+}
+
+double denseLinearXent(const float* X, const float* panels, int64_t n, int64_t d, const float* W, const float* b,
+                       int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
+                       double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c) {
+#ifdef RFHO_SOFTMAX_ROWS16
+  DenormalsAreZero daz;
+  const float s = static_cast<float>(scale);
+  std::vector<float> Wq;
+  if (panels) {
+    const int64_t sets = 1 + k;
+    Wq.resize(static_cast<size_t>(d * sets * c));
+    for (int64_t p = 0; p < d; ++p)
+      for (int64_t q = 0; q < sets; ++q)
+        std::copy_n((q == 0 ? W : dW + (q - 1) * d * c) + p * c, c, Wq.data() + (p * sets + q) * c);
+  }
+  return withDirections(
+      k, [&](auto kt) { return DenseRows<decltype(kt)::value>{X, panels, Wq.data(), n, d, c}; },
+      [&](const auto& src, auto kt) {
+        return linearXentPass<decltype(kt)::value>(src, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
+      });
+#else
+  throw ArgError("the fused linear softmax cross-entropy needs AVX-512 (linearXentAvailable)");
+#endif
+}
+
+}  // namespace rfho

@@ -1,0 +1,25 @@
+// The loss of a linear softmax model with its gradient, or with its gradient's tangents, in one pass
+// over the data matrix (linear_xent.cc): over a sparse layout (sparse_data.h) or a dense matrix.
+#pragma once
+#include <cstdint>
+
+namespace rfho {
+// True where the fused passes are compiled (float32 rows of ≤ 16 classes need AVX-512).
+bool linearXentAvailable();
+// The loss of a linear softmax model on the float32 data matrix X [n, d],
+// Σ_i s_i CE(X_i W + b, y_i) with s_i = scale · weights[i] (scale alone when weights is null),
+// returned, with ce [n] the unweighted per-row losses, and in the same pass over X:
+//   k = 0: the gradient, gW [d, c] and gb [c];
+//   k = 1..4 directions (dW [k, d, c], db [k, c]): the gradient's tangents gW [k, d, c] and
+//     gb [k, c], r [k, n] with r_qi = (p_i − e_{y_i})·dz_qi (dz_qi = X_i dW_q + db_q), and
+//     dLoss [k] = Σ_i s_i r_qi, the loss's tangents.
+// c ≤ 16, labels in [0, c) (the caller checks both).
+// X as the sparse layout of a matrix with nnz stored entries:
+double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
+                        int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
+                        double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c);
+// X dense, row-major, with its row panels (packRowPanels: ⌈n/16⌉·16·d values) or null:
+double denseLinearXent(const float* X, const float* panels, int64_t n, int64_t d, const float* W, const float* b,
+                       int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
+                       double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c);
+}  // namespace rfho
