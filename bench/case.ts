@@ -21,14 +21,16 @@ interface CaseArgs {
 }
 
 /**
- * Median of `reps` timed runs of fn, after one untimed run of the same call — exactly what the
- * peers do (bench/peers/common.py `timed`: their compilation). A shorter warm-up is not the same
- * state: the first full HC T = 1000 run after a T = 10 warm-up ran a quarter slower a step than
- * the runs after it — V8's tiering of the per-step code, and a virtual machine's own ramp (a
- * native-only loop also runs slower in its first seconds).
+ * Median of `reps` timed runs of fn, after untimed runs of the same call for at least two seconds (at
+ * least one) — exactly what the peers do (bench/peers/common.py `timed`, whose first run is also
+ * their compilation). One short warm-up is not the same state: a T = 100 HC run right after one
+ * other took 2.8 ms a step, and 1.7 ms from the third on — V8's tiering of the per-step code and
+ * a virtual machine's own ramp (a native-only loop also runs slower in its first seconds).
  */
 function time<R>(fn: () => R, reps: number): { seconds: number; out: R } {
+  const warm = nowSeconds() + WARM_UP_S;
   let out = fn();
+  while (nowSeconds() < warm) out = fn();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = nowSeconds();
@@ -37,6 +39,9 @@ function time<R>(fn: () => R, reps: number): { seconds: number; out: R } {
   }
   return { seconds: median(ts), out };
 }
+
+/** Seconds of untimed runs before the timed ones (bench/peers/common.py WARM_UP_S: the same). */
+const WARM_UP_S = 2;
 
 /** FR's training loss (unit example weights) over its first 2000 images, and the seeded w0. */
 function frTraining(dtype: rf.FloatDType) {

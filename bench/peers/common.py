@@ -22,9 +22,16 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+WARM_UP_S = 2.0  # bench/case.ts WARM_UP_S: the same
+
+
 def timed(fn, reps):
-    """Runs fn once to warm up (compilation), then reps times; returns (median seconds, last result)."""
+    """Runs fn for at least WARM_UP_S seconds (at least once: the first run is the compilation) to
+    warm up, as rfho's cases do, then reps times; returns (median seconds, last result)."""
+    warm = time.perf_counter() + WARM_UP_S
     out = fn()
+    while time.perf_counter() < warm:
+        out = fn()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()

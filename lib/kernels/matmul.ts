@@ -323,17 +323,20 @@ export const LINEAR_XENT_MAX_DIRECTIONS = 4;
  * The loss Σ_i s_i CE(x_i W + b, y_i) and, from the same native pass over the data matrix x [n, d]
  * — its sparse layout where it has one, else x itself — its gradient, or, given directions
  * dW [k, d, c] and db [k, c], the gradient's tangents along them (one Hessian-vector product per
- * direction). Null where the pass does not apply: x is not a whole float32 CPU matrix, there are
- * more than 16 classes or 4 directions, or the addon was built without AVX-512. Shapes and dtypes
+ * direction). Null where the pass does not apply: x is not a whole CPU matrix in float32 (or in
+ * float64 with row panels: a dense data matrix), there are more than 16 classes or 4 directions,
+ * or the addon was built without AVX-512. Shapes and dtypes
  * are the caller's to check (linearCrossEntropy); labels are checked natively.
  */
 export function linearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number, directions?: { dW: Tensor; db: Tensor }): LinearXent | null {
   const [n, d] = x.shape, c = W.shape[1];
   const k = directions ? directions.dW.shape[0] : 0;
-  if (!native.linearXentAvailable || x.dtype !== 'float32' || x.rank !== 2 || c > 16 || x.device !== 'cpu' || W.device !== 'cpu' || k > LINEAR_XENT_MAX_DIRECTIONS) return null;
+  if (!native.linearXentAvailable || x.rank !== 2 || c > 16 || x.device !== 'cpu' || W.device !== 'cpu' || k > LINEAR_XENT_MAX_DIRECTIONS) return null;
   if (x.size !== x.storage.numel) return null; // a view into a larger buffer
   const layouts = layoutsFor(x, n, d, c), sparse = layouts?.sparse;
   const panels = sparse ? null : rowPanelsFor(layouts, x, n, d, c);
+  // float32: any layout; float64: a dense data matrix's row panels (the pass with rows in the lanes)
+  if (x.dtype !== 'float32' && !(x.dtype === 'float64' && panels)) return null;
   const ce = emptyLike(x, [n]), gW = emptyLike(W, k ? [k, d, c] : [d, c]), gb = emptyLike(b, k ? [k, c] : [c]);
   const r = k ? emptyLike(x, [k, n]) : null;
   try {

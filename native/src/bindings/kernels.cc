@@ -539,7 +539,6 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
   Buffer* r = argOptionalBuffer(info, 12, "r");
   const int64_t c = argInt(info, 13, "c", 1);
   if (!linearXentAvailable()) fail("the fused linear softmax cross-entropy is not built for this CPU (needs AVX-512)");
-  if (X.dtype != DType::F32) fail(std::string("argument '") + xName + "' must be float32 for the fused linear softmax cross-entropy");
   if (c > 16) fail("argument 'c' must be at most 16 for the fused linear softmax cross-entropy, got " + std::to_string(c));
   if (k > 4) fail("argument 'k' must be at most 4, got " + std::to_string(k));
   if (k > 0 && (!dW || !db || !r)) fail("arguments 'dW', 'db' and 'r' are needed when k > 0");
@@ -561,10 +560,10 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
       if (o && o2 && o != o2 && o->data == o2->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must differ");
   checkLabels(y, c);
   std::vector<double> dLoss(static_cast<size_t>(k));
-  const auto f = [](const Buffer* x) { return x ? static_cast<const float*>(x->data) : nullptr; };
-  const double loss = run(f(&W), f(&b), k, f(dW), f(db), static_cast<const int32_t*>(y.data), f(w), scale,
-                          static_cast<float*>(ce.data), static_cast<float*>(gW.data), static_cast<float*>(gb.data),
-                          r ? static_cast<float*>(r->data) : nullptr, dLoss.data(), c);
+  // the pointers as void*: the pass casts them to its dtype (X's, which every operand shares)
+  const auto f = [](const Buffer* x) -> void* { return x ? x->data : nullptr; };
+  const double loss = run(f(&W), f(&b), k, f(dW), f(db), static_cast<const int32_t*>(y.data), f(w), scale, f(&ce),
+                          f(&gW), f(&gb), f(r), dLoss.data(), c);
   Napi::Array out = Napi::Array::New(info.Env(), static_cast<size_t>(k + 1));
   out.Set(uint32_t{0}, Napi::Number::New(info.Env(), loss));
   for (int64_t q = 0; q < k; ++q) out.Set(static_cast<uint32_t>(q + 1), Napi::Number::New(info.Env(), dLoss[q]));
@@ -578,14 +577,20 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
 Napi::Value SparseLinearXent(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Buffer& S = argSparseLayout(info, 0, "S");
-    return linearXentCall(info, S, "S", S.sparseRows, S.sparseCols, [&](auto... a) {
-      return sparseLinearXent(S.data, S.sparseRows, S.sparseCols, S.sparseNnz, a...);
-    });
+    if (S.dtype != DType::F32) fail("argument 'S' must be float32 for the fused linear softmax cross-entropy");
+    return linearXentCall(info, S, "S", S.sparseRows, S.sparseCols,
+                          [&](void* W, void* b, int64_t k, void* dW, void* db, const int32_t* y, void* w, double scale,
+                              void* ce, void* gW, void* gb, void* r, double* dLoss, int64_t c) {
+                            const auto F = [](void* p) { return static_cast<float*>(p); };
+                            return sparseLinearXent(S.data, S.sparseRows, S.sparseCols, S.sparseNnz, F(W), F(b), k, F(dW),
+                                                    F(db), y, F(w), scale, F(ce), F(gW), F(gb), F(r), dLoss, c);
+                          });
   });
 }
 
-// denseLinearXent(X, W, b, k, ..., c, panels|null): the same on a dense float32 CPU matrix X [n, d],
-// d = W's rows (W holds d·c values; X's size a multiple of d), with X's row panels if given.
+// denseLinearXent(X, W, b, k, ..., c, panels|null): the same on a dense CPU matrix X [n, d], d = W's
+// rows (W holds d·c values; X's size a multiple of d): float32 by linear_xent.cc's pass (X's row panels
+// if given, else its rows), float64 by the pass with rows in the lanes (its row panels only).
 Napi::Value DenseLinearXent(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Buffer& X = argBuffer(info, 0, "X");
@@ -597,15 +602,27 @@ Napi::Value DenseLinearXent(const Napi::CallbackInfo& info) {
     if (X.numel % d != 0) fail("argument 'X' must hold n·d values (d = " + std::to_string(d) + "), got " + std::to_string(X.numel));
     if (X.device != Device::CPU) fail("argument 'X' must be a CPU tensor for the fused linear softmax cross-entropy");
     const int64_t n = X.numel / d;
-    if (X.dtype != DType::F32) fail("argument 'X' must be float32 for the fused linear softmax cross-entropy");
+    if (X.dtype != DType::F32 && X.dtype != DType::F64) fail("argument 'X' must be float32 or float64 for the fused linear softmax cross-entropy");
+    if (X.dtype == DType::F64 && !panels) fail("argument 'panels' is needed for a float64 'X'");
     if (panels) {
       requireSameDtype(X, "X", *panels, "panels");
       if (panels->device != Device::CPU) fail("argument 'panels' must be a CPU buffer");
-      requireNumel(*panels, (n + 15) / 16 * 16 * d, "panels");
+      const int64_t lanes = X.dtype == DType::F32 ? 16 : 8;
+      requireNumel(*panels, (n + lanes - 1) / lanes * lanes * d, "panels");
+      if (!panelsLinearXentAvailable()) fail("the fused linear softmax cross-entropy over row panels needs AVX-512");
     }
-    const float* x = static_cast<const float*>(X.data);
-    const float* pn = panels ? static_cast<const float*>(panels->data) : nullptr;
-    return linearXentCall(info, X, "X", n, d, [&](auto... a) { return denseLinearXent(x, pn, n, d, a...); });
+    return linearXentCall(info, X, "X", n, d,
+                          [&](void* Wp, void* b, int64_t k, void* dW, void* db, const int32_t* y, void* w, double scale,
+                              void* ce, void* gW, void* gb, void* r, double* dLoss, int64_t cc) {
+                            if (X.dtype == DType::F64) {
+                              const auto D = [](void* p) { return static_cast<double*>(p); };
+                              return panelsLinearXent<double>(D(panels->data), n, d, D(Wp), D(b), k, D(dW), D(db), y,
+                                                              D(w), scale, D(ce), D(gW), D(gb), D(r), dLoss, cc);
+                            }
+                            const auto F = [](void* p) { return static_cast<float*>(p); };
+                            return denseLinearXent(F(X.data), panels ? F(panels->data) : nullptr, n, d, F(Wp), F(b), k,
+                                                   F(dW), F(db), y, F(w), scale, F(ce), F(gW), F(gb), F(r), dLoss, cc);
+                          });
   });
 }
 

@@ -23,6 +23,7 @@
 #include "fast_math.h"
 #include "softmax_rows16.h"
 #include "sparse_parts.h"
+#include "transpose_tiles.h"
 
 namespace rfho {
 
@@ -173,30 +174,6 @@ struct SparseRows {
 // error with d; see skinny_gemm.cc). Xᵀ out as U_t[j', i] += Σ_q X[q, i] out[q, j'] for sixteen
 // columns i at a time, the block's outputs' columns j' = (o, j) in registers while the rows of X
 // stream by from cache. Threads' shares and blocks start at multiples of 16 rows (whole panels).
-// The 16×16 tile r (row i = r[i]) transposed in place: three rounds of two-source shuffles.
-inline void transpose16(__m512* r) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-  }
-  for (int h = 0; h < 16; h += 8)
-    for (int i = 0; i < 4; ++i) {
-      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
-      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
-    }
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-  }
-}
-
 template <int Kt>
 struct DenseRows {
   using P = Pass<Kt>;
@@ -357,7 +334,7 @@ struct DenseRows {
         for (int h = 0; h < 2; ++h) {
           __m512 t[16];
           for (int ii = 0; ii < 16; ++ii) t[ii] = ii < cols[h] ? _mm512_load_ps(panel + (i0 + h * L + ii) * L) : _mm512_setzero_ps();
-          transpose16(t);
+          transposeTile(t);
           for (int q = 0; q < 16; ++q) _mm512_store_ps(xt[h][q], t[q]);
         }
         const int64_t pr = std::min<int64_t>(L, rows - q0);

@@ -22,4 +22,11 @@ double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, c
 double denseLinearXent(const float* X, const float* panels, int64_t n, int64_t d, const float* W, const float* b,
                        int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
                        double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c);
+// X by its row panels alone (packRowPanels: 8 float64 rows side by side), rows in the vector lanes
+// (linear_xent_panels.cc; T = double); built where AVX-512 is.
+bool panelsLinearXentAvailable();
+template <typename T>
+double panelsLinearXent(const T* panels, int64_t n, int64_t d, const T* W, const T* b, int64_t k, const T* dW,
+                        const T* db, const int32_t* labels, const T* weights, double scale, T* ce, T* gW, T* gb,
+                        T* r, double* dLoss, int64_t c);
 }  // namespace rfho

@@ -1,0 +1,327 @@
+// The fused linear softmax cross-entropy (linear_xent.h) over a dense data matrix's row panels
+// (packRowPanels: L rows side by side, column by column; L = 8 float64 rows), with the rows in the
+// vector lanes throughout. Written for any T; built for float64 only: in float32 the pass of
+// linear_xent.cc (a row per vector, its 16 classes in the lanes, intrinsics) measured 0.75× of this
+// one's time on HC's data.
+//   - logits: each column of a panel is one vector load, times each weight broadcast — every lane
+//     a row, every lane used;
+//   - softmax, gradient rows and their tangents: one row per lane, class after class (no
+//     horizontal sums: a row's c values are c vectors), sums in double as the separate kernels
+//     have them (the maximal term counted as exactly 1, p_y − 1 as −Σ others);
+//   - Xᵀ of the outputs: the block's panels' L×L tiles transposed in registers into rows of X,
+//     each row's outputs broadcast against them, summed into the thread's own [Out·c, d] rows.
+// One read of the block's panels from memory; the second from cache.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "cpu_backend.h"
+#include "fast_math.h"
+#include "linear_xent.h"
+#include "simd.h"
+#include "transpose_tiles.h"
+
+namespace rfho {
+
+#if defined(__AVX512F__)
+namespace {
+
+constexpr int64_t kBlockPanels = 4;  // panels whose outputs are summed before they touch U
+constexpr int64_t kTile = 12;        // output columns per register tile
+
+template <typename T>
+struct Native;
+template <>
+struct Native<float> { typedef __m512 type; };
+template <>
+struct Native<double> { typedef __m512d type; };
+template <typename T>
+using NativeVec = typename Native<T>::type;
+inline __m512 loadNative(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512d loadNative(const double* p) { return _mm512_loadu_pd(p); }
+
+template <typename T, int Kt>
+struct PanelPass {
+  using V = typename Vec<T>::type;
+  static constexpr int64_t L = Vec<T>::L;
+  static constexpr int Sets = 1 + Kt, Out = Kt == 0 ? 1 : Kt;
+
+  const T* panels;
+  int64_t n, d, c;
+  const T* Wq;    // [d, Sets·c]: row p = W's row p, then each dW_q's
+  const T* bias;  // [Sets·c]: b, then each db_q
+  const int32_t* y;
+  const T* w;
+  double scale;
+  T* ce;
+  T* r;
+
+  // zv[(set, j)][q] = bias + Σ_p panel[p][q] Wq[p][(set, j)] for the Sets·c columns.
+  template <int NB>
+  void logitsTile(const T* panel, int64_t j0, T* zv) const {
+    V acc[NB];
+    for (int j = 0; j < NB; ++j) acc[j] = V{};
+    const int64_t ldw = Sets * c;
+    for (int64_t p = 0; p < d; ++p) {
+      const V a = loadu(panel + p * L);
+      const T* wp = Wq + p * ldw + j0;
+#pragma GCC unroll 12
+      for (int j = 0; j < NB; ++j) acc[j] += a * wp[j];
+    }
+    for (int j = 0; j < NB; ++j) storeu(zv + (j0 + j) * L, acc[j] + bias[j0 + j]);
+  }
+
+  void logits(const T* panel, T* zv) const {
+    const int64_t width = Sets * c, tiles = (width + kTile - 1) / kTile, per = (width + tiles - 1) / tiles;
+    for (int64_t j0 = 0; j0 < width;) {
+      const int64_t nb = std::min<int64_t>(width - j0, per);
+      switch (nb) {
+#define RFHO_CASE(N) case N: logitsTile<N>(panel, j0, zv); break;
+        RFHO_CASE(1) RFHO_CASE(2) RFHO_CASE(3) RFHO_CASE(4) RFHO_CASE(5) RFHO_CASE(6)
+        RFHO_CASE(7) RFHO_CASE(8) RFHO_CASE(9) RFHO_CASE(10) RFHO_CASE(11) RFHO_CASE(12)
+#undef RFHO_CASE
+      }
+      j0 += nb;
+    }
+  }
+
+  // The softmax of the panel's rows (lanes) and their outputs ov[(o, j)][q]; rows past n (the
+  // last panel's padding) get weight 0, so their outputs are 0. Adds to loss[0] (Σ w_i CE_i),
+  // loss[1 + k] (Σ s_i r_ki) and ub (the outputs' column sums).
+  void outputs(int64_t row0, const T* zv, T* ov, double* loss, double* ub) const {
+    double m[L], rest[L], s[L], zy[L], others[L];
+    int32_t yl[L];
+    bool found[L];
+    double p[16][L], dz[16][L];
+    for (int64_t q = 0; q < L; ++q) {
+      const bool valid = row0 + q < n;
+      yl[q] = valid ? y[row0 + q] : 0;
+      s[q] = valid ? (w ? static_cast<double>(static_cast<T>(w[row0 + q] * static_cast<T>(scale))) : static_cast<double>(static_cast<T>(scale))) : 0.0;
+      m[q] = zv[q];
+      rest[q] = 0;
+      zy[q] = 0;
+      found[q] = false;
+      others[q] = 0;
+    }
+    for (int64_t j = 1; j < c; ++j)
+#pragma omp simd
+      for (int64_t q = 0; q < L; ++q) m[q] = zv[j * L + q] > m[q] ? zv[j * L + q] : m[q];
+    for (int64_t j = 0; j < c; ++j)
+#pragma omp simd
+      for (int64_t q = 0; q < L; ++q) {
+        const T zj = zv[j * L + q];
+        const double e = static_cast<double>(fastExp(static_cast<T>(zj - static_cast<T>(m[q]))));
+        p[j][q] = e;
+        const bool first = !found[q] && zj == static_cast<T>(m[q]);  // the maximal term counts as exactly 1
+        found[q] = found[q] || first;
+        rest[q] += first ? 0.0 : e;
+        zy[q] += j == yl[q] ? static_cast<double>(zj) : 0.0;
+      }
+    for (int64_t j = 0; j < c; ++j)
+#pragma omp simd
+      for (int64_t q = 0; q < L; ++q) {
+        p[j][q] = static_cast<double>(static_cast<T>(p[j][q] / (1.0 + rest[q])));  // rounded once, as stored
+        others[q] += j == yl[q] ? 0.0 : p[j][q];
+      }
+    // g0_j = p_j − [j = y], with p_y − 1 = −Σ_{j≠y} p_j (no cancellation near p_y = 1)
+    const auto g0 = [&](int64_t j, int64_t q) { return j == yl[q] ? static_cast<double>(static_cast<T>(-others[q])) : p[j][q]; };
+    if constexpr (Kt == 0) {
+      for (int64_t j = 0; j < c; ++j) {
+        double sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t q = 0; q < L; ++q) {
+          const T o = static_cast<T>(s[q] * g0(j, q));
+          ov[j * L + q] = o;
+          sum += static_cast<double>(o);
+        }
+        ub[j] += sum;
+      }
+    } else {
+      for (int k = 0; k < Kt; ++k) {
+        double pd[L], rk[L];
+        for (int64_t q = 0; q < L; ++q) pd[q] = rk[q] = 0;
+        for (int64_t j = 0; j < c; ++j)
+#pragma omp simd
+          for (int64_t q = 0; q < L; ++q) {
+            dz[j][q] = static_cast<double>(zv[((1 + k) * c + j) * L + q]);
+            pd[q] += p[j][q] * dz[j][q];
+            rk[q] += g0(j, q) * dz[j][q];
+          }
+        for (int64_t j = 0; j < c; ++j) {
+          double sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t q = 0; q < L; ++q) {
+            // s (diag p − p pᵀ) dz = s p ⊙ (dz − pᵀdz), in double: dz − pᵀdz cancels
+            const T o = static_cast<T>(s[q] * p[j][q] * (dz[j][q] - pd[q]));
+            ov[(k * c + j) * L + q] = o;
+            sum += static_cast<double>(o);
+          }
+          ub[k * c + j] += sum;
+        }
+        for (int64_t q = 0; q < L; ++q) {
+          if (row0 + q >= n) break;
+          r[k * n + row0 + q] = static_cast<T>(rk[q]);
+          loss[1 + k] += s[q] * static_cast<double>(static_cast<T>(rk[q]));
+        }
+      }
+    }
+    for (int64_t q = 0; q < L; ++q) {
+      if (row0 + q >= n) break;
+      // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y)
+      const T v = static_cast<T>(std::log1p(rest[q]) + (m[q] - zy[q]));
+      ce[row0 + q] = v;
+      loss[0] += (w ? static_cast<double>(w[row0 + q]) : 1.0) * static_cast<double>(v);
+    }
+  }
+
+  // U[(o, j), i] += Σ_q X[q, i] ov[(o, j)][q] over the block's rows, columns [j0, j0 + NB).
+  template <int NB>
+  void transposedTile(const T* block, int64_t panelsInBlock, const T* ov, int64_t j0, T* U) const {
+    alignas(64) T xt[L][L];  // rows of X, L columns each
+    for (int64_t i0 = 0; i0 < d; i0 += L) {
+      const int64_t cols = std::min<int64_t>(L, d - i0);
+      V acc[NB];
+      for (int j = 0; j < NB; ++j) acc[j] = V{};
+      for (int64_t b = 0; b < panelsInBlock; ++b) {
+        const T* panel = block + b * d * L;
+        NativeVec<T> t[L];
+        for (int64_t ii = 0; ii < L; ++ii) t[ii] = ii < cols ? loadNative(panel + (i0 + ii) * L) : NativeVec<T>{};
+        transposeTile(t);
+        for (int64_t q = 0; q < L; ++q) std::memcpy(xt[q], &t[q], sizeof(V));
+        const T* o = ov + b * L;
+        for (int64_t q = 0; q < L; ++q) {
+          const V a = loadu(xt[q]);
+#pragma GCC unroll 12
+          for (int j = 0; j < NB; ++j) acc[j] += a * o[(j0 + j) * kBlockPanels * L + q];
+        }
+      }
+      for (int j = 0; j < NB; ++j) {
+        T* u = U + (j0 + j) * d + i0;
+        if (cols == L) {
+          storeu(u, loadu(u) + acc[j]);
+        } else {
+          T tmp[L];
+          storeu(tmp, acc[j]);
+          for (int64_t ii = 0; ii < cols; ++ii) u[ii] += tmp[ii];
+        }
+      }
+    }
+  }
+
+  void transposed(const T* block, int64_t panelsInBlock, const T* ov, T* U) const {
+    const int64_t width = Out * c, tiles = (width + kTile - 1) / kTile, per = (width + tiles - 1) / tiles;
+    for (int64_t j0 = 0; j0 < width;) {
+      const int64_t nb = std::min<int64_t>(width - j0, per);
+      switch (nb) {
+#define RFHO_CASE(N) case N: transposedTile<N>(block, panelsInBlock, ov, j0, U); break;
+        RFHO_CASE(1) RFHO_CASE(2) RFHO_CASE(3) RFHO_CASE(4) RFHO_CASE(5) RFHO_CASE(6)
+        RFHO_CASE(7) RFHO_CASE(8) RFHO_CASE(9) RFHO_CASE(10) RFHO_CASE(11) RFHO_CASE(12)
+#undef RFHO_CASE
+      }
+      j0 += nb;
+    }
+  }
+
+  double run(T* gW, T* gb, double* dLoss) const {
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    const int64_t panelCount = (n + L - 1) / L, uSize = Out * c * d;
+    std::vector<T> Us(static_cast<size_t>(threads * uSize), T(0));
+    std::vector<double> ubs(static_cast<size_t>(threads * Out * c), 0.0), losses(static_cast<size_t>(threads * Sets), 0.0);
+    parallelRange(threads, n * d * (Sets + Out) * L, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b0 = panelCount * t / threads, b1 = panelCount * (t + 1) / threads;
+        T* U = Us.data() + t * uSize;
+        double* ub = ubs.data() + t * Out * c;
+        double* loss = losses.data() + t * Sets;
+        alignas(64) T zv[Sets * 16 * L];
+        alignas(64) T ov[Out * 16 * kBlockPanels * L];  // [(o, j)][block row]
+        for (int64_t p0 = b0; p0 < b1; p0 += kBlockPanels) {
+          const int64_t inBlock = std::min(kBlockPanels, b1 - p0);
+          for (int64_t b = 0; b < inBlock; ++b) {
+            const T* panel = panels + (p0 + b) * d * L;
+            logits(panel, zv);
+            alignas(64) T op[Out * 16 * L];
+            outputs((p0 + b) * L, zv, op, loss, ub);
+            for (int64_t jj = 0; jj < Out * c; ++jj) std::copy_n(op + jj * L, L, ov + (jj * kBlockPanels + b) * L);
+          }
+          transposed(panels + p0 * d * L, inBlock, ov, U);
+        }
+      }
+    });
+    // the threads' sums in a fixed order (reproducible for a given thread count)
+    for (int o = 0; o < Out; ++o)
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t j = 0; j < c; ++j) {
+          T sum = 0;
+          for (int t = 0; t < threads; ++t) sum += Us[t * uSize + (o * c + j) * d + i];
+          gW[(o * d + i) * c + j] = sum;
+        }
+    for (int64_t jj = 0; jj < Out * c; ++jj) {
+      double sum = 0;
+      for (int t = 0; t < threads; ++t) sum += ubs[t * Out * c + jj];
+      gb[jj] = static_cast<T>(sum);
+    }
+    for (int k = 0; k < Kt; ++k) {
+      dLoss[k] = 0;
+      for (int t = 0; t < threads; ++t) dLoss[k] += losses[t * Sets + 1 + k];
+    }
+    double loss = 0;
+    for (int t = 0; t < threads; ++t) loss += losses[t * Sets];
+    return loss * scale;
+  }
+};
+
+template <typename T, int Kt>
+double panelsPass(const T* panels, int64_t n, int64_t d, const T* W, const T* b, const T* dW, const T* db,
+                  const int32_t* labels, const T* weights, double scale, T* ce, T* gW, T* gb, T* r, double* dLoss,
+                  int64_t c) {
+  constexpr int Sets = 1 + Kt;
+  std::vector<T> Wq(static_cast<size_t>(d * Sets * c)), bias(static_cast<size_t>(Sets * c));
+  for (int64_t p = 0; p < d; ++p)
+    for (int q = 0; q < Sets; ++q) std::copy_n((q == 0 ? W : dW + (q - 1) * d * c) + p * c, c, Wq.data() + (p * Sets + q) * c);
+  for (int q = 0; q < Sets; ++q) std::copy_n(q == 0 ? b : db + (q - 1) * c, c, bias.data() + q * c);
+  const PanelPass<T, Kt> pass{panels, n, d, c, Wq.data(), bias.data(), labels, weights, scale, ce, r};
+  return pass.run(gW, gb, dLoss);
+}
+
+}  // namespace
+#endif
+
+bool panelsLinearXentAvailable() {
+#if defined(__AVX512F__)
+  return true;
+#else
+  return false;
+#endif
+}
+
+template <typename T>
+double panelsLinearXent(const T* panels, int64_t n, int64_t d, const T* W, const T* b, int64_t k, const T* dW,
+                        const T* db, const int32_t* labels, const T* weights, double scale, T* ce, T* gW, T* gb,
+                        T* r, double* dLoss, int64_t c) {
+#if defined(__AVX512F__)
+  DenormalsAreZero daz;
+  switch (k) {
+    case 0: return panelsPass<T, 0>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
+    case 1: return panelsPass<T, 1>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
+    case 2: return panelsPass<T, 2>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
+    case 3: return panelsPass<T, 3>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
+    case 4: return panelsPass<T, 4>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
+    default: throw ArgError("the fused linear softmax cross-entropy takes at most 4 directions");
+  }
+#else
+  throw ArgError("the fused linear softmax cross-entropy over row panels needs AVX-512 (panelsLinearXentAvailable)");
+#endif
+}
+
+template double panelsLinearXent<double>(const double*, int64_t, int64_t, const double*, const double*, int64_t,
+                                         const double*, const double*, const int32_t*, const double*, double,
+                                         double*, double*, double*, double*, double*, int64_t);
+
+}  // namespace rfho
