@@ -41,6 +41,9 @@ if(RFHO_CUDA_ENABLED)
   # The runtime is linked statically: the library then needs only the driver and cuBLAS at load time.
   target_link_libraries(rfho_cuda PRIVATE CUDA::cudart_static ${CUBLAS_LIBRARY})
   list(APPEND RFHO_SOURCES native/src/cuda/loader.cc)
+  # The kernels' row arithmetic (cuda/xent_rows.h) through nvcc, run on the host against the CPU
+  # backend (native/test/xent_rows_test.cu; run by the tests where it was built).
+  set(RFHO_CUDA_HOST_TEST ON)
 else()
   if(NOT RFHO_CUDA STREQUAL "OFF")
     message(STATUS "rfho: CUDA backend skipped: ${RFHO_CUDA_REASON}")

@@ -18,6 +18,19 @@ if ! command -v node >/dev/null; then
   fi
 fi
 node --version
+# cuBLAS: the CUDA toolkit's if it has one, else the `nvidia-cublas` Python package's (the lent
+# machines have it; pip's wheel also holds libcublasLt, which libcublas loads at run time).
+if [ -z "${RFHO_CUBLAS_ROOT:-}" ] && [ ! -f /usr/local/cuda/include/cublas_v2.h ]; then
+  for py in python3 python; do
+    base=$("$py" -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null) || continue
+    header=$(find "$base" -name cublas_v2.h -path '*include*' 2>/dev/null | head -1)
+    if [ -n "$header" ]; then export RFHO_CUBLAS_ROOT=$(dirname "$(dirname "$header")"); break; fi
+  done
+fi
+if [ -n "${RFHO_CUBLAS_ROOT:-}" ]; then
+  echo "cuBLAS from $RFHO_CUBLAS_ROOT"
+  export LD_LIBRARY_PATH="$RFHO_CUBLAS_ROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 # OpenBLAS if the machine has it; otherwise plain-loop CPU products (then the GPU/CPU ratio of the
 # HC benchmark is not meaningful: the log says which BLAS was used).
 cmake -S . -B build-gpu -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DRFHO_CUDA=ON \
@@ -25,5 +38,17 @@ cmake -S . -B build-gpu -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DRFHO_CU
   || { echo "configure failed"; exit 3; }
 cmake --build build-gpu -j "$(nproc)" || { echo "build failed"; exit 4; }
 node dist/lib/cli/main.js devices | tee "$OUT/devices.json"
-node dist/bench/gpu/parity.js 2>&1 | tee "$OUT/parity.txt"
-node dist/bench/gpu.js 2>&1 | tee "$OUT/bench.txt"
+# Each step below writes its own file and its exit status; a failing step does not stop the others.
+step() { local name=$1; shift; "$@" > "$OUT/$name.txt" 2>&1; echo "$name: exit $?" | tee -a "$OUT/steps.txt"; }
+step xent-rows build/Release/rfho_xent_rows_test
+step parity node dist/bench/gpu/parity.js
+# every launch synchronised: a fault is reported against the op that caused it
+RFHO_CUDA_SYNC=1 step parity-sync node dist/bench/gpu/parity.js
+if command -v compute-sanitizer >/dev/null; then
+  step memcheck compute-sanitizer --tool memcheck --error-exitcode 9 node dist/bench/gpu/parity.js
+  step racecheck compute-sanitizer --tool racecheck --error-exitcode 9 node dist/bench/gpu/parity.js
+else
+  echo "compute-sanitizer: not on this machine" | tee -a "$OUT/steps.txt"
+fi
+step bench node dist/bench/gpu.js
+cat "$OUT/steps.txt"

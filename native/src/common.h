@@ -128,11 +128,13 @@ class Backend {
                       int64_t dstOffset, int64_t dstStride, int64_t rows, int64_t cols) = 0;
   virtual void permute(DType, const void* x, void* out, int ndim, const int64_t* shape,
                        const int64_t* perm) = 0;
+  // out[i] = x[idx[i]] for rows of rowLen; x has `rows` rows (the CPU's binding checks the indices
+  // before the call, a device backend in its kernel)
   virtual void gatherRows(DType, const void* x, const int32_t* idx, void* out, int64_t nIdx,
-                          int64_t rowLen) = 0;
-  // out (zeroed by caller or accumulated) [idx[i]] += x[i]
+                          int64_t rowLen, int64_t rows) = 0;
+  // out (zeroed by caller or accumulated) [idx[i]] += x[i]; out has `rows` rows
   virtual void scatterAddRows(DType, const void* x, const int32_t* idx, void* out, int64_t nIdx,
-                              int64_t rowLen) = 0;
+                              int64_t rowLen, int64_t rows) = 0;
   virtual void fill(DType, void* out, double value, int64_t n) = 0;
   virtual void randomUniform(DType, void* out, int64_t n, uint64_t seed, double lo, double hi) = 0;
   virtual void randomNormal(DType, void* out, int64_t n, uint64_t seed, double mean,

@@ -322,7 +322,7 @@ Napi::Value Dot(const Napi::CallbackInfo& info) {
 }
 
 void checkLabels(const Buffer& labels, int64_t c) {
-  if (labels.device != Device::CPU) return;  // device kernels clamp; the TS layer validated
+  if (labels.device != Device::CPU) return;  // a device kernel flags them; reported at the next synchronisation
   const int32_t* y = static_cast<const int32_t*>(labels.data);
   for (size_t i = 0; i < labels.numel; ++i)
     if (y[i] < 0 || y[i] >= c)
@@ -721,6 +721,7 @@ Napi::Value Permute(const Napi::CallbackInfo& info) {
   });
 }
 
+// Device tensors' indices are checked by the kernel, which reports at the next synchronisation.
 void checkIndices(const Buffer& idx, int64_t rows, const char* what) {
   if (idx.device != Device::CPU) return;
   const int32_t* v = static_cast<const int32_t*>(idx.data);
@@ -745,7 +746,7 @@ Napi::Value GatherRows(const Napi::CallbackInfo& info) {
     requireNumel(o, static_cast<int64_t>(idx.numel) * rowLen, "out");
     checkIndices(idx, static_cast<int64_t>(x.numel) / rowLen, "(rows of x)");
     backendOf(x).gatherRows(x.dtype, x.data, static_cast<const int32_t*>(idx.data), o.data,
-                            static_cast<int64_t>(idx.numel), rowLen);
+                            static_cast<int64_t>(idx.numel), rowLen, static_cast<int64_t>(x.numel) / rowLen);
     return info.Env().Undefined();
   });
 }
@@ -765,7 +766,7 @@ Napi::Value ScatterAddRows(const Napi::CallbackInfo& info) {
     checkIndices(idx, static_cast<int64_t>(o.numel) / rowLen, "(rows of out)");
     if (x.data == o.data) fail("argument 'out' must not alias 'x'");
     backendOf(x).scatterAddRows(x.dtype, x.data, static_cast<const int32_t*>(idx.data), o.data,
-                                static_cast<int64_t>(idx.numel), rowLen);
+                                static_cast<int64_t>(idx.numel), rowLen, static_cast<int64_t>(o.numel) / rowLen);
     return info.Env().Undefined();
   });
 }

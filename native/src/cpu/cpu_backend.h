@@ -153,9 +153,9 @@ class CpuBackend final : public Backend {
   void permute(DType, const void* x, void* out, int ndim, const int64_t* shape,
                const int64_t* perm) override;
   void gatherRows(DType, const void* x, const int32_t* idx, void* out, int64_t nIdx,
-                  int64_t rowLen) override;
+                  int64_t rowLen, int64_t rows) override;
   void scatterAddRows(DType, const void* x, const int32_t* idx, void* out, int64_t nIdx,
-                      int64_t rowLen) override;
+                      int64_t rowLen, int64_t rows) override;
   void fill(DType, void* out, double value, int64_t n) override;
   void randomUniform(DType, void* out, int64_t n, uint64_t seed, double lo, double hi) override;
   void randomNormal(DType, void* out, int64_t n, uint64_t seed, double mean, double std) override;

@@ -67,7 +67,7 @@ void CpuBackend::permute(DType dtype, const void* x, void* out, int ndim, const 
 }
 
 void CpuBackend::gatherRows(DType dtype, const void* x, const int32_t* idx, void* out, int64_t nIdx,
-                            int64_t rowLen) {
+                            int64_t rowLen, int64_t /* rows: the binding checked the indices */) {
   const size_t rb = rowLen * dtypeSize(dtype);
   const char* s = static_cast<const char*>(x);
   char* d = static_cast<char*>(out);
@@ -77,7 +77,7 @@ void CpuBackend::gatherRows(DType dtype, const void* x, const int32_t* idx, void
 }
 
 void CpuBackend::scatterAddRows(DType dtype, const void* x, const int32_t* idx, void* out,
-                                int64_t nIdx, int64_t rowLen) {
+                                int64_t nIdx, int64_t rowLen, int64_t /* rows: the binding checked the indices */) {
   withFloatType(dtype, [&](auto t) {
     using T = decltype(t);
     const T* s = static_cast<const T*>(x);

@@ -5,7 +5,9 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "../common.h"
+#include "xent_rows.h"
 
 namespace rfho {
 namespace {
@@ -39,6 +42,11 @@ inline unsigned blocksFor(int64_t n) {
   return static_cast<unsigned>(b < 1 ? 1 : (b > 65535 * 64 ? 65535 * 64 : b));
 }
 #define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)blockDim.x * gridDim.x)
+
+// Bits of the device status word: what a kernel found wrong in a tensor's contents, which only the
+// device reads. Reported at the next synchronisation (CudaBackend::checkStatus): no host round trip
+// per call.
+constexpr unsigned kBadIndex = 1, kBadLabel = 2;
 
 // ---- elementwise --------------------------------------------------------------------------
 
@@ -199,62 +207,64 @@ __global__ void argmaxKernel(const T* x, int32_t* out, int64_t outer, int64_t ax
 
 // ---- fused softmax cross-entropy ----------------------------------------------------------
 
+// Row arithmetic: xent_rows.h, shared with a host test against the CPU backend.
 template <typename T>
-__device__ inline double rowSoftmax(const T* z, int64_t c, double* mxOut) {
-  double mx = z[0];
-  for (int64_t j = 1; j < c; ++j) mx = z[j] > mx ? z[j] : mx;
-  double s = 0;
-  for (int64_t j = 0; j < c; ++j) s += exp(static_cast<double>(z[j]) - mx);
-  *mxOut = mx;
-  return s;
-}
-
-template <typename T>
-__global__ void xentKernel(const T* z, const int32_t* y, const T* w, T* loss, T* grad, int64_t n, int64_t c) {
+__global__ void xentKernel(const T* z, const int32_t* y, const T* w, T* loss, T* grad, int64_t n, int64_t c, unsigned* status) {
   GRID_STRIDE(i, n) {
     const T* zi = z + i * c;
-    double mx;
-    const double s = rowSoftmax(zi, c, &mx);
     const int32_t yi = y[i];
-    if (loss) loss[i] = static_cast<T>(mx + log(s) - static_cast<double>(zi[yi]));
+    if (yi < 0 || yi >= c) {  // a NaN row, flagged
+      atomicOr(status, kBadLabel);
+      if (loss) loss[i] = static_cast<T>(NAN);
+      if (grad)
+        for (int64_t j = 0; j < c; ++j) grad[i * c + j] = static_cast<T>(NAN);
+      continue;
+    }
+    const xent_rows::Stats s = xent_rows::stats(zi, c);
+    if (loss) loss[i] = static_cast<T>(xent_rows::loss(zi, yi, s));
     if (grad) {
       const double wi = w ? static_cast<double>(w[i]) : 1.0;
-      for (int64_t j = 0; j < c; ++j) {
-        const double p = exp(static_cast<double>(zi[j]) - mx) / s;
-        grad[i * c + j] = static_cast<T>(wi * (p - (j == yi ? 1.0 : 0.0)));
-      }
+      for (int64_t j = 0; j < c; ++j) grad[i * c + j] = static_cast<T>(wi * xent_rows::gradient(zi, c, yi, j, s));
     }
   }
 }
 
 template <typename T>
 __global__ void xentJvpKernel(const T* z, const int32_t* y, const T* w, const T* dz, const T* dw, T* out,
-                              int64_t n, int64_t c, int64_t k) {
+                              int64_t n, int64_t c, int64_t k, unsigned* status) {
   GRID_STRIDE(idx, n * k) {
     const int64_t t = idx / n, i = idx % n;
     const T* zi = z + i * c;
-    double mx;
-    const double s = rowSoftmax(zi, c, &mx);
+    if (y[i] < 0 || y[i] >= c) {
+      atomicOr(status, kBadLabel);
+      for (int64_t j = 0; j < c; ++j) out[(t * n + i) * c + j] = static_cast<T>(NAN);
+      continue;
+    }
+    const xent_rows::Stats s = xent_rows::stats(zi, c);
     const double wi = w ? static_cast<double>(w[i]) : 1.0;
     T* o = out + (t * n + i) * c;
-    double sd = 0;
-    if (dz) {
-      const T* d = dz + (t * n + i) * c;
-      for (int64_t j = 0; j < c; ++j) sd += exp(static_cast<double>(zi[j]) - mx) / s * static_cast<double>(d[j]);
-    }
+    const T* d = dz ? dz + (t * n + i) * c : nullptr;
+    const double sd = d ? xent_rows::probDot(zi, d, c, s) : 0.0;
     const double dwi = dw ? static_cast<double>(dw[t * n + i]) : 0.0;
     for (int64_t j = 0; j < c; ++j) {
-      const double p = exp(static_cast<double>(zi[j]) - mx) / s;
-      double v = dz ? wi * p * (static_cast<double>(dz[(t * n + i) * c + j]) - sd) : 0.0;
-      v += dwi * (p - (j == y[i] ? 1.0 : 0.0));
+      double v = d ? wi * xent_rows::prob(zi, j, s) * (static_cast<double>(d[j]) - sd) : 0.0;
+      if (dw) v += dwi * xent_rows::gradient(zi, c, y[i], j, s);
       o[j] = static_cast<T>(v);
     }
   }
 }
 
-__global__ void countOutOfRange(const int32_t* v, int64_t n, int64_t hi, unsigned long long* bad) {
-  GRID_STRIDE(i, n) if (v[i] < 0 || v[i] >= hi) atomicAdd(bad, 1ULL);
+// rows × cols elements of es bytes from a row stride ss to a row stride ds (in elements)
+__global__ void copy2dKernel(const char* src, int64_t ss, char* dst, int64_t ds, int64_t rows, int64_t cols, int es) {
+  GRID_STRIDE(i, rows * cols) {
+    const int64_t r = i / cols, c = i % cols;
+    const char* from = src + (r * ss + c) * es;
+    char* to = dst + (r * ds + c) * es;
+    if (es == 8) *reinterpret_cast<uint64_t*>(to) = *reinterpret_cast<const uint64_t*>(from);
+    else *reinterpret_cast<uint32_t*>(to) = *reinterpret_cast<const uint32_t*>(from);
+  }
 }
+
 
 // ---- data movement ------------------------------------------------------------------------
 
@@ -270,14 +280,27 @@ __global__ void permuteKernel(const T* x, T* out, int ndim, Shape8 outShape, Sha
   }
 }
 
+// An index outside [0, rows) gathers zeros and flags kBadIndex.
 template <typename T>
-__global__ void gatherKernel(const T* x, const int32_t* idx, T* out, int64_t nIdx, int64_t rowLen) {
-  GRID_STRIDE(i, nIdx * rowLen) out[i] = x[static_cast<int64_t>(idx[i / rowLen]) * rowLen + i % rowLen];
+__global__ void gatherKernel(const T* x, const int32_t* idx, T* out, int64_t nIdx, int64_t rowLen, int64_t rows, unsigned* status) {
+  GRID_STRIDE(i, nIdx * rowLen) {
+    const int32_t r = idx[i / rowLen];
+    if (r < 0 || r >= rows) {
+      out[i] = T(0);
+      atomicOr(status, kBadIndex);
+    } else {
+      out[i] = x[static_cast<int64_t>(r) * rowLen + i % rowLen];
+    }
+  }
 }
-
+// An index outside [0, rows) adds nothing and flags kBadIndex.
 template <typename T>
-__global__ void scatterAddKernel(const T* x, const int32_t* idx, T* out, int64_t nIdx, int64_t rowLen) {
-  GRID_STRIDE(i, nIdx * rowLen) atomicAdd(out + static_cast<int64_t>(idx[i / rowLen]) * rowLen + i % rowLen, x[i]);
+__global__ void scatterAddKernel(const T* x, const int32_t* idx, T* out, int64_t nIdx, int64_t rowLen, int64_t rows, unsigned* status) {
+  GRID_STRIDE(i, nIdx * rowLen) {
+    const int32_t r = idx[i / rowLen];
+    if (r < 0 || r >= rows) atomicOr(status, kBadIndex);
+    else atomicAdd(out + static_cast<int64_t>(r) * rowLen + i % rowLen, x[i]);
+  }
 }
 
 __device__ inline uint64_t devSplitmix(uint64_t x) {
@@ -320,6 +343,7 @@ class CudaBackend final : public Backend {
     const char* tf32 = std::getenv("RFHO_CUDA_TF32");
     if (tf32 && std::strcmp(tf32, "1") == 0) RFHO_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_TF32_TENSOR_OP_MATH));
     RFHO_CUDA_CHECK(cudaMalloc(&scratch_, 65536 * sizeof(double)));
+    RFHO_CUDA_CHECK(cudaMemset(status(), 0, sizeof(unsigned)));
   }
   const char* name() const override { return "cuda"; }
 
@@ -366,6 +390,7 @@ class CudaBackend final : public Backend {
     if (!bytes) return;
     RFHO_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     RFHO_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    checkStatus();
   }
   void copy(void* dst, const void* src, size_t bytes) override {
     if (bytes) RFHO_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
@@ -384,6 +409,9 @@ class CudaBackend final : public Backend {
       });
       return;
     }
+    // cuBLAS takes int dimensions, leading dimensions and batch counts: refuse what would narrow
+    for (const int64_t v : {g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.batch})
+      if (v > INT32_MAX) throw ArgError("a product's dimension " + std::to_string(v) + " exceeds cuBLAS's int range; split it");
     if (dtype == DType::F32) {
       const float al = static_cast<float>(g.alpha), be = static_cast<float>(g.beta);
       RFHO_CUBLAS_CHECK(cublasSgemmStridedBatched(blas_, tb, ta, g.n, g.m, g.k, &al, static_cast<const float*>(g.B), g.ldb,
@@ -410,7 +438,7 @@ class CudaBackend final : public Backend {
       using T = decltype(t);
       unaryKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(x), static_cast<T*>(y), n);
     });
-    check();
+    check(__func__);
   }
   void binary(DType d, BinaryOp op, const void* a, const void* b, void* out, const BroadcastPlan& p) override {
     if (p.numel == 0) return;
@@ -418,7 +446,7 @@ class CudaBackend final : public Backend {
       using T = decltype(t);
       binaryKernel<T><<<blocksFor(p.numel), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out), p);
     });
-    check();
+    check(__func__);
   }
   void binaryScalar(DType d, BinaryOp op, const void* a, double s, bool first, void* out, int64_t n) override {
     if (n == 0) return;
@@ -426,7 +454,7 @@ class CudaBackend final : public Backend {
       using T = decltype(t);
       scalarKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(a), static_cast<T>(s), first, static_cast<T*>(out), n);
     });
-    check();
+    check(__func__);
   }
   void axpby(DType d, double alpha, const void* x, double beta, const void* y, void* out, int64_t n) override {
     if (n == 0) return;
@@ -434,7 +462,7 @@ class CudaBackend final : public Backend {
       using T = decltype(t);
       axpbyKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<T>(alpha), static_cast<const T*>(x), static_cast<T>(beta), static_cast<const T*>(y), static_cast<T*>(out), n);
     });
-    check();
+    check(__func__);
   }
   void expand(DType d, const void* x, void* out, const BroadcastPlan& p) override {
     if (p.numel == 0) return;
@@ -442,7 +470,7 @@ class CudaBackend final : public Backend {
       using T = decltype(t);
       expandKernel<T><<<blocksFor(p.numel), kThreads, 0, stream_>>>(static_cast<const T*>(x), static_cast<T*>(out), p);
     });
-    check();
+    check(__func__);
   }
   void reduce(DType d, ReduceOp op, const void* x, void* out, const ReducePlan& p) override {
     int64_t reducedCount = 1;
@@ -457,39 +485,44 @@ class CudaBackend final : public Backend {
       using T = decltype(t);
       reduceKernel<T><<<blocksFor(p.outNumel), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(x), static_cast<T*>(out), p, reducedCount);
     });
-    check();
+    check(__func__);
   }
   void argmax(DType d, const void* x, int32_t* out, int64_t outer, int64_t axisLen, int64_t inner) override {
     withType(d, [&](auto t) {
       using T = decltype(t);
       argmaxKernel<T><<<blocksFor(outer * inner), kThreads, 0, stream_>>>(static_cast<const T*>(x), out, outer, axisLen, inner);
     });
-    check();
+    check(__func__);
   }
   double dot(DType d, const void* a, const void* b, int64_t n) override { return sumOf(d, a, b, n, 0); }
   int64_t countNonFinite(DType d, const void* x, int64_t n) override {
     return static_cast<int64_t>(sumOf(d, x, x, n, 1));
   }
   void softmaxXent(DType d, const void* z, const int32_t* y, const void* w, void* loss, void* grad, int64_t n, int64_t c) override {
-    checkLabels(y, n, c);
+    statusPending_ = true;
     withType(d, [&](auto t) {
       using T = decltype(t);
-      xentKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<const T*>(z), y, static_cast<const T*>(w), static_cast<T*>(loss), static_cast<T*>(grad), n, c);
+      xentKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<const T*>(z), y, static_cast<const T*>(w), static_cast<T*>(loss), static_cast<T*>(grad), n, c, status());
     });
-    check();
+    check(__func__);
   }
   void softmaxXentJvp(DType d, const void* z, const int32_t* y, const void* w, const void* dz, const void* dw, void* out, int64_t n, int64_t c, int64_t k) override {
-    checkLabels(y, n, c);
+    statusPending_ = true;
     withType(d, [&](auto t) {
       using T = decltype(t);
-      xentJvpKernel<T><<<blocksFor(n * k), kThreads, 0, stream_>>>(static_cast<const T*>(z), y, static_cast<const T*>(w), static_cast<const T*>(dz), static_cast<const T*>(dw), static_cast<T*>(out), n, c, k);
+      xentJvpKernel<T><<<blocksFor(n * k), kThreads, 0, stream_>>>(static_cast<const T*>(z), y, static_cast<const T*>(w), static_cast<const T*>(dz), static_cast<const T*>(dw), static_cast<T*>(out), n, c, k, status());
     });
-    check();
+    check(__func__);
   }
+  // A kernel rather than cudaMemcpy2DAsync: a slice along axis 0 is one row whose pitch is the whole
+  // tensor (over cudaMemcpy2D's maximum pitch for large ones), and a source stride below the row
+  // length, which the CPU accepts, is refused there.
   void copy2d(DType d, const void* src, int64_t so, int64_t ss, void* dst, int64_t dof, int64_t ds, int64_t rows, int64_t cols) override {
+    if (rows * cols == 0) return;
     const size_t es = dtypeSize(d);
-    RFHO_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(dst) + dof * es, ds * es, static_cast<const char*>(src) + so * es, ss * es,
-                                      cols * es, rows, cudaMemcpyDeviceToDevice, stream_));
+    copy2dKernel<<<blocksFor(rows * cols), kThreads, 0, stream_>>>(static_cast<const char*>(src) + so * es, ss, static_cast<char*>(dst) + dof * es, ds,
+                                                                rows, cols, static_cast<int>(es));
+    check(__func__);
   }
   void permute(DType d, const void* x, void* out, int ndim, const int64_t* shape, const int64_t* perm) override {
     Shape8 outShape{}, srcStride{};
@@ -512,27 +545,29 @@ class CudaBackend final : public Backend {
         permuteKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<const T*>(x), static_cast<T*>(out), ndim, outShape, srcStride, n);
       });
     }
-    check();
+    check(__func__);
   }
-  void gatherRows(DType d, const void* x, const int32_t* idx, void* out, int64_t nIdx, int64_t rowLen) override {
+  void gatherRows(DType d, const void* x, const int32_t* idx, void* out, int64_t nIdx, int64_t rowLen, int64_t rows) override {
     if (nIdx * rowLen == 0) return;
+    statusPending_ = true;
     if (d == DType::I32) {
-      gatherKernel<int32_t><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const int32_t*>(x), idx, static_cast<int32_t*>(out), nIdx, rowLen);
+      gatherKernel<int32_t><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const int32_t*>(x), idx, static_cast<int32_t*>(out), nIdx, rowLen, rows, status());
     } else {
       withType(d, [&](auto t) {
         using T = decltype(t);
-        gatherKernel<T><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const T*>(x), idx, static_cast<T*>(out), nIdx, rowLen);
+        gatherKernel<T><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const T*>(x), idx, static_cast<T*>(out), nIdx, rowLen, rows, status());
       });
     }
-    check();
+    check(__func__);
   }
-  void scatterAddRows(DType d, const void* x, const int32_t* idx, void* out, int64_t nIdx, int64_t rowLen) override {
+  void scatterAddRows(DType d, const void* x, const int32_t* idx, void* out, int64_t nIdx, int64_t rowLen, int64_t rows) override {
     if (nIdx * rowLen == 0) return;
+    statusPending_ = true;
     withType(d, [&](auto t) {
       using T = decltype(t);
-      scatterAddKernel<T><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const T*>(x), idx, static_cast<T*>(out), nIdx, rowLen);
+      scatterAddKernel<T><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const T*>(x), idx, static_cast<T*>(out), nIdx, rowLen, rows, status());
     });
-    check();
+    check(__func__);
   }
   void fill(DType d, void* out, double v, int64_t n) override {
     if (n == 0) return;
@@ -544,7 +579,7 @@ class CudaBackend final : public Backend {
         fillKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<T*>(out), static_cast<T>(v), n);
       });
     }
-    check();
+    check(__func__);
   }
   void randomUniform(DType d, void* out, int64_t n, uint64_t seed, double lo, double hi) override {
     if (n == 0) return;
@@ -552,7 +587,7 @@ class CudaBackend final : public Backend {
       using T = decltype(t);
       uniformKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<T*>(out), n, seed, lo, hi);
     });
-    check();
+    check(__func__);
   }
   void randomNormal(DType d, void* out, int64_t n, uint64_t seed, double mean, double sd) override {
     if (n == 0) return;
@@ -560,7 +595,7 @@ class CudaBackend final : public Backend {
       using T = decltype(t);
       normalKernel<T><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<T*>(out), n, seed, mean, sd);
     });
-    check();
+    check(__func__);
   }
   void cast(DType from, const void* x, DType to, void* out, int64_t n) override {
     if (n == 0) return;
@@ -577,9 +612,12 @@ class CudaBackend final : public Backend {
     if (from == DType::F32) pick(float{});
     else if (from == DType::F64) pick(double{});
     else pick(int32_t{});
-    check();
+    check(__func__);
   }
-  void synchronize() override { RFHO_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void synchronize() override {
+    RFHO_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    checkStatus();
+  }
 
  private:
   static constexpr size_t kMaxCache = size_t{4} << 30;
@@ -594,7 +632,21 @@ class CudaBackend final : public Backend {
     cache_.clear();
     cachedBytes_ = 0;
   }
-  void check() { RFHO_CUDA_CHECK(cudaGetLastError()); }
+  // After every launch. A kernel's fault (an illegal address, say) surfaces at some later call and
+  // leaves the context unusable: the first error seen is kept and every later call reports it,
+  // naming the op during which it was seen. RFHO_CUDA_SYNC=1 synchronises after every launch, so
+  // that the op named is the one that faulted (slow; for finding it).
+  void check(const char* op) {
+    if (!firstFault_.empty()) throw std::runtime_error("CUDA context unusable since an earlier error: " + firstFault_);
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess && syncEveryLaunch_) e = cudaStreamSynchronize(stream_);
+    if (e == cudaSuccess) return;
+    const std::string what = std::string(cudaGetErrorString(e)) + (syncEveryLaunch_ ? " in " : " seen after ") + op +
+                             (syncEveryLaunch_ ? "" : " (RFHO_CUDA_SYNC=1 names the op that faulted)");
+    // launch-configuration errors leave the context usable; faults during execution do not
+    if (e != cudaErrorInvalidValue && e != cudaErrorInvalidConfiguration && e != cudaErrorLaunchOutOfResources) firstFault_ = what;
+    throw std::runtime_error("CUDA error: " + what);
+  }
 
   double sumOf(DType d, const void* a, const void* b, int64_t n, int mode) {
     if (n == 0) return 0;
@@ -604,24 +656,37 @@ class CudaBackend final : public Backend {
       using T = decltype(t);
       partialSums<T><<<blocks, kThreads, 0, stream_>>>(static_cast<const T*>(a), static_cast<const T*>(b), n, partial, mode);
     });
-    check();
+    check(__func__);
     std::vector<double> host(blocks);
     copyToHost(host.data(), partial, blocks * sizeof(double));
     double s = 0;
     for (double v : host) s += v;
     return s;
   }
-  void checkLabels(const int32_t* y, int64_t n, int64_t c) {
-    // Labels come from JavaScript unchecked on the device; an out-of-range one would read out of
-    // bounds, so count them first (one small synchronisation per call).
-    unsigned long long* bad = reinterpret_cast<unsigned long long*>(static_cast<char*>(scratch_) + 60000 * sizeof(double));
-    RFHO_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(*bad), stream_));
-    countOutOfRange<<<blocksFor(n), kThreads, 0, stream_>>>(y, n, c, bad);
-    unsigned long long host = 0;
-    copyToHost(&host, bad, sizeof(host));
-    if (host) throw ValueError("argument 'labels' has " + std::to_string(host) + " values outside [0, " + std::to_string(c) + ")");
+  // The device status word (kBadIndex, kBadLabel), zeroed at creation and after each report.
+  unsigned* status() { return reinterpret_cast<unsigned*>(static_cast<char*>(scratch_) + 60000 * sizeof(double)); }
+  // After the stream is synchronised: what a kernel since the last report found wrong in a tensor's
+  // contents (an index or a label out of range: its rows were zeros or NaN). Reported here rather
+  // than at the call, which would drain the stream to read a flag every time.
+  void checkStatus() {
+    if (!statusPending_) return;
+    statusPending_ = false;
+    unsigned host = 0;
+    RFHO_CUDA_CHECK(cudaMemcpy(&host, status(), sizeof(host), cudaMemcpyDeviceToHost));
+    if (!host) return;
+    RFHO_CUDA_CHECK(cudaMemset(status(), 0, sizeof(unsigned)));
+    std::string what;
+    if (host & kBadIndex) what += "an index outside the rows of its tensor (gatherRows / scatterAddRows)";
+    if (host & kBadLabel) what += std::string(what.empty() ? "" : " and ") + "a label outside [0, classes) (softmax cross-entropy)";
+    throw ValueError("a CUDA op since the last synchronisation was given " + what + "; those rows are zeros or NaN");
   }
 
+  std::string firstFault_;
+  bool statusPending_ = false;  // a kernel that may flag the status word ran since the last report
+  const bool syncEveryLaunch_ = [] {
+    const char* v = std::getenv("RFHO_CUDA_SYNC");
+    return v && std::strcmp(v, "1") == 0;
+  }();
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   void* scratch_ = nullptr;

@@ -1,0 +1,2 @@
+# Empty compiler generated dependencies file for rfho_sparse_guard.
+# This may be replaced when dependencies are built.

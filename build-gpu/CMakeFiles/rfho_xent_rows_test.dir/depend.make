@@ -1,0 +1,2 @@
+# Empty dependencies file for rfho_xent_rows_test.
+# This may be replaced when dependencies are built.
