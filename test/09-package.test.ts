@@ -19,7 +19,11 @@ describe('the npm package', function () {
   it('installs from its tarball on a machine with no compiler and runs npm start\'s experiment', function () {
     if (process.platform !== 'linux') this.skip();
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-pack-'));
+    // npm pack's prepack copies the built addons into prebuilds/, which the loader tries first: left
+    // behind in a working tree, they would shadow every later build there
+    const prebuilds = path.join(root, 'prebuilds'), hadPrebuilds = fs.existsSync(prebuilds);
     const pack = spawnSync('npm', ['pack', '--pack-destination', work, '--json'], { cwd: root, encoding: 'utf8' });
+    if (!hadPrebuilds) fs.rmSync(prebuilds, { recursive: true, force: true });
     assert.equal(pack.status, 0, pack.stderr);
     const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('[')));
     const files = (info.files as { path: string }[]).map((f) => f.path);

@@ -186,6 +186,10 @@ class Backend {
 
 Backend& cpuBackend();
 Backend* cudaBackend();  // null when the CUDA backend was not built or no GPU is usable
+// Whether a CUDA device is there, asked without starting the backend (no CUDA context).
+bool cudaAvailable();
+// The backend if something has started it, else null (never starts it).
+Backend* cudaBackendIfStarted();
 std::string cudaStatus();
 
 // Counter-based generator shared by all backends so that a seed gives the same numbers anywhere.

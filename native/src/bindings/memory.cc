@@ -283,7 +283,8 @@ static Napi::Value CountNonFinite(const Napi::CallbackInfo& info) {
 
 static Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("cuda", Napi::Boolean::New(info.Env(), cudaBackend() != nullptr));
+  // a device is there; its context is made when a tensor first goes to it
+  o.Set("cuda", Napi::Boolean::New(info.Env(), cudaAvailable()));
   o.Set("cudaStatus", Napi::String::New(info.Env(), cudaStatus()));
   o.Set("blas", Napi::String::New(info.Env(), blas().name));
   return o;
@@ -291,7 +292,7 @@ static Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
 
 static Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    if (Backend* c = cudaBackend()) c->synchronize();
+    if (Backend* c = cudaBackendIfStarted()) c->synchronize();
     return info.Env().Undefined();
   });
 }

@@ -699,20 +699,27 @@ class CudaBackend final : public Backend {
 }  // namespace rfho
 
 // Entry point looked up with dlsym by the addon: a backend, or null with the reason in `err`.
-extern "C" __attribute__((visibility("default"))) rfho::Backend* rfho_cuda_create(char* err, size_t errLen) {
+// Entry points looked up with dlsym by the addon (loader.cc). The probe says whether a device is
+// there without creating a context (a context costs about half a GiB of device memory, and a run
+// that never puts a tensor on the GPU should not hold one); create makes the backend (its stream,
+// cuBLAS handle and scratch: the context) on first use.
+extern "C" __attribute__((visibility("default"))) bool rfho_cuda_probe(char* err, size_t errLen) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
     std::snprintf(err, errLen, "no CUDA device available (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-    return nullptr;
+    return false;
   }
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  std::snprintf(err, errLen, "CUDA device 0: %s (compute %d.%d, %.1f GiB)", prop.name, prop.major, prop.minor,
+                prop.totalGlobalMem / 1073741824.0);
+  return true;
+}
+
+extern "C" __attribute__((visibility("default"))) rfho::Backend* rfho_cuda_create(char* err, size_t errLen) {
   try {
-    cudaDeviceProp prop{};
-    cudaGetDeviceProperties(&prop, 0);
-    auto* b = new rfho::CudaBackend();
-    std::snprintf(err, errLen, "CUDA device 0: %s (compute %d.%d, %.1f GiB)", prop.name, prop.major, prop.minor,
-                  prop.totalGlobalMem / 1073741824.0);
-    return b;
+    return new rfho::CudaBackend();
   } catch (const std::exception& ex) {
     std::snprintf(err, errLen, "CUDA backend failed to start: %s", ex.what());
     return nullptr;

@@ -3,5 +3,7 @@
 
 namespace rfho {
 Backend* cudaBackend() { return nullptr; }
+bool cudaAvailable() { return false; }
+Backend* cudaBackendIfStarted() { return nullptr; }
 std::string cudaStatus() { return "rfho was built without the CUDA backend (RFHO_CUDA=OFF or no nvcc/cuBLAS found)"; }
 }  // namespace rfho

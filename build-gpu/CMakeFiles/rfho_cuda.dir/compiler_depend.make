@@ -1,2 +1,0 @@
-# Empty compiler generated dependencies file for rfho_cuda.
-# This may be replaced when dependencies are built.

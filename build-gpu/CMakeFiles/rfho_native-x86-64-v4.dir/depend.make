@@ -1,2 +1,0 @@
-# Empty dependencies file for rfho_native-x86-64-v4.
-# This may be replaced when dependencies are built.

@@ -1,2 +1,0 @@
-# Empty dependencies file for rfho_xent_rows_test.
-# This may be replaced when dependencies are built.
