@@ -2,6 +2,7 @@
 // one stream per context, a caching allocator. Built as a separate shared library
 // (rfho_cuda.so) that the addon loads on first use, so the addon itself never depends on the
 // CUDA runtime, cuBLAS or a driver: without them it loads and reports that no GPU is available.
+#include <cub/cub.cuh>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -293,13 +294,31 @@ __global__ void gatherKernel(const T* x, const int32_t* idx, T* out, int64_t nId
     }
   }
 }
-// An index outside [0, rows) adds nothing and flags kBadIndex.
+// scatterAddRows without atomics, so that its sums are the same bits run after run (checkpointed
+// reverse passes recompute steps and must equal the full ones): the indices sorted with their
+// positions (a stable radix sort), then one thread per output element adds its entries in position
+// order onto the old value — the CPU backend's order. Indices outside [0, rows) flag kBadIndex.
+__global__ void iotaKernel(int32_t* v, int64_t n) {
+  GRID_STRIDE(i, n) v[i] = static_cast<int32_t>(i);
+}
+__global__ void flagOutOfRange(const int32_t* idx, int64_t n, int64_t rows, unsigned* status) {
+  GRID_STRIDE(i, n) if (idx[i] < 0 || idx[i] >= rows) atomicOr(status, kBadIndex);
+}
 template <typename T>
-__global__ void scatterAddKernel(const T* x, const int32_t* idx, T* out, int64_t nIdx, int64_t rowLen, int64_t rows, unsigned* status) {
-  GRID_STRIDE(i, nIdx * rowLen) {
-    const int32_t r = idx[i / rowLen];
-    if (r < 0 || r >= rows) atomicOr(status, kBadIndex);
-    else atomicAdd(out + static_cast<int64_t>(r) * rowLen + i % rowLen, x[i]);
+__global__ void segmentAddKernel(const T* x, const int32_t* keys, const int32_t* pos, T* out, int64_t nIdx,
+                                 int64_t rowLen, int64_t rows) {
+  GRID_STRIDE(e, rows * rowLen) {
+    const int64_t r = e / rowLen, col = e % rowLen;
+    int64_t lo = 0, hi = nIdx;  // the first sorted entry with key ≥ r
+    while (lo < hi) {
+      const int64_t mid = (lo + hi) / 2;
+      if (keys[mid] < r) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo == nIdx || keys[lo] != r) continue;
+    T acc = out[e];
+    for (int64_t p = lo; p < nIdx && keys[p] == r; ++p) acc += x[static_cast<int64_t>(pos[p]) * rowLen + col];
+    out[e] = acc;
   }
 }
 
@@ -562,12 +581,33 @@ class CudaBackend final : public Backend {
   }
   void scatterAddRows(DType d, const void* x, const int32_t* idx, void* out, int64_t nIdx, int64_t rowLen, int64_t rows) override {
     if (nIdx * rowLen == 0) return;
+    if (nIdx > INT32_MAX) throw ArgError("scatterAddRows: more than 2^31 − 1 indices; split them");
     statusPending_ = true;
-    withType(d, [&](auto t) {
-      using T = decltype(t);
-      scatterAddKernel<T><<<blocksFor(nIdx * rowLen), kThreads, 0, stream_>>>(static_cast<const T*>(x), idx, static_cast<T*>(out), nIdx, rowLen, rows, status());
-    });
-    check(__func__);
+    flagOutOfRange<<<blocksFor(nIdx), kThreads, 0, stream_>>>(idx, nIdx, rows, status());
+    // keys and positions sorted (stable), in memory from the caching allocator (stream-ordered reuse)
+    const int n = static_cast<int>(nIdx);
+    size_t tempBytes = 0;
+    RFHO_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, tempBytes, idx, static_cast<int32_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                                                    static_cast<int32_t*>(nullptr), n, 0, 32, stream_));
+    const size_t listBytes = static_cast<size_t>(n) * sizeof(int32_t);
+    char* buf = static_cast<char*>(allocate(3 * listBytes + tempBytes));
+    int32_t* keys = reinterpret_cast<int32_t*>(buf);
+    int32_t* posIn = reinterpret_cast<int32_t*>(buf + listBytes);
+    int32_t* pos = reinterpret_cast<int32_t*>(buf + 2 * listBytes);
+    try {
+      iotaKernel<<<blocksFor(nIdx), kThreads, 0, stream_>>>(posIn, nIdx);
+      RFHO_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(buf + 3 * listBytes, tempBytes, idx, keys, posIn, pos, n, 0, 32, stream_));
+      withType(d, [&](auto t) {
+        using T = decltype(t);
+        segmentAddKernel<T><<<blocksFor(rows * rowLen), kThreads, 0, stream_>>>(static_cast<const T*>(x), keys, pos, static_cast<T*>(out),
+                                                                                nIdx, rowLen, rows);
+      });
+      check(__func__);
+    } catch (...) {
+      release(buf, 3 * listBytes + tempBytes);
+      throw;
+    }
+    release(buf, 3 * listBytes + tempBytes);
   }
   void fill(DType d, void* out, double v, int64_t n) override {
     if (n == 0) return;
