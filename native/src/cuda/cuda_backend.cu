@@ -139,34 +139,72 @@ __global__ void castKernel(const F* x, To* out, int64_t n) {
 
 // ---- reductions (double accumulation; fixed order within a launch configuration) -----------
 
-template <typename T>
-__global__ void reduceKernel(int op, const T* x, T* out, ReducePlan p, int64_t reducedCount) {
-  // One thread per output element, iterating over the reduced coordinates in order:
-  // deterministic, and simple enough for the reductions autodiff needs (bias sums, means).
-  GRID_STRIDE(o, p.outNumel) {
-    int64_t inStride[kMaxDims];
+// Where output o's reductions start, and where its r-th reduced element is (row-major strides of
+// the input; outStride is the row-major stride among the kept dims).
+struct ReduceIndex {
+  int64_t inStride[kMaxDims];
+  __device__ ReduceIndex(const ReducePlan& p) {
     int64_t s = 1;
     for (int d = p.ndim - 1; d >= 0; --d) {
       inStride[d] = s;
       s *= p.shape[d];
     }
-    // coordinates of the kept dims from o (outStride is the row-major stride among kept dims)
-    int64_t base = 0;
+  }
+  __device__ int64_t base(const ReducePlan& p, int64_t o) const {
+    int64_t b = 0;
     for (int d = 0; d < p.ndim; ++d)
-      if (p.outStride[d] != 0) base += ((o / p.outStride[d]) % p.shape[d]) * inStride[d];
-    double acc = op == 0 ? 0.0 : -INFINITY;
-    for (int64_t r = 0; r < reducedCount; ++r) {
-      int64_t rem = r, off = base;
-      for (int d = p.ndim - 1; d >= 0; --d) {
-        if (p.outStride[d] != 0) continue;
-        off += (rem % p.shape[d]) * inStride[d];
-        rem /= p.shape[d];
-      }
-      const double v = static_cast<double>(x[off]);
-      if (op == 0) acc += v;
-      else if (!(v <= acc) && !isnan(acc)) acc = v;  // a NaN is taken and then kept
+      if (p.outStride[d] != 0) b += ((o / p.outStride[d]) % p.shape[d]) * inStride[d];
+    return b;
+  }
+  __device__ int64_t offset(const ReducePlan& p, int64_t base, int64_t r) const {
+    int64_t off = base;
+    for (int d = p.ndim - 1; d >= 0; --d) {
+      if (p.outStride[d] != 0) continue;
+      off += (r % p.shape[d]) * inStride[d];
+      r /= p.shape[d];
     }
+    return off;
+  }
+};
+
+// acc ⊕ v for sum (op 0) or max (op 1; a NaN is taken and then kept)
+__device__ inline double combine(int op, double acc, double v) {
+  if (op == 0) return acc + v;
+  return !(v <= acc) && !isnan(acc) ? v : acc;
+}
+
+template <typename T>
+__global__ void reduceKernel(int op, const T* x, T* out, ReducePlan p, int64_t reducedCount) {
+  // One thread per output element, iterating over the reduced coordinates in order: for many
+  // outputs of short reductions (bias sums over a batch).
+  const ReduceIndex ix(p);
+  GRID_STRIDE(o, p.outNumel) {
+    const int64_t base = ix.base(p, o);
+    double acc = op == 0 ? 0.0 : -INFINITY;
+    for (int64_t r = 0; r < reducedCount; ++r) acc = combine(op, acc, static_cast<double>(x[ix.offset(p, base, r)]));
     out[o] = static_cast<T>(acc);
+  }
+}
+
+template <typename T>
+__global__ void blockReduceKernel(int op, const T* x, T* out, ReducePlan p, int64_t reducedCount) {
+  // One block per output element, its threads striding over the reduced coordinates, their partial
+  // results combined in a fixed tree: for few outputs of long reductions (a full sum would be one
+  // thread above). The same bits for a given block size.
+  __shared__ double sh[kThreads];
+  const ReduceIndex ix(p);
+  for (int64_t o = blockIdx.x; o < p.outNumel; o += gridDim.x) {
+    const int64_t base = ix.base(p, o);
+    double acc = op == 0 ? 0.0 : -INFINITY;
+    for (int64_t r = threadIdx.x; r < reducedCount; r += blockDim.x) acc = combine(op, acc, static_cast<double>(x[ix.offset(p, base, r)]));
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+      if (threadIdx.x < w) sh[threadIdx.x] = combine(op, sh[threadIdx.x], sh[threadIdx.x + w]);
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) out[o] = static_cast<T>(sh[0]);
+    __syncthreads();
   }
 }
 
@@ -502,7 +540,11 @@ class CudaBackend final : public Backend {
     }
     withType(d, [&](auto t) {
       using T = decltype(t);
-      reduceKernel<T><<<blocksFor(p.outNumel), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(x), static_cast<T*>(out), p, reducedCount);
+      // long reductions to few outputs: a block each; otherwise a thread each
+      if (reducedCount >= 4 * kThreads && p.outNumel <= 65535)
+        blockReduceKernel<T><<<static_cast<unsigned>(p.outNumel), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(x), static_cast<T*>(out), p, reducedCount);
+      else
+        reduceKernel<T><<<blocksFor(p.outNumel), kThreads, 0, stream_>>>(static_cast<int>(op), static_cast<const T*>(x), static_cast<T*>(out), p, reducedCount);
     });
     check(__func__);
   }
