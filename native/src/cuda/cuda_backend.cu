@@ -439,21 +439,25 @@ class CudaBackend final : public Backend {
     cachedBytes_ += rounded;
   }
   void copyFromHost(void* dst, const void* src, size_t bytes) override {
+    const Serial serial(opMu_);
     if (!bytes) return;
     RFHO_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
     RFHO_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be a JS array freed next
   }
   void copyToHost(void* dst, const void* src, size_t bytes) override {
+    const Serial serial(opMu_);
     if (!bytes) return;
     RFHO_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     RFHO_CUDA_CHECK(cudaStreamSynchronize(stream_));
     checkStatus();
   }
   void copy(void* dst, const void* src, size_t bytes) override {
+    const Serial serial(opMu_);
     if (bytes) RFHO_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
   }
 
   void gemm(DType dtype, const GemmArgs& g) override {
+    const Serial serial(opMu_);
     // Row-major C = op(A) op(B) is column-major Cᵀ = op(B)ᵀ op(A)ᵀ: swap the operands.
     const cublasOperation_t ta = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t tb = g.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -490,6 +494,7 @@ class CudaBackend final : public Backend {
   }
 
   void unary(DType d, UnaryOp op, const void* x, void* y, int64_t n) override {
+    const Serial serial(opMu_);
     if (n == 0) return;
     withType(d, [&](auto t) {
       using T = decltype(t);
@@ -498,6 +503,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void binary(DType d, BinaryOp op, const void* a, const void* b, void* out, const BroadcastPlan& p) override {
+    const Serial serial(opMu_);
     if (p.numel == 0) return;
     withType(d, [&](auto t) {
       using T = decltype(t);
@@ -506,6 +512,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void binaryScalar(DType d, BinaryOp op, const void* a, double s, bool first, void* out, int64_t n) override {
+    const Serial serial(opMu_);
     if (n == 0) return;
     withType(d, [&](auto t) {
       using T = decltype(t);
@@ -514,6 +521,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void axpby(DType d, double alpha, const void* x, double beta, const void* y, void* out, int64_t n) override {
+    const Serial serial(opMu_);
     if (n == 0) return;
     withType(d, [&](auto t) {
       using T = decltype(t);
@@ -522,6 +530,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void expand(DType d, const void* x, void* out, const BroadcastPlan& p) override {
+    const Serial serial(opMu_);
     if (p.numel == 0) return;
     withType(d, [&](auto t) {
       using T = decltype(t);
@@ -530,6 +539,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void reduce(DType d, ReduceOp op, const void* x, void* out, const ReducePlan& p) override {
+    const Serial serial(opMu_);
     int64_t reducedCount = 1;
     for (int i = 0; i < p.ndim; ++i)
       if (p.outStride[i] == 0) reducedCount *= p.shape[i];
@@ -549,17 +559,23 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void argmax(DType d, const void* x, int32_t* out, int64_t outer, int64_t axisLen, int64_t inner) override {
+    const Serial serial(opMu_);
     withType(d, [&](auto t) {
       using T = decltype(t);
       argmaxKernel<T><<<blocksFor(outer * inner), kThreads, 0, stream_>>>(static_cast<const T*>(x), out, outer, axisLen, inner);
     });
     check(__func__);
   }
-  double dot(DType d, const void* a, const void* b, int64_t n) override { return sumOf(d, a, b, n, 0); }
+  double dot(DType d, const void* a, const void* b, int64_t n) override {
+    const Serial serial(opMu_);
+    return sumOf(d, a, b, n, 0);
+  }
   int64_t countNonFinite(DType d, const void* x, int64_t n) override {
+    const Serial serial(opMu_);
     return static_cast<int64_t>(sumOf(d, x, x, n, 1));
   }
   void softmaxXent(DType d, const void* z, const int32_t* y, const void* w, void* loss, void* grad, int64_t n, int64_t c) override {
+    const Serial serial(opMu_);
     statusPending_ = true;
     withType(d, [&](auto t) {
       using T = decltype(t);
@@ -568,6 +584,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void softmaxXentJvp(DType d, const void* z, const int32_t* y, const void* w, const void* dz, const void* dw, void* out, int64_t n, int64_t c, int64_t k) override {
+    const Serial serial(opMu_);
     statusPending_ = true;
     withType(d, [&](auto t) {
       using T = decltype(t);
@@ -579,6 +596,7 @@ class CudaBackend final : public Backend {
   // tensor (over cudaMemcpy2D's maximum pitch for large ones), and a source stride below the row
   // length, which the CPU accepts, is refused there.
   void copy2d(DType d, const void* src, int64_t so, int64_t ss, void* dst, int64_t dof, int64_t ds, int64_t rows, int64_t cols) override {
+    const Serial serial(opMu_);
     if (rows * cols == 0) return;
     const size_t es = dtypeSize(d);
     copy2dKernel<<<blocksFor(rows * cols), kThreads, 0, stream_>>>(static_cast<const char*>(src) + so * es, ss, static_cast<char*>(dst) + dof * es, ds,
@@ -586,6 +604,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void permute(DType d, const void* x, void* out, int ndim, const int64_t* shape, const int64_t* perm) override {
+    const Serial serial(opMu_);
     Shape8 outShape{}, srcStride{};
     int64_t inStride[kMaxDims];
     int64_t n = 1;
@@ -609,6 +628,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void gatherRows(DType d, const void* x, const int32_t* idx, void* out, int64_t nIdx, int64_t rowLen, int64_t rows) override {
+    const Serial serial(opMu_);
     if (nIdx * rowLen == 0) return;
     statusPending_ = true;
     if (d == DType::I32) {
@@ -622,6 +642,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void scatterAddRows(DType d, const void* x, const int32_t* idx, void* out, int64_t nIdx, int64_t rowLen, int64_t rows) override {
+    const Serial serial(opMu_);
     if (nIdx * rowLen == 0) return;
     if (nIdx > INT32_MAX) throw ArgError("scatterAddRows: more than 2^31 − 1 indices; split them");
     statusPending_ = true;
@@ -652,6 +673,7 @@ class CudaBackend final : public Backend {
     release(buf, 3 * listBytes + tempBytes);
   }
   void fill(DType d, void* out, double v, int64_t n) override {
+    const Serial serial(opMu_);
     if (n == 0) return;
     if (d == DType::I32) {
       fillKernel<int32_t><<<blocksFor(n), kThreads, 0, stream_>>>(static_cast<int32_t*>(out), static_cast<int32_t>(v), n);
@@ -664,6 +686,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void randomUniform(DType d, void* out, int64_t n, uint64_t seed, double lo, double hi) override {
+    const Serial serial(opMu_);
     if (n == 0) return;
     withType(d, [&](auto t) {
       using T = decltype(t);
@@ -672,6 +695,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void randomNormal(DType d, void* out, int64_t n, uint64_t seed, double mean, double sd) override {
+    const Serial serial(opMu_);
     if (n == 0) return;
     withType(d, [&](auto t) {
       using T = decltype(t);
@@ -680,6 +704,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void cast(DType from, const void* x, DType to, void* out, int64_t n) override {
+    const Serial serial(opMu_);
     if (n == 0) return;
     auto launch = [&](auto f, auto t) {
       using F = decltype(f);
@@ -697,6 +722,7 @@ class CudaBackend final : public Backend {
     check(__func__);
   }
   void synchronize() override {
+    const Serial serial(opMu_);
     RFHO_CUDA_CHECK(cudaStreamSynchronize(stream_));
     checkStatus();
   }
@@ -763,6 +789,11 @@ class CudaBackend final : public Backend {
     throw ValueError("a CUDA op since the last synchronisation was given " + what + "; those rows are zeros or NaN");
   }
 
+  // One op at a time: worker threads may use CUDA at once, and the stream, the cuBLAS handle, the
+  // scratch block and the status word are shared (recursive: ops call one another). The allocator
+  // has its own lock (mu_): the garbage collector's finalizers release buffers from any thread.
+  using Serial = std::lock_guard<std::recursive_mutex>;
+  std::recursive_mutex opMu_;
   std::string firstFault_;
   bool statusPending_ = false;  // a kernel that may flag the status word ran since the last report
   const bool syncEveryLaunch_ = [] {
