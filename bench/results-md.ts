@@ -31,6 +31,9 @@ const ABOUT: Record<string, { title: string; text: string }> = {
   'revolve-plan': { title: 'Revolve planning', text: 'The schedule from the closed form against the dynamic programme it replaced, kept in the benchmark as the reference; both must recompute the same steps before a time counts. The first row is the first plan of a fresh process (`node dist/bench/revolve.js`). Goal: T = 10 000 with 100 slots under 50 ms.' },
 };
 
+/** What the first GPU run (bench/gpu/run.sh) measures, shown until its results are here. */
+const GPU_PENDING = 'Not yet run: no GPU has been at hand. `bench/gpu/run.sh` (on a lent machine, from the repository root) will record: the CUDA kernels\' softmax cross-entropy rows against the CPU backend (`rfho_xent_rows_test`); every op\'s parity with the CPU (`bench/gpu/parity.ts`), once as is and once with `RFHO_CUDA_SYNC=1`, and under `compute-sanitizer` memcheck and racecheck where installed; HC Reverse-HG (T = 100 and 1000) on the GPU against the CPU; batched gemm TFLOP/s at three shapes in float32 and float64. Each step\'s output and exit status goes to its own file in `$OUT`; its `BENCH` lines go into a date-named results file here.';
+
 function format(v: unknown): string {
   if (v === null || v === undefined) return '—';
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
@@ -71,6 +74,7 @@ export function resultsMarkdown(dir: string): string {
     const about = ABOUT[bench] ?? { title: bench, text: '' };
     out.push(`## ${about.title}`, '', about.text, '', `\`bench/results/${source.file}\` — ${source.machine}, ${source.date.slice(0, 10)}.`, '', table(source.results.filter((r) => r.bench === bench)), '');
   }
+  if (!benches.some((b) => b.startsWith('gpu'))) out.push('## On a GPU', '', GPU_PENDING, '');
   return out.join('\n');
 }
 
