@@ -1,6 +1,6 @@
 /**
  * Kernel benchmark: gemm GFLOP/s of rfho against OpenBLAS called from numpy, interleaved A/B in one
- * run, and the cost of a tiny op call from JavaScript.
+ * run, the cost of a tiny op call from JavaScript, and the memory bandwidth.
  *   node dist/bench/kernels.js [--reps N]
  */
 import { spawn } from 'node:child_process';
@@ -92,6 +92,26 @@ async function main() {
   emit({ bench: 'tiny-op', what: 'kernels.binary add [4] incl. alloc+dispose', us_per_call: +median(perCall).toFixed(3) });
   emit({ bench: 'tiny-op', what: 'native binary add [4] into existing output', us_per_call: +median(raw).toFixed(3) });
   emit({ bench: 'tiny-op', what: 'differentiable rf.add [4] incl. alloc+dispose', us_per_call: +median(opAd).toFixed(3) });
+  bandwidth();
+}
+
+/**
+ * The machine's memory bandwidth as the STREAM "add" kernel measures it (c = a + b, two reads and
+ * a write, on every core), with operands that stay in cache and ones that do not, and the floor it
+ * sets under a hyper-cleaning Reverse-HG step on dense data: the step's two fused passes read the
+ * data matrix's row panels once each (Fashion-MNIST's 5000×784 in float32: 2 × 15.7 MB).
+ */
+function bandwidth(): void {
+  const hcStepBytes = 2 * 5000 * 784 * 4;
+  for (const mb of [4, 256]) {
+    const n = (mb * 2 ** 20) / 4;
+    const a = rf.ones([n]), b = rf.ones([n]), c = rf.ones([n]);
+    const { native } = require('../lib/native/binding') as typeof import('../lib/native/binding');
+    const s = timeMedian(() => native.binary(0, a.handle, a.shape, b.handle, b.shape, c.handle), mb > 64 ? 7 : 51);
+    const gbs = (3 * mb * 2 ** 20) / s / 1e9;
+    emit({ bench: 'bandwidth', what: `STREAM add, ${mb} MB per operand${mb > 64 ? ' (from memory)' : ' (in cache)'}`, gb_per_s: +gbs.toFixed(1), hc_dense_step_floor_ms: +((hcStepBytes / (gbs * 1e9)) * 1e3).toFixed(2) });
+    [a, b, c].forEach((t) => t.dispose());
+  }
 }
 
 main().catch((e) => {
