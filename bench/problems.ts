@@ -75,8 +75,10 @@ function hcSets(folder: string, data: HcData, N: number): { train: rf.data.Datas
   const meta = fs.existsSync(metaFile) ? JSON.parse(fs.readFileSync(metaFile, 'utf8')) : null;
   if (meta?.data === data && meta?.shapes?.X?.[0] === N) {
     const d = meta.shapes.X[1];
-    const f32 = (name: string) => new Float32Array(fs.readFileSync(path.join(folder, `${name}.bin`)).buffer.slice(0));
-    const i32 = (name: string) => new Int32Array(fs.readFileSync(path.join(folder, `${name}.bin`)).buffer.slice(0));
+    // the file's own bytes (a Buffer may be a view into a larger pool), aligned for the typed array
+    const bytes = (name: string) => { const b = fs.readFileSync(path.join(folder, `${name}.bin`)); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); };
+    const f32 = (name: string) => new Float32Array(bytes(name));
+    const i32 = (name: string) => new Int32Array(bytes(name));
     return { train: rf.data.makeDataset(data, f32('X'), i32('y'), d, 10), valid: rf.data.makeDataset(data, f32('Xv'), i32('yv'), d, 10) };
   }
   const ds = hcDataset(data, 2 * N);

@@ -5,10 +5,11 @@ import {
   HC_CHECKPOINT_KIND, HC_CHECKPOINT_VERSION, HC_DEFAULTS, HyperCleaningCheckpoint, HyperCleaningOptions, HyperCleaningRecord,
   checkHyperCleaningCheckpoint, checkHyperCleaningOptions, runHyperCleaning, HC_LOG_COLUMNS,
 } from '../../experiments/hyperCleaning';
-import { barChart, histogram, lineChart, withRule, writePlot } from '../../report/plots';
+import { barChart, histogram, lineChart, withRule } from '../../report/plots';
 import { readStateFile, writeStateFile } from '../../report/stateFile';
 import { ArgumentError } from '../../errors/errors';
 import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, readFolderJson, refuseUnknown } from './types';
+import { writeReport } from './report';
 
 const OPTION_NAMES = [...Object.keys(HC_DEFAULTS), 'innerLr', 'K'];
 
@@ -70,11 +71,7 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
     precision: result.final.precision, recall: result.final.recall, f1: result.final.f1, flagged: result.final.flagged, threshold: result.settings.threshold,
     validation: result.records.at(-1)?.validation ?? null, seconds: result.seconds, out: path.resolve(folder.dir),
   };
-  folder.writeJson('summary.json', summary);
-  const plots: string[] = [];
-  for (const { name, spec } of charts(folder.dir)) plots.push(...(await writePlot(spec, folder.file(name))));
-  summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', 'summary.json', ...plots.map((p) => path.basename(p))];
-  return summary;
+  return writeReport(folder, summary, charts, ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json']);
 }
 
 /** λ now: the final values of a finished run, else the last checkpoint's. */

@@ -1,9 +1,10 @@
 /** Learning task interactions (paper §5.2) as a job kind: its run and its report (no checkpoints: a restart begins again). */
 import * as path from 'node:path';
 import { TI_DEFAULTS, TaskInteractionOptions, TaskInteractionRecord, runTaskInteractions } from '../../experiments/taskInteractions';
-import { barChart, heatMap, lineChart, writePlot } from '../../report/plots';
+import { barChart, heatMap, lineChart } from '../../report/plots';
 import { ArgumentError } from '../../errors/errors';
 import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, readFolderJson, refuseUnknown } from './types';
+import { writeReport } from './report';
 
 function checkOptions(options: Record<string, unknown>): void {
   if (!options || typeof options !== 'object' || Array.isArray(options)) throw new ArgumentError(`task-interactions: 'options' must be an object`);
@@ -38,11 +39,7 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
     rho: result.learned.rho, lr: result.learned.lr, momentum: result.learned.momentum,
     validation: result.records.at(-1)?.validation ?? null, interrupted: result.interrupted, seconds: result.seconds, out: path.resolve(folder.dir),
   };
-  folder.writeJson('summary.json', summary);
-  const plots: string[] = [];
-  for (const { name, spec } of charts(folder.dir)) plots.push(...(await writePlot(spec, folder.file(name))));
-  summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', ...(b ? ['baselines.json'] : []), 'summary.json', ...plots.map((p) => path.basename(p))];
-  return summary;
+  return writeReport(folder, summary, charts, ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', ...(b ? ['baselines.json'] : [])]);
 }
 
 /** The report's charts: the headline (learned against the baselines), the learned A, the validation error. */

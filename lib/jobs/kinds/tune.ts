@@ -1,9 +1,10 @@
 /** RTHO tuning as a job kind: its run and its report (no checkpoints: the carried training state is not saved, a restart begins again). */
 import * as path from 'node:path';
 import { TUNE_DEFAULTS, TuneOptions, TuneRecord, runTune, tuneLogColumns } from '../../experiments/tune';
-import { barChart, lineChart, panels, writePlot } from '../../report/plots';
+import { barChart, lineChart, panels } from '../../report/plots';
 import { ArgumentError } from '../../errors/errors';
 import { JobContext, JobKind, JobSummary, NamedChart, loggedRecords, readFolderJson, refuseUnknown } from './types';
+import { writeReport } from './report';
 
 function checkOptions(options: Record<string, unknown>): void {
   if (!options || typeof options !== 'object' || Array.isArray(options)) throw new ArgumentError(`tune: 'options' must be an object`);
@@ -40,11 +41,7 @@ async function run(options: Record<string, unknown>, ctx: JobContext): Promise<J
     randomSearchTrials: b?.randomSearch.trials.length ?? null,
     interrupted: result.interrupted, seconds: result.seconds, out: path.resolve(folder.dir),
   };
-  folder.writeJson('summary.json', summary);
-  const plots: string[] = [];
-  for (const { name, spec } of charts(folder.dir)) plots.push(...(await writePlot(spec, folder.file(name))));
-  summary.files = ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', ...(b ? ['baselines.json'] : []), 'summary.json', ...plots.map((p) => path.basename(p))];
-  return summary;
+  return writeReport(folder, summary, charts, ['settings.json', 'log.jsonl', 'log.csv', 'hyperparameters.json', ...(b ? ['baselines.json'] : [])]);
 }
 
 /** The report's charts: validation error, test accuracy, and the hyperparameters along training. */

@@ -154,16 +154,8 @@ struct SparseRows {
     }
   }
 
-  // gW[o, i, j] = Σ_t U_t[o, i, j]
-  void reduce(const float* sums, int64_t stride, int threads, int64_t c, float* gW) const {
-    for (int o = 0; o < P::Out; ++o)
-      for (int64_t i = 0; i < d; ++i)
-        for (int64_t j = 0; j < c; ++j) {
-          float sum = 0;
-          for (int t = 0; t < threads; ++t) sum += sums[t * stride + (o * d + i) * L + j];
-          gW[(o * d + i) * c + j] = sum;
-        }
-  }
+  // where a thread's sums hold output o's entry (i, j): U[o, i, j] in 16 lanes
+  int64_t sumAt(int o, int64_t i, int64_t j) const { return (o * d + i) * L + j; }
 };
 
 // Rows of a dense row-major matrix. The logits from its row panels where the caller has them
@@ -386,16 +378,8 @@ struct DenseRows {
     }
   }
 
-  // gW[o, i, j] = Σ_t U_t[(o, j), i]
-  void reduce(const float* sums, int64_t stride, int threads, int64_t, float* gW) const {
-    for (int o = 0; o < P::Out; ++o)
-      for (int64_t i = 0; i < d; ++i)
-        for (int64_t j = 0; j < c; ++j) {
-          float sum = 0;
-          for (int t = 0; t < threads; ++t) sum += sums[t * stride + (o * c + j) * d + i];
-          gW[(o * d + i) * c + j] = sum;
-        }
-  }
+  // where a thread's sums hold output o's entry (i, j): U[(o, j), i]
+  int64_t sumAt(int o, int64_t i, int64_t j) const { return (o * c + j) * d + i; }
 };
 
 #pragma GCC diagnostic push
@@ -442,7 +426,14 @@ double linearXentPass(const Source& src, int64_t n, int64_t d, const float* W, c
     dLoss[k] = 0;
     for (int t = 0; t < threads; ++t) dLoss[k] += lossOf[t * P::Sets + 1 + k];
   }
-  src.reduce(priv, stride, threads, c, gW);
+  // gW[o, i, j] = Σ_t of thread t's sums, in thread order
+  for (int o = 0; o < P::Out; ++o)
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t j = 0; j < c; ++j) {
+        float sum = 0;
+        for (int t = 0; t < threads; ++t) sum += priv[t * stride + src.sumAt(o, i, j)];
+        gW[(o * d + i) * c + j] = sum;
+      }
   for (int o = 0; o < P::Out; ++o)
     for (int64_t j = 0; j < c; ++j) {
       float sum = 0;
