@@ -4,6 +4,8 @@ import * as rf from '../lib';
 import * as KI from '../lib/kernels';
 import { Tensor } from '../lib';
 import { rand } from './helpers';
+import { scopeDepth } from '../lib/tensor/scope';
+import { engine } from '../lib/autodiff/engine';
 
 /** Bytes of tensors created and not disposed (the garbage collector does not move it). */
 const undisposed = () => rf.memory().undisposedBytes;
@@ -100,6 +102,46 @@ describe('asynchronous hypergradients', function () {
         assert.ok(stepsAfterAbort <= 1, `${stepsAfterAbort} inner steps ran after the abort`);
         assert.equal(undisposed(), before, `native memory back to its level after an abort at turn ${at}`);
       }
+    });
+  }
+
+  for (const method of ['reverseHG', 'forwardHG'] as const) {
+    it(`${method}: yields inside each step's reverse sweep; code run between slices sees no transformation or scope of it`, async () => {
+      const p = makeProblem('momentum');
+      const run = method === 'reverseHG' ? (o: object) => rf.reverseHGAsync(p, { T, ...o }) : (o: object) => rf.forwardHGAsync(p, { T, ...o });
+      const sync = method === 'reverseHG' ? rf.reverseHG(p, { T }) : rf.forwardHG(p, { T });
+      const a = rf.tensor([1.5, -2, 0.25], undefined, { dtype });
+      const made: Tensor[] = [];
+      let turns = 0, on = true, wrong = 0;
+      // Between two slices: the engine idle, no scope open, and a gradient taken as usual; a tensor
+      // made here (outside any scope) must outlive the scopes the suspended computation has open.
+      const tick = () => {
+        if (!on) return;
+        turns++;
+        if (scopeDepth() !== 0 || engine.reverseDepth !== 0 || engine.forwardK !== 0 || engine.reversePaused) wrong++;
+        const g = rf.tidy(() => rf.grad((x: Tensor) => rf.sum(rf.mul(x, x)))(a));
+        if (Array.from(g.toArray()).some((v, i) => v !== 2 * Number(a.toArray()[i]))) wrong++;
+        g.dispose();
+        made.push(rf.tensor([turns], undefined, { dtype }));
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      let result: rf.HypergradientResult;
+      try {
+        result = await run({ sliceMs: 0 });
+      } finally {
+        on = false;
+      }
+      assert.equal(wrong, 0, 'code between slices saw a transformation or scope of the suspended computation');
+      assert.deepEqual(bits(result), bits(sync));
+      // a step's sweeps visit a dozen nodes or more (15–30 turns a step here); yielding only
+      // between steps and around the forward passes gives 2–4
+      assert.ok(turns > 8 * T, `${turns} turns of the event loop for ${T} steps: the sweeps did not yield`);
+      assert.ok(made.every((t) => !t.isDisposed), 'a tensor made between slices was freed by the computation');
+      made.forEach((t) => t.dispose());
+      a.dispose();
+      free(sync);
+      free(result);
     });
   }
 

@@ -8,7 +8,9 @@
  * another transformation: reverse-over-reverse records the backward pass, and forward-over-reverse
  * (hvp) carries tangents through it. One forward level at a time; any number of reverse levels.
  */
+import { RfhoError } from '../errors/errors';
 import { GradNode, Tensor } from '../tensor/tensor';
+import { registerSuspendableState } from '../util/stepwise';
 
 export type VjpRule = (g: Tensor) => (Tensor | null)[];
 export type JvpRule = (tangents: (Tensor | null)[]) => Tensor | null;
@@ -34,7 +36,28 @@ interface EngineState {
   vjpPrimalUnused: boolean[] | null;
 }
 
-export const engine: EngineState = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false, forwardBaseDepth: 0, vjpPrimalUnused: null };
+const IDLE: Readonly<EngineState> = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false, forwardBaseDepth: 0, vjpPrimalUnused: null };
+
+export const engine: EngineState = { ...IDLE };
+
+function isIdle(): boolean {
+  return (Object.keys(IDLE) as (keyof EngineState)[]).every((k) => engine[k] === IDLE[k]);
+}
+
+// A transformation suspended mid-way (a reverse sweep yielding between nodes in a stepwise
+// computation) takes its flags with it: ops run meanwhile by other code see no transformation.
+registerSuspendableState<EngineState>({
+  name: 'autodiff engine',
+  suspend: () => {
+    const saved = { ...engine };
+    Object.assign(engine, IDLE);
+    return saved;
+  },
+  resume: (saved) => {
+    if (!isIdle()) throw new RfhoError('internal: a computation resumed while another transformation was in progress');
+    Object.assign(engine, saved);
+  },
+});
 
 /**
  * For a VJP rule, first thing: which of its inputs' cotangents need only a tangent (null: all need

@@ -11,7 +11,8 @@
 import * as K from '../kernels';
 import { ArgumentError, RfhoError, ShapeError } from '../errors/errors';
 import { show } from '../errors/show';
-import { tidy } from '../tensor/scope';
+import { tidy, tidySteps } from '../tensor/scope';
+import { Stepwise, runToEnd } from '../util/stepwise';
 import { GradNode, Tensor, nextTensorId, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
 import { engine, makeNode } from './engine';
@@ -70,7 +71,7 @@ function watch(x: Tensor): Tensor {
  * inputs' cotangent primals nobody reads is told so (`engine.vjpPrimalUnused`), and a product then
  * computes only its tangent (its primal is zeros): in a linear layer that is Xᵀ·dG without Xᵀ·G.
  */
-function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boolean, tangentsOnly = false, firstOwnId = Infinity): (Tensor | null)[] {
+function* backwardSteps(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boolean, tangentsOnly = false, firstOwnId = Infinity): Stepwise<(Tensor | null)[]> {
   const targetSet = new Set(targets);
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
@@ -155,6 +156,9 @@ function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boole
       }
       if (!keepGraph && g !== seed && !targetSet.has(t)) grads.delete(t);
       release?.consumed(parts, g);
+      // between two nodes: a stepwise caller may give the event loop back here (one node of a
+      // large model's sweep is milliseconds of native work; the whole sweep, tens of them)
+      yield;
     }
   } finally {
     engine.reversePaused = prevPaused;
@@ -357,9 +361,17 @@ export function vjp<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotange
 
 /** vjp; `tangentsOnly`: the caller reads only the gradients' tangents (see `backward`). */
 function vjpWith<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent: Tensor | undefined, tangentsOnly: boolean): ValueAndGrad<A> {
+  return runToEnd(vjpWithSteps(f, args, cotangent, tangentsOnly));
+}
+
+/**
+ * vjpWith as a stepwise computation: it yields between the forward pass (f, one synchronous call)
+ * and the sweep, and between the sweep's nodes.
+ */
+function* vjpWithSteps<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent: Tensor | undefined, tangentsOnly: boolean): Stepwise<ValueAndGrad<A>> {
   const flat = flatten(args, 'args');
   const outer = engine.reverseDepth > 0 && !engine.reversePaused;
-  const run = () => {
+  const run = function* (): Stepwise<ValueAndGrad<A>> {
     const firstOwnId = nextTensorId();
     engine.reverseDepth++;
     let out: Tensor;
@@ -370,6 +382,7 @@ function vjpWith<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent:
     } finally {
       engine.reverseDepth--;
     }
+    yield;
     let seed: Tensor;
     if (cotangent === undefined) {
       if (out.size !== 1) {
@@ -383,7 +396,7 @@ function vjpWith<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent:
       }
       seed = cotangent;
     }
-    const gs = out.requiresGrad ? backward(out, seed, leaves, outer, tangentsOnly, firstOwnId) : leaves.map(() => null);
+    const gs = out.requiresGrad ? yield* backwardSteps(out, seed, leaves, outer, tangentsOnly, firstOwnId) : leaves.map(() => null);
     const grads = gs.map((g, i) => {
       if (!g) return zerosFor(flat.tensors[i]);
       // A gradient that is the seed itself or a view of an input must not alias it.
@@ -392,7 +405,13 @@ function vjpWith<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent:
     return { value: out, grads: flat.rebuild(grads) as A };
   };
   // Inside an enclosing grad, intermediates stay alive: the outer backward pass needs them.
-  return outer ? run() : tidy(run);
+  return outer ? yield* run() : yield* tidySteps(run());
+}
+
+/** `vjp` as a stepwise computation (see stepwise.ts): yields between the forward pass and the sweep's nodes. */
+export function vjpSteps<A extends Args>(f: (...a: any[]) => Tensor, args: A, cotangent?: Tensor): Stepwise<ValueAndGrad<A>> {
+  assertFunction(f);
+  return vjpWithSteps(f, args, cotangent, false);
 }
 
 /** Returns a function computing { value, grads } of a scalar-valued f. */
@@ -405,11 +424,14 @@ export function valueAndGrad(f: (...a: any[]) => Tensor): <A extends Args>(args:
 /** Returns a function computing the gradient of a scalar-valued f (same structure as its input). */
 export function grad(f: (...a: any[]) => Tensor): <A extends Args>(args: A) => A {
   assertFunction(f);
-  return <A extends Args>(args: A) => {
-    const r = vjp(f, args);
-    if (!(engine.reverseDepth > 0 && !engine.reversePaused)) r.value.dispose();
-    return r.grads;
-  };
+  return <A extends Args>(args: A) => runToEnd(gradSteps(f, args));
+}
+
+/** The gradient of a scalar-valued f at args as a stepwise computation (see `vjpSteps`). */
+export function* gradSteps<A extends Args>(f: (...a: any[]) => Tensor, args: A): Stepwise<A> {
+  const r = yield* vjpSteps(f, args);
+  if (!(engine.reverseDepth > 0 && !engine.reversePaused)) r.value.dispose();
+  return r.grads;
 }
 
 export interface JvpOptions {
@@ -505,48 +527,64 @@ export function hvp<A extends Args>(f: (...a: any[]) => Tensor, primals: A, dire
  * no tangent is propagated from them). Returns one block per input.
  */
 export function hvpPartial(f: (...a: Tensor[]) => Tensor, primals: Tensor[], directions: (Tensor | null)[], opts: JvpOptions = {}): Tensor[] {
+  return runToEnd(hvpPartialSteps(f, primals, directions, opts));
+}
+
+/** `hvpPartial` as a stepwise computation (see stepwise.ts): yields between the forward pass and the sweep's nodes. */
+export function hvpPartialSteps(f: (...a: Tensor[]) => Tensor, primals: Tensor[], directions: (Tensor | null)[], opts: JvpOptions = {}): Stepwise<Tensor[]> {
   const fp = flatten(primals, 'primals');
   if (directions.length !== primals.length) throw new ArgumentError(`hvp: got ${primals.length} primals but ${directions.length} directions`);
   if (directions.every((d) => d === null)) throw new ArgumentError('hvp: at least one direction must be given');
-  return hvpAll(f, fp, directions, opts) as Tensor[];
+  return hvpAllSteps(f, fp, directions, opts) as Stepwise<Tensor[]>;
 }
 
 function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, directions: (Tensor | null)[], opts: JvpOptions): Args {
-  const fd = { tensors: directions };
+  return runToEnd(hvpAllSteps(f, fp, directions, opts));
+}
+
+/** Checks an HVP's directions against its primals; returns k, the number of directions carried. */
+function hvpDirections(fp: Flat, directions: (Tensor | null)[], batched: boolean): number {
+  let k = 1;
+  fp.tensors.forEach((p, i) => {
+    const d = directions[i];
+    if (d === null) return; // no direction along this input
+    const want = batched ? [d.shape[0], ...p.shape] : p.shape;
+    if (!d || !sameShape(d.shape, want)) {
+      throw new ShapeError(`hvp: direction ${i} has shape ${d ? shapeToString(d.shape) : 'none'} but its primal has shape ${shapeToString(p.shape)}${batched ? ' (expected [k, ...primal shape])' : ''}`);
+    }
+    if (batched) k = d!.shape[0];
+  });
+  return k;
+}
+
+/** Forward-mode duals of the primals: leaves sharing their memory, carrying the directions as tangents. */
+function dualsOf(fp: Flat, directions: (Tensor | null)[], batched: boolean): Tensor[] {
+  return fp.tensors.map((p, i) => {
+    const d = new Tensor(p.storage, p.shape);
+    d.requiresGrad = p.requiresGrad;
+    if (p.requiresGrad) d.node = makeNode('dual', [p], (g) => [g]);
+    const t = directions[i];
+    if (t) d.tangent = batched ? t : reshape(t, [1, ...t.shape]);
+    return d;
+  });
+}
+
+function* hvpAllSteps(f: (...a: any[]) => Tensor, fp: Flat, directions: (Tensor | null)[], opts: JvpOptions): Stepwise<Args> {
   const n = fp.tensors.length;
   // jvp of the concatenated gradient would copy; instead run the gradient once under forward
   // mode and read each block's tangent.
   if (engine.forwardK > 0) throw new RfhoError('hvp inside jvp is not supported');
   const outer = engine.reverseDepth > 0 && !engine.reversePaused;
   const batched = !!opts.batched;
-  const run = () => {
-    let k = 1;
-    fp.tensors.forEach((p, i) => {
-      const d = fd.tensors[i];
-      if (d === null) return; // no direction along this input
-      const want = batched ? [d.shape[0], ...p.shape] : p.shape;
-      if (!d || !sameShape(d.shape, want)) {
-        throw new ShapeError(`hvp: direction ${i} has shape ${d ? shapeToString(d.shape) : 'none'} but its primal has shape ${shapeToString(p.shape)}${batched ? ' (expected [k, ...primal shape])' : ''}`);
-      }
-      if (batched) k = d!.shape[0];
-    });
+  const run = function* (): Stepwise<Tensor[]> {
+    const k = hvpDirections(fp, directions, batched);
     engine.forwardK = k;
     engine.forwardBaseDepth = engine.reverseDepth;
-    let grads: Tensor[];
     try {
-      const duals = fp.tensors.map((p, i) => {
-        const d = new Tensor(p.storage, p.shape);
-        d.requiresGrad = p.requiresGrad;
-        if (p.requiresGrad) d.node = makeNode('dual', [p], (g) => [g]);
-        const t = fd.tensors[i];
-        if (t) d.tangent = batched ? t : reshape(t, [1, ...t.shape]);
-        return d;
-      });
       // Only the gradients' tangents are read below; an HVP whose tangents an enclosing reverse
       // pass differentiates keeps every primal.
-      const r = vjpWith(f, fp.rebuild(duals), undefined, !outer);
-      grads = flatten(r.grads, 'grads').tensors;
-      grads = grads.map((g, i) => {
+      const r = yield* vjpWithSteps(f, fp.rebuild(dualsOf(fp, directions, batched)), undefined, !outer);
+      return flatten(r.grads, 'grads').tensors.map((g, i) => {
         const shape = batched ? [k, ...fp.tensors[i].shape] : fp.tensors[i].shape;
         const t = g.tangent ?? K.fullLike(g, 0, [k, ...g.shape]);
         return reshape(t, shape);
@@ -554,8 +592,38 @@ function hvpAll(f: (...a: any[]) => Tensor, fp: Flat, directions: (Tensor | null
     } finally {
       engine.forwardK = 0;
     }
-    return grads;
   };
-  const out = outer ? run() : tidy(run);
+  const out = outer ? yield* run() : yield* tidySteps(run());
   return fp.rebuild(out.slice(0, n));
+}
+
+/**
+ * The gradient of a scalar f with respect to its first argument, and that gradient's tangent
+ * along k directions of all its arguments (forward over reverse, batched: directions
+ * [k, ...primal shape], null for none), as one stepwise computation. Both are the caller's.
+ * Forward-HG's step needs both: g_t for the training step, ġ_t for Z.
+ */
+export function* gradientWithTangentSteps(f: (...a: Tensor[]) => Tensor, primals: Tensor[], directions: (Tensor | null)[]): Stepwise<{ grad: Tensor; tangent: Tensor }> {
+  assertFunction(f);
+  const fp = flatten(primals, 'primals');
+  if (directions.length !== primals.length) throw new ArgumentError(`gradientWithTangent: got ${primals.length} primals but ${directions.length} directions`);
+  if (directions.every((d) => d === null)) throw new ArgumentError('gradientWithTangent: at least one direction must be given');
+  if (engine.forwardK > 0 || engine.reverseDepth > 0) throw new RfhoError('gradientWithTangent inside another transformation is not supported');
+  const k = hvpDirections(fp, directions, true);
+  return yield* tidySteps((function* () {
+    engine.forwardK = k;
+    engine.forwardBaseDepth = 0;
+    try {
+      const duals = dualsOf(fp, directions, true);
+      const rest = duals.slice(1);
+      const r = yield* vjpWithSteps((x: Tensor) => f(x, ...rest), duals[0], undefined, false);
+      const g = r.grads as Tensor;
+      const t = g.tangent ?? K.fullLike(g, 0, [k, ...g.shape]);
+      // Fresh views, the caller's to dispose: the gradient without its tangent, and the tangent
+      // apart (it may be one of the caller's own directions, passed on by a linear f).
+      return { grad: new Tensor(g.storage, g.shape), tangent: new Tensor(t.storage, t.shape) };
+    } finally {
+      engine.forwardK = 0;
+    }
+  })());
 }

@@ -15,9 +15,9 @@
  * both give the same bits. On an abort or an error, `finally` blocks free every tensor held.
  */
 import * as K from '../kernels';
-import { hvp, hvpPartial, jvp, vjp } from '../autodiff/transforms';
+import { gradientWithTangentSteps, hvp, hvpPartialSteps, jvp, vjp } from '../autodiff/transforms';
 import { ArgumentError, DivergenceError, RfhoError } from '../errors/errors';
-import { keep, tidy } from '../tensor/scope';
+import { keep, tidy, tidySteps } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import { show } from '../errors/show';
 import { weightsOf } from '../dynamics/dynamics';
@@ -134,12 +134,15 @@ export function trainStep(problem: Problem, s: Tensor, h: HyperRecord, t: number
   return next;
 }
 
-/** One training step that also returns g_t = ∇_w L_t(w_{t−1}) (both owned by the caller). */
-export function trainStepWithGradient(problem: Problem, s: Tensor, h: HyperRecord, t: number, check: boolean): { next: Tensor; grad: Tensor } {
-  const r = tidy(() => {
-    const g = problem.gradient(s, h, t);
+/**
+ * One training step that also returns g_t = ∇_w L_t(w_{t−1}) (both owned by the caller), as a
+ * stepwise computation (it yields inside the gradient's sweep).
+ */
+export function* trainStepWithGradientSteps(problem: Problem, s: Tensor, h: HyperRecord, t: number, check: boolean): Stepwise<{ next: Tensor; grad: Tensor }> {
+  const r = yield* tidySteps((function* () {
+    const g = yield* problem.gradientSteps(s, h, t);
     return { next: keep(problem.dynamics.step(s, g, h, t)), grad: keep(g === s ? K.clone(g) : g) };
-  });
+  })());
   if (check) {
     try {
       checkFiniteTensor(r.next, 'the training state', t);
@@ -176,6 +179,12 @@ function reverseStoresGradients(problem: Problem): boolean {
   return !gradientUnusedBy(problem) && !gradientFromStatesBy(problem);
 }
 
+/** One reverse step's results: α_{t−1} and the step's terms of the hypergradients. */
+interface ReverseStep {
+  alpha: Tensor;
+  gh: Tensor[];
+}
+
 /**
  * One step of the reverse sweep: (α_{t−1}, B_tᵀ α_t) from α_t, without differentiating twice in
  * reverse. With Φ_t(s, λ) = U(s, g, λ), g = ∇_w L_t(w, λ):
@@ -183,18 +192,19 @@ function reverseStoresGradients(problem: Problem): boolean {
  *   [H_ww ḡ; H_λw ḡ] = one forward-over-reverse Hessian-vector product of L_t (H symmetric)
  *   α_{t−1} = s̄ + [H_ww ḡ; 0],   B_tᵀ α_t = λ̄_U + H_λw ḡ.
  * In that product the data pass of a linear layer carries the primal and the tangent together.
+ * A stepwise computation: it yields inside the gradient's and the product's sweeps.
  */
-export function reverseStep(problem: Problem, prev: Tensor, next: Tensor | null, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): { alpha: Tensor; gh: Tensor[] } {
-  return tidy(() => {
+export function* reverseStepSteps(problem: Problem, prev: Tensor, next: Tensor | null, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): Stepwise<ReverseStep> {
+  return yield* tidySteps((function* () {
     const dyn = problem.dynamics;
     const g = storedGrad
       ?? (gradientUnusedBy(problem) ? K.fullLike(weightsOf(prev, dyn.slots), 0)
         : next && dyn.gradientFromStates ? dyn.gradientFromStates(prev, next, record(problem, hyper))
-          : problem.gradient(prev, record(problem, hyper), t));
+          : yield* problem.gradientSteps(prev, record(problem, hyper), t));
     const u = vjp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => dyn.step(x, gg, record(problem, hv), t), [prev, g, ...hyper], alpha).grads as Tensor[];
     const sBar = u[0], gBar = u[1], hBarU = u.slice(2);
     const w = weightsOf(prev, dyn.slots);
-    const blocks = hvpPartial((x: Tensor, ...hv: Tensor[]) => problem.trainLoss(x, record(problem, hv), t), [w, ...hyper], [gBar, ...hyper.map(() => null)]);
+    const blocks = yield* hvpPartialSteps((x: Tensor, ...hv: Tensor[]) => problem.trainLoss(x, record(problem, hv), t), [w, ...hyper], [gBar, ...hyper.map(() => null)]);
     const d = w.size;
     let alphaPrev: Tensor;
     if (dyn.slots === 1) {
@@ -205,7 +215,7 @@ export function reverseStep(problem: Problem, prev: Tensor, next: Tensor | null,
     }
     const gh = hBarU.map((x, i) => K.axpby(1, x, 1, blocks[i + 1]));
     return { alpha: alphaPrev, gh };
-  });
+  })());
 }
 
 /** ∂E/∂s and ∂E/∂λ at the final state, plus the values. */
@@ -302,7 +312,7 @@ export function* reverseHGSteps(problem: Problem, opts: ReverseOptions): Stepwis
   let finished = false;
   try {
     while (T < max) {
-      const { next, grad: g } = trainStepWithGradient(problem, s, h, T + 1, check);
+      const { next, grad: g } = yield* trainStepWithGradientSteps(problem, s, h, T + 1, check);
       T++;
       if (storeGradients) store.pushGradient(T, g);
       else g.dispose();
@@ -321,7 +331,7 @@ export function* reverseHGSteps(problem: Problem, opts: ReverseOptions): Stepwis
     for (let t = T; t >= 1; t--) {
       yield;
       const prev = store.getSteps ? yield* store.getSteps(t - 1) : store.get(t - 1);
-      const step = reverseStep(problem, prev, after, store.gradient(t), hyper, alpha, t);
+      const step: ReverseStep = yield* reverseStepSteps(problem, prev, after, store.gradient(t), hyper, alpha, t);
       if (after) {
         if (after !== finalState) after.dispose();
         after = t > 1 ? K.clone(prev) : null;
@@ -399,10 +409,25 @@ export function forwardInit(problem: Problem, basis: readonly Tensor[]): Forward
 
 /** Advances (s, Z) by one step of Φ and its tangent map: Z ← A Z + B. Disposes the old pair. */
 export function forwardStep(problem: Problem, fs: ForwardState, basis: readonly Tensor[], check: boolean): ForwardState {
+  return runToEnd(forwardStepSteps(problem, fs, basis, check));
+}
+
+/**
+ * forwardStep as a stepwise computation. Φ_t(s, λ) = step(s, g(w, λ), λ) is differentiated in two
+ * parts, as Reverse-HG's step is: the gradient and its tangent ġ along (Z_w, the basis) (forward
+ * over reverse, whose sweep yields between nodes), then the update's tangent map given ġ.
+ */
+export function* forwardStepSteps(problem: Problem, fs: ForwardState, basis: readonly Tensor[], check: boolean): Stepwise<ForwardState> {
   const h = problem.current();
   const hyper = problem.names.map((n) => h[n]);
   const t = fs.t + 1;
-  const r = jvp((x: Tensor, ...hv: Tensor[]) => problem.step(x, record(problem, hv), t), [fs.state, ...hyper], [fs.Z, ...basis], { batched: true });
+  const dyn = problem.dynamics;
+  const r = yield* tidySteps((function* () {
+    const w = weightsOf(fs.state, dyn.slots);
+    const zw = dyn.slots === 1 ? fs.Z : K.slice(fs.Z, 1, 0, w.size);
+    const g = yield* gradientWithTangentSteps((x: Tensor, ...hv: Tensor[]) => problem.trainLoss(x, record(problem, hv), t), [w, ...hyper], [zw, ...basis]);
+    return jvp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => dyn.step(x, gg, record(problem, hv), t), [fs.state, g.grad, ...hyper], [fs.Z, g.tangent, ...basis], { batched: true });
+  })());
   fs.state.dispose();
   fs.Z.dispose();
   if (check) {
@@ -479,7 +504,7 @@ function* propagateForward(
 ): Stepwise<ForwardState> {
   let fs = (held.fs = forwardInit(problem, basis));
   while (fs.t < steps.max) {
-    fs = held.fs = forwardStep(problem, fs, basis, check);
+    fs = held.fs = yield* forwardStepSteps(problem, fs, basis, check);
     opts.onStep?.(fs.t);
     if (steps.done(fs.t, fs.state)) break;
     yield;
@@ -619,7 +644,7 @@ export function* reverseFromWindowSteps(problem: Problem, window: readonly Tenso
       yield;
       // The same reverse step as Reverse-HG (update VJP plus one HVP); the gradient rebuilt from the
       // states around the step, or recomputed, where the dynamics' VJP reads it.
-      const step = reverseStep(problem, window[i], i + 1 < window.length ? window[i + 1] : sEnd, null, hyper, alpha, start + i + 1);
+      const step: ReverseStep = yield* reverseStepSteps(problem, window[i], i + 1 < window.length ? window[i + 1] : sEnd, null, hyper, alpha, start + i + 1);
       alpha.dispose();
       alpha = step.alpha;
       accumulate(acc, step.gh);

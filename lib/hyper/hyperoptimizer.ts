@@ -12,7 +12,7 @@ import { tidy } from '../tensor/scope';
 import { weightsOf } from '../dynamics/dynamics';
 import { HyperRecord, Hyperparameter } from '../hyperparameters/hyperparameter';
 import {
-  ForwardState, Horizon, HypergradientResult, checkFiniteTensor, forwardHypergradient, forwardInit, forwardStep,
+  ForwardState, Horizon, HypergradientResult, checkFiniteTensor, forwardHypergradient, forwardInit, forwardStepSteps,
   forwardHGSteps, hyperBasis, implicitHGSteps, reverseFromWindowSteps, reverseHGSteps, trainStep, truncatedReverseHGSteps,
 } from './hypergradients';
 import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd, throwIfAborted } from '../util/stepwise';
@@ -160,7 +160,7 @@ export class HyperOptimizer {
     }
     for (let i = 0; i < this.opts.K!; i++) {
       if (i > 0) yield;
-      this.online.fs = forwardStep(p, this.online.fs!, this.online.basis!, true);
+      this.online.fs = yield* forwardStepSteps(p, this.online.fs!, this.online.basis!, true);
     }
     const r = forwardHypergradient(p, this.online.fs!, true);
     return { ...r, state: K.clone(this.online.fs!.state), steps: this.opts.K!, stats: { forwardSteps: this.opts.K!, recomputedSteps: 0, peakTrajectoryBytes: 0 } };

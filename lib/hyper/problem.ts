@@ -7,7 +7,8 @@
  *   E(λ) = Σ_k c_k valid_k(w_T, λ)
  */
 import * as K from '../kernels';
-import { grad } from '../autodiff/transforms';
+import { gradSteps } from '../autodiff/transforms';
+import { Stepwise, runToEnd } from '../util/stepwise';
 import { ArgumentError, ShapeError } from '../errors/errors';
 import { show } from '../errors/show';
 import { Tensor, shapeToString } from '../tensor/tensor';
@@ -154,8 +155,13 @@ export class Problem {
 
   /** g_t = ∇_w L_t(w, λ) at the weights of state s */
   gradient(s: Tensor, h: HyperRecord, t: number): Tensor {
+    return runToEnd(this.gradientSteps(s, h, t));
+  }
+
+  /** `gradient` as a stepwise computation: yields between the forward pass and the sweep's nodes. */
+  *gradientSteps(s: Tensor, h: HyperRecord, t: number): Stepwise<Tensor> {
     const w = weightsOf(s, this.dynamics.slots);
-    return grad((x: Tensor) => this.trainLoss(x, h, t))(w) as Tensor;
+    return (yield* gradSteps((x: Tensor) => this.trainLoss(x, h, t), w)) as Tensor;
   }
 
   /** The training loss at step t as a function of the weights (used by the implicit method). */

@@ -3,10 +3,22 @@
  * reachable from its result and those passed to `keep()`. Scopes nest.
  */
 import type { Tensor } from './tensor';
-import { ArgumentError } from '../errors/errors';
+import { ArgumentError, RfhoError } from '../errors/errors';
 import { show } from '../errors/show';
+import { Stepwise, registerSuspendableState } from '../util/stepwise';
 
 const scopes: Set<Tensor>[] = [];
+
+// A computation suspended between slices takes its open scopes with it: tensors made meanwhile by
+// other code must not be freed when its scopes close.
+registerSuspendableState<Set<Tensor>[]>({
+  name: 'scopes',
+  suspend: () => scopes.splice(0),
+  resume: (saved) => {
+    if (scopes.length) throw new RfhoError(`internal: a computation resumed while ${scopes.length} scope(s) of other code were open`);
+    scopes.push(...saved);
+  },
+});
 
 /** @internal called by the Tensor constructor */
 export function trackInScope(t: Tensor): void {
@@ -62,6 +74,33 @@ export function tidy<R>(fn: () => R): R {
     for (const t of scope) t.dispose();
     throw new ArgumentError(`tidy: argument 'fn' must be synchronous (it returned a promise); scope the synchronous parts inside it`);
   }
+  return close(scope, result);
+}
+
+/**
+ * `tidy` around a stepwise computation: the scope stays open across its yields (it travels with
+ * the computation while it is suspended, see stepwise.ts) and closes when it returns, throws or
+ * is stopped (its generator closed), freeing what it made.
+ */
+export function* tidySteps<R>(steps: Stepwise<R>): Stepwise<R> {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let closed = false;
+  try {
+    const result = yield* steps;
+    scopes.pop();
+    closed = true;
+    return close(scope, result);
+  } finally {
+    if (!closed) {
+      scopes.pop();
+      for (const t of scope) t.dispose();
+    }
+  }
+}
+
+/** Ends a scope that fn's result came out of: what the result reaches moves to the parent scope, the rest is freed. */
+function close<R>(scope: Set<Tensor>, result: R): R {
   const kept = new Set<Tensor>();
   collectTensors(result, kept, new Set());
   const parent = scopes[scopes.length - 1];

@@ -4,9 +4,13 @@
  * synchronous API), or in slices that give the event loop back in between (`runInSlices`, the
  * asynchronous API), so that a server keeps answering while a hypergradient is computed.
  *
- * Generators never yield inside a `tidy` scope (yields sit at the top level of the algorithms),
- * so no scope is left open while other code runs. An abort calls the generator's `return()`, which
- * runs its `finally` blocks: every tensor it holds is disposed before the promise rejects.
+ * A computation may yield anywhere, also inside a scope (`tidySteps`) or in the middle of a
+ * reverse sweep: the process-wide state such code leaves set — the open scopes, the autodiff
+ * engine's flags — belongs to the computation, and `runInSlices` takes it away before it gives the
+ * loop back and puts it back when the computation resumes (`SuspendableState`). Other code that
+ * runs in between, including another computation's slices, finds that state idle. An abort calls
+ * the generator's `return()`, which runs its `finally` blocks: every tensor it holds is disposed
+ * before the promise rejects.
  */
 import { performance } from 'node:perf_hooks';
 import { AbortError, ArgumentError } from '../errors/errors';
@@ -18,13 +22,50 @@ export interface SliceOptions {
   /** stops the work within one inner step; the promise then rejects with an `AbortError` */
   signal?: AbortSignal;
   /**
-   * Milliseconds of work between two returns to the event loop (default 5). A slice ends at the
+   * Milliseconds of work between two returns to the event loop (default 2). A slice ends at the
    * first step boundary after this budget, so it lasts at most the budget plus one inner step.
    */
   sliceMs?: number;
 }
 
-export const DEFAULT_SLICE_MS = 5;
+export const DEFAULT_SLICE_MS = 2;
+
+/**
+ * Process-wide state that a computation sets while it runs (the open scopes, the autodiff
+ * engine's flags) and that must not be seen by code running while it is suspended. `suspend`
+ * returns the state and leaves it idle; `resume` puts a suspended state back, where the state is
+ * idle. The modules that own such state register it once, at load time.
+ */
+export interface SuspendableState<S = unknown> {
+  name: string;
+  suspend(): S;
+  resume(saved: S): void;
+}
+
+const suspendables: SuspendableState[] = [];
+
+export function registerSuspendableState<S>(state: SuspendableState<S>): void {
+  suspendables.push(state as SuspendableState);
+}
+
+/** The running computation's state, taken away (all registered parts, in order). */
+function suspendAll(): unknown[] {
+  return suspendables.map((s) => s.suspend());
+}
+
+function resumeAll(saved: readonly unknown[]): void {
+  suspendables.forEach((s, i) => s.resume(saved[i]));
+}
+
+/** Gives the loop back between two slices: the computation's state is away meanwhile. */
+async function pause(): Promise<void> {
+  const saved = suspendAll();
+  try {
+    await yieldToEventLoop();
+  } finally {
+    resumeAll(saved);
+  }
+}
 
 /** Runs a stepwise computation to its end, synchronously. */
 export function runToEnd<R>(steps: Stepwise<R>): R {
@@ -82,7 +123,7 @@ export async function runInSlices<R>(steps: Stepwise<R>, options?: SliceOptions 
         return r.value;
       }
       if (performance.now() - sliceStart >= budget) {
-        await yieldToEventLoop();
+        await pause();
         sliceStart = performance.now();
       }
     }
