@@ -10,7 +10,7 @@ import * as rf from '../lib';
 import * as KI from '../lib/kernels';
 import { Tensor } from '../lib';
 import { record } from '../lib/autodiff/engine';
-import { setReleaseMinBytes } from '../lib/autodiff/transforms';
+import { setReleaseMinBytes } from '../lib/autodiff/release';
 import { assertClose, finiteDiff, rand } from './helpers';
 
 const dtype = 'float64' as const;

@@ -15,7 +15,7 @@
  * both give the same bits. On an abort or an error, `finally` blocks free every tensor held.
  */
 import * as K from '../kernels';
-import { gradientWithTangentSteps, hvp, hvpPartialSteps, jvp, vjp } from '../autodiff/transforms';
+import { GradientWithTangent, JvpResult, gradientWithTangent, gradientWithTangentSteps, hvp, hvpPartial, hvpPartialSteps, jvp, vjp } from '../autodiff/transforms';
 import { ArgumentError, DivergenceError, RfhoError } from '../errors/errors';
 import { keep, tidy, tidySteps } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
@@ -24,7 +24,7 @@ import { weightsOf } from '../dynamics/dynamics';
 import { HyperRecord } from '../hyperparameters/hyperparameter';
 import { Problem } from './problem';
 import { FullTrajectory, TrajectoryStore } from './trajectory';
-import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd } from '../util/stepwise';
+import { SliceOptions, Stepwise, checkSliceOptions, runInSlices, runToEnd, yieldPoint } from '../util/stepwise';
 
 /** A number of steps, or a rule: stop after step t when it returns true (bounded by maxSteps). */
 export type Horizon = number | ((t: number, state: Tensor) => boolean);
@@ -134,15 +134,26 @@ export function trainStep(problem: Problem, s: Tensor, h: HyperRecord, t: number
   return next;
 }
 
-/**
- * One training step that also returns g_t = ∇_w L_t(w_{t−1}) (both owned by the caller), as a
- * stepwise computation (it yields inside the gradient's sweep).
- */
+/** One training step that also returns g_t = ∇_w L_t(w_{t−1}) (both owned by the caller). */
+export function trainStepWithGradient(problem: Problem, s: Tensor, h: HyperRecord, t: number, check: boolean): { next: Tensor; grad: Tensor } {
+  return checkedStep(tidy(() => stepWithGradient(problem, s, problem.gradient(s, h, t), h, t)), check, t);
+}
+
+/** trainStepWithGradient as a stepwise computation (it yields inside the gradient's sweep). */
 export function* trainStepWithGradientSteps(problem: Problem, s: Tensor, h: HyperRecord, t: number, check: boolean): Stepwise<{ next: Tensor; grad: Tensor }> {
+  if (!yieldPoint()) return trainStepWithGradient(problem, s, h, t, check);
   const r = yield* tidySteps((function* () {
-    const g = yield* problem.gradientSteps(s, h, t);
-    return { next: keep(problem.dynamics.step(s, g, h, t)), grad: keep(g === s ? K.clone(g) : g) };
+    return stepWithGradient(problem, s, yield* problem.gradientSteps(s, h, t), h, t);
   })());
+  return checkedStep(r, check, t);
+}
+
+function stepWithGradient(problem: Problem, s: Tensor, g: Tensor, h: HyperRecord, t: number): { next: Tensor; grad: Tensor } {
+  return { next: keep(problem.dynamics.step(s, g, h, t)), grad: keep(g === s ? K.clone(g) : g) };
+}
+
+/** The step's result, checked for NaN/Inf where asked (freed before the throw). */
+function checkedStep(r: { next: Tensor; grad: Tensor }, check: boolean, t: number): { next: Tensor; grad: Tensor } {
   if (check) {
     try {
       checkFiniteTensor(r.next, 'the training state', t);
@@ -194,28 +205,66 @@ interface ReverseStep {
  * In that product the data pass of a linear layer carries the primal and the tangent together.
  * A stepwise computation: it yields inside the gradient's and the product's sweeps.
  */
+export function reverseStep(problem: Problem, prev: Tensor, next: Tensor | null, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): ReverseStep {
+  return tidy(() => {
+    const u = updateVjp(problem, prev, next, storedGrad, hyper, alpha, t, () => problem.gradient(prev, record(problem, hyper), t));
+    return combineReverseStep(problem, u, hvpPartial(...hessianProduct(problem, u, hyper, t)));
+  });
+}
+
+/** reverseStep as a stepwise computation: it yields inside the gradient's and the product's sweeps. */
 export function* reverseStepSteps(problem: Problem, prev: Tensor, next: Tensor | null, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number): Stepwise<ReverseStep> {
+  if (!yieldPoint()) return reverseStep(problem, prev, next, storedGrad, hyper, alpha, t);
   return yield* tidySteps((function* () {
-    const dyn = problem.dynamics;
-    const g = storedGrad
-      ?? (gradientUnusedBy(problem) ? K.fullLike(weightsOf(prev, dyn.slots), 0)
-        : next && dyn.gradientFromStates ? dyn.gradientFromStates(prev, next, record(problem, hyper))
-          : yield* problem.gradientSteps(prev, record(problem, hyper), t));
-    const u = vjp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => dyn.step(x, gg, record(problem, hv), t), [prev, g, ...hyper], alpha).grads as Tensor[];
-    const sBar = u[0], gBar = u[1], hBarU = u.slice(2);
-    const w = weightsOf(prev, dyn.slots);
-    const blocks = yield* hvpPartialSteps((x: Tensor, ...hv: Tensor[]) => problem.trainLoss(x, record(problem, hv), t), [w, ...hyper], [gBar, ...hyper.map(() => null)]);
-    const d = w.size;
-    let alphaPrev: Tensor;
-    if (dyn.slots === 1) {
-      alphaPrev = K.axpby(1, sBar, 1, blocks[0]);
-    } else {
-      const head = K.axpby(1, K.slice(sBar, 0, 0, d), 1, blocks[0]);
-      alphaPrev = K.concat([head, K.slice(sBar, 0, d, sBar.size)], 0);
-    }
-    const gh = hBarU.map((x, i) => K.axpby(1, x, 1, blocks[i + 1]));
-    return { alpha: alphaPrev, gh };
+    const g = recomputesGradient(problem, next, storedGrad) ? yield* problem.gradientSteps(prev, record(problem, hyper), t) : null;
+    const u = updateVjp(problem, prev, next, storedGrad, hyper, alpha, t, g);
+    return combineReverseStep(problem, u, yield* hvpPartialSteps(...hessianProduct(problem, u, hyper, t)));
   })());
+}
+
+/** Whether a reverse step recomputes g_t: not stored, read by the update's VJP, not rebuilt from the states. */
+function recomputesGradient(problem: Problem, next: Tensor | null, storedGrad: Tensor | null): boolean {
+  return !storedGrad && !gradientUnusedBy(problem) && !(next && problem.dynamics.gradientFromStates);
+}
+
+/**
+ * The update's VJP at step t: (s̄, ḡ, λ̄_U), with g stored, zeros (unread), rebuilt from the states,
+ * or recomputed (`recomputed`: the gradient, or how to get it; used only where recomputesGradient).
+ */
+function updateVjp(problem: Problem, prev: Tensor, next: Tensor | null, storedGrad: Tensor | null, hyper: readonly Tensor[], alpha: Tensor, t: number, recomputed: Tensor | (() => Tensor) | null): UpdateVjp {
+  const dyn = problem.dynamics;
+  const g = storedGrad
+    ?? (gradientUnusedBy(problem) ? K.fullLike(weightsOf(prev, dyn.slots), 0)
+      : next && dyn.gradientFromStates ? dyn.gradientFromStates(prev, next, record(problem, hyper))
+        : typeof recomputed === 'function' ? recomputed() : recomputed!);
+  const u = vjp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => dyn.step(x, gg, record(problem, hv), t), [prev, g, ...hyper], alpha).grads as Tensor[];
+  return { sBar: u[0], gBar: u[1], hBarU: u.slice(2), w: weightsOf(prev, dyn.slots) };
+}
+
+interface UpdateVjp {
+  sBar: Tensor;
+  gBar: Tensor;
+  hBarU: Tensor[];
+  w: Tensor;
+}
+
+/** The Hessian-vector product's arguments: L_t at (w, λ) along (ḡ, none). */
+function hessianProduct(problem: Problem, u: UpdateVjp, hyper: readonly Tensor[], t: number): [(...a: Tensor[]) => Tensor, Tensor[], (Tensor | null)[]] {
+  return [(x: Tensor, ...hv: Tensor[]) => problem.trainLoss(x, record(problem, hv), t), [u.w, ...hyper], [u.gBar, ...hyper.map(() => null)]];
+}
+
+/** α_{t−1} = s̄ + [H_ww ḡ; 0] and B_tᵀ α_t = λ̄_U + H_λw ḡ from the update's VJP and the product's blocks. */
+function combineReverseStep(problem: Problem, u: UpdateVjp, blocks: Tensor[]): ReverseStep {
+  const d = u.w.size;
+  let alphaPrev: Tensor;
+  if (problem.dynamics.slots === 1) {
+    alphaPrev = K.axpby(1, u.sBar, 1, blocks[0]);
+  } else {
+    const head = K.axpby(1, K.slice(u.sBar, 0, 0, d), 1, blocks[0]);
+    alphaPrev = K.concat([head, K.slice(u.sBar, 0, d, u.sBar.size)], 0);
+  }
+  const gh = u.hBarU.map((x, i) => K.axpby(1, x, 1, blocks[i + 1]));
+  return { alpha: alphaPrev, gh };
 }
 
 /** ∂E/∂s and ∂E/∂λ at the final state, plus the values. */
@@ -407,27 +456,51 @@ export function forwardInit(problem: Problem, basis: readonly Tensor[]): Forward
   return { state: s, Z: K.fullLike(s, 0, [k, s.size]), t: 0 };
 }
 
-/** Advances (s, Z) by one step of Φ and its tangent map: Z ← A Z + B. Disposes the old pair. */
+/**
+ * Advances (s, Z) by one step of Φ and its tangent map: Z ← A Z + B. Disposes the old pair.
+ * Φ_t(s, λ) = step(s, g(w, λ), λ) is differentiated in two parts, as Reverse-HG's step is: the
+ * gradient and its tangent ġ along (Z_w, the basis) (forward over reverse), then the update's
+ * tangent map given ġ.
+ */
 export function forwardStep(problem: Problem, fs: ForwardState, basis: readonly Tensor[], check: boolean): ForwardState {
-  return runToEnd(forwardStepSteps(problem, fs, basis, check));
+  const hyper = hyperValues(problem);
+  const r = tidy(() => updateJvp(problem, fs, basis, hyper, gradientWithTangent(...gradientAlongZ(problem, fs, basis, hyper))));
+  return checkedForwardState(r, fs, check);
 }
 
-/**
- * forwardStep as a stepwise computation. Φ_t(s, λ) = step(s, g(w, λ), λ) is differentiated in two
- * parts, as Reverse-HG's step is: the gradient and its tangent ġ along (Z_w, the basis) (forward
- * over reverse, whose sweep yields between nodes), then the update's tangent map given ġ.
- */
+/** forwardStep as a stepwise computation (the gradient's sweep yields between nodes). */
 export function* forwardStepSteps(problem: Problem, fs: ForwardState, basis: readonly Tensor[], check: boolean): Stepwise<ForwardState> {
-  const h = problem.current();
-  const hyper = problem.names.map((n) => h[n]);
-  const t = fs.t + 1;
-  const dyn = problem.dynamics;
+  if (!yieldPoint()) return forwardStep(problem, fs, basis, check);
+  const hyper = hyperValues(problem);
   const r = yield* tidySteps((function* () {
-    const w = weightsOf(fs.state, dyn.slots);
-    const zw = dyn.slots === 1 ? fs.Z : K.slice(fs.Z, 1, 0, w.size);
-    const g = yield* gradientWithTangentSteps((x: Tensor, ...hv: Tensor[]) => problem.trainLoss(x, record(problem, hv), t), [w, ...hyper], [zw, ...basis]);
-    return jvp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => dyn.step(x, gg, record(problem, hv), t), [fs.state, g.grad, ...hyper], [fs.Z, g.tangent, ...basis], { batched: true });
+    return updateJvp(problem, fs, basis, hyper, yield* gradientWithTangentSteps(...gradientAlongZ(problem, fs, basis, hyper)));
   })());
+  return checkedForwardState(r, fs, check);
+}
+
+/** The hyperparameters' current values, in the problem's order. */
+function hyperValues(problem: Problem): Tensor[] {
+  const h = problem.current();
+  return problem.names.map((n) => h[n]);
+}
+
+/** The arguments of g_t and ġ_t: L_t at (w, λ) along (Z_w, the basis). */
+function gradientAlongZ(problem: Problem, fs: ForwardState, basis: readonly Tensor[], hyper: readonly Tensor[]): [(...a: Tensor[]) => Tensor, Tensor[], (Tensor | null)[]] {
+  const t = fs.t + 1;
+  const w = weightsOf(fs.state, problem.dynamics.slots);
+  const zw = problem.dynamics.slots === 1 ? fs.Z : K.slice(fs.Z, 1, 0, w.size);
+  return [(x: Tensor, ...hv: Tensor[]) => problem.trainLoss(x, record(problem, hv), t), [w, ...hyper], [zw, ...basis]];
+}
+
+/** (s_t, Z_t): the update at (s, g, λ) and its tangent along (Z, ġ, the basis). */
+function updateJvp(problem: Problem, fs: ForwardState, basis: readonly Tensor[], hyper: readonly Tensor[], g: GradientWithTangent): JvpResult {
+  const t = fs.t + 1;
+  return jvp((x: Tensor, gg: Tensor, ...hv: Tensor[]) => problem.dynamics.step(x, gg, record(problem, hv), t), [fs.state, g.grad, ...hyper], [fs.Z, g.tangent, ...basis], { batched: true });
+}
+
+/** The new pair, checked for NaN/Inf where asked; the old pair disposed. */
+function checkedForwardState(r: JvpResult, fs: ForwardState, check: boolean): ForwardState {
+  const t = fs.t + 1;
   fs.state.dispose();
   fs.Z.dispose();
   if (check) {

@@ -7,8 +7,8 @@
  *   E(λ) = Σ_k c_k valid_k(w_T, λ)
  */
 import * as K from '../kernels';
-import { gradSteps } from '../autodiff/transforms';
-import { Stepwise, runToEnd } from '../util/stepwise';
+import { grad, gradSteps } from '../autodiff/transforms';
+import { Stepwise } from '../util/stepwise';
 import { ArgumentError, ShapeError } from '../errors/errors';
 import { show } from '../errors/show';
 import { Tensor, shapeToString } from '../tensor/tensor';
@@ -155,7 +155,8 @@ export class Problem {
 
   /** g_t = ∇_w L_t(w, λ) at the weights of state s */
   gradient(s: Tensor, h: HyperRecord, t: number): Tensor {
-    return runToEnd(this.gradientSteps(s, h, t));
+    const w = weightsOf(s, this.dynamics.slots);
+    return grad((x: Tensor) => this.trainLoss(x, h, t))(w) as Tensor;
   }
 
   /** `gradient` as a stepwise computation: yields between the forward pass and the sweep's nodes. */

@@ -67,10 +67,33 @@ async function pause(): Promise<void> {
   }
 }
 
+/**
+ * True while `runInSlices` advances a computation (and no `runToEnd` inside it): only then does a
+ * yield inside an inner step (`yieldPoint`) give anything back. Run to the end, such yields would
+ * only pass up through every generator between the sweep and the top, for nothing.
+ */
+let slicing = false;
+
+/** Whether a fine-grained yield (inside an inner step: between a sweep's nodes) would be used now. */
+export function yieldPoint(): boolean {
+  return slicing;
+}
+
+/** Advances steps once with `slicing` set as given (restored after, also on a throw). */
+function advance<R>(steps: Stepwise<R>, sliced: boolean): IteratorResult<void, R> {
+  const prev = slicing;
+  slicing = sliced;
+  try {
+    return steps.next();
+  } finally {
+    slicing = prev;
+  }
+}
+
 /** Runs a stepwise computation to its end, synchronously. */
 export function runToEnd<R>(steps: Stepwise<R>): R {
   for (;;) {
-    const r = steps.next();
+    const r = advance(steps, false);
     if (r.done) return r.value;
   }
 }
@@ -117,7 +140,7 @@ export async function runInSlices<R>(steps: Stepwise<R>, options?: SliceOptions 
     let sliceStart = performance.now();
     for (;;) {
       throwIfAborted(signal);
-      const r = steps.next();
+      const r = advance(steps, true);
       if (r.done) {
         done = true;
         return r.value;
