@@ -51,7 +51,10 @@ export type { TrajectoryStore } from './hyper/trajectory';
 export { outer } from './hyper/outer';
 export type { OuterOptimizer } from './hyper/outer';
 export { HyperOptimizer } from './hyper/hyperoptimizer';
-export type { Method, HyperOptimizerOptions, HyperStepRecord } from './hyper/hyperoptimizer';
+export type {
+  Method, HyperOptimizerOptions, HyperStepRecord, OptimizerSettings,
+  ReverseMethodOptions, ForwardMethodOptions, TruncatedMethodOptions, ImplicitMethodOptions, RthoMethodOptions, TrhoMethodOptions,
+} from './hyper/hyperoptimizer';
 export { save, load } from './io/weights';
 export type { SaveContents, LoadedWeights } from './io/weights';
 export * as jobs from './jobs';

@@ -321,7 +321,7 @@ describe('RTHO and the HyperOptimizer', () => {
         valid: (w) => rf.crossEntropy(logits(w, Xv), yv),
         dynamics: rf.dynamics.gradientDescent({ lr: 0.5 }),
       });
-      const ho = new rf.HyperOptimizer(problem, { method, T: 20, K: 5, outer: rf.outer.adam({ lr: 0.05 }), onWarning: () => undefined });
+      const ho = new rf.HyperOptimizer(problem, rf.HyperOptimizer.optionsFor(method, { T: 20, K: 5, outer: rf.outer.adam({ lr: 0.05 }), onWarning: () => undefined }));
       const recs = ho.run(8);
       assert.equal(recs.length, 8);
       const lamV = arr(lam.value);
@@ -405,9 +405,19 @@ describe('RTHO and the HyperOptimizer', () => {
   it('bad configuration gets clear errors', () => {
     const lr = rf.hyperparameter('lr', 0.2, { dtype });
     const problem = rf.bilevel({ params: model, init: w0, train: (w) => rf.crossEntropy(logits(w, X), y), valid: (w) => rf.crossEntropy(logits(w, Xv), yv), dynamics: rf.dynamics.gradientDescent({ lr }) });
-    assert.throws(() => new rf.HyperOptimizer(problem, { method: 'magic' as never, outer: rf.outer.gd({ lr: 1 }) }), /'method' must be one of/);
-    assert.throws(() => new rf.HyperOptimizer(problem, { method: 'rtho', outer: rf.outer.gd({ lr: 1 }) }), /needs 'K'/);
-    assert.throws(() => new rf.HyperOptimizer(problem, { method: 'reverse', outer: rf.outer.gd({ lr: 1 }) }), /needs 'T'/);
+    assert.throws(() => new rf.HyperOptimizer(problem, { method: 'magic', outer: rf.outer.gd({ lr: 1 }) } as never), /'method' must be one of/);
+    assert.throws(() => new rf.HyperOptimizer(problem, { method: 'rtho', outer: rf.outer.gd({ lr: 1 }) } as never), /needs 'K'/);
+    assert.throws(() => new rf.HyperOptimizer(problem, { method: 'reverse', outer: rf.outer.gd({ lr: 1 }) } as never), /needs 'T'/);
+    // each method takes its own settings only: one meant for another method, or none, is refused
+    const outer = rf.outer.gd({ lr: 1 });
+    assert.throws(() => new rf.HyperOptimizer(problem, { method: 'forward', T: 3, trajectory: () => rf.checkpointed({ T: 3, slots: 2 }), outer } as never), /option 'trajectory' does not apply to method 'forward', which takes T, maxSteps/);
+    assert.throws(() => new rf.HyperOptimizer(problem, { method: 'rtho', K: 3, T: 5, outer } as never), /option 'T' does not apply to method 'rtho', which takes K, warmRestart/);
+    assert.throws(() => new rf.HyperOptimizer(problem, { method: 'reverse', T: 3, Tmax: 4, outer } as never), /unknown option 'Tmax'; method 'reverse' takes T, maxSteps, trajectory/);
+    // optionsFor keeps what the method takes (a CLI's --T and --K for any method)
+    assert.deepEqual(Object.keys(rf.HyperOptimizer.optionsFor('rtho', { T: 5, K: 3, outer })).sort(), ['K', 'method', 'outer']);
+    assert.deepEqual(Object.keys(rf.HyperOptimizer.optionsFor('truncated', { T: 5, K: 3, outer })).sort(), ['K', 'T', 'method', 'outer']);
+    assert.deepEqual(Object.keys(rf.HyperOptimizer.optionsFor('reverse', { T: 5, K: 3, outer })).sort(), ['T', 'method', 'outer']);
+    assert.throws(() => rf.HyperOptimizer.optionsFor('magic' as never, { T: 5, outer }), /'method' must be one of/);
     assert.throws(() => rf.outer.adam({ lr: -1 }), /'lr' must be a positive number/);
     assert.throws(() => rf.reverseHG(problem, { T: -2 }), /'T' must be a non-negative integer/);
     assert.throws(() => rf.bilevel({ params: model, init: rf.zeros([3]), train: (w) => rf.sum(w), valid: (w) => rf.sum(w), dynamics: rf.dynamics.gradientDescent({ lr }) }), /'init' must be a flat vector of 18 parameters, got \[3\]/);

@@ -265,15 +265,14 @@ export async function runHyperCleaning(
       dynamics: gradientDescent({ lr: innerLr }),
     });
     const records: HyperCleaningRecord[] = [];
-    const ho = new HyperOptimizer(problem, {
-      method: o.method,
+    const ho = new HyperOptimizer(problem, HyperOptimizer.optionsFor(o.method, {
       T: o.T,
       K: o.K ?? Math.max(1, Math.floor(o.T / 10)),
       outer: outerAdam({ lr: o.outerLr }),
       onWarning: () => undefined,
       evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
       evaluateWhen: evaluationSchedule(o.hyperIterations, o.evalEvery),
-    });
+    }));
     if (hooks.resume) {
       ho.restore(hooks.resume.optimizer);
       records.push(...hooks.resume.records);

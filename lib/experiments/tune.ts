@@ -165,11 +165,11 @@ export async function runTune(
     dynamics: momentum({ lr, momentum: mu }),
   });
   const records: TuneRecord[] = [];
-  const ho = new HyperOptimizer(problem, {
-    method: o.method, K: o.K, outer: outerAdam({ lr: o.outerLr }), onWarning: () => undefined,
+  const ho = new HyperOptimizer(problem, HyperOptimizer.optionsFor(o.method, {
+    K: o.K, outer: outerAdam({ lr: o.outerLr }), onWarning: () => undefined,
     evaluate: (w) => ({ testAccuracy: accuracy(model.apply(w, te.X), te.y) }),
     evaluateWhen: evaluationSchedule(o.hyperIterations, o.evalEvery),
-  });
+  }));
   const stop = hooks.cancel && hooks.signal ? AbortSignal.any([hooks.signal, hooks.cancel]) : hooks.cancel ?? hooks.signal;
   const { interrupted } = await runHyperIterations(ho, o.hyperIterations, stop, (it, rec) => {
     const l2v = Array.from(l2.value.toArray());

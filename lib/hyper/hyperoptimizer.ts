@@ -39,21 +39,9 @@ export interface HyperStepRecord {
   metrics?: { [name: string]: number };
 }
 
-export interface HyperOptimizerOptions {
-  method: Method;
-  /** training horizon per hyper-iteration (reverse, forward, truncated, implicit) */
-  T?: Horizon;
-  /** steps between hyperparameter updates (rtho, trho) or reversed steps (truncated) */
-  K?: number;
-  /** rtho: reset Z (not the weights) at every hyper-iteration (FAR-HO's online='wr') */
-  warmRestart?: boolean;
+/** What every method takes. */
+interface CommonOptions {
   outer: OuterOptimizer;
-  maxSteps?: number;
-  /** implicit: CG tolerance and iteration cap */
-  tol?: number;
-  maxIter?: number;
-  /** reverse: a fresh trajectory store per hypergradient (e.g. a checkpointed one) */
-  trajectory?: () => TrajectoryStore;
   /** extra metrics per hyper-iteration from the final weights (test accuracy, ...) */
   evaluate?: (w: Tensor) => { [name: string]: number };
   /** on which hyper-iterations (1-based) to call `evaluate` (default: every one) */
@@ -63,6 +51,83 @@ export interface HyperOptimizerOptions {
   /** called with warnings (default: process.emitWarning) */
   onWarning?: (message: string) => void;
 }
+
+/** A training horizon per hyper-iteration: T steps or a stopping rule (capped by maxSteps). */
+interface HorizonOptions {
+  T: Horizon;
+  /** cap on the steps of a stopping rule (default 100 000) */
+  maxSteps?: number;
+}
+
+export interface ReverseMethodOptions extends CommonOptions, HorizonOptions {
+  method: 'reverse';
+  /** a fresh trajectory store per hypergradient (e.g. a checkpointed one) */
+  trajectory?: () => TrajectoryStore;
+}
+
+export interface ForwardMethodOptions extends CommonOptions, HorizonOptions {
+  method: 'forward';
+}
+
+export interface TruncatedMethodOptions extends CommonOptions, HorizonOptions {
+  method: 'truncated';
+  /** steps reversed, at the end of the horizon */
+  K: number;
+}
+
+export interface ImplicitMethodOptions extends CommonOptions, HorizonOptions {
+  method: 'implicit';
+  /** CG tolerance (default 1e-10) and iteration cap (default 100) */
+  tol?: number;
+  maxIter?: number;
+}
+
+export interface RthoMethodOptions extends CommonOptions {
+  method: 'rtho';
+  /** steps between hyperparameter updates */
+  K: number;
+  /** reset Z (not the weights) at every hyper-iteration (FAR-HO's online='wr') */
+  warmRestart?: boolean;
+}
+
+export interface TrhoMethodOptions extends CommonOptions {
+  method: 'trho';
+  /** steps between hyperparameter updates, each window reversed */
+  K: number;
+}
+
+/** The options of a HyperOptimizer, typed per method: each method takes its own settings only. */
+export type HyperOptimizerOptions =
+  | ReverseMethodOptions | ForwardMethodOptions | TruncatedMethodOptions | ImplicitMethodOptions | RthoMethodOptions | TrhoMethodOptions;
+
+/** The settings each method takes besides the common ones (an option given for another method is refused). */
+const METHOD_SETTINGS: { [m in Method]: readonly string[] } = {
+  reverse: ['T', 'maxSteps', 'trajectory'],
+  forward: ['T', 'maxSteps'],
+  truncated: ['T', 'maxSteps', 'K'],
+  implicit: ['T', 'maxSteps', 'tol', 'maxIter'],
+  rtho: ['K', 'warmRestart'],
+  trho: ['K'],
+};
+const COMMON_SETTINGS = ['method', 'outer', 'evaluate', 'evaluateWhen', 'onStep', 'onWarning'];
+
+/**
+ * Options for `method` from settings that may be meant for several methods (a CLI's --T and --K):
+ * the ones the method takes, the rest left out.
+ */
+export function methodOptions(method: Method, settings: { T?: Horizon; K?: number; maxSteps?: number } & CommonOptions): HyperOptimizerOptions {
+  const takes = METHOD_SETTINGS[method];
+  if (!takes) throw new ArgumentError(`methodOptions: 'method' must be one of ${METHODS.join(', ')}, got ${show(method)}`);
+  const out: { [k: string]: unknown } = { method };
+  for (const [k, v] of Object.entries(settings)) if (v !== undefined && (COMMON_SETTINGS.includes(k) || takes.includes(k))) out[k] = v;
+  return out as unknown as HyperOptimizerOptions;
+}
+
+/** A method's options without the callbacks (what a job module hands over: the runner adds its own). */
+export type OptimizerSettings = HyperOptimizerOptions extends infer O ? (O extends unknown ? Omit<O, 'onStep' | 'onWarning'> : never) : never;
+
+/** Every setting of every method, all optional: how the optimizer reads its (checked) options. */
+type AnyMethodOptions = CommonOptions & { method: Method; T?: Horizon; K?: number; maxSteps?: number; trajectory?: () => TrajectoryStore; tol?: number; maxIter?: number; warmRestart?: boolean };
 
 function summarize(t: Tensor): number[] | { mean: number; min: number; max: number } {
   const a = t.toArray();
@@ -83,11 +148,24 @@ export class HyperOptimizer {
   private online: { fs?: ForwardState; basis?: Tensor[]; state?: Tensor; t: number } = { t: 0 };
   private warned = new Set<string>();
   readonly opts: HyperOptimizerOptions;
+  private readonly settings: AnyMethodOptions;
 
-  constructor(readonly problem: Problem, opts: HyperOptimizerOptions) {
+  /** Options for `method` from settings meant for several methods (see `methodOptions`). */
+  static optionsFor = methodOptions;
+
+  constructor(readonly problem: Problem, options: HyperOptimizerOptions) {
     if (!(problem instanceof Problem)) throw new ArgumentError(`HyperOptimizer: 'problem' must come from rf.bilevel`);
-    if (opts === null || typeof opts !== 'object') throw new ArgumentError(`HyperOptimizer: argument 'opts' must be an options object, got ${show(opts)}`);
+    if (options === null || typeof options !== 'object') throw new ArgumentError(`HyperOptimizer: argument 'opts' must be an options object, got ${show(options)}`);
+    const opts = options as AnyMethodOptions;
     if (!METHODS.includes(opts.method)) throw new ArgumentError(`HyperOptimizer: 'method' must be one of ${METHODS.join(', ')}, got ${show(opts.method)}`);
+    const takes = METHOD_SETTINGS[opts.method];
+    for (const [k, v] of Object.entries(opts)) {
+      if (v === undefined || COMMON_SETTINGS.includes(k) || takes.includes(k)) continue;
+      const known = Object.values(METHOD_SETTINGS).some((l) => l.includes(k));
+      throw new ArgumentError(known
+        ? `HyperOptimizer: option '${k}' does not apply to method '${opts.method}', which takes ${takes.join(', ')} (besides ${COMMON_SETTINGS.slice(1).join(', ')})`
+        : `HyperOptimizer: unknown option '${k}'; method '${opts.method}' takes ${takes.join(', ')} (besides ${COMMON_SETTINGS.slice(1).join(', ')})`);
+    }
     if (!opts.outer || typeof opts.outer.update !== 'function') throw new ArgumentError(`HyperOptimizer: 'outer' must be an outer optimizer (rf.outer.adam or rf.outer.gd)`);
     const needsK = opts.method === 'rtho' || opts.method === 'trho' || opts.method === 'truncated';
     if (needsK && (!Number.isSafeInteger(opts.K) || (opts.K as number) < 1)) throw new ArgumentError(`HyperOptimizer: method '${opts.method}' needs 'K', a positive integer, got ${show(opts.K)}`);
@@ -108,7 +186,8 @@ export class HyperOptimizer {
       if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 1)) throw new ArgumentError(`HyperOptimizer: argument '${name}' must be a positive integer, got ${show(v)}`);
     }
     if (opts.tol !== undefined && !(typeof opts.tol === 'number' && opts.tol > 0 && Number.isFinite(opts.tol))) throw new ArgumentError(`HyperOptimizer: argument 'tol' must be a positive number, got ${show(opts.tol)}`);
-    this.opts = opts;
+    this.opts = options;
+    this.settings = opts;
   }
 
   get hyperparameters(): readonly Hyperparameter[] {
@@ -123,22 +202,22 @@ export class HyperOptimizer {
   private warn(message: string): void {
     if (this.warned.has(message)) return;
     this.warned.add(message);
-    if (this.opts.onWarning) this.opts.onWarning(message);
+    if (this.settings.onWarning) this.settings.onWarning(message);
     else process.emitWarning(message, { code: 'RFHO_ZERO_HYPERGRADIENT' });
   }
 
   private *hypergradientSteps(): Stepwise<HypergradientResult> {
-    const { method, T, K: Kw, maxSteps } = this.opts;
+    const { method, T, K: Kw, maxSteps } = this.settings;
     const p = this.problem;
     switch (method) {
       case 'reverse':
-        return yield* reverseHGSteps(p, { T: T!, maxSteps, trajectory: this.opts.trajectory?.() });
+        return yield* reverseHGSteps(p, { T: T!, maxSteps, trajectory: this.settings.trajectory?.() });
       case 'forward':
         return yield* forwardHGSteps(p, { T: T!, maxSteps });
       case 'truncated':
         return yield* truncatedReverseHGSteps(p, { T: T!, K: Kw!, maxSteps });
       case 'implicit':
-        return yield* implicitHGSteps(p, { T: T!, maxSteps, tol: this.opts.tol, maxIter: this.opts.maxIter });
+        return yield* implicitHGSteps(p, { T: T!, maxSteps, tol: this.settings.tol, maxIter: this.settings.maxIter });
       case 'rtho':
         return yield* this.rthoSteps();
       case 'trho':
@@ -152,18 +231,18 @@ export class HyperOptimizer {
     if (!this.online.fs) {
       this.online.basis = hyperBasis(p);
       this.online.fs = forwardInit(p, this.online.basis);
-    } else if (this.opts.warmRestart) {
+    } else if (this.settings.warmRestart) {
       const fs = this.online.fs;
       const z = K.fullLike(fs.Z, 0);
       fs.Z.dispose();
       fs.Z = z;
     }
-    for (let i = 0; i < this.opts.K!; i++) {
+    for (let i = 0; i < this.settings.K!; i++) {
       if (i > 0) yield;
       this.online.fs = yield* forwardStepSteps(p, this.online.fs!, this.online.basis!, true);
     }
     const r = forwardHypergradient(p, this.online.fs!, true);
-    return { ...r, state: K.clone(this.online.fs!.state), steps: this.opts.K!, stats: { forwardSteps: this.opts.K!, recomputedSteps: 0, peakTrajectoryBytes: 0 } };
+    return { ...r, state: K.clone(this.online.fs!.state), steps: this.settings.K!, stats: { forwardSteps: this.settings.K!, recomputedSteps: 0, peakTrajectoryBytes: 0 } };
   }
 
   /** Online truncated reverse: carry s; K steps stored, reversed, then an update. */
@@ -176,7 +255,7 @@ export class HyperOptimizer {
     const start = this.online.t;
     let finished = false;
     try {
-      for (let i = 0; i < this.opts.K!; i++) {
+      for (let i = 0; i < this.settings.K!; i++) {
         if (i > 0) yield;
         const next = trainStep(p, s, h, start + i + 1, true);
         window.push(s);
@@ -184,7 +263,7 @@ export class HyperOptimizer {
       }
       const r = yield* reverseFromWindowSteps(p, window, start, s, true);
       this.online.state = s;
-      this.online.t = start + this.opts.K!;
+      this.online.t = start + this.settings.K!;
       finished = true;
       return r;
     } finally {
@@ -232,7 +311,7 @@ export class HyperOptimizer {
         for (const g of Object.values(r.grads)) g.dispose();
         r.state.dispose();
       }
-      if (!finished && (this.opts.method === 'rtho' || this.opts.method === 'trho')) this.dropOnlineState();
+      if (!finished && (this.settings.method === 'rtho' || this.settings.method === 'trho')) this.dropOnlineState();
     }
   }
 
@@ -245,7 +324,7 @@ export class HyperOptimizer {
         const n2 = K.dot(g, g);
         norms[hp.name] = Math.sqrt(n2);
         if (n2 === 0) this.warn(`hyperparameter '${hp.name}' has a zero hypergradient: it does not influence the validation objective through this method, and stays unchanged`);
-        const next = this.opts.outer.update(hp.name, hp.value, g);
+        const next = this.settings.outer.update(hp.name, hp.value, g);
         updates.push([hp, next]);
         checkFiniteTensor(next, `the updated value of hyperparameter '${hp.name}'`, this.iteration + 1);
       }
@@ -255,8 +334,8 @@ export class HyperOptimizer {
       for (const [, next] of updates) next.dispose();
     }
     this.iteration++;
-    const due = this.opts.evaluate && (this.opts.evaluateWhen?.(this.iteration) ?? true);
-    const metrics = due ? this.withWeights(r.state, this.opts.evaluate!) : undefined;
+    const due = this.settings.evaluate && (this.settings.evaluateWhen?.(this.iteration) ?? true);
+    const metrics = due ? this.withWeights(r.state, this.settings.evaluate!) : undefined;
     const rec: HyperStepRecord = {
       iteration: this.iteration,
       validation: r.value,
@@ -268,7 +347,7 @@ export class HyperOptimizer {
       ...(metrics ? { metrics } : {}),
     };
     this.records.push(rec);
-    if (this.opts.onStep?.(rec) === 'stop') this.stopped = true;
+    if (this.settings.onStep?.(rec) === 'stop') this.stopped = true;
     return rec;
   }
 
@@ -312,7 +391,7 @@ export class HyperOptimizer {
     return {
       iteration: this.iteration,
       hyper: Object.fromEntries(this.problem.hyperparameters.map((h) => [h.name, { shape: h.shape, value: Array.from(h.value.toArray()) }])),
-      outer: this.opts.outer.state(),
+      outer: this.settings.outer.state(),
       records: this.records.slice(),
     };
   }
@@ -347,7 +426,7 @@ export class HyperOptimizer {
       throw bad(`has records that do not match its ${String(iteration)} iterations`);
     }
     try {
-      this.opts.outer.check?.(snapshot.outer);
+      this.settings.outer.check?.(snapshot.outer);
     } catch (e) {
       throw bad(`has an outer-optimizer state that does not fit: ${(e as Error).message}`);
     }
@@ -358,7 +437,7 @@ export class HyperOptimizer {
     } finally {
       tensors.forEach((t) => t.dispose());
     }
-    this.opts.outer.restore(snapshot.outer);
+    this.settings.outer.restore(snapshot.outer);
     this.iteration = iteration;
     this.records.length = 0;
     this.records.push(...records);

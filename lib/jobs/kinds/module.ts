@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HyperOptimizer, HyperOptimizerOptions } from '../../hyper/hyperoptimizer';
+import { HyperOptimizer, OptimizerSettings } from '../../hyper/hyperoptimizer';
 import { Problem } from '../../hyper/problem';
 import { runHyperIterations } from '../../experiments/loop';
 import { readStateFile, writeStateFile } from '../../report/stateFile';
@@ -23,7 +23,7 @@ export const MODULE_CHECKPOINT_VERSION = 1;
 /** What a problem module's createJob returns. */
 export interface ModuleJob {
   problem: Problem;
-  optimizer: Omit<HyperOptimizerOptions, 'onStep' | 'onWarning'>;
+  optimizer: OptimizerSettings;
   iterations: number;
 }
 
