@@ -1,12 +1,12 @@
 /**
- * Revolve planning: the schedule from the closed form (lib/hyper/checkpoint.ts, O(T·r)) against the
+ * Revolve planning: the schedule from the closed form (lib/hyper/revolve.ts, O(T·r)) against the
  * dynamic programme over every first checkpoint that it replaced (O(T²·slots), kept here as the
  * reference), on horizons and budgets of several shapes — few slots (deep recursion, large r),
  * many slots, and the README's T = 1600 with 42 slots. Both plans must recompute the same number of
  * steps before a time counts. `node dist/bench/revolve.js` prints one BENCH line per case.
  */
 import { emit, machine, nowSeconds } from './common';
-import { planAdvances, revolvePlan } from '../lib/hyper/checkpoint';
+import { planAdvances, revolvePlan } from '../lib/hyper/revolve';
 
 /** The replaced planner: R(n, c) memoised, and each split's argmin searched over every m. */
 function dynamicProgrammePlan(T: number, c: number): number {

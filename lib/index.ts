@@ -3,6 +3,8 @@
  * Layers (each knows only those below it): native addon → tensors and kernels → differentiable
  * ops and autodiff → models, losses, dynamics → hypergradients → outer loop → data, CLI.
  */
+export { config } from './config/config';
+export type { Config, Settings, SettingName, SettingDescription } from './config/config';
 export { Tensor } from './tensor/tensor';
 export type { DType, FloatDType, Device, TypedArray } from './tensor/dtype';
 export { tidy, keep } from './tensor/scope';
@@ -45,8 +47,10 @@ export { reverseHG, forwardHG, truncatedReverseHG, implicitHG, reverseHGAsync, f
 export type { SliceOptions } from './util/stepwise';
 export type { Horizon, HypergradientOptions, HypergradientResult, ReverseOptions, TruncatedOptions, ImplicitOptions, ImplicitResult } from './hyper/hypergradients';
 export { FullTrajectory } from './hyper/trajectory';
-export { CheckpointedTrajectory, DiskTrajectory, checkpointed, revolveCost, revolveClosedForm } from './hyper/checkpoint';
-export type { CheckpointOptions } from './hyper/checkpoint';
+export { CheckpointedTrajectory, checkpointed } from './hyper/checkpointedTrajectory';
+export { DiskTrajectory } from './hyper/diskTrajectory';
+export { revolveCost, revolveClosedForm } from './hyper/revolve';
+export type { CheckpointOptions } from './hyper/checkpointedTrajectory';
 export type { TrajectoryStore } from './hyper/trajectory';
 export { outer } from './hyper/outer';
 export type { OuterOptimizer } from './hyper/outer';

@@ -11,7 +11,7 @@ const lib = path.resolve(__dirname, '..', '..', 'lib');
 
 /** Bottom to top; folders on one line are one layer (they may import each other, never in a cycle of files). */
 const LAYERS: string[][] = [
-  ['errors'], // error classes and how values are shown in messages
+  ['errors', 'config'], // error classes and how values are shown in messages; the settings (rf.config)
   ['native'], // the addon's loader
   ['tensor', 'util'], // tensors, scopes, validation; stepwise computations
   ['kernels'], // validated native calls

@@ -10,18 +10,19 @@ import * as rf from '../lib';
 import * as KI from '../lib/kernels';
 import { Tensor } from '../lib';
 import { record } from '../lib/autodiff/engine';
-import { setReleaseMinBytes } from '../lib/autodiff/release';
+import { config } from '../lib/config/config';
 import { assertClose, finiteDiff, rand } from './helpers';
 
 const dtype = 'float64' as const;
 
 /** Runs fn with the sweep freeing everything it may (0) or nothing (Infinity). */
 function withRelease<R>(on: boolean, fn: () => R): R {
-  const prev = setReleaseMinBytes(on ? 0 : Infinity);
+  const prev = config.releaseMinBytes;
+  config.releaseMinBytes = on ? 0 : Infinity;
   try {
     return fn();
   } finally {
-    setReleaseMinBytes(prev);
+    config.releaseMinBytes = prev;
   }
 }
 

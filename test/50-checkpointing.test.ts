@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
 import { Tensor } from '../lib';
 import { rand } from './helpers';
-import { planAdvances, revolvePlan } from '../lib/hyper/checkpoint';
+import { planAdvances, revolvePlan } from '../lib/hyper/revolve';
 
 const dtype = 'float64' as const;
 const n = 10, dim = 4;

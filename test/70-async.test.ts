@@ -168,7 +168,7 @@ describe('HyperOptimizer.runAsync', function () {
 
   for (const method of ['reverse', 'rtho', 'trho'] as const) {
     it(`${method}: equals run() bit for bit; an abort mid-iteration leaves the hyperparameters of the last whole iteration`, async () => {
-      const opts = () => ({ method, T, K: 5, outer: rf.outer.adam({ lr: 0.02 }) });
+      const opts = () => rf.HyperOptimizer.optionsFor(method, { T, K: 5, outer: rf.outer.adam({ lr: 0.02 }) });
       const pa = makeProblem('momentum'), pb = makeProblem('momentum');
       const a = new rf.HyperOptimizer(pa, opts()), b = new rf.HyperOptimizer(pb, opts());
       const ra = a.run(4), rb = await b.runAsync(4, { sliceMs: 0 });

@@ -5,29 +5,19 @@
  */
 import type { Contribution } from './sweep';
 import { Tensor, nextTensorId } from '../tensor/tensor';
+import { settings } from '../config/config';
 
 /**
  * Freeing during the sweep (CotangentRelease, IntermediateRelease) applies to graphs whose values
- * and tangents hold at least this many bytes (RFHO_RELEASE_MIN_BYTES, default 16 MiB): below, the
+ * and tangents hold at least this many bytes (`rf.config.releaseMinBytes`, RFHO_RELEASE_MIN_BYTES, default 16 MiB): below, the
  * bookkeeping costs more than the memory is worth (a linear model's step, ~30 nodes of kilobytes,
  * paid ~2 % of its time). The tests run the sweeps with it at 0 too.
  */
-let releaseMinBytes = (() => {
-  const v = Number(process.env.RFHO_RELEASE_MIN_BYTES);
-  return process.env.RFHO_RELEASE_MIN_BYTES !== undefined && Number.isFinite(v) && v >= 0 ? v : 16 * 2 ** 20;
-})();
-
-/** @internal Sets the threshold above (tests); returns the previous one. */
-export function setReleaseMinBytes(bytes: number): number {
-  const prev = releaseMinBytes;
-  releaseMinBytes = bytes;
-  return prev;
-}
 
 export function worthReleasing(order: readonly Tensor[]): boolean {
   let bytes = 0;
   for (const t of order) bytes += (t.size + (t.tangent ? t.tangent.size : 0)) * (t.dtype === 'float64' ? 8 : 4);
-  return bytes >= releaseMinBytes;
+  return bytes >= settings.releaseMinBytes;
 }
 
 /**

@@ -4,6 +4,7 @@ import { ArgumentError } from '../errors/errors';
 import { kindsInFolder } from '../jobs/kinds';
 import { newJobId } from '../jobs/protocol';
 import { EXIT, UsageError } from './options';
+import { settings } from '../config/config';
 
 function modulesOf(dir: string | undefined): Record<string, string> {
   try {
@@ -35,7 +36,7 @@ export interface ServeOptions {
 
 export async function serve(v: ServeOptions): Promise<number> {
   if (v.port > 65535) throw new UsageError(`--port must be in [0, 65535], got ${v.port}`);
-  const token = v.token ?? process.env.RFHO_TOKEN;
+  const token = v.token ?? settings.serveToken;
   const { startService } = await import('../serve/server');
   let service;
   try {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DatasetError } from './idx';
+import { settings } from '../config/config';
 
 const MNIST_FILES: [string, string][] = [
   ['train-images-idx3-ubyte.gz', 'f68b3c2dcbeaaa9fbdd348bbdeb94873'],
@@ -14,10 +15,9 @@ const MNIST_FILES: [string, string][] = [
   ['t10k-images-idx3-ubyte.gz', '9fb629c4189551a2d022fa330f9573f3'],
   ['t10k-labels-idx1-ubyte.gz', 'ec29112dd5afa0611ce80d1b7f02629c'],
 ];
-const MNIST_MIRROR = process.env.RFHO_MNIST_MIRROR ?? 'https://ossci-datasets.s3.amazonaws.com/mnist/';
 
 export function defaultCacheDir(): string {
-  return process.env.RFHO_CACHE ?? path.join(os.homedir(), '.cache', 'rfho');
+  return settings.downloadCache;
 }
 
 function md5(file: string): string {
@@ -33,7 +33,7 @@ export async function downloadMnist(cacheDir = defaultCacheDir()): Promise<strin
     if (fs.existsSync(file) && md5(file) === sum) continue;
     let res: Response;
     try {
-      res = await fetch(MNIST_MIRROR + name);
+      res = await fetch(settings.mnistMirror + name);
     } catch (e) {
       throw new DatasetError(`MNIST download of ${name} failed (${(e as Error).message}); put the IDX files in ${folder} by hand or use --dataset embedded`);
     }

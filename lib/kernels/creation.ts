@@ -5,17 +5,19 @@ import { ArgumentError, DTypeError, ShapeError } from '../errors/errors';
 import { show } from '../errors/show';
 import { Storage, Tensor, emptyPool, pooledMemory, undisposedMemory, shapeToString, sizeOf } from '../tensor/tensor';
 import { assertOptions, assertShapeArg, assertTensor } from '../tensor/validate';
+import { registerValidator, settings } from '../config/config';
 
-let defaultDevice: Device = process.env.RFHO_DEVICE === 'cuda' ? 'cuda' : 'cpu';
 let defaultDType: FloatDType = 'float32';
 
-/** The device new tensors go to when none is named ('cpu' unless RFHO_DEVICE=cuda). */
+/** The device new tensors go to when none is named (`rf.config.device`: 'cpu' unless RFHO_DEVICE=cuda). */
 export function getDefaultDevice(): Device {
-  return defaultDevice;
+  return settings.device;
 }
 export function setDefaultDevice(device: Device): void {
-  defaultDevice = resolveDevice(device);
+  settings.device = resolveDevice(device);
 }
+// rf.config.device = 'cuda' is refused, like setDefaultDevice, where CUDA does not run
+registerValidator('device', (d) => void resolveDevice(d));
 export function getDefaultDType(): FloatDType {
   return defaultDType;
 }
@@ -48,7 +50,7 @@ function resolveDType(dtype: unknown): DType {
 let cudaAvailability: { cuda: boolean; cudaStatus: string } | null = null;
 
 function resolveDevice(device: unknown): Device {
-  if (device === undefined) return defaultDevice;
+  if (device === undefined) return settings.device;
   if (device !== 'cpu' && device !== 'cuda') throw new ArgumentError(`argument 'device' must be 'cpu' or 'cuda', got ${show(device)}`);
   if (device === 'cuda') {
     cudaAvailability ??= native.deviceInfo();

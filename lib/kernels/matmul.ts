@@ -8,6 +8,7 @@ import { ArgumentError, ShapeError } from '../errors/errors';
 import { show } from '../errors/show';
 import { DerivedLayouts, Storage, Tensor, shapeToString, sizeOf } from '../tensor/tensor';
 import { Handle, native } from '../native/binding';
+import { settings } from '../config/config';
 import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape } from '../tensor/validate';
 import { emptyLike, expand } from './index-internal';
 import { axpby, concat, permute, reshapeView, slice } from './compute';
@@ -21,37 +22,19 @@ export interface GemmOptions {
   out?: Tensor;
 }
 
-/** Set RFHO_ROW_PANELS=0 to never build row panels (they cost one extra copy of each data matrix). */
-const ROW_PANELS = process.env.RFHO_ROW_PANELS !== '0';
-
 /**
- * The largest fraction of non-zero entries for which a data matrix is kept sparse
- * (RFHO_SPARSE_DATA; 0 turns sparse data off). Digit images are ~80 % zeros; below about a third
- * of non-zeros the sparse products beat the dense ones even where those run at full speed.
+ * The sparse layout of a data matrix (null if too dense), its dense columns kept apart if `dense`.
+ * Settings (lib/config): `sparseMaxDensity`, the largest fraction of non-zeros for which a data
+ * matrix is kept sparse (digit images are ~80 % zeros; below about a third of non-zeros the sparse
+ * products beat the dense ones even where those run at full speed); `sparseDenseColumns`: columns
+ * with at least this fraction of non-zeros are also kept densely, and wide products
+ * (native.sparseDenseColumnsMinWidth columns or more) take them through the dense gemm, the rest
+ * through the sparse gathers. On the digits ~240 of 784 pixel columns are at least 0.3 non-zero
+ * and hold ~3/4 of the entries (the first 2000 embedded digits). That copy is made at the first
+ * wide product: data that only ever meets narrow ones (a linear model's 10 classes) never holds it.
  */
-const SPARSE_MAX_DENSITY = (() => {
-  const v = process.env.RFHO_SPARSE_DATA;
-  const d = v === undefined || v === '' ? 1 / 3 : Number(v);
-  return Number.isFinite(d) && d >= 0 && d <= 1 ? d : 1 / 3;
-})();
-
-/**
- * Columns of a sparse data matrix with at least this fraction of non-zeros are also kept densely,
- * and wide products (native.sparseDenseColumnsMinWidth columns or more) take them through the
- * dense gemm, the rest through the sparse gathers (RFHO_SPARSE_DENSE_COLUMNS; above 1 keeps none).
- * On the digits ~240 of 784 pixel columns are at least 0.3 non-zero and hold ~3/4 of the entries
- * (measured on the first 2000 embedded digits). The copy is made at the first wide product: data that only ever
- * meets narrow ones (a linear model's 10 classes) never holds it.
- */
-const SPARSE_DENSE_FROM = (() => {
-  const v = process.env.RFHO_SPARSE_DENSE_COLUMNS;
-  const d = v === undefined || v === '' ? 0.3 : Number(v);
-  return Number.isFinite(d) && d >= 0 ? d : 0.3;
-})();
-
-/** The sparse layout of a data matrix (null if too dense), its dense columns kept apart if `dense`. */
 function packData(a: Tensor, rows: number, k: number, dense: boolean): Handle | null {
-  return native.packSparse(a.handle, rows, k, SPARSE_MAX_DENSITY, dense ? SPARSE_DENSE_FROM : 2 /* above 1: none */);
+  return native.packSparse(a.handle, rows, k, settings.sparseMaxDensity, dense ? settings.sparseDenseColumns : 2 /* above 1: none */);
 }
 
 /**
@@ -64,7 +47,7 @@ function layoutsFor(a: Tensor, rows: number, k: number, width: number): DerivedL
   const st = a.storage;
   if (!st.constantData || a.device !== 'cpu' || a.size !== st.numel) return null;
   const key = `${rows}x${k}`;
-  const wide = width >= native.sparseDenseColumnsMinWidth && SPARSE_DENSE_FROM <= 1;
+  const wide = width >= native.sparseDenseColumnsMinWidth && settings.sparseDenseColumns <= 1;
   const d = st.derived;
   if (d?.key === key) {
     // The first wide product rebuilds the sparse layout with its dense columns. Narrow products
@@ -77,7 +60,7 @@ function layoutsFor(a: Tensor, rows: number, k: number, width: number): DerivedL
     return d;
   }
   st.invalidateDerived();
-  const sparse = SPARSE_MAX_DENSITY > 0 && rows * k >= 1 << 14 ? packData(a, rows, k, wide) : null;
+  const sparse = settings.sparseMaxDensity > 0 && rows * k >= 1 << 14 ? packData(a, rows, k, wide) : null;
   st.derived = { key, sparse, denseColumns: wide, panels: null };
   return st.derived;
 }
@@ -88,7 +71,7 @@ function layoutsFor(a: Tensor, rows: number, k: number, width: number): DerivedL
  * panels (16 rows side by side, column by column) it is a stream of outer products, 2–3× faster.
  */
 function rowPanelsFor(layouts: DerivedLayouts | null, a: Tensor, rows: number, k: number, n: number): Storage | null {
-  if (!ROW_PANELS || !layouts || layouts.sparse || n > 32 || k < 64 || rows < 512) return null;
+  if (!settings.rowPanels || !layouts || layouts.sparse || n > 32 || k < 64 || rows < 512) return null;
   if (layouts.panels) return layouts.panels;
   const lanes = 64 / (a.dtype === 'float64' ? 8 : 4);
   const panels = Storage.allocate(Math.ceil(rows / lanes) * lanes * k, a.dtype, 'cpu');

@@ -6,6 +6,7 @@
 import { ArgumentError, NativeError, OutOfMemoryError, RfhoError } from '../errors/errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { settings } from '../config/config';
 
 /** Opaque handle to native memory. */
 export type Handle = { readonly __rfhoHandle: unique symbol };
@@ -117,7 +118,7 @@ function load(): NativeAddon {
   // Prebuilt binaries shipped in the package first, then a build from source.
   const dirs = [path.join(root, 'prebuilds', `${process.platform}-${process.arch}`), path.join(root, 'build', 'Release'), path.join(root, 'build', 'Debug')];
   // RFHO_CPU picks a level (e.g. x86-64-v2, to run without AVX-512 on a machine that has it).
-  const forced = process.env.RFHO_CPU;
+  const forced = settings.cpuLevel;
   const levels = forced ? [forced] : cpuLevels();
   const names = [...(forced ? [] : [['rfho_native.node', 'native']]), ...levels.map((l) => [`rfho_native-${l}.node`, l])];
   const errors: string[] = [];

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StateFileError } from '../errors/errors';
+import { settings } from '../config/config';
 
 export const STATE_FORMAT = 'rfho-state';
 
@@ -36,14 +37,14 @@ function temporaryFor(file: string): string {
 }
 
 /**
- * Fault injection for the tests of durability: with RFHO_FAULT_KILL_IN_WRITE=n the process kills
- * itself (SIGKILL, no cleanup) halfway through writing the n-th state file's temporary copy. Read
- * here and only here; unset, it costs one counter increment per write.
+ * Fault injection for the tests of durability: with RFHO_FAULT_KILL_IN_WRITE=n (`rf.config.faultKillInWrite`) the process kills
+ * itself (SIGKILL, no cleanup) halfway through writing the n-th state file's temporary copy;
+ * unset, it costs one counter increment per write.
  */
 function killHalfwayThroughWrite(): boolean {
   writesSoFar++;
-  const n = process.env.RFHO_FAULT_KILL_IN_WRITE;
-  return n !== undefined && Number(n) === writesSoFar;
+  const n = settings.faultKillInWrite;
+  return n > 0 && n === writesSoFar;
 }
 
 /** Writes `payload` (JSON-serialisable) as a state file of this kind and version, atomically. */

@@ -3,21 +3,19 @@
  * Reshapes are views sharing one Storage; the memory is freed when the last view is disposed
  * (explicitly, or by a scope), and by the native finalizer if everything was forgotten.
  */
-import * as os from 'node:os';
 import { native, Handle } from '../native/binding';
 import { DType, Device, DTYPE_BYTES, DTYPE_CODE, DEVICE_CODE, TypedArray } from './dtype';
 import { ArgumentError, DisposedError, OutOfMemoryError } from '../errors/errors';
 import { show } from '../errors/show';
 import { trackInScope } from './scope';
+import { settings } from '../config/config';
 
 /**
- * A cache of freed native buffers by (device, dtype, numel), at most RFHO_CACHE_BYTES (default a
- * quarter of the machine's memory, at most 4 GiB) in all. Training loops create and dispose tensors of the same shapes at every step;
+ * A cache of freed native buffers by (device, dtype, numel), at most `rf.config.cacheBytes`
+ * (RFHO_CACHE_BYTES; default a quarter of the machine's memory, at most 4 GiB) in all, one buffer at most half of it. Training loops create and dispose tensors of the same shapes at every step;
  * reusing their buffers skips the native allocation, the free, the creation of a garbage-collected
  * handle and, for large buffers, the first-touch page faults — together more than a small kernel.
  */
-const POOL_MAX_TOTAL_BYTES = Number(process.env.RFHO_CACHE_BYTES ?? Math.min(os.totalmem() / 4, 4 * 2 ** 30));
-const POOL_MAX_BYTES_PER_BUFFER = POOL_MAX_TOTAL_BYTES / 2;
 const POOL_MAX_PER_SIZE = 4096;
 const pool = new Map<number, Handle[]>();
 let pooledBytes = 0;
@@ -89,7 +87,7 @@ export class Storage {
   }
   static allocate(numel: number, dtype: DType, device: Device): Storage {
     const bytes = numel * DTYPE_BYTES[dtype];
-    if (bytes <= POOL_MAX_BYTES_PER_BUFFER) {
+    if (bytes <= settings.cacheBytes / 2) {
       const list = pool.get(poolKey(numel, dtype, device));
       const h = list && list.pop();
       if (h) {
@@ -132,7 +130,7 @@ export class Storage {
       this.freed = true;
       const bytes = this.numel * DTYPE_BYTES[this.dtype];
       undisposedBytes -= bytes;
-      if (bytes <= POOL_MAX_BYTES_PER_BUFFER && pooledBytes + bytes <= POOL_MAX_TOTAL_BYTES) {
+      if (bytes <= settings.cacheBytes / 2 && pooledBytes + bytes <= settings.cacheBytes) {
         const key = poolKey(this.numel, this.dtype, this.device);
         let list = pool.get(key);
         if (!list) pool.set(key, (list = []));
