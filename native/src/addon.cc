@@ -7,7 +7,11 @@ namespace rfho {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerMemoryBindings(env, exports);
-  registerKernelBindings(env, exports);
+  registerProductsBindings(env, exports);
+  registerElementwiseBindings(env, exports);
+  registerReduceBindings(env, exports);
+  registerXentBindings(env, exports);
+  registerIndexingBindings(env, exports);
   registerThreadBindings(env, exports);
   exports.Set("version", Napi::String::New(env, "0.1.0"));
   return exports;

@@ -71,8 +71,19 @@ Napi::Value guarded(const Napi::CallbackInfo& info, F&& body) {
   }
 }
 
+// Elements a strided operand must hold: the last element of the last row of the last batch, + 1.
+inline int64_t extentNeeded(int64_t off, int64_t batch, int64_t stride, int64_t rows, int64_t cols, int64_t ld) {
+  if (batch == 0 || rows == 0 || cols == 0) return 0;
+  return off + (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+// One registration per binding family (bindings/<family>.cc), called by the addon's entry point.
 void registerMemoryBindings(Napi::Env env, Napi::Object exports);
-void registerKernelBindings(Napi::Env env, Napi::Object exports);
+void registerProductsBindings(Napi::Env env, Napi::Object exports);
+void registerElementwiseBindings(Napi::Env env, Napi::Object exports);
+void registerReduceBindings(Napi::Env env, Napi::Object exports);
+void registerXentBindings(Napi::Env env, Napi::Object exports);
+void registerIndexingBindings(Napi::Env env, Napi::Object exports);
 void registerThreadBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace rfho

@@ -1,0 +1,192 @@
+// Kernel bindings, softmax cross-entropy: its loss, gradient and tangents, and the linear model's
+// fused pass over sparse or dense data. Each validates every argument, builds the iteration plan
+// and dispatches to the backend.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "args.h"
+#include "../cpu/linear_xent.h"
+#include "../cpu/sparse_data.h"
+
+namespace rfho {
+namespace {
+
+void checkLabels(const Buffer& labels, int64_t c) {
+  if (labels.device != Device::CPU) return;  // a device kernel flags them; reported at the next synchronisation
+  const int32_t* y = static_cast<const int32_t*>(labels.data);
+  for (size_t i = 0; i < labels.numel; ++i)
+    if (y[i] < 0 || y[i] >= c)
+      failValue("argument 'labels' has " + std::to_string(y[i]) + " at row " + std::to_string(i) +
+           ", outside [0, " + std::to_string(c) + ")");
+}
+
+// softmaxXent(logits, labels, weights|null, loss|null, grad|null, n, c)
+Napi::Value SoftmaxXent(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& z = argBuffer(info, 0, "logits");
+    Buffer& y = argBuffer(info, 1, "labels");
+    Buffer* w = argOptionalBuffer(info, 2, "weights");
+    Buffer* loss = argOptionalBuffer(info, 3, "loss");
+    Buffer* grad = argOptionalBuffer(info, 4, "grad");
+    int64_t n = argInt(info, 5, "n");
+    int64_t c = argInt(info, 6, "c", 1);
+    requireFloat(z, "logits");
+    requireDtype(y, DType::I32, "labels");
+    requireSameDevice(z, "logits", y, "labels");
+    requireNumel(z, n * c, "logits");
+    requireNumel(y, n, "labels");
+    requireOperands(z, "logits", {{w, "weights", n}, {loss, "loss", n}, {grad, "grad", n * c}});
+    checkLabels(y, c);
+    backendOf(z).softmaxXent(z.dtype, z.data, static_cast<const int32_t*>(y.data),
+                             w ? w->data : nullptr, loss ? loss->data : nullptr,
+                             grad ? grad->data : nullptr, n, c);
+    return info.Env().Undefined();
+  });
+}
+
+// softmaxXentJvp(logits, labels, weights|null, dLogits|null, dWeights|null, out, n, c, k)
+Napi::Value SoftmaxXentJvp(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& z = argBuffer(info, 0, "logits");
+    Buffer& y = argBuffer(info, 1, "labels");
+    Buffer* w = argOptionalBuffer(info, 2, "weights");
+    Buffer* dz = argOptionalBuffer(info, 3, "dLogits");
+    Buffer* dw = argOptionalBuffer(info, 4, "dWeights");
+    Buffer& o = argBuffer(info, 5, "out");
+    int64_t n = argInt(info, 6, "n");
+    int64_t c = argInt(info, 7, "c", 1);
+    int64_t k = argInt(info, 8, "k");
+    requireFloat(z, "logits");
+    requireDtype(y, DType::I32, "labels");
+    requireNumel(z, n * c, "logits");
+    requireNumel(y, n, "labels");
+    requireSameDevice(z, "logits", y, "labels");
+    requireOperands(z, "logits", {{w, "weights", n}, {dz, "dLogits", k * n * c}, {dw, "dWeights", k * n},
+                                  {&o, "out", k * n * c}});
+    checkLabels(y, c);
+    backendOf(z).softmaxXentJvp(z.dtype, z.data, static_cast<const int32_t*>(y.data),
+                                w ? w->data : nullptr, dz ? dz->data : nullptr,
+                                dw ? dw->data : nullptr, o.data, n, c, k);
+    return info.Env().Undefined();
+  });
+}
+
+// The arguments after the data matrix of sparseLinearXent and denseLinearXent, checked for a
+// matrix of n rows and d columns: W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb,
+// r|null, c; `run` makes the pass and returns its loss, and the binding returns
+// [loss, dLoss_1, ..., dLoss_k].
+template <typename Run>
+Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, const char* xName, int64_t n, int64_t d, Run&& run) {
+  Buffer& W = argBuffer(info, 1, "W");
+  Buffer& b = argBuffer(info, 2, "b");
+  const int64_t k = argInt(info, 3, "k");
+  Buffer* dW = argOptionalBuffer(info, 4, "dW");
+  Buffer* db = argOptionalBuffer(info, 5, "db");
+  Buffer& y = argBuffer(info, 6, "labels");
+  Buffer* w = argOptionalBuffer(info, 7, "weights");
+  const double scale = argNumber(info, 8, "scale");
+  Buffer& ce = argBuffer(info, 9, "ce");
+  Buffer& gW = argBuffer(info, 10, "gW");
+  Buffer& gb = argBuffer(info, 11, "gb");
+  Buffer* r = argOptionalBuffer(info, 12, "r");
+  const int64_t c = argInt(info, 13, "c", 1);
+  if (!linearXentAvailable()) fail("the fused linear softmax cross-entropy is not built for this CPU (needs AVX-512)");
+  if (c > 16) fail("argument 'c' must be at most 16 for the fused linear softmax cross-entropy, got " + std::to_string(c));
+  if (k > 4) fail("argument 'k' must be at most 4, got " + std::to_string(k));
+  if (k > 0 && (!dW || !db || !r)) fail("arguments 'dW', 'db' and 'r' are needed when k > 0");
+  if (!std::isfinite(scale)) fail("argument 'scale' must be finite");
+  const int64_t kk = std::max<int64_t>(k, 1);
+  requireDtype(y, DType::I32, "labels");
+  requireSameDevice(W, "W", y, "labels");
+  requireNumel(y, n, "labels");
+  requireOperands(X, xName, {{&W, "W", d * c}, {&b, "b", c}, {dW, "dW", k * d * c}, {db, "db", k * c},
+                             {w, "weights", n}, {&ce, "ce", n}, {&gW, "gW", kk * d * c}, {&gb, "gb", kk * c},
+                             {r, "r", k * n}});
+  if (W.device != Device::CPU) fail("argument 'W' must be a CPU tensor for the fused linear softmax cross-entropy");
+  const std::initializer_list<const Buffer*> outs{&ce, &gW, &gb, r}, ins{&X, &W, &b, dW, db, &y, w};
+  for (const Buffer* o : outs)
+    for (const Buffer* in : ins)
+      if (o && in && o->data == in->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must not be inputs");
+  for (const Buffer* o : outs)
+    for (const Buffer* o2 : outs)
+      if (o && o2 && o != o2 && o->data == o2->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must differ");
+  checkLabels(y, c);
+  std::vector<double> dLoss(static_cast<size_t>(k));
+  // the pointers as void*: the pass casts them to its dtype (X's, which every operand shares)
+  const auto f = [](const Buffer* x) -> void* { return x ? x->data : nullptr; };
+  const double loss = run(f(&W), f(&b), k, f(dW), f(db), static_cast<const int32_t*>(y.data), f(w), scale, f(&ce),
+                          f(&gW), f(&gb), f(r), dLoss.data(), c);
+  Napi::Array out = Napi::Array::New(info.Env(), static_cast<size_t>(k + 1));
+  out.Set(uint32_t{0}, Napi::Number::New(info.Env(), loss));
+  for (int64_t q = 0; q < k; ++q) out.Set(static_cast<uint32_t>(q + 1), Napi::Number::New(info.Env(), dLoss[q]));
+  return out;
+}
+
+// sparseLinearXent(S, W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb, r|null, c)
+// → [loss, dLoss_1, ..., dLoss_k]: the loss Σ_i s_i CE(S_i W + b, y_i) (s_i = scale · weights[i])
+// of a linear softmax model on the float32 sparse data S [n, d] and, in one pass, its gradient
+// (k = 0) or the gradient's tangents along k ≤ 4 directions (cpu/linear_xent.h).
+Napi::Value SparseLinearXent(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& S = argSparseLayout(info, 0, "S");
+    if (S.dtype != DType::F32) fail("argument 'S' must be float32 for the fused linear softmax cross-entropy");
+    return linearXentCall(info, S, "S", S.sparseRows, S.sparseCols,
+                          [&](void* W, void* b, int64_t k, void* dW, void* db, const int32_t* y, void* w, double scale,
+                              void* ce, void* gW, void* gb, void* r, double* dLoss, int64_t c) {
+                            const auto F = [](void* p) { return static_cast<float*>(p); };
+                            return sparseLinearXent(S.data, S.sparseRows, S.sparseCols, S.sparseNnz, F(W), F(b), k, F(dW),
+                                                    F(db), y, F(w), scale, F(ce), F(gW), F(gb), F(r), dLoss, c);
+                          });
+  });
+}
+
+// denseLinearXent(X, W, b, k, ..., c, panels|null): the same on a dense CPU matrix X [n, d], d = W's
+// rows (W holds d·c values; X's size a multiple of d): float32 by linear_xent.cc's pass (X's row panels
+// if given, else its rows), float64 by the pass with rows in the lanes (its row panels only).
+Napi::Value DenseLinearXent(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Buffer& X = argBuffer(info, 0, "X");
+    Buffer* panels = argOptionalBuffer(info, 14, "panels");
+    Buffer& W = argBuffer(info, 1, "W");
+    const int64_t c = argInt(info, 13, "c", 1);
+    if (W.numel % c != 0 || W.numel == 0) fail("argument 'W' must hold d·c values (c = " + std::to_string(c) + ")");
+    const int64_t d = W.numel / c;
+    if (X.numel % d != 0) fail("argument 'X' must hold n·d values (d = " + std::to_string(d) + "), got " + std::to_string(X.numel));
+    if (X.device != Device::CPU) fail("argument 'X' must be a CPU tensor for the fused linear softmax cross-entropy");
+    const int64_t n = X.numel / d;
+    if (X.dtype != DType::F32 && X.dtype != DType::F64) fail("argument 'X' must be float32 or float64 for the fused linear softmax cross-entropy");
+    if (X.dtype == DType::F64 && !panels) fail("argument 'panels' is needed for a float64 'X'");
+    if (panels) {
+      requireSameDtype(X, "X", *panels, "panels");
+      if (panels->device != Device::CPU) fail("argument 'panels' must be a CPU buffer");
+      const int64_t lanes = X.dtype == DType::F32 ? 16 : 8;
+      requireNumel(*panels, (n + lanes - 1) / lanes * lanes * d, "panels");
+      if (!panelsLinearXentAvailable()) fail("the fused linear softmax cross-entropy over row panels needs AVX-512");
+    }
+    return linearXentCall(info, X, "X", n, d,
+                          [&](void* Wp, void* b, int64_t k, void* dW, void* db, const int32_t* y, void* w, double scale,
+                              void* ce, void* gW, void* gb, void* r, double* dLoss, int64_t cc) {
+                            if (X.dtype == DType::F64) {
+                              const auto D = [](void* p) { return static_cast<double*>(p); };
+                              return panelsLinearXent<double>(D(panels->data), n, d, D(Wp), D(b), k, D(dW), D(db), y,
+                                                              D(w), scale, D(ce), D(gW), D(gb), D(r), dLoss, cc);
+                            }
+                            const auto F = [](void* p) { return static_cast<float*>(p); };
+                            return denseLinearXent(F(X.data), panels ? F(panels->data) : nullptr, n, d, F(Wp), F(b), k,
+                                                   F(dW), F(db), y, F(w), scale, F(ce), F(gW), F(gb), F(r), dLoss, cc);
+                          });
+  });
+}
+
+}  // namespace
+
+void registerXentBindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("softmaxXent", Napi::Function::New(env, SoftmaxXent, "softmaxXent"));
+  exports.Set("softmaxXentJvp", Napi::Function::New(env, SoftmaxXentJvp, "softmaxXentJvp"));
+  exports.Set("sparseLinearXent", Napi::Function::New(env, SparseLinearXent, "sparseLinearXent"));
+  exports.Set("denseLinearXent", Napi::Function::New(env, DenseLinearXent, "denseLinearXent"));
+  exports.Set("linearXentAvailable", Napi::Boolean::New(env, linearXentAvailable()));
+}
+
+}  // namespace rfho
