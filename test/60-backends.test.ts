@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as rf from '../lib';
 import { parityChecks } from '../bench/gpu/parity';
+import * as K from '../lib/kernels';
+import { native } from '../lib/native/binding';
 
 const info = rf.availableDevices();
 const others = info.devices.filter((d) => d !== 'cpu');
@@ -51,5 +53,74 @@ describe('the CUDA kernels\' row arithmetic on the host', () => {
     assert.match(run.stdout, /confident \(float32, 9 rows of 10\)/);
     assert.match(run.stdout, /random \(float64, 257 rows of 37\)/);
     assert.match(run.stdout, /^ok$/m);
+  });
+});
+
+describe('fused kernels chosen by what the backend provides', function () {
+  this.timeout(120000);
+  const dtype = 'float64' as const;
+
+  /** An MLP's gradient, HVP and Forward-HG (momentum): the bits to compare. */
+  function mlpBits(): number[] {
+    // 80 hidden units: wide enough that denseTanh runs as one op (narrow layers take the data pass with tangents)
+    const model = rf.mlp([5, 80, 3], { activation: 'tanh', init: rf.init.glorotNormal() });
+    const X = rf.kernels.randomNormal([8, 5], { seed: 3, dtype }), Xv = rf.kernels.randomNormal([8, 5], { seed: 4, dtype });
+    const y = rf.tensor(Int32Array.from({ length: 8 }, (_, i) => i % 3), undefined, { dtype: 'int32' });
+    const w0 = model.initialize({ seed: 1, dtype });
+    const lr = rf.hyperparameter('lr', 0.3, { dtype }), mu = rf.hyperparameter('mu', 0.7, { dtype });
+    const l2 = rf.hyperparameter('l2', 0.01, { dtype });
+    const loss = (w: rf.Tensor) => rf.crossEntropy(model.apply(w, X), y);
+    const g = rf.grad(loss)(w0);
+    const h = rf.hvp(loss, w0, rf.kernels.randomNormal([w0.size], { seed: 5, dtype }));
+    const problem = rf.bilevel({
+      params: model, hyperparameters: [l2], init: w0,
+      train: (w, hp) => rf.add(loss(w), rf.l2Penalty(w, hp.l2)), valid: (w) => rf.crossEntropy(model.apply(w, Xv), y),
+      dynamics: rf.dynamics.momentum({ lr, momentum: mu }),
+    });
+    const f = rf.forwardHG(problem, { T: 4 });
+    const out = [...g.toArray(), ...h.toArray(), ...Object.values(f.grads).flatMap((t) => Array.from(t.toArray()))];
+    [X, Xv, y, w0, g, h, f.state, ...Object.values(f.grads)].forEach((t) => t.dispose());
+    return out;
+  }
+
+  it('the CPU backend provides every fused kernel; a device is asked by name', () => {
+    assert.deepEqual([...(native.fusedKernels('cpu') ?? [])].sort(), ['dynamicsTangent', 'rowPanels', 'tanhGrad', 'tanhGradJvp']);
+    for (const k of ['tanhGrad', 'tanhGradJvp', 'dynamicsTangent', 'rowPanels'] as const) assert.ok(K.provides('cpu', k), k);
+    assert.throws(() => native.fusedKernels('tpu'), /'device' must be 'cpu' or 'cuda', got 'tpu'/);
+  });
+
+  it('where a backend provides none, the ops compose themselves (no fused kernel called) with the same bits', () => {
+    const fused = mlpBits();
+    const calls = { tanhGrad: 0, tanhGradJvp: 0, dynamicsTangent: 0 };
+    const saved = { tanhGrad: native.tanhGrad, tanhGradJvp: native.tanhGradJvp, dynamicsTangent: native.dynamicsTangent };
+    K.overrideProvided('cpu', []);
+    try {
+      for (const k of Object.keys(calls) as (keyof typeof calls)[]) {
+        (native as unknown as Record<string, unknown>)[k] = (...a: unknown[]) => {
+          calls[k]++;
+          return (saved[k] as (...x: unknown[]) => unknown)(...a);
+        };
+      }
+      const composed = mlpBits();
+      assert.deepEqual(calls, { tanhGrad: 0, tanhGradJvp: 0, dynamicsTangent: 0 }, 'a fused kernel the backend does not provide was called');
+      assert.equal(composed.length, fused.length);
+      composed.forEach((v, i) => assert.ok(Math.abs(v - fused[i]) <= 1e-12 * (1 + Math.abs(fused[i])), `value ${i}: ${v} vs ${fused[i]}`));
+    } finally {
+      Object.assign(native, saved);
+      K.overrideProvided('cpu', null);
+    }
+    // and with the backend's own answer back, the fused kernels run again
+    let used = 0;
+    const tg = native.tanhGrad;
+    (native as unknown as Record<string, unknown>).tanhGrad = (...a: unknown[]) => {
+      used++;
+      return (tg as (...x: unknown[]) => unknown)(...a);
+    };
+    try {
+      mlpBits();
+    } finally {
+      native.tanhGrad = tg;
+    }
+    assert.ok(used > 0, 'the CPU backend provides tanhGrad and the MLP uses it');
   });
 });

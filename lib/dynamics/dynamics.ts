@@ -103,7 +103,7 @@ const valueOf = (c: Tensor | number) => (typeof c === 'number' ? c : c.item());
 const tangentOf = (c: Tensor | number) => (typeof c === 'number' ? null : c.tangent);
 
 /**
- * Forward-HG's step on the CPU: the state tangent [k, slots·d] from one fused kernel
+ * Forward-HG's step where the backend provides it (K.provides): the state tangent [k, slots·d] from one fused kernel
  * (K.dynamicsTangent) instead of the composed ops' ~12 passes over the k-fold tangents, the block
  * slices and the concatenation (about a tenth of Forward-HG's step for an MLP with 18 directions). The primal runs
  * with tangents off, recording its reverse graph as usual. Null where it does not apply: tangents
@@ -111,7 +111,7 @@ const tangentOf = (c: Tensor | number) => (typeof c === 'number' ? null : c.tang
  */
 function fusedStep(slots: 1 | 2, nesterov: boolean, s: Tensor, g: Tensor, mu: Tensor | number, eta: Tensor | number,
   primal: () => { out: Tensor; v: Tensor | null; v2: Tensor | null; dir: Tensor }): Tensor | null {
-  if (!tangentsAreLeaves() || s.device !== 'cpu' || !isScalar(mu) || !isScalar(eta)) return null;
+  if (!tangentsAreLeaves() || !K.provides(s.device, 'dynamicsTangent') || !isScalar(mu) || !isScalar(eta)) return null;
   if (!s.tangent && !g.tangent && !tangentOf(mu) && !tangentOf(eta)) return null;
   const k = engine.forwardK, d = g.size;
   if (s.rank !== 1 || s.size !== slots * d) return null;

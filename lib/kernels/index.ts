@@ -2,3 +2,4 @@
 export * from './creation';
 export * from './compute';
 export * from './matmul';
+export * from './dispatch';

@@ -26,6 +26,8 @@ export interface NativeAddon {
   copy(src: Handle, dst: Handle): void;
   countNonFinite(x: Handle): number;
   deviceInfo(): { cuda: boolean; cudaStatus: string; blas: string };
+  /** the fused kernels the device's backend provides (null: its backend has not started) */
+  fusedKernels(device: string): string[] | null;
   synchronize(): void;
   /** the calling thread's kernel thread budget (OpenMP, per calling thread) */
   setThreads(n: number): void;

@@ -59,12 +59,12 @@ export const tanh = (x: Tensor): Tensor => {
  * (Forward-HG, Hessian-vector products) otherwise made six passes over the k-fold tangents.
  */
 export function tanhGrad(g: Tensor, y: Tensor): Tensor {
-  if (y.device !== 'cpu') return mul(g, rsubScalar(1, square(y)));
+  if (!K.provides(y.device, 'tanhGrad')) return mul(g, rsubScalar(1, square(y)));
   const out = K.tanhGrad(y, g);
   return record(out, [g, y], 'tanhGrad',
     (gb) => [tanhGrad(gb, y), sumTo(mul(mul(gb, g), mul(y, -2)), y.shape)],
     ([tg, ty]) => {
-      if (ty && sameShape(g.shape, y.shape)) return tanhGradTangent(g, y, ty, tg);
+      if (ty && sameShape(g.shape, y.shape) && K.provides(y.device, 'tanhGradJvp')) return tanhGradTangent(g, y, ty, tg);
       return addTangents(tg && tanhGrad(tg, y), ty && mul(liftTangent(ty, out.rank), mul(mul(g, y), -2)));
     });
 }

@@ -51,7 +51,7 @@ export function denseTanh(x: Tensor, W: Tensor, b: Tensor): Tensor {
   const narrowData = leaves && !!W.tangent && !x.tangent && W.rank === 2 && W.shape[1] * (W.tangent.shape[0] + 1) <= 128;
   // tangents that an enclosing reverse pass differentiates go through the composite's own rules
   const tangentsRecorded = engine.forwardK > 0 && !leaves;
-  if (x.rank !== 2 || W.rank !== 2 || b.rank !== 1 || x.device !== 'cpu' || narrowData || tangentsRecorded) return tanh(add(matmul(x, W), b));
+  if (x.rank !== 2 || W.rank !== 2 || b.rank !== 1 || !K.provides(x.device, 'tanhGrad') || narrowData || tangentsRecorded) return tanh(add(matmul(x, W), b));
   const z = K.matmul(x, W);
   K.binary('add', z, b, z); // the pre-activation in the product's own buffer
   const y = K.unary('tanh', z);

@@ -93,6 +93,11 @@ struct GemmArgs {
 };
 
 // One implementation per device (cpu/, cuda/). Pointers are device pointers of that backend.
+// The fused kernels a backend may provide (Backend::provides), by the names the bindings use.
+enum class Fused { TanhGrad, TanhGradJvp, DynamicsTangent, RowPanels };
+inline constexpr const char* kFusedNames[] = {"tanhGrad", "tanhGradJvp", "dynamicsTangent", "rowPanels"};
+inline constexpr int kFusedCount = 4;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -145,10 +150,15 @@ class Backend {
   // Finite check: returns the number of NaN/Inf elements.
   virtual int64_t countNonFinite(DType, const void* x, int64_t n) = 0;
   virtual void synchronize() {}
+  // Fused kernels: one pass for what ops would compose from the kernels above. A backend provides
+  // them or not (`provides`); the TypeScript layer asks (binding `fusedKernels`) and composes the
+  // op from the interface every backend implements where one is not provided, so the defaults
+  // below, which refuse, are reached only by a call that skipped that question.
+  virtual bool provides(Fused) const { return false; }
   // The cotangent through tanh at its output y, and that product's tangent, for k rows of n:
   //   tanhGrad:     out[t, i] = (g[t, i] + bias[t, i mod h]) (1 − y[i]²)   (bias [k, h] may be null)
   //   tanhGradJvp:  out[t, i] = tg[t, i] (1 − y[i]²) − 2 g[i] y[i] ty[t, i]   (tg may be null)
-  // One pass where the composed ops made six over the k-times larger tangents (CPU only).
+  // One pass where the composed ops made six over the k-times larger tangents.
   virtual void tanhGrad(DType, const void* y, const void* g, void* out, int64_t n, int64_t k, const void* bias,
                         int64_t h) {
     throw ArgError(std::string("tanhGrad is not supported on ") + name());
@@ -159,7 +169,7 @@ class Backend {
   }
   // The tangent of one step of gradient descent (slots 1) or heavy-ball / Nesterov momentum
   // (slots 2) for k tangent rows, in one pass over the k-fold state tangent ts [k, slots·d], where
-  // the composed ops made ~12 (CPU only). With tmu[q], teta[q] the coefficients' tangents (null: 0):
+  // the composed ops made ~12. With tmu[q], teta[q] the coefficients' tangents (null: 0):
   //   slots 1:  out_w = tw − eta·tg − teta·g                                (dir = g)
   //   slots 2:  out_v = mu·tv + tmu·v + tg
   //             tdir  = out_v  (heavy ball)  or  tg + mu·out_v + tmu·v2  (Nesterov)
@@ -171,7 +181,7 @@ class Backend {
                                const void* v2, const void* dir, void* out) {
     throw ArgError(std::string("dynamicsTangent is not supported on ") + name());
   }
-  // Row panels of a [rows, cols] matrix (CPU only): panel b holds rows bL .. bL+L (L = one vector's
+  // Row panels of a [rows, cols] matrix: panel b holds rows bL .. bL+L (L = one vector's
   // lanes, zero rows beyond `rows`) column by column, so that X·B with a narrow B streams it as
   // outer products. out holds ceil(rows / L) · cols · L values.
   virtual void packRowPanels(DType, const void* x, int64_t rows, int64_t cols, void* out) {

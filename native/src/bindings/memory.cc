@@ -290,6 +290,22 @@ static Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// fusedKernels(device): the names of the fused kernels its backend provides; null for a device
+// whose backend has not started (no tensor lives there yet: nothing to ask for).
+static Napi::Value FusedKernels(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsString()) fail("argument 'device' must be 'cpu' or 'cuda'");
+    const std::string device = info[0].As<Napi::String>();
+    Backend* b = device == "cpu" ? &cpuBackend() : device == "cuda" ? cudaBackendIfStarted() : nullptr;
+    if (device != "cpu" && device != "cuda") fail("argument 'device' must be 'cpu' or 'cuda', got '" + device + "'");
+    if (!b) return info.Env().Null();
+    Napi::Array out = Napi::Array::New(info.Env());
+    for (int i = 0; i < kFusedCount; i++)
+      if (b->provides(static_cast<Fused>(i))) out.Set(out.Length(), Napi::String::New(info.Env(), kFusedNames[i]));
+    return out;
+  });
+}
+
 static Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     if (Backend* c = cudaBackendIfStarted()) c->synchronize();
@@ -315,6 +331,7 @@ void registerMemoryBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("countNonFinite", Napi::Function::New(env, CountNonFinite, "countNonFinite"));
   exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfo, "deviceInfo"));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
+  exports.Set("fusedKernels", Napi::Function::New(env, FusedKernels, "fusedKernels"));
 }
 
 }  // namespace rfho

@@ -123,6 +123,7 @@ void cpuGemm(DType, const GemmArgs&);
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
+  bool provides(Fused) const override { return true; }
   void* allocate(size_t bytes) override;
   void release(void* p, size_t bytes) override;
   void copyFromHost(void* dst, const void* src, size_t bytes) override;
