@@ -32,7 +32,8 @@ export { linear, mlp } from './models/models';
 export type { Model, LinearModel, Activation, MlpOptions } from './models/models';
 export { crossEntropy, linearCrossEntropy, binaryCrossEntropy, squaredError, l2Penalty, l1Penalty, accuracy } from './models/losses';
 export type { Reduction } from './models/losses';
-export { dynamics, gradientDescent, momentum, nesterov, adam, weightsOf } from './dynamics/dynamics';
+// training dynamics only as rf.dynamics.* (rf.outer.* are the outer optimizers: two Adams, one name each)
+export { dynamics, weightsOf } from './dynamics/dynamics';
 export type { Dynamics } from './dynamics/dynamics';
 export { optimize } from './dynamics/optimize';
 export type { OptimizeOptions, OptimizeResult } from './dynamics/optimize';

@@ -63,5 +63,13 @@ describe('the npm package', function () {
     const d = JSON.parse(devices.stdout);
     assert.equal(d.blas, 'built-in');
     assert.match(d.cpu, /^x86-64-v[234]$/);
+    // the two entry points resolve through the package's exports; deep paths do not
+    const entry = spawnSync(process.execPath, ['-e', `
+      const rf = require('rfho'), internal = require('rfho/internal');
+      let deep = 'resolved';
+      try { require('rfho/dist/lib/kernels/dispatch'); } catch (e) { deep = e.code; }
+      process.stdout.write(JSON.stringify([typeof rf.reverseHG, typeof internal.runToEnd, typeof rf.runToEnd, deep]));`], { cwd: project, env, encoding: 'utf8' });
+    assert.equal(entry.status, 0, entry.stderr);
+    assert.deepEqual(JSON.parse(entry.stdout), ['function', 'function', 'undefined', 'ERR_PACKAGE_PATH_NOT_EXPORTED']);
   });
 });
