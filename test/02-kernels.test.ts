@@ -767,4 +767,23 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
       assertClose(arr(out), ref.out, 1e-15, `mul ${sa} ${sb}`);
     }
   });
+
+  it('asDataMatrix: a matrix marked as data gets its sparse layout at its first product, same values to rounding; bad input named', () => {
+    const rows = 2048, k = 64, n = 8;
+    const xs = new Float32Array(rows * k);
+    for (let i = 0; i < xs.length; i++) if ((i * 2654435761) % 97 < 9) xs[i] = ((i % 13) - 6) / 7; // ~9 % non-zero
+    const X = rf.tensor(xs, [rows, k]), B = rf.kernels.randomNormal([k, n], { seed: 2 });
+    const plain = rf.kernels.matmul(X, B);
+    assert.equal(rf.kernels.isDataMatrix(X), false);
+    assert.equal(X.storage.derived, null, 'an unmarked matrix gets no derived layout');
+    assert.equal(rf.data.asDataMatrix(X), X);
+    assert.equal(rf.kernels.isDataMatrix(X), true);
+    const viaLayout = rf.kernels.matmul(X, B);
+    assert.ok((X.storage as { derived: { sparse: unknown } | null }).derived?.sparse, 'the marked matrix got its sparse layout');
+    const a = plain.toArray(), b = viaLayout.toArray();
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(a[i])), `${i}: ${a[i]} vs ${b[i]}`);
+    assert.throws(() => rf.data.asDataMatrix([1, 2] as never), /argument 'x' must be a Tensor/);
+    assert.throws(() => rf.kernels.asDataMatrix(rf.tensor([1, 2], undefined, { dtype: 'int32' })), /'x'/);
+    [X, B, plain, viaLayout].forEach((t) => t.dispose());
+  });
 });

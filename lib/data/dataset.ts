@@ -147,14 +147,15 @@ export function corruptLabels(labels: Int32Array, count: number, classes: number
   return { labels: out, corrupted };
 }
 
-/** Tensors X [count, dim] and y [count] (int32). */
+// A matrix built another way than toTensors is marked as data here too (see kernels/matmul).
+export { asDataMatrix, isDataMatrix } from '../kernels/matmul';
+
+/** Tensors X [count, dim] (a data matrix: asDataMatrix) and y [count] (int32). */
 export function toTensors(ds: Dataset, dtype: FloatDType = 'float32', device?: 'cpu' | 'cuda'): { X: Tensor; y: Tensor } {
   assertDataset(ds);
   if (dtype !== 'float32' && dtype !== 'float64') throw new ArgumentError(`toTensors: argument 'dtype' must be 'float32' or 'float64', got ${show(dtype)}`);
   const X = K.tensor(ds.images, [ds.count, ds.dim], { dtype, device });
-  // constant data: products may keep a faster layout of it alongside (see kernels/matmul)
-  X.storage.constantData = true;
-  return { X, y: K.tensor(ds.labels, [ds.count], { dtype: 'int32', device }) };
+  return { X: K.asDataMatrix(X), y: K.tensor(ds.labels, [ds.count], { dtype: 'int32', device }) };
 }
 
 /**

@@ -23,6 +23,26 @@ export interface GemmOptions {
 }
 
 /**
+ * Marks x as a data matrix: read by many products and never written, so that products may keep
+ * faster layouts of it beside it — a sparse one (CSR and CSC) where at most
+ * `rf.config.sparseMaxDensity` of its entries are non-zero, row panels for narrow products on
+ * dense data — made at its first product, freed with it, dropped if it is ever written in place.
+ * `rf.data.toTensors` marks its X; a matrix built another way is marked here. Returns x.
+ */
+export function asDataMatrix(x: Tensor): Tensor {
+  assertTensor(x, 'x');
+  assertFloat(x, 'x');
+  x.storage.constantData = true;
+  return x;
+}
+
+/** Whether x is marked as a data matrix (asDataMatrix). */
+export function isDataMatrix(x: Tensor): boolean {
+  assertTensor(x, 'x');
+  return x.storage.constantData;
+}
+
+/**
  * The sparse layout of a data matrix (null if too dense), its dense columns kept apart if `dense`.
  * Settings (lib/config): `sparseMaxDensity`, the largest fraction of non-zeros for which a data
  * matrix is kept sparse (digit images are ~80 % zeros; below about a third of non-zeros the sparse

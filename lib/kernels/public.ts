@@ -8,5 +8,5 @@ export {
 } from './creation';
 export { UNARY, BINARY, unary, binary, binaryScalar, reduce, argmax, dot, reshapeView, permute, slice, concat, gatherRows, scatterAddRows, softmaxXentLoss, softmaxXentLossAndGrad, softmaxXentGrad } from './compute';
 export type { UnaryName, BinaryName } from './compute';
-export { gemm, matmul } from './matmul';
+export { gemm, matmul, asDataMatrix, isDataMatrix } from './matmul';
 export type { GemmOptions } from './matmul';

@@ -72,7 +72,7 @@ export class Storage {
    */
   derived: DerivedLayouts | null = null;
   /**
-   * @internal Set for data matrices (rf.data.toTensors): read by many products and never written,
+   * @internal Set for data matrices (rf.data.asDataMatrix, which rf.data.toTensors calls): read by many products and never written,
    * so a derived layout pays for itself. Temporaries never get one.
    */
   constantData = false;
