@@ -7,7 +7,7 @@
 import { RfhoError } from '../errors/errors';
 import { GradNode, Tensor, shapeToString } from '../tensor/tensor';
 import { sameShape } from '../tensor/validate';
-import { Stepwise, yieldPoint } from '../util/stepwise';
+import { LONG_NEXT, Stepwise, yieldPoint } from '../util/stepwise';
 import { engine } from './engine';
 import { CotangentRelease, IntermediateRelease, worthReleasing } from './release';
 import { add } from '../ops/elementwise';
@@ -126,6 +126,18 @@ export class ReverseSweep {
     return this.idx >= 0;
   }
 
+  /**
+   * Whether the next node's rule is likely a long unit: its inputs and output, with their
+   * tangents, hold at least LARGE_NODE_ELEMENTS values (a wide product's VJP under k tangents).
+   */
+  nextIsLarge(): boolean {
+    const t = this.order[this.idx];
+    if (!t?.node) return false;
+    let n = t.size + (t.tangent?.size ?? 0);
+    for (const x of t.node.inputs) n += x.size + (x.tangent?.size ?? 0);
+    return n >= LARGE_NODE_ELEMENTS;
+  }
+
   /** Restores reverse recording as it was before the sweep (always, also after a throw). */
   close(): void {
     engine.reversePaused = this.prevPaused;
@@ -139,6 +151,9 @@ export class ReverseSweep {
     });
   }
 }
+
+/** A node whose values and tangents reach this many elements is announced as a long unit (about a millisecond of native work here). */
+const LARGE_NODE_ELEMENTS = 1 << 20;
 
 /** The reverse sweep, run to its end (see ReverseSweep). */
 export function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boolean, tangentsOnly = false, firstOwnId = Infinity): (Tensor | null)[] {
@@ -159,7 +174,11 @@ export function backward(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph
 export function* backwardSteps(out: Tensor, seed: Tensor, targets: Tensor[], keepGraph: boolean, tangentsOnly = false, firstOwnId = Infinity): Stepwise<(Tensor | null)[]> {
   const sweep = new ReverseSweep(out, seed, targets, keepGraph, tangentsOnly, firstOwnId);
   try {
-    while (sweep.next()) if (yieldPoint()) yield;
+    for (;;) {
+      if (yieldPoint() && sweep.nextIsLarge()) yield LONG_NEXT;
+      if (!sweep.next()) break;
+      if (yieldPoint()) yield;
+    }
   } finally {
     sweep.close();
   }

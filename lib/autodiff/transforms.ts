@@ -19,7 +19,7 @@ import * as K from '../kernels';
 import { ArgumentError, RfhoError, ShapeError } from '../errors/errors';
 import { show } from '../errors/show';
 import { tidy, tidySteps } from '../tensor/scope';
-import { Stepwise, yieldPoint } from '../util/stepwise';
+import { LONG_NEXT, Stepwise, yieldPoint } from '../util/stepwise';
 import { backward, backwardSteps } from './sweep';
 import { Tensor, nextTensorId, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
@@ -116,6 +116,8 @@ function* vjpWithSteps<A extends Args>(f: (...a: any[]) => Tensor, args: A, cota
   const flat = flatten(args, 'args');
   const outer = engine.reverseDepth > 0 && !engine.reversePaused;
   const run = function* (): Stepwise<ValueAndGrad<A>> {
+    // the forward pass is one synchronous call of user code, often the longest unit of a step
+    if (yieldPoint()) yield LONG_NEXT;
     const fw = recordForward(f, flat);
     if (yieldPoint()) yield;
     const seed = seedOf(fw.out, cotangent);

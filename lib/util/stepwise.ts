@@ -15,8 +15,16 @@
 import { performance } from 'node:perf_hooks';
 import { AbortError, ArgumentError } from '../errors/errors';
 
-/** A computation that yields between inner steps and returns R. */
-export type Stepwise<R> = Generator<void, R, void>;
+/**
+ * A computation that yields between inner steps and returns R. A yield may say that what follows
+ * is one long synchronous unit (`LONG_NEXT`: a forward pass, a large node of a sweep): run in
+ * slices, the slice then ends first unless it has barely begun, so the unit starts a slice of its
+ * own instead of adding to one already near its budget.
+ */
+export type Stepwise<R> = Generator<StepHint | void, R, void>;
+
+export const LONG_NEXT = 'long-next';
+export type StepHint = typeof LONG_NEXT;
 
 export interface SliceOptions {
   /** stops the work within one inner step; the promise then rejects with an `AbortError` */
@@ -80,7 +88,7 @@ export function yieldPoint(): boolean {
 }
 
 /** Advances steps once with `slicing` set as given (restored after, also on a throw). */
-function advance<R>(steps: Stepwise<R>, sliced: boolean): IteratorResult<void, R> {
+function advance<R>(steps: Stepwise<R>, sliced: boolean): IteratorResult<StepHint | void, R> {
   const prev = slicing;
   slicing = sliced;
   try {
@@ -145,7 +153,8 @@ export async function runInSlices<R>(steps: Stepwise<R>, options?: SliceOptions 
         done = true;
         return r.value;
       }
-      if (performance.now() - sliceStart >= budget) {
+      const elapsed = performance.now() - sliceStart;
+      if (elapsed >= budget || (r.value === LONG_NEXT && elapsed >= budget / 2)) {
         await pause();
         sliceStart = performance.now();
       }
