@@ -1,3 +1,3 @@
-// Breaks the import cycle between creation/compute and matmul.
+// Breaks the import cycle between creation/the kernel families and matmul.
 export { emptyLike } from './creation';
-export { expand } from './compute';
+export { expand } from './elementwise';

@@ -11,7 +11,8 @@ import { Handle, native } from '../native/binding';
 import { settings } from '../config/config';
 import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape } from '../tensor/validate';
 import { emptyLike, expand } from './index-internal';
-import { axpby, concat, permute, reshapeView, slice } from './compute';
+import { axpby } from './elementwise';
+import { concat, permute, reshapeView, slice } from './shape';
 
 export interface GemmOptions {
   transA?: boolean;

@@ -6,7 +6,11 @@
 export {
   tensor, empty, zeros, ones, full, randomNormal, randomUniform, cast, clone, toDevice, countNonFinite, memory, synchronize,
 } from './creation';
-export { UNARY, BINARY, unary, binary, binaryScalar, reduce, argmax, dot, reshapeView, permute, slice, concat, gatherRows, scatterAddRows, softmaxXentLoss, softmaxXentLossAndGrad, softmaxXentGrad } from './compute';
-export type { UnaryName, BinaryName } from './compute';
+export { UNARY, BINARY, unary, binary, binaryScalar } from './elementwise';
+export type { UnaryName, BinaryName } from './elementwise';
+export { reduce, argmax, dot } from './reduce';
+export { reshapeView, permute, slice, concat } from './shape';
+export { gatherRows, scatterAddRows } from './indexing';
+export { softmaxXentLoss, softmaxXentLossAndGrad, softmaxXentGrad } from './xent';
 export { gemm, matmul, asDataMatrix, isDataMatrix } from './matmul';
 export type { GemmOptions } from './matmul';

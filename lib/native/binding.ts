@@ -69,7 +69,7 @@ export interface NativeAddon {
   denseLinearXent(X: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number, panels: Handle | null): number[];
   tanhGrad(y: Handle, g: Handle, out: Handle, n: number, k: number, bias?: Handle | null, h?: number): void;
   tanhGradJvp(y: Handle, g: Handle, ty: Handle, tg: Handle | null, out: Handle, n: number, k: number): void;
-  /** the state tangent after one gradient-descent (slots 1) or momentum (slots 2) step, see kernels/compute.ts; returns the count of NaN/Inf written */
+  /** the state tangent after one gradient-descent (slots 1) or momentum (slots 2) step, see kernels/fused.ts; returns the count of NaN/Inf written */
   dynamicsTangent(
     slots: number, nesterov: boolean, d: number, k: number, mu: number, eta: number, ts: Handle, tg: Handle,
     tmu: Handle | null, teta: Handle | null, v: Handle | null, v2: Handle | null, dir: Handle, out: Handle,
