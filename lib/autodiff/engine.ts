@@ -12,7 +12,8 @@ import { RfhoError } from '../errors/errors';
 import { GradNode, Tensor } from '../tensor/tensor';
 import { registerSuspendableState } from '../util/stepwise';
 
-export type VjpRule = (g: Tensor) => (Tensor | null)[];
+/** A VJP rule (see GradNode.vjp): what the sweep asks of it comes as `primalUnused`. */
+export type VjpRule = (g: Tensor, primalUnused: readonly boolean[] | null) => (Tensor | null)[];
 export type JvpRule = (tangents: (Tensor | null)[]) => Tensor | null;
 
 interface EngineState {
@@ -29,14 +30,9 @@ interface EngineState {
    * (forward-over-reverse) never differentiate tangents, levels around it (reverse-over-forward) do
    */
   forwardBaseDepth: number;
-  /**
-   * Set by the reverse sweep of an HVP around one node's VJP: per input, true when only the tangent
-   * of that input's cotangent is read, never its primal (`takePrimalUnused`).
-   */
-  vjpPrimalUnused: boolean[] | null;
 }
 
-const IDLE: Readonly<EngineState> = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false, forwardBaseDepth: 0, vjpPrimalUnused: null };
+const IDLE: Readonly<EngineState> = { reverseDepth: 0, reversePaused: false, forwardK: 0, inJvpRule: false, forwardBaseDepth: 0 };
 
 export const engine: EngineState = { ...IDLE };
 
@@ -58,16 +54,6 @@ registerSuspendableState<EngineState>({
     Object.assign(engine, saved);
   },
 });
-
-/**
- * For a VJP rule, first thing: which of its inputs' cotangents need only a tangent (null: all need
- * their primal). Clears the flags, so that the ops the rule calls never see them.
- */
-export function takePrimalUnused(): boolean[] | null {
-  const u = engine.vjpPrimalUnused;
-  engine.vjpPrimalUnused = null;
-  return u;
-}
 
 const never = () => false;
 

@@ -18,7 +18,7 @@ import { assembleSlices, padSlice } from '../ops/shape';
  * `keepGraph`: an enclosing reverse transformation will differentiate this sweep, so it is recorded
  * and nothing is freed during it. `tangentsOnly` (an HVP's sweep, whose caller reads only the
  * targets' tangents): a node whose inputs' cotangent primals nobody reads is told so
- * (`engine.vjpPrimalUnused`), and a product then computes only its tangent (its primal is zeros):
+ * (the rule's `primalUnused` argument), and a product then computes only its tangent (its primal is zeros):
  * in a linear layer that is Xᵀ·dG without Xᵀ·G. `firstOwnId`: the first tensor id the
  * transformation made (what the sweep may free).
  *
@@ -104,13 +104,7 @@ export class ReverseSweep {
       const x = node.inputs[0];
       if (x.requiresGrad) this.push(x, { part: g, ...node.slice });
     } else {
-      engine.vjpPrimalUnused = this.tangentsOnly ? node.inputs.map((x) => x.requiresGrad && this.primalRead.get(x) === false) : null;
-      let gin: (Tensor | null)[];
-      try {
-        gin = node.vjp(g);
-      } finally {
-        engine.vjpPrimalUnused = null;
-      }
+      const gin = node.vjp(g, this.tangentsOnly ? node.inputs.map((x) => x.requiresGrad && this.primalRead.get(x) === false) : null);
       for (let j = 0; j < node.inputs.length; j++) {
         const x = node.inputs[j];
         const gx = gin[j];

@@ -1,6 +1,6 @@
 /** Differentiable matrix products. */
 import * as K from '../kernels';
-import { NEEDS_INPUTS, engine, record, recordWithTangent, setTangentReadsPrimal, setVjpReads, takePrimalUnused, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
+import { NEEDS_INPUTS, VjpRule, engine, record, recordWithTangent, setTangentReadsPrimal, setVjpReads, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
 import { ShapeError } from '../errors/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
@@ -25,10 +25,10 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // Fusing pays when the product is memory-bound (a tall a against narrow b): the data is read once.
   // Wide products are compute-bound, and the stacking copies would only add time.
   if (tangentsAreLeaves() && b.tangent && !a.tangent && a.rank === 2 && b.rank === 2 && !tb && b.shape[1] * (b.tangent.shape[0] + 1) <= 128) {
-    return productNode(fusedWithTangent(a, b, b.tangent, ta, (g) => vjp(g, takePrimalUnused())), [[a, b]]);
+    return productNode(fusedWithTangent(a, b, b.tangent, ta, (g, unused) => vjp(g, unused)), [[a, b]]);
   }
   const out = K.matmul(a, b, ta, tb);
-  return productNode(record(out, [a, b], 'matmul', (g) => vjp(g, takePrimalUnused()), ([da, db]) => productTangent(a, b, ta, tb, da, db, out.rank)), [[a, b]]);
+  return productNode(record(out, [a, b], 'matmul', (g, unused) => vjp(g, unused), ([da, db]) => productTangent(a, b, ta, tb, da, db, out.rank)), [[a, b]]);
 }
 
 /**
@@ -58,8 +58,7 @@ export function denseTanh(x: Tensor, W: Tensor, b: Tensor): Tensor {
   z.dispose();
   const vjp = productVjp(x, W, false, false);
   return record(y, [x, W, b], 'denseTanh',
-    (g) => {
-      const unused = takePrimalUnused();
+    (g, unused) => {
       const gz = tanhGrad(g, y);
       return [...vjp(gz, unused ? unused.slice(0, 2) : null), b.requiresGrad ? sumTo(gz, b.shape) : null];
     },
@@ -89,7 +88,7 @@ function productNode(out: Tensor, pairs: [Tensor, Tensor][]): Tensor {
  * cotangent is read (an HVP's reverse sweep, for a weight whose gradient it discards): its primal
  * is zeros and only the tangent is computed — Xᵀ·dG without Xᵀ·G.
  */
-function productVjp(a: Tensor, b: Tensor, ta: boolean, tb: boolean): (g: Tensor, unused?: boolean[] | null) => (Tensor | null)[] {
+function productVjp(a: Tensor, b: Tensor, ta: boolean, tb: boolean): (g: Tensor, unused?: readonly boolean[] | null) => (Tensor | null)[] {
   const product = (x: Tensor, y: Tensor, opts: MatmulOptions, tangentOnly: boolean) =>
     (tangentOnly ? tangentOfProduct(x, y, opts) : matmul(x, y, opts));
   return (g, unused) => [
@@ -130,8 +129,7 @@ function matmulPair(a1: Tensor, b1: Tensor, a2: Tensor, b2: Tensor, opts: Matmul
   }
   const out = K.matmul(a1, b1, ta, tb, K.matmul(a2, b2, ta, tb));
   const v1 = productVjp(a1, b1, ta, tb), v2 = productVjp(a2, b2, ta, tb);
-  const r = record(out, [a1, b1, a2, b2], 'matmulPair', (g) => {
-    const unused = takePrimalUnused();
+  const r = record(out, [a1, b1, a2, b2], 'matmulPair', (g, unused) => {
     return [...v1(g, unused?.slice(0, 2)), ...v2(g, unused?.slice(2))];
   }, ([da1, db1, da2, db2]) => addTangents(productTangent(a1, b1, ta, tb, da1, db1, out.rank), productTangent(a2, b2, ta, tb, da2, db2, out.rank)));
   return productNode(r, [[a1, b1], [a2, b2]]);
@@ -141,7 +139,7 @@ function matmulPair(a1: Tensor, b1: Tensor, a2: Tensor, b2: Tensor, opts: Matmul
  * op(a) [b | tb_1 | ... | tb_k] in one read of a: the primal and its k tangents of
  * forward-over-reverse through a linear layer, where a is the data.
  */
-function fusedWithTangent(a: Tensor, b: Tensor, tb: Tensor, ta: boolean, vjp: (g: Tensor) => (Tensor | null)[]): Tensor {
+function fusedWithTangent(a: Tensor, b: Tensor, tb: Tensor, ta: boolean, vjp: VjpRule): Tensor {
   const { out, tangent } = K.matmulWithTangents(a, b, tb, ta);
   return recordWithTangent(out, [a, b], 'matmul', vjp, tangent);
 }

@@ -7,7 +7,7 @@
  * run entirely on fused kernels. Third derivatives with respect to the logits are not provided.
  */
 import * as K from '../kernels';
-import { firstOrderReverseOnly, forwardOverFirstOrderReverse, record, recordWithTangent, takePrimalUnused, willDifferentiate } from '../autodiff/engine';
+import { firstOrderReverseOnly, forwardOverFirstOrderReverse, record, recordWithTangent, willDifferentiate } from '../autodiff/engine';
 import { RfhoError, ShapeError } from '../errors/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, optionalTensor } from '../tensor/validate';
@@ -170,8 +170,7 @@ export function fusedLinearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels:
   };
   const loss = K.full([], r.loss, { dtype: x.dtype });
   const lossTangent = K.tensor(Float64Array.from(r.dLoss), [k], { dtype: x.dtype });
-  return recordWithTangent(loss, inputs, 'linearCrossEntropy', (g) => {
-    const unused = takePrimalUnused();
+  return recordWithTangent(loss, inputs, 'linearCrossEntropy', (g, unused) => {
     return [
       W.requiresGrad ? cotangent(!!unused?.[0], g, () => gradientOf().gW, r.gW) : null,
       b.requiresGrad ? cotangent(!!unused?.[1], g, () => gradientOf().gb, r.gb) : null,

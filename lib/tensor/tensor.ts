@@ -150,7 +150,12 @@ export class Storage {
 export interface GradNode {
   readonly name: string;
   readonly inputs: readonly Tensor[];
-  readonly vjp: (g: Tensor) => (Tensor | null)[];
+  /**
+   * The cotangents of the inputs given the output's. `primalUnused` (an HVP's sweep): per input,
+   * true when only the tangent of that input's cotangent will be read, never its primal — a rule
+   * may then compute the tangent alone (a product's Xᵀ·dG without Xᵀ·G); null: every primal is read.
+   */
+  readonly vjp: (g: Tensor, primalUnused: readonly boolean[] | null) => (Tensor | null)[];
   /**
    * For a slice along `axis` from `start` of an input `length` long: the reverse sweep places the
    * cotangents of several slices of one tensor into one buffer instead of padding each to full
