@@ -32,7 +32,8 @@ if(RFHO_CUDA_ENABLED)
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
   message(STATUS "rfho: building the CUDA backend (architectures ${CMAKE_CUDA_ARCHITECTURES}, cuBLAS ${CUBLAS_LIBRARY})")
-  add_library(rfho_cuda SHARED native/src/cuda/cuda_backend.cu)
+  add_library(rfho_cuda SHARED native/src/cuda/cuda_backend.cu native/src/cuda/blas.cu native/src/cuda/elementwise.cu
+              native/src/cuda/reduce.cu native/src/cuda/xent.cu native/src/cuda/indexing.cu native/src/cuda/random.cu)
   set_target_properties(rfho_cuda PROPERTIES PREFIX "" SUFFIX ".so" CUDA_STANDARD 17 CUDA_SEPARABLE_COMPILATION OFF
     LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/Release BUILD_RPATH "$ORIGIN;$<TARGET_FILE_DIR:rfho_cuda>;${CMAKE_SOURCE_DIR}/.cuda-deps/nvidia/cu13/lib"
     INSTALL_RPATH "$ORIGIN")
