@@ -18,8 +18,8 @@ import { AbortError, ArgumentError } from '../errors/errors';
 /**
  * A computation that yields between inner steps and returns R. A yield may say that what follows
  * is one long synchronous unit (`LONG_NEXT`: a forward pass, a large node of a sweep): run in
- * slices, the slice then ends first unless it has barely begun, so the unit starts a slice of its
- * own instead of adding to one already near its budget.
+ * slices, a slice past half its budget then ends first, so the unit starts a slice of its own
+ * instead of adding to one already near its budget.
  */
 export type Stepwise<R> = Generator<StepHint | void, R, void>;
 
@@ -31,7 +31,8 @@ export interface SliceOptions {
   signal?: AbortSignal;
   /**
    * Milliseconds of work between two returns to the event loop (default 2). A slice ends at the
-   * first step boundary after this budget, so it lasts at most the budget plus one inner step.
+   * first yield after this budget, so it lasts at most the budget plus one unit of work (a forward
+   * pass, one node of a reverse sweep, a step's remaining arithmetic).
    */
   sliceMs?: number;
 }
