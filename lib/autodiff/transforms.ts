@@ -296,10 +296,10 @@ export function hvpPartialSteps(f: (...a: Tensor[]) => Tensor, primals: Tensor[]
   return hvpAllSteps(f, fp, directions, opts) as Stepwise<Tensor[]>;
 }
 
-function checkPartialDirections(primals: Tensor[], directions: (Tensor | null)[]): Flat {
+function checkPartialDirections(primals: Tensor[], directions: (Tensor | null)[], where = 'hvp'): Flat {
   const fp = flatten(primals, 'primals');
-  if (!Array.isArray(directions) || directions.length !== primals.length) throw new ArgumentError(`hvp: got ${primals.length} primals but ${Array.isArray(directions) ? directions.length : 'no array of'} directions`);
-  if (directions.every((d) => d === null)) throw new ArgumentError('hvp: at least one direction must be given');
+  if (!Array.isArray(directions) || directions.length !== primals.length) throw new ArgumentError(`${where}: got ${primals.length} primals but ${Array.isArray(directions) ? directions.length : 'no array of'} directions`);
+  if (directions.every((d) => d === null)) throw new ArgumentError(`${where}: at least one direction must be given`);
   return fp;
 }
 
@@ -426,9 +426,7 @@ export interface GradientWithTangent {
 
 function checkGradientWithTangent(f: (...a: Tensor[]) => Tensor, primals: Tensor[], directions: (Tensor | null)[]): { fp: Flat; k: number } {
   assertFunction(f);
-  const fp = flatten(primals, 'primals');
-  if (!Array.isArray(directions) || directions.length !== primals.length) throw new ArgumentError(`gradientWithTangent: got ${primals.length} primals but ${Array.isArray(directions) ? directions.length : 'no array of'} directions`);
-  if (directions.every((d) => d === null)) throw new ArgumentError('gradientWithTangent: at least one direction must be given');
+  const fp = checkPartialDirections(primals, directions, 'gradientWithTangent');
   if (engine.forwardK > 0 || engine.reverseDepth > 0) throw new RfhoError('gradientWithTangent inside another transformation is not supported');
   return { fp, k: hvpDirections(fp, directions, true) };
 }

@@ -148,7 +148,11 @@ export class HyperOptimizer {
   private online: { fs?: ForwardState; basis?: Tensor[]; state?: Tensor; t: number } = { t: 0 };
   private warned = new Set<string>();
   readonly opts: HyperOptimizerOptions;
-  private readonly settings: AnyMethodOptions;
+
+  /** The checked options, read as one record of every method's settings (absent where the method takes none). */
+  private get settings(): AnyMethodOptions {
+    return this.opts as AnyMethodOptions;
+  }
 
   /** Options for `method` from settings meant for several methods (see `methodOptions`). */
   static optionsFor = methodOptions;
@@ -187,7 +191,6 @@ export class HyperOptimizer {
     }
     if (opts.tol !== undefined && !(typeof opts.tol === 'number' && opts.tol > 0 && Number.isFinite(opts.tol))) throw new ArgumentError(`HyperOptimizer: argument 'tol' must be a positive number, got ${show(opts.tol)}`);
     this.opts = options;
-    this.settings = opts;
   }
 
   get hyperparameters(): readonly Hyperparameter[] {
