@@ -5,8 +5,10 @@
  */
 // autodiff: recording ops and the stepwise transformations
 export {
-  record, recordWithTangent, setVjpReads, setTangentReadsPrimal, markLinear, NEEDS_NOTHING, NEEDS_INPUTS, NEEDS_OUTPUT,
+  record, recordWithTangent, withoutTangents, setVjpReads, setTangentReadsPrimal, markLinear, NEEDS_NOTHING, NEEDS_INPUTS, NEEDS_OUTPUT,
 } from './autodiff/engine';
+export { implement } from './autodiff/implementations';
+export type { Implementations } from './autodiff/implementations';
 export { vjpSteps, gradSteps, hvpPartial, hvpPartialSteps, gradientWithTangent, gradientWithTangentSteps } from './autodiff/transforms';
 export { liftTangent } from './ops/lift';
 // stepwise computations and their scopes

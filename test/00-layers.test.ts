@@ -82,4 +82,16 @@ describe('architecture', () => {
     for (const f of files) if (!state.has(f)) visit(f);
     assert.deepEqual(cycles, []);
   });
+
+  it("only the autodiff layer reads the engine's state: ops state their implementations and autodiff/implementations picks one", () => {
+    const readers: string[] = [];
+    for (const f of files) {
+      if (folderOf(f) === 'autodiff') continue;
+      const text = fs.readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'[^']*autodiff\/engine'/g)) {
+        if (m[1].split(',').map((n) => n.trim()).includes('engine')) readers.push(path.relative(lib, f));
+      }
+    }
+    assert.deepEqual(readers, []);
+  });
 });

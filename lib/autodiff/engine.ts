@@ -86,23 +86,6 @@ export function setSlice(out: Tensor, slice: { axis: number; start: number; leng
 }
 
 /**
- * True when tangents computed now will never be differentiated in reverse mode, so an op may
- * compute its tangent with fused kernels that record no reverse graph.
- */
-export function tangentsAreLeaves(): boolean {
-  return engine.forwardK > 0 && !engine.inJvpRule && engine.forwardBaseDepth === 0;
-}
-
-/**
- * True when an op taking x will be differentiated: a reverse transformation records it, or x
- * carries a tangent. Ops use it to compute, alongside their value, what their derivative rules
- * would otherwise recompute.
- */
-export function willDifferentiate(x: Tensor): boolean {
-  return (x.requiresGrad && engine.reverseDepth > 0 && !engine.reversePaused) || (engine.forwardK > 0 && !!x.tangent);
-}
-
-/**
  * A reverse node with every optional field present (undefined), so that all nodes share one shape
  * and the fields set later in place (`slice`, `tangentReadsPrimal`) do not change it: the reverse
  * sweep's property reads stay monomorphic (spread copies with extra fields measured ~30 % slower
@@ -144,29 +127,6 @@ export function record(out: Tensor, inputs: readonly Tensor[], name: string, vjp
   return out;
 }
 
-/**
- * True when an op's output will be differentiated exactly once, in reverse mode: one reverse
- * transformation records, no forward tangents are carried. Its VJP then never runs under another
- * transformation, so the op may hand back derivatives a fused kernel computed with its value.
- */
-export function firstOrderReverseOnly(): boolean {
-  return engine.reverseDepth === 1 && !engine.reversePaused && engine.forwardK === 0;
-}
-
-/**
- * True inside a Hessian-vector product's forward-over-reverse: tangents that nothing
- * differentiates again (`tangentsAreLeaves`), carried through exactly one reverse transformation.
- * An op may then give its cotangents tangents a fused kernel computed with its value.
- */
-export function forwardOverFirstOrderReverse(): boolean {
-  return tangentsAreLeaves() && engine.reverseDepth === 1 && !engine.reversePaused;
-}
-
-/** True when ops currently compute derivatives of any kind (used to skip work in fast paths). */
-export function differentiating(): boolean {
-  return engine.forwardK > 0 || (engine.reverseDepth > 0 && !engine.reversePaused);
-}
-
 /** Runs fn with one of the engine's flags set to `value`, restoring it afterwards. */
 function withFlag<R>(flag: 'reversePaused' | 'inJvpRule', value: boolean, fn: () => R): R {
   const prev = engine[flag];
@@ -185,8 +145,8 @@ export function withReversePaused<R>(paused: boolean, fn: () => R): R {
 
 /**
  * Runs fn with forward-mode tangents off: its ops record reverse nodes as usual but compute no
- * tangents. For an op that sets its result's tangent itself from one fused kernel (only where
- * `tangentsAreLeaves()`: nothing differentiates that tangent again).
+ * tangents. For an op that sets its result's tangent itself from one fused kernel (an
+ * implementation chosen by `implement` only where nothing differentiates that tangent again).
  */
 export function withoutTangents<R>(fn: () => R): R {
   return withFlag('inJvpRule', true, fn);

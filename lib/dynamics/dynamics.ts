@@ -15,7 +15,8 @@
  * replays step t exactly.
  */
 import * as K from '../kernels';
-import { engine, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
+import { withoutTangents } from '../autodiff/engine';
+import { implement } from '../autodiff/implementations';
 import { ArgumentError } from '../errors/errors';
 import { show } from '../errors/show';
 import { assertTensor } from '../tensor/validate';
@@ -103,17 +104,28 @@ const valueOf = (c: Tensor | number) => (typeof c === 'number' ? c : c.item());
 const tangentOf = (c: Tensor | number) => (typeof c === 'number' ? null : c.tangent);
 
 /**
- * Forward-HG's step where the backend provides it (K.provides): the state tangent [k, slots·d] from one fused kernel
- * (K.dynamicsTangent) instead of the composed ops' ~12 passes over the k-fold tangents, the block
- * slices and the concatenation (about a tenth of Forward-HG's step for an MLP with 18 directions). The primal runs
- * with tangents off, recording its reverse graph as usual. Null where it does not apply: tangents
- * that will be differentiated again, other devices, coefficients that are not scalars.
+ * A dynamics step Φ(s, g) with, as its fused-tangents implementation (see autodiff/implementations),
+ * Forward-HG's state tangent [k, slots·d] from one fused kernel (K.dynamicsTangent) where the
+ * backend provides it, instead of the composed ops' ~12 passes over the k-fold tangents, the block
+ * slices and the concatenation (about a tenth of Forward-HG's step for an MLP with 18 directions).
+ * The primal then runs with tangents off, recording its reverse graph as usual. Elsewhere
+ * (tangents that will be differentiated again, other devices, coefficients that are not scalars)
+ * the composed ops run.
  */
+function stepWith(slots: 1 | 2, nesterov: boolean, s: Tensor, g: Tensor, mu: Tensor | number, eta: Tensor | number,
+  primal: () => { out: Tensor; v: Tensor | null; v2: Tensor | null; dir: Tensor }): Tensor {
+  return implement([s, g], {
+    general: () => primal().out,
+    fusedTangents: () => fusedStep(slots, nesterov, s, g, mu, eta, primal),
+  });
+}
+
 function fusedStep(slots: 1 | 2, nesterov: boolean, s: Tensor, g: Tensor, mu: Tensor | number, eta: Tensor | number,
   primal: () => { out: Tensor; v: Tensor | null; v2: Tensor | null; dir: Tensor }): Tensor | null {
-  if (!tangentsAreLeaves() || !K.provides(s.device, 'dynamicsTangent') || !isScalar(mu) || !isScalar(eta)) return null;
-  if (!s.tangent && !g.tangent && !tangentOf(mu) && !tangentOf(eta)) return null;
-  const k = engine.forwardK, d = g.size;
+  if (!K.provides(s.device, 'dynamicsTangent') || !isScalar(mu) || !isScalar(eta)) return null;
+  const anyTangent = s.tangent ?? g.tangent ?? tangentOf(mu) ?? tangentOf(eta);
+  if (!anyTangent) return null;
+  const k = anyTangent.shape[0], d = g.size;
   if (s.rank !== 1 || s.size !== slots * d) return null;
   const p = withoutTangents(primal);
   const scalarTangent = (c: Tensor | number) => {
@@ -139,7 +151,7 @@ export function gradientDescent(opts: { lr: HyperInput }): Dynamics {
     step: (s, g, h) => {
       const eta = resolve(lr, h);
       const parts = () => ({ out: sub(s, times(eta, g)), v: null, v2: null, dir: g });
-      return fusedStep(1, false, s, g, 0, eta, parts) ?? parts().out;
+      return stepWith(1, false, s, g, 0, eta, parts);
     },
   };
 }
@@ -166,7 +178,7 @@ export function momentum(opts: { lr: HyperInput; momentum: HyperInput; nesterov?
         const dir = nesterov ? add(g, times(m, v2)) : v2;
         return { out: concat([sub(w, times(eta, dir)), v2], 0), v, v2, dir };
       };
-      return fusedStep(2, nesterov, s, g, m, eta, parts) ?? parts().out;
+      return stepWith(2, nesterov, s, g, m, eta, parts);
     },
   };
 }

@@ -6,7 +6,8 @@ import { assertFloat, assertOneOf, assertOptions, assertSameDType, assertTensor,
 import { abs, add, mul, softplus, square, sub } from '../ops/elementwise';
 import { matmul } from '../ops/linalg';
 import { mean, sum } from '../ops/reduce';
-import { fusedLinearCrossEntropy, softmaxCrossEntropy } from '../ops/xent';
+import { implement } from '../autodiff/implementations';
+import { linearXentWithGradient, linearXentWithGradientTangents, softmaxCrossEntropy } from '../ops/xent';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -66,11 +67,14 @@ export function linearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tens
     if (weights.rank !== 1 || weights.size !== n) throw new ShapeError(`linearCrossEntropy: 'weights' must have shape [${n}], got ${shapeToString(weights.shape)}`);
   }
   const reduction = reductionOf(opts);
-  if (reduction === 'mean' || reduction === 'sum') {
-    const fused = fusedLinearCrossEntropy(x, W, b, labels, weights, reduction === 'mean' ? 1 / n : 1);
-    if (fused) return fused;
-  }
-  return crossEntropy(add(matmul(x, W), b), labels, { weights, reduction });
+  const composite = () => crossEntropy(add(matmul(x, W), b), labels, { weights, reduction });
+  if (reduction !== 'mean' && reduction !== 'sum') return composite();
+  const scale = reduction === 'mean' ? 1 / n : 1;
+  return implement([x, W, b, weights], {
+    general: composite,
+    fusedGradient: () => linearXentWithGradient(x, W, b, labels, weights, scale),
+    fusedGradientTangents: () => linearXentWithGradientTangents(x, W, b, labels, weights, scale),
+  });
 }
 
 /** Binary cross-entropy with logits: softplus(z) − y z (stable for any z). */

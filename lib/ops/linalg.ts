@@ -1,6 +1,7 @@
 /** Differentiable matrix products. */
 import * as K from '../kernels';
-import { NEEDS_INPUTS, VjpRule, engine, record, recordWithTangent, setTangentReadsPrimal, setVjpReads, tangentsAreLeaves, withoutTangents } from '../autodiff/engine';
+import { NEEDS_INPUTS, record, recordWithTangent, setTangentReadsPrimal, setVjpReads, withoutTangents } from '../autodiff/engine';
+import { implement } from '../autodiff/implementations';
 import { ShapeError } from '../errors/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, sameShape } from '../tensor/validate';
@@ -22,13 +23,19 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   assertTensor(b, 'b');
   const ta = !!opts.transA, tb = !!opts.transB;
   const vjp = productVjp(a, b, ta, tb);
-  // Fusing pays when the product is memory-bound (a tall a against narrow b): the data is read once.
-  // Wide products are compute-bound, and the stacking copies would only add time.
-  if (tangentsAreLeaves() && b.tangent && !a.tangent && a.rank === 2 && b.rank === 2 && !tb && b.shape[1] * (b.tangent.shape[0] + 1) <= 128) {
-    return productNode(fusedWithTangent(a, b, b.tangent, ta, (g, unused) => vjp(g, unused)), [[a, b]]);
-  }
-  const out = K.matmul(a, b, ta, tb);
-  return productNode(record(out, [a, b], 'matmul', (g, unused) => vjp(g, unused), ([da, db]) => productTangent(a, b, ta, tb, da, db, out.rank)), [[a, b]]);
+  return productNode(implement([a, b], {
+    general: () => {
+      const out = K.matmul(a, b, ta, tb);
+      return record(out, [a, b], 'matmul', vjp, ([da, db]) => productTangent(a, b, ta, tb, da, db, out.rank));
+    },
+    // Fusing pays when the product is memory-bound (a tall a against narrow b): the data is read
+    // once. Wide products are compute-bound, and the stacking copies would only add time.
+    fusedTangents: () => {
+      if (!b.tangent || a.tangent || a.rank !== 2 || b.rank !== 2 || tb || b.shape[1] * (b.tangent.shape[0] + 1) > 128) return null;
+      const { out, tangent } = K.matmulWithTangents(a, b, b.tangent, ta);
+      return recordWithTangent(out, [a, b], 'matmul', vjp, tangent);
+    },
+  }), [[a, b]]);
 }
 
 /**
@@ -47,11 +54,20 @@ export function denseTanh(x: Tensor, W: Tensor, b: Tensor): Tensor {
   if (x.rank === 2 && W.rank === 2 && b.rank === 1 && (x.shape[1] !== W.shape[0] || b.shape[0] !== W.shape[1])) {
     throw new ShapeError(`denseTanh: 'x' ${shapeToString(x.shape)}, 'W' ${shapeToString(W.shape)} and 'b' ${shapeToString(b.shape)} do not fit x [n, d], W [d, h], b [h]`);
   }
-  const leaves = tangentsAreLeaves();
-  const narrowData = leaves && !!W.tangent && !x.tangent && W.rank === 2 && W.shape[1] * (W.tangent.shape[0] + 1) <= 128;
-  // tangents that an enclosing reverse pass differentiates go through the composite's own rules
-  const tangentsRecorded = engine.forwardK > 0 && !leaves;
-  if (x.rank !== 2 || W.rank !== 2 || b.rank !== 1 || !K.provides(x.device, 'tanhGrad') || narrowData || tangentsRecorded) return tanh(add(matmul(x, W), b));
+  const composite = () => tanh(add(matmul(x, W), b));
+  return implement([x, W, b], {
+    general: composite,
+    kernelTangents: () => {
+      // a data matrix whose narrow product carries its tangent in one pass: the composite's matmul
+      const narrowData = !!W.tangent && !x.tangent && W.rank === 2 && W.shape[1] * (W.tangent.shape[0] + 1) <= 128;
+      if (x.rank !== 2 || W.rank !== 2 || b.rank !== 1 || !K.provides(x.device, 'tanhGrad') || narrowData) return null;
+      return denseTanhKernel(x, W, b);
+    },
+  });
+}
+
+/** denseTanh's own kernels; its tangent rule is written with kernels (not differentiable). */
+function denseTanhKernel(x: Tensor, W: Tensor, b: Tensor): Tensor {
   const z = K.matmul(x, W);
   K.binary('add', z, b, z); // the pre-activation in the product's own buffer
   const y = K.unary('tanh', z);
@@ -139,7 +155,3 @@ function matmulPair(a1: Tensor, b1: Tensor, a2: Tensor, b2: Tensor, opts: Matmul
  * op(a) [b | tb_1 | ... | tb_k] in one read of a: the primal and its k tangents of
  * forward-over-reverse through a linear layer, where a is the data.
  */
-function fusedWithTangent(a: Tensor, b: Tensor, tb: Tensor, ta: boolean, vjp: VjpRule): Tensor {
-  const { out, tangent } = K.matmulWithTangents(a, b, tb, ta);
-  return recordWithTangent(out, [a, b], 'matmul', vjp, tangent);
-}

@@ -7,7 +7,8 @@
  * run entirely on fused kernels. Third derivatives with respect to the logits are not provided.
  */
 import * as K from '../kernels';
-import { firstOrderReverseOnly, forwardOverFirstOrderReverse, record, recordWithTangent, willDifferentiate } from '../autodiff/engine';
+import { record, recordWithTangent } from '../autodiff/engine';
+import { implement } from '../autodiff/implementations';
 import { RfhoError, ShapeError } from '../errors/errors';
 import { Tensor, shapeToString } from '../tensor/tensor';
 import { assertTensor, optionalTensor } from '../tensor/validate';
@@ -18,20 +19,18 @@ import { sum } from './broadcast';
 export function xentLoss(z: Tensor, y: Tensor): Tensor {
   assertTensor(z, 'logits');
   assertTensor(y, 'labels');
-  // When the loss will be differentiated, one softmax pass also gives G0 = p − e_y, which both
-  // derivative rules reuse (a Reverse-HG step otherwise ran the softmax five times).
-  let out: Tensor;
-  let g0: Tensor | null = null;
-  if (willDifferentiate(z)) {
-    const r = K.softmaxXentLossAndGrad(z, y);
-    out = r.loss;
-    g0 = r.grad;
-  } else {
-    out = K.softmaxXentLoss(z, y);
-  }
-  return record(out, [z], 'xentLoss',
+  const node = (out: Tensor, g0: Tensor | null) => record(out, [z], 'xentLoss',
     (g) => [xentGrad(z, y, g, g0)],
     ([tz]) => (tz ? sum(mul(tz, xentGrad(z, y, null, g0)), -1) : null));
+  return implement([z], {
+    general: () => node(K.softmaxXentLoss(z, y), null),
+    // One softmax pass also gives G0 = p − e_y, which both derivative rules reuse (a Reverse-HG
+    // step otherwise ran the softmax five times).
+    whenDifferentiated: () => {
+      const r = K.softmaxXentLossAndGrad(z, y);
+      return node(r.loss, r.grad);
+    },
+  });
 }
 
 /**
@@ -125,33 +124,40 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, weights?: Te
   return w ? mul(w, ce) : ce;
 }
 
-/**
- * scale · Σ_i w_i CE(x_i W + b, y_i) (w_i = 1 without weights) with its derivatives from one fused
- * native pass over the data matrix x (K.linearXent: its sparse layout, or x itself when dense), where that pass gives all that will be
- * asked of them:
- *   - a first-order gradient (`firstOrderReverseOnly`): the pass gives the gradient with the value,
- *     and the VJP hands it back (it is never differentiated itself);
- *   - a Hessian-vector product (`forwardOverFirstOrderReverse`, directions on W and b, none on the
- *     weights): the pass gives the gradient's tangents, and the VJP hands back cotangents whose
- *     tangents are those — their primal, the gradient with respect to W and b, is computed by a
- *     second pass only if the reverse sweep reads it (an HVP's own sweep never does; a function
- *     of the loss whose cotangent carries a tangent does). The weights' primal, scale·CE, is free.
- * Returns null otherwise (the caller composes matmul, add and softmax cross-entropy). Arguments
- * are checked by the caller.
+/*
+ * scale · Σ_i w_i CE(x_i W + b, y_i) (w_i = 1 without weights) from one fused native pass over the
+ * data matrix x (K.linearXent: its sparse layout, or x itself when dense), with the derivatives
+ * that pass gives. Two implementations of `linearCrossEntropy` (models/losses), each null where
+ * the backend has no such pass for these operands; arguments are checked by the caller.
  */
-export function fusedLinearCrossEntropy(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number): Tensor | null {
+
+/**
+ * The gradient with respect to W, b and the weights from the value's pass, handed back by the
+ * reverse rule as constants (so valid only where that rule is never differentiated itself).
+ */
+export function linearXentWithGradient(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number): Tensor | null {
   if (!(W.requiresGrad || b.requiresGrad || weights?.requiresGrad)) return null;
+  const r = K.linearXent(x, W, b, labels, weights, scale);
+  if (!r) return null;
+  return record(K.full([], r.loss, { dtype: x.dtype }), weights ? [W, b, weights] : [W, b], 'linearCrossEntropy',
+    (g) => [mul(g, r.gW), mul(g, r.gb), ...(weights ? [mul(g, mul(r.ce, scale))] : [])],
+    () => {
+      throw new RfhoError('internal: the fused linear cross-entropy was recorded under forward mode');
+    });
+}
+
+/**
+ * With directions on W and b (none on the weights), the pass gives the gradient's tangents, and
+ * the reverse rule hands back cotangents whose tangents are those, recording nothing (valid only
+ * where these tangents are never differentiated again: a Hessian-vector product). Their primal,
+ * the gradient with respect to W and b, is computed by a second pass only if the reverse sweep
+ * reads it (an HVP's own sweep never does; a function of the loss whose cotangent carries a
+ * tangent does). The weights' primal, scale·CE, is free.
+ */
+export function linearXentWithGradientTangents(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number): Tensor | null {
+  if (!(W.requiresGrad || b.requiresGrad || weights?.requiresGrad)) return null;
+  if (weights?.tangent || !(W.tangent || b.tangent)) return null;
   const inputs = weights ? [W, b, weights] : [W, b];
-  if (firstOrderReverseOnly()) {
-    const r = K.linearXent(x, W, b, labels, weights, scale);
-    if (!r) return null;
-    return record(K.full([], r.loss, { dtype: x.dtype }), inputs, 'linearCrossEntropy',
-      (g) => [mul(g, r.gW), mul(g, r.gb), ...(weights ? [mul(g, mul(r.ce, scale))] : [])],
-      () => {
-        throw new RfhoError('internal: the fused linear cross-entropy was recorded under forward mode');
-      });
-  }
-  if (!forwardOverFirstOrderReverse() || weights?.tangent || !(W.tangent || b.tangent)) return null;
   const k = (W.tangent ?? b.tangent)!.shape[0];
   const [d, c] = W.shape;
   const dW = W.tangent ?? K.full([k, d, c], 0, { dtype: x.dtype }), db = b.tangent ?? K.full([k, c], 0, { dtype: x.dtype });
