@@ -95,3 +95,17 @@ describe('architecture', () => {
     assert.deepEqual(readers, []);
   });
 });
+
+describe('the public surface', () => {
+  it("a name both in rf and in rf.kernels is two things (an op and its raw kernel), and rfho/internal's building blocks are not in rf", () => {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const rf = require('../lib') as Record<string, unknown> & { kernels: Record<string, unknown> };
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const internal = require('../lib/internal') as Record<string, unknown>;
+    const both = Object.keys(rf.kernels).filter((k) => k in rf);
+    assert.deepEqual(both.filter((k) => rf[k] === rf.kernels[k]), [], 'one home for a name with one meaning');
+    assert.ok(both.length > 0 && both.every((k) => typeof rf[k] === 'function'));
+    assert.deepEqual(Object.keys(internal).filter((k) => k in rf), [], 'internals exported flat');
+    for (const name of ['xentGradJvp', 'padSlice', 'assembleSlices', 'takePrimalUnused']) assert.ok(!(name in rf), name);
+  });
+});

@@ -772,7 +772,7 @@ for (const device of devices.devices) describe(`kernels against plain-JavaScript
     const rows = 2048, k = 64, n = 8;
     const xs = new Float32Array(rows * k);
     for (let i = 0; i < xs.length; i++) if ((i * 2654435761) % 97 < 9) xs[i] = ((i % 13) - 6) / 7; // ~9 % non-zero
-    const X = rf.tensor(xs, [rows, k]), B = rf.kernels.randomNormal([k, n], { seed: 2 });
+    const X = rf.tensor(xs, [rows, k]), B = rf.randomNormal([k, n], { seed: 2 });
     const plain = rf.kernels.matmul(X, B);
     assert.equal(rf.kernels.isDataMatrix(X), false);
     assert.equal(X.storage.derived, null, 'an unmarked matrix gets no derived layout');

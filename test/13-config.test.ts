@@ -69,10 +69,10 @@ describe('rf.config', function () {
     try {
       rf.config.cacheBytes = 0;
       const before = rf.memory().cachedBytes;
-      rf.kernels.zeros(odd).dispose();
+      rf.zeros(odd).dispose();
       assert.equal(rf.memory().cachedBytes, before, 'a disposed buffer was kept with cacheBytes = 0');
       rf.config.cacheBytes = prev;
-      rf.kernels.zeros(odd).dispose();
+      rf.zeros(odd).dispose();
       assert.equal(rf.memory().cachedBytes, before + 4 * odd[0], 'the cache keeps a disposed buffer again');
     } finally {
       rf.config.cacheBytes = prev;

@@ -8,6 +8,7 @@ import * as rf from '../lib';
 import { Tensor } from '../lib';
 import { native } from '../lib/native/binding';
 import { hvpPartial } from '../lib/autodiff/transforms';
+import { overrideProvided, provides } from '../lib/kernels/dispatch';
 import { arr, assertClose, assertScalarClose, finiteDiff, rand, rng } from './helpers';
 
 const rows = 600, d = 97, c = 10;
@@ -68,7 +69,7 @@ function countingFused<R>(fn: () => R): { result: R; calls: number; ks: number[]
 for (const kind of ['sparse data', 'dense data', 'dense tensor'] as const) describe(`linearCrossEntropy on ${kind}: softmax regression loss, fused for a gradient or an HVP`, () => {
   const sparseData = (dtype: rf.FloatDType, seed?: number) => makeData(kind, dtype, seed);
   before(function () {
-    if (!native.linearXentAvailable) this.skip(); // needs AVX-512; the composite is tested below regardless
+    if (!provides('cpu', 'linearXent')) this.skip(); // needs AVX-512; the composite is tested below regardless
   });
 
   it('value and gradients (W, b, per-row weights) equal a float64 reference; both reductions; one native pass', () => {
@@ -213,6 +214,29 @@ for (const kind of ['sparse data', 'dense data', 'dense tensor'] as const) descr
       assertClose(arr(fused.result.grads.lam), ref, 1e-4, 'Reverse-HG fused vs composite');
       assertClose(arr(forward.grads.lam), ref, 1e-4, 'Forward-HG (composite under forward mode) vs Reverse-HG');
       assertScalarClose(fused.result.value, composite.value, 1e-6, 'validation error');
+      // a backend without sparse layouts or the fused pass: the same call composes itself (dispatch, no throw)
+      const packSparse = native.packSparse;
+      let packed = 0;
+      native.packSparse = (...a: Parameters<typeof packSparse>) => (packed++, packSparse(...a));
+      overrideProvided('cpu', ['tanhGrad', 'tanhGradJvp', 'dynamicsTangent', 'rowPanels']);
+      try {
+        const X2 = rf.add(X, 0), Xv2 = rf.add(valid.X, 0); // fresh data matrices: no layouts made before
+        rf.data.asDataMatrix(X2);
+        rf.data.asDataMatrix(Xv2);
+        const plain = countingFused(() => rf.reverseHG(rf.bilevel({
+          params: model,
+          hyperparameters: [rf.hyperparameter('lam', rf.full([rows], 0.5, { dtype: 'float32' }))],
+          init: model.initialize({ seed: 0, dtype: 'float32' }),
+          train: (w, h) => model.crossEntropy(w, X2, y, { weights: h.lam }),
+          valid: (w) => rf.crossEntropy(model.apply(w, Xv2), valid.y),
+          dynamics: rf.dynamics.gradientDescent({ lr: 0.5 }),
+        }), { T }));
+        assert.deepEqual([plain.calls, packed], [0, 0], 'no fused pass and no sparse layout where the backend provides neither');
+        assertClose(arr(plain.result.grads.lam), ref, 1e-4, 'Reverse-HG composed vs composite');
+      } finally {
+        overrideProvided('cpu', null);
+        native.packSparse = packSparse;
+      }
     });
   });
 
@@ -289,7 +313,7 @@ for (const kind of ['sparse data', 'dense data', 'dense tensor'] as const) descr
 
 describe('linearCrossEntropy on a float64 dense data matrix: fused over its row panels', () => {
   before(function () {
-    if (!native.linearXentAvailable) this.skip();
+    if (!provides('cpu', 'linearXent')) this.skip();
   });
 
   it('loss, gradient and HVPs (one to four directions) equal the float64 composite to rounding, and finite differences', () => {
@@ -327,7 +351,7 @@ describe('linearCrossEntropy on a float64 dense data matrix: fused over its row 
 
 describe('denseLinearXent: native guards', () => {
   before(function () {
-    if (!native.linearXentAvailable) this.skip();
+    if (!provides('cpu', 'linearXent')) this.skip();
   });
 
   it('refuses a matrix, panels, shapes and outputs that do not fit, naming the argument', () => {

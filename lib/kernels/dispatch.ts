@@ -8,7 +8,7 @@
 import type { Device } from '../tensor/dtype';
 import { native } from '../native/binding';
 
-export type FusedKernel = 'tanhGrad' | 'tanhGradJvp' | 'dynamicsTangent' | 'rowPanels';
+export type FusedKernel = 'tanhGrad' | 'tanhGradJvp' | 'dynamicsTangent' | 'rowPanels' | 'sparseData' | 'linearXent';
 
 const provided = new Map<Device, ReadonlySet<string>>();
 

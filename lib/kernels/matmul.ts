@@ -11,6 +11,7 @@ import { Handle, native } from '../native/binding';
 import { settings } from '../config/config';
 import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape } from '../tensor/validate';
 import { emptyLike, expand } from './index-internal';
+import { provides } from './dispatch';
 import { axpby } from './elementwise';
 import { concat, permute, reshapeView, slice } from './shape';
 
@@ -66,7 +67,7 @@ function packData(a: Tensor, rows: number, k: number, dense: boolean): Handle | 
  */
 function layoutsFor(a: Tensor, rows: number, k: number, width: number): DerivedLayouts | null {
   const st = a.storage;
-  if (!st.constantData || a.device !== 'cpu' || a.size !== st.numel) return null;
+  if (!st.constantData || a.size !== st.numel || !(provides(a.device, 'sparseData') || provides(a.device, 'rowPanels'))) return null;
   const key = `${rows}x${k}`;
   const wide = width >= native.sparseDenseColumnsMinWidth && settings.sparseDenseColumns <= 1;
   const d = st.derived;
@@ -81,7 +82,7 @@ function layoutsFor(a: Tensor, rows: number, k: number, width: number): DerivedL
     return d;
   }
   st.invalidateDerived();
-  const sparse = settings.sparseMaxDensity > 0 && rows * k >= 1 << 14 ? packData(a, rows, k, wide) : null;
+  const sparse = settings.sparseMaxDensity > 0 && rows * k >= 1 << 14 && provides(a.device, 'sparseData') ? packData(a, rows, k, wide) : null;
   st.derived = { key, sparse, denseColumns: wide, panels: null };
   return st.derived;
 }
@@ -92,10 +93,10 @@ function layoutsFor(a: Tensor, rows: number, k: number, width: number): DerivedL
  * panels (16 rows side by side, column by column) it is a stream of outer products, 2–3× faster.
  */
 function rowPanelsFor(layouts: DerivedLayouts | null, a: Tensor, rows: number, k: number, n: number): Storage | null {
-  if (!settings.rowPanels || !layouts || layouts.sparse || n > 32 || k < 64 || rows < 512) return null;
+  if (!settings.rowPanels || !layouts || layouts.sparse || n > 32 || k < 64 || rows < 512 || !provides(a.device, 'rowPanels')) return null;
   if (layouts.panels) return layouts.panels;
   const lanes = 64 / (a.dtype === 'float64' ? 8 : 4);
-  const panels = Storage.allocate(Math.ceil(rows / lanes) * lanes * k, a.dtype, 'cpu');
+  const panels = Storage.allocate(Math.ceil(rows / lanes) * lanes * k, a.dtype, a.device);
   panels.refs = 1;
   native.packRowPanels(a.handle, rows, k, panels.handle);
   layouts.panels = panels;
@@ -327,15 +328,16 @@ export const LINEAR_XENT_MAX_DIRECTIONS = 4;
  * The loss Σ_i s_i CE(x_i W + b, y_i) and, from the same native pass over the data matrix x [n, d]
  * — its sparse layout where it has one, else x itself — its gradient, or, given directions
  * dW [k, d, c] and db [k, c], the gradient's tangents along them (one Hessian-vector product per
- * direction). Null where the pass does not apply: x is not a whole CPU matrix in float32 (or in
- * float64 with row panels: a dense data matrix), there are more than 16 classes or 4 directions,
- * or the addon was built without AVX-512. Shapes and dtypes
- * are the caller's to check (linearCrossEntropy); labels are checked natively.
+ * direction). Null where the pass does not apply: x's backend does not provide it
+ * (provides(device, 'linearXent'): the CPU's, where the addon was built with AVX-512), x is not a
+ * whole matrix in float32 (or in float64 with row panels: a dense data matrix), or there are more
+ * than 16 classes or 4 directions. Shapes and dtypes are the caller's to check
+ * (linearCrossEntropy); labels are checked natively.
  */
 export function linearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number, directions?: { dW: Tensor; db: Tensor }): LinearXent | null {
   const [n, d] = x.shape, c = W.shape[1];
   const k = directions ? directions.dW.shape[0] : 0;
-  if (!native.linearXentAvailable || x.rank !== 2 || c > 16 || x.device !== 'cpu' || W.device !== 'cpu' || k > LINEAR_XENT_MAX_DIRECTIONS) return null;
+  if (x.rank !== 2 || c > 16 || k > LINEAR_XENT_MAX_DIRECTIONS || W.device !== x.device || !provides(x.device, 'linearXent')) return null;
   if (x.size !== x.storage.numel) return null; // a view into a larger buffer
   const layouts = layoutsFor(x, n, d, c), sparse = layouts?.sparse;
   const panels = sparse ? null : rowPanelsFor(layouts, x, n, d, c);

@@ -62,7 +62,6 @@ export interface NativeAddon {
   /** C[q] = alpha op(S) op(B[q]) + beta C[q] for every operand q, in one pass over the sparse layout S */
   sparseGemm(S: Handle, transS: boolean, B: Handle[], offB: number[], ldb: number, transB: boolean, n: number, alpha: number, beta: number, C: Handle[], offC: number[], ldc: number): void;
   /** true where the fused linear softmax cross-entropy passes are built (AVX-512) */
-  readonly linearXentAvailable: boolean;
   /** the fused pass over a sparse layout S: [loss, dLoss_1, ..., dLoss_k] */
   sparseLinearXent(S: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number): number[];
   /** the same over a dense float32 matrix X [n, d] (d = W's rows), with X's row panels if given */

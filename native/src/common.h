@@ -94,9 +94,45 @@ struct GemmArgs {
 
 // One implementation per device (cpu/, cuda/). Pointers are device pointers of that backend.
 // The fused kernels a backend may provide (Backend::provides), by the names the bindings use.
-enum class Fused { TanhGrad, TanhGradJvp, DynamicsTangent, RowPanels };
-inline constexpr const char* kFusedNames[] = {"tanhGrad", "tanhGradJvp", "dynamicsTangent", "rowPanels"};
-inline constexpr int kFusedCount = 4;
+enum class Fused { TanhGrad, TanhGradJvp, DynamicsTangent, RowPanels, SparseData, LinearXent };
+inline constexpr const char* kFusedNames[] = {"tanhGrad", "tanhGradJvp", "dynamicsTangent", "rowPanels", "sparseData",
+                                              "linearXent"};
+inline constexpr int kFusedCount = 6;
+
+// What a sparse layout of a [rows, cols] matrix holds (cpu/sparse_data.h): its nnz stored entries,
+// and, kept apart for the wide products, its denseCols columns in which at least `denseFrom` of
+// the entries are non-zero and the restNnz stored entries of the other columns.
+struct SparsePlan {
+  int64_t nnz = 0, denseCols = 0, restNnz = 0;
+  int64_t denseMinCount = 0;  // a column with this many non-zero entries is a dense one
+};
+
+// The data matrix X [n, d] of a fused linear softmax cross-entropy pass: its rows (row-major), its
+// row panels (packRowPanels), or its sparse layout with nnz stored entries; null where absent.
+struct LinearXentData {
+  const void* rows = nullptr;
+  const void* panels = nullptr;
+  const void* sparse = nullptr;
+  int64_t n = 0, d = 0, nnz = 0;
+};
+// The other operands of that pass, all of X's dtype but the labels (Backend::linearXent says what
+// it computes); dW, db and r are null when k = 0, weights when there are none.
+struct LinearXentArgs {
+  const void* W = nullptr;
+  const void* b = nullptr;
+  int64_t k = 0;
+  const void* dW = nullptr;
+  const void* db = nullptr;
+  const int32_t* labels = nullptr;
+  const void* weights = nullptr;
+  double scale = 1;
+  void* ce = nullptr;
+  void* gW = nullptr;
+  void* gb = nullptr;
+  void* r = nullptr;
+  double* dLoss = nullptr;
+  int64_t c = 0;
+};
 
 class Backend {
  public:
@@ -191,6 +227,36 @@ class Backend {
   virtual void gemmRowPanels(DType, const void* panels, int64_t m, int64_t k, const void* B, int64_t ldb,
                              bool transB, int64_t n, double alpha, void* C, int64_t ldc) {
     throw ArgError(std::string("row panels are not supported on ") + name());
+  }
+  // Sparse layouts of data matrices (Fused::SparseData). planSparse: the plan of x [rows, cols]'s
+  // layout (denseFrom > 1: no dense columns) and its bytes, or false when more than maxDensity of
+  // its entries are non-zero; packSparse builds it in `out`; sparseDenseColumns reads a built
+  // layout's dense columns back.
+  virtual bool planSparse(DType, const void* x, int64_t rows, int64_t cols, double maxDensity, double denseFrom,
+                          SparsePlan* plan, size_t* bytes) {
+    throw ArgError(std::string("sparse layouts are not supported on ") + name());
+  }
+  virtual void packSparse(DType, const void* x, int64_t rows, int64_t cols, const SparsePlan&, void* out) {
+    throw ArgError(std::string("sparse layouts are not supported on ") + name());
+  }
+  virtual int64_t sparseDenseColumns(DType, const void* layout, int64_t rows, int64_t cols, int64_t nnz) {
+    throw ArgError(std::string("sparse layouts are not supported on ") + name());
+  }
+  // C[q] = alpha op(S) op(B[q]) + beta C[q] for q < operands (row-major, row strides ldb and ldc,
+  // n columns), S the [rows, cols] matrix of a sparse layout, op(S) = Sᵀ when transS: the operands
+  // share one pass over S (a primal and its tangents). beta = 0 never reads C.
+  virtual void sparseGemm(DType, const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS,
+                          const void* const* B, int64_t ldb, bool transB, int64_t n, double alpha, double beta,
+                          void* const* C, int64_t operands, int64_t ldc) {
+    throw ArgError(std::string("sparse products are not supported on ") + name());
+  }
+  // The loss Σ_i s_i CE(X_i W + b, y_i) of a linear softmax model (s_i = scale · weights[i]),
+  // returned, with ce [n] the unweighted per-row losses, and from the same pass over X: the
+  // gradient (k = 0: gW [d, c], gb [c]) or its tangents along k directions (dW [k, d, c],
+  // db [k, c]: gW [k, d, c], gb [k, c], r [k, n] with r_qi = (p_i − e_{y_i})·dz_qi, and dLoss [k]
+  // the loss's tangents) (Fused::LinearXent; cpu/linear_xent.h says which X each dtype takes).
+  virtual double linearXent(DType, const LinearXentData&, const LinearXentArgs&) {
+    throw ArgError(std::string("the fused linear softmax cross-entropy is not supported on ") + name());
   }
 };
 

@@ -74,8 +74,8 @@ static Napi::Value Alloc(const Napi::CallbackInfo& info) {
   });
 }
 
-// packSparse(x, rows, cols, maxDensity[, denseFrom]) -> handle | null: the sparse layout of a CPU
-// [rows, cols] matrix (cpu/sparse_data.h), or null when more than maxDensity of its entries are
+// packSparse(x, rows, cols, maxDensity[, denseFrom]) -> handle | null: the sparse layout of a
+// [rows, cols] matrix (Backend::planSparse), or null when more than maxDensity of its entries are
 // non-zero. Columns at least denseFrom non-zero are also kept densely (default: none, > 1).
 static Napi::Value PackSparse(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -83,26 +83,25 @@ static Napi::Value PackSparse(const Napi::CallbackInfo& info) {
     int64_t rows = argInt(info, 1, "rows"), cols = argInt(info, 2, "cols");
     double maxDensity = argNumber(info, 3, "maxDensity");
     requireFloat(x, "x");
-    if (x.device != Device::CPU) fail("argument 'x' must be a CPU tensor for a sparse layout");
+    Backend& backend = backendOf(x);
+    if (!backend.provides(Fused::SparseData)) fail(std::string("sparse layouts are not supported on ") + backend.name());
     requireNumel(x, rows * cols, "x");
     if (!(maxDensity >= 0 && maxDensity <= 1)) fail("argument 'maxDensity' must be in [0, 1]");
     const double denseFrom = info.Length() > 4 ? argNumber(info, 4, "denseFrom") : 2.0;
     if (!(denseFrom >= 0)) fail("argument 'denseFrom' must be a number ≥ 0 (above 1: no dense columns)");
     const int64_t kIndexMax = 2147483647;  // int32 indices and pointers
     if (rows == 0 || cols == 0 || rows >= kIndexMax || cols >= kIndexMax) return info.Env().Null();
-    const int64_t nnz = countNonzeros(x.dtype, x.data, rows * cols);
-    if (static_cast<double>(nnz) > maxDensity * static_cast<double>(rows * cols) || nnz >= kIndexMax)
-      return info.Env().Null();
-    const SparsePlan plan = planSparse(x.dtype, x.data, rows, cols, nnz, denseFrom);
-    const size_t bytes = sparseLayoutBytes(x.dtype, rows, cols, plan);
+    SparsePlan plan;
+    size_t bytes = 0;
+    if (!backend.planSparse(x.dtype, x.data, rows, cols, maxDensity, denseFrom, &plan, &bytes)) return info.Env().Null();
     const size_t numel = (bytes + dtypeSize(x.dtype) - 1) / dtypeSize(x.dtype);
-    Napi::Value h = wrapNew(info.Env(), numel, x.dtype, Device::CPU);
+    Napi::Value h = wrapNew(info.Env(), numel, x.dtype, x.device);
     Buffer* b = h.As<Napi::External<Buffer>>().Data();
-    packSparse(x.dtype, x.data, rows, cols, plan, b->data);
+    backend.packSparse(x.dtype, x.data, rows, cols, plan, b->data);
     b->sparse = true;
     b->sparseRows = rows;
     b->sparseCols = cols;
-    b->sparseNnz = nnz;
+    b->sparseNnz = plan.nnz;
     return h;
   });
 }
@@ -115,7 +114,7 @@ static Napi::Value SparseInfo(const Napi::CallbackInfo& info) {
     o.Set("rows", static_cast<double>(S.sparseRows));
     o.Set("cols", static_cast<double>(S.sparseCols));
     o.Set("nnz", static_cast<double>(S.sparseNnz));
-    o.Set("denseCols", static_cast<double>(sparseDenseColumns(S.dtype, S.data, S.sparseRows, S.sparseCols, S.sparseNnz)));
+    o.Set("denseCols", static_cast<double>(backendOf(S).sparseDenseColumns(S.dtype, S.data, S.sparseRows, S.sparseCols, S.sparseNnz)));
     return o;
   });
 }

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "args.h"
-#include "../cpu/sparse_data.h"
 
 namespace rfho {
 namespace {
@@ -151,13 +150,13 @@ Napi::Value SparseGemm(const Napi::CallbackInfo& info) {
     std::vector<void*> cp;
     for (auto& [b, off] : Bs) {
       requireSameDtype(S, "S", *b, "B");
-      if (b->device != Device::CPU) fail("argument 'B' must hold CPU tensors for a sparse product");
+      requireSameDevice(S, "S", *b, "B");
       requireAtLeast(*b, off + extB, "B");
       bp.push_back(static_cast<const char*>(b->data) + off * es);
     }
     for (auto& [c, off] : Cs) {
       requireSameDtype(S, "S", *c, "C");
-      if (c->device != Device::CPU) fail("argument 'C' must hold CPU tensors for a sparse product");
+      requireSameDevice(S, "S", *c, "C");
       requireAtLeast(*c, off + extC, "C");
       cp.push_back(static_cast<char*>(c->data) + off * es);
     }
@@ -173,7 +172,7 @@ Napi::Value SparseGemm(const Napi::CallbackInfo& info) {
         if (overlaps(cp[q], extC, cp[r], extC)) fail("the outputs in 'C' must not overlap");
     }
     if (n > 0)
-      sparseGemm(S.dtype, S.data, S.sparseRows, S.sparseCols, S.sparseNnz, ts, bp.data(), ldb, tb, n, alpha, beta,
+      backendOf(S).sparseGemm(S.dtype, S.data, S.sparseRows, S.sparseCols, S.sparseNnz, ts, bp.data(), ldb, tb, n, alpha, beta,
                  cp.data(), static_cast<int64_t>(cp.size()), ldc);
     return info.Env().Undefined();
   });

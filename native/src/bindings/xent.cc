@@ -7,7 +7,6 @@
 
 #include "args.h"
 #include "../cpu/linear_xent.h"
-#include "../cpu/sparse_data.h"
 
 namespace rfho {
 namespace {
@@ -74,10 +73,10 @@ Napi::Value SoftmaxXentJvp(const Napi::CallbackInfo& info) {
 
 // The arguments after the data matrix of sparseLinearXent and denseLinearXent, checked for a
 // matrix of n rows and d columns: W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb,
-// r|null, c; `run` makes the pass and returns its loss, and the binding returns
+// r|null, c; then the backend's pass over `data` (Backend::linearXent), returned as
 // [loss, dLoss_1, ..., dLoss_k].
-template <typename Run>
-Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, const char* xName, int64_t n, int64_t d, Run&& run) {
+Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, const char* xName, const LinearXentData& data) {
+  const int64_t n = data.n, d = data.d;
   Buffer& W = argBuffer(info, 1, "W");
   Buffer& b = argBuffer(info, 2, "b");
   const int64_t k = argInt(info, 3, "k");
@@ -91,19 +90,20 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
   Buffer& gb = argBuffer(info, 11, "gb");
   Buffer* r = argOptionalBuffer(info, 12, "r");
   const int64_t c = argInt(info, 13, "c", 1);
-  if (!linearXentAvailable()) fail("the fused linear softmax cross-entropy is not built for this CPU (needs AVX-512)");
+  Backend& backend = backendOf(X);
+  if (!backend.provides(Fused::LinearXent))
+    fail(std::string("the fused linear softmax cross-entropy is not provided on ") + backend.name() + " (the CPU's needs AVX-512)");
   if (c > 16) fail("argument 'c' must be at most 16 for the fused linear softmax cross-entropy, got " + std::to_string(c));
   if (k > 4) fail("argument 'k' must be at most 4, got " + std::to_string(k));
   if (k > 0 && (!dW || !db || !r)) fail("arguments 'dW', 'db' and 'r' are needed when k > 0");
   if (!std::isfinite(scale)) fail("argument 'scale' must be finite");
   const int64_t kk = std::max<int64_t>(k, 1);
   requireDtype(y, DType::I32, "labels");
-  requireSameDevice(W, "W", y, "labels");
+  requireSameDevice(X, xName, y, "labels");
   requireNumel(y, n, "labels");
   requireOperands(X, xName, {{&W, "W", d * c}, {&b, "b", c}, {dW, "dW", k * d * c}, {db, "db", k * c},
                              {w, "weights", n}, {&ce, "ce", n}, {&gW, "gW", kk * d * c}, {&gb, "gb", kk * c},
                              {r, "r", k * n}});
-  if (W.device != Device::CPU) fail("argument 'W' must be a CPU tensor for the fused linear softmax cross-entropy");
   const std::initializer_list<const Buffer*> outs{&ce, &gW, &gb, r}, ins{&X, &W, &b, dW, db, &y, w};
   for (const Buffer* o : outs)
     for (const Buffer* in : ins)
@@ -113,10 +113,23 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
       if (o && o2 && o != o2 && o->data == o2->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must differ");
   checkLabels(y, c);
   std::vector<double> dLoss(static_cast<size_t>(k));
-  // the pointers as void*: the pass casts them to its dtype (X's, which every operand shares)
-  const auto f = [](const Buffer* x) -> void* { return x ? x->data : nullptr; };
-  const double loss = run(f(&W), f(&b), k, f(dW), f(db), static_cast<const int32_t*>(y.data), f(w), scale, f(&ce),
-                          f(&gW), f(&gb), f(r), dLoss.data(), c);
+  const auto p = [](const Buffer* x) -> void* { return x ? x->data : nullptr; };
+  LinearXentArgs args;
+  args.W = p(&W);
+  args.b = p(&b);
+  args.k = k;
+  args.dW = p(dW);
+  args.db = p(db);
+  args.labels = static_cast<const int32_t*>(y.data);
+  args.weights = p(w);
+  args.scale = scale;
+  args.ce = p(&ce);
+  args.gW = p(&gW);
+  args.gb = p(&gb);
+  args.r = p(r);
+  args.dLoss = dLoss.data();
+  args.c = c;
+  const double loss = backend.linearXent(X.dtype, data, args);
   Napi::Array out = Napi::Array::New(info.Env(), static_cast<size_t>(k + 1));
   out.Set(uint32_t{0}, Napi::Number::New(info.Env(), loss));
   for (int64_t q = 0; q < k; ++q) out.Set(static_cast<uint32_t>(q + 1), Napi::Number::New(info.Env(), dLoss[q]));
@@ -126,24 +139,23 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
 // sparseLinearXent(S, W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb, r|null, c)
 // → [loss, dLoss_1, ..., dLoss_k]: the loss Σ_i s_i CE(S_i W + b, y_i) (s_i = scale · weights[i])
 // of a linear softmax model on the float32 sparse data S [n, d] and, in one pass, its gradient
-// (k = 0) or the gradient's tangents along k ≤ 4 directions (cpu/linear_xent.h).
+// (k = 0) or the gradient's tangents along k ≤ 4 directions (Backend::linearXent).
 Napi::Value SparseLinearXent(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Buffer& S = argSparseLayout(info, 0, "S");
     if (S.dtype != DType::F32) fail("argument 'S' must be float32 for the fused linear softmax cross-entropy");
-    return linearXentCall(info, S, "S", S.sparseRows, S.sparseCols,
-                          [&](void* W, void* b, int64_t k, void* dW, void* db, const int32_t* y, void* w, double scale,
-                              void* ce, void* gW, void* gb, void* r, double* dLoss, int64_t c) {
-                            const auto F = [](void* p) { return static_cast<float*>(p); };
-                            return sparseLinearXent(S.data, S.sparseRows, S.sparseCols, S.sparseNnz, F(W), F(b), k, F(dW),
-                                                    F(db), y, F(w), scale, F(ce), F(gW), F(gb), F(r), dLoss, c);
-                          });
+    LinearXentData data;
+    data.sparse = S.data;
+    data.n = S.sparseRows;
+    data.d = S.sparseCols;
+    data.nnz = S.sparseNnz;
+    return linearXentCall(info, S, "S", data);
   });
 }
 
-// denseLinearXent(X, W, b, k, ..., c, panels|null): the same on a dense CPU matrix X [n, d], d = W's
-// rows (W holds d·c values; X's size a multiple of d): float32 by linear_xent.cc's pass (X's row panels
-// if given, else its rows), float64 by the pass with rows in the lanes (its row panels only).
+// denseLinearXent(X, W, b, k, ..., c, panels|null): the same on a dense matrix X [n, d], d = W's
+// rows (W holds d·c values; X's size a multiple of d): float32 from its rows (and its row panels if
+// given), float64 from its row panels only.
 Napi::Value DenseLinearXent(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Buffer& X = argBuffer(info, 0, "X");
@@ -153,29 +165,22 @@ Napi::Value DenseLinearXent(const Napi::CallbackInfo& info) {
     if (W.numel % c != 0 || W.numel == 0) fail("argument 'W' must hold d·c values (c = " + std::to_string(c) + ")");
     const int64_t d = W.numel / c;
     if (X.numel % d != 0) fail("argument 'X' must hold n·d values (d = " + std::to_string(d) + "), got " + std::to_string(X.numel));
-    if (X.device != Device::CPU) fail("argument 'X' must be a CPU tensor for the fused linear softmax cross-entropy");
     const int64_t n = X.numel / d;
     if (X.dtype != DType::F32 && X.dtype != DType::F64) fail("argument 'X' must be float32 or float64 for the fused linear softmax cross-entropy");
     if (X.dtype == DType::F64 && !panels) fail("argument 'panels' is needed for a float64 'X'");
     if (panels) {
       requireSameDtype(X, "X", *panels, "panels");
-      if (panels->device != Device::CPU) fail("argument 'panels' must be a CPU buffer");
+      requireSameDevice(X, "X", *panels, "panels");
       const int64_t lanes = X.dtype == DType::F32 ? 16 : 8;
       requireNumel(*panels, (n + lanes - 1) / lanes * lanes * d, "panels");
       if (!panelsLinearXentAvailable()) fail("the fused linear softmax cross-entropy over row panels needs AVX-512");
     }
-    return linearXentCall(info, X, "X", n, d,
-                          [&](void* Wp, void* b, int64_t k, void* dW, void* db, const int32_t* y, void* w, double scale,
-                              void* ce, void* gW, void* gb, void* r, double* dLoss, int64_t cc) {
-                            if (X.dtype == DType::F64) {
-                              const auto D = [](void* p) { return static_cast<double*>(p); };
-                              return panelsLinearXent<double>(D(panels->data), n, d, D(Wp), D(b), k, D(dW), D(db), y,
-                                                              D(w), scale, D(ce), D(gW), D(gb), D(r), dLoss, cc);
-                            }
-                            const auto F = [](void* p) { return static_cast<float*>(p); };
-                            return denseLinearXent(F(X.data), panels ? F(panels->data) : nullptr, n, d, F(Wp), F(b), k,
-                                                   F(dW), F(db), y, F(w), scale, F(ce), F(gW), F(gb), F(r), dLoss, cc);
-                          });
+    LinearXentData data;
+    data.rows = X.data;
+    data.panels = panels ? panels->data : nullptr;
+    data.n = n;
+    data.d = d;
+    return linearXentCall(info, X, "X", data);
   });
 }
 
@@ -186,7 +191,6 @@ void registerXentBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("softmaxXentJvp", Napi::Function::New(env, SoftmaxXentJvp, "softmaxXentJvp"));
   exports.Set("sparseLinearXent", Napi::Function::New(env, SparseLinearXent, "sparseLinearXent"));
   exports.Set("denseLinearXent", Napi::Function::New(env, DenseLinearXent, "denseLinearXent"));
-  exports.Set("linearXentAvailable", Napi::Boolean::New(env, linearXentAvailable()));
 }
 
 }  // namespace rfho

@@ -4,6 +4,7 @@
 #include <initializer_list>
 
 #include "../common.h"
+#include "linear_xent.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -123,7 +124,8 @@ void cpuGemm(DType, const GemmArgs&);
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
-  bool provides(Fused) const override { return true; }
+  // every fused kernel; the linear cross-entropy's pass where it is compiled (AVX-512)
+  bool provides(Fused f) const override { return f != Fused::LinearXent || linearXentAvailable(); }
   void* allocate(size_t bytes) override;
   void release(void* p, size_t bytes) override;
   void copyFromHost(void* dst, const void* src, size_t bytes) override;
@@ -133,6 +135,16 @@ class CpuBackend final : public Backend {
   void packRowPanels(DType, const void* x, int64_t rows, int64_t cols, void* out) override;
   void gemmRowPanels(DType, const void* panels, int64_t m, int64_t k, const void* B, int64_t ldb,
                      bool transB, int64_t n, double alpha, void* C, int64_t ldc) override;
+  // sparse_data.cc
+  bool planSparse(DType, const void* x, int64_t rows, int64_t cols, double maxDensity, double denseFrom,
+                  SparsePlan* plan, size_t* bytes) override;
+  void packSparse(DType, const void* x, int64_t rows, int64_t cols, const SparsePlan&, void* out) override;
+  int64_t sparseDenseColumns(DType, const void* layout, int64_t rows, int64_t cols, int64_t nnz) override;
+  void sparseGemm(DType, const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS, const void* const* B,
+                  int64_t ldb, bool transB, int64_t n, double alpha, double beta, void* const* C, int64_t operands,
+                  int64_t ldc) override;
+  // linear_xent.cc
+  double linearXent(DType, const LinearXentData&, const LinearXentArgs&) override;
   void unary(DType, UnaryOp, const void* x, void* y, int64_t n) override;
   void binary(DType, BinaryOp, const void* a, const void* b, void* out,
               const BroadcastPlan&) override;

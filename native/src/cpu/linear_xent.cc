@@ -511,4 +511,22 @@ double denseLinearXent(const float* X, const float* panels, int64_t n, int64_t d
 #endif
 }
 
+// The CPU backend's pass: over a sparse layout (float32), a float64 matrix's row panels (the pass
+// with rows in the lanes), or float32 rows with their row panels where given.
+double CpuBackend::linearXent(DType dtype, const LinearXentData& x, const LinearXentArgs& a) {
+  if (dtype == DType::F64) {
+    if (!x.panels || x.sparse) throw ArgError("the fused linear softmax cross-entropy takes a float64 matrix by its row panels");
+    const auto D = [](const void* p) { return static_cast<double*>(const_cast<void*>(p)); };
+    return panelsLinearXent<double>(D(x.panels), x.n, x.d, D(a.W), D(a.b), a.k, D(a.dW), D(a.db), a.labels, D(a.weights),
+                                    a.scale, D(a.ce), D(a.gW), D(a.gb), D(a.r), a.dLoss, a.c);
+  }
+  if (dtype != DType::F32) throw ArgError("the fused linear softmax cross-entropy needs float32 or float64 data");
+  const auto F = [](const void* p) { return static_cast<float*>(const_cast<void*>(p)); };
+  if (x.sparse)
+    return sparseLinearXent(x.sparse, x.n, x.d, x.nnz, F(a.W), F(a.b), a.k, F(a.dW), F(a.db), a.labels, F(a.weights),
+                            a.scale, F(a.ce), F(a.gW), F(a.gb), F(a.r), a.dLoss, a.c);
+  return denseLinearXent(F(x.rows), F(x.panels), x.n, x.d, F(a.W), F(a.b), a.k, F(a.dW), F(a.db), a.labels,
+                         F(a.weights), a.scale, F(a.ce), F(a.gW), F(a.gb), F(a.r), a.dLoss, a.c);
+}
+
 }  // namespace rfho

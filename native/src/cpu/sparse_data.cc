@@ -453,4 +453,29 @@ void sparseGemm(DType dtype, const void* layout, int64_t rows, int64_t cols, int
     gemmTyped<double>(layout, rows, cols, nnz, transS, B, ldb, transB, n, alpha, beta, C, operands, ldc);
 }
 
+// The CPU backend's sparse layouts (Backend::planSparse ...): the functions above.
+bool CpuBackend::planSparse(DType dtype, const void* x, int64_t rows, int64_t cols, double maxDensity, double denseFrom,
+                            SparsePlan* plan, size_t* bytes) {
+  const int64_t nnz = countNonzeros(dtype, x, rows * cols);
+  const int64_t kIndexMax = 2147483647;  // int32 indices and pointers
+  if (static_cast<double>(nnz) > maxDensity * static_cast<double>(rows * cols) || nnz >= kIndexMax) return false;
+  *plan = rfho::planSparse(dtype, x, rows, cols, nnz, denseFrom);
+  *bytes = sparseLayoutBytes(dtype, rows, cols, *plan);
+  return true;
+}
+
+void CpuBackend::packSparse(DType dtype, const void* x, int64_t rows, int64_t cols, const SparsePlan& plan, void* out) {
+  rfho::packSparse(dtype, x, rows, cols, plan, out);
+}
+
+int64_t CpuBackend::sparseDenseColumns(DType dtype, const void* layout, int64_t rows, int64_t cols, int64_t nnz) {
+  return rfho::sparseDenseColumns(dtype, layout, rows, cols, nnz);
+}
+
+void CpuBackend::sparseGemm(DType dtype, const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS,
+                            const void* const* B, int64_t ldb, bool transB, int64_t n, double alpha, double beta,
+                            void* const* C, int64_t operands, int64_t ldc) {
+  rfho::sparseGemm(dtype, layout, rows, cols, nnz, transS, B, ldb, transB, n, alpha, beta, C, operands, ldc);
+}
+
 }  // namespace rfho

@@ -12,13 +12,7 @@ int64_t countNonzeros(DType, const void* x, int64_t n);
 // share would be a narrow dense product, memory-bound on the [rows, denseCols] copy.
 constexpr int64_t kDenseColumnsMinWidth = 32;
 
-// What a sparse layout of a [rows, cols] matrix holds: its nnz stored entries (from
-// countNonzeros), and, kept apart for the wide products, its denseCols columns in which at least
-// `denseFrom` of the entries are non-zero and the restNnz stored entries of the other columns.
-struct SparsePlan {
-  int64_t nnz = 0, denseCols = 0, restNnz = 0;
-  int64_t denseMinCount = 0;  // a column with this many non-zero entries is a dense one
-};
+// SparsePlan (common.h): what a layout holds.
 // The plan of x with nnz stored entries; denseFrom > 1 keeps no column apart.
 SparsePlan planSparse(DType, const void* x, int64_t rows, int64_t cols, int64_t nnz, double denseFrom);
 // Bytes of the layout: CSR and CSC values, the int32 row pointers, column indices, column
