@@ -1,4 +1,4 @@
-// Guard-page check of the sparse products (cpu/sparse_data.cc): every right-hand side B ends
+// Guard-page check of the sparse products (cpu/sparse_products.cc): every right-hand side B ends
 // exactly where a PROT_NONE page begins, so a vector load that reads one element past B's last
 // one faults. The kernels load whole vectors from all but the last rows of B and pad narrow
 // operands; this checks both, plus the values, against a float64 reference. Run by the tests

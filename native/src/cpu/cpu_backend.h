@@ -118,7 +118,7 @@ inline void withFloatType(DType d, F&& f) {
   else throw ArgError("kernel needs a float32 or float64 tensor, got " + std::string(dtypeName(d)));
 }
 
-// The CPU products (blas.cc), for kernels that run one inside their own work (sparse_data.cc).
+// The CPU products (blas.cc), for kernels that run one inside their own work (sparse_products.cc).
 void cpuGemm(DType, const GemmArgs&);
 
 class CpuBackend final : public Backend {
@@ -135,7 +135,7 @@ class CpuBackend final : public Backend {
   void packRowPanels(DType, const void* x, int64_t rows, int64_t cols, void* out) override;
   void gemmRowPanels(DType, const void* panels, int64_t m, int64_t k, const void* B, int64_t ldb,
                      bool transB, int64_t n, double alpha, void* C, int64_t ldc) override;
-  // sparse_data.cc
+  // sparse_layout.cc, sparse_products.cc
   bool planSparse(DType, const void* x, int64_t rows, int64_t cols, double maxDensity, double denseFrom,
                   SparsePlan* plan, size_t* bytes) override;
   void packSparse(DType, const void* x, int64_t rows, int64_t cols, const SparsePlan&, void* out) override;

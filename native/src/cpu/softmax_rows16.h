@@ -1,6 +1,6 @@
 // Softmax of one row of at most 16 float32 logits held in one AVX-512 vector (a classifier's
 // classes), shared by the fused softmax cross-entropy kernels (softmax_xent.cc) and the fused
-// linear-model loss over sparse data (sparse_data.cc). Sums in double, the maximal term counted
+// linear-model loss over sparse data (linear_xent.cc). Sums in double, the maximal term counted
 // as exactly 1, p_y − 1 formed without cancellation. RFHO_SOFTMAX_ROWS16 is defined where the
 // instruction set has them.
 #pragma once

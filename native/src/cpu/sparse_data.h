@@ -1,4 +1,4 @@
-// Sparse data matrices (CPU): see sparse_data.cc.
+// Sparse data matrices (CPU): the layout (sparse_layout.cc) and its products (sparse_products.cc).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -1,13 +1,9 @@
-// Sparse data matrices: a constant data matrix that is mostly zeros (digit images: ~80 %) kept
-// compressed both ways — CSR (its rows) for X·B and CSC (the rows of Xᵀ) for Xᵀ·B — so that the
-// products of a linear model and of an MLP's first layer skip the multiplications by zero.
-// Both products are one kernel: output row r = Σ over the stored entries e of row r of val[e] ·
-// (row idx[e] of op(B)), the output row's columns held in registers while the entries stream by.
-//
-// The layout is built here from the dense matrix (indices valid by construction) and lives in a
-// buffer that no other kernel accepts (bindings/args.cc), so no call can corrupt it. NaN entries
-// are stored (NaN ≠ 0) and propagate; a skipped zero times an infinite B entry contributes 0 where
-// IEEE dense arithmetic gives NaN.
+// Sparse data matrices, their products (sparse_data.h): X·B and Xᵀ·B over a layout's CSR and CSC
+// halves, so that the products of a linear model and of an MLP's first layer skip the
+// multiplications by zero. Both are one kernel: output row r = Σ over the stored entries e of row
+// r of val[e] · (row idx[e] of op(B)), the output row's columns held in registers while the
+// entries stream by; wide products take the layout's dense columns through the dense gemm. A
+// skipped zero times an infinite B entry contributes 0 where IEEE dense arithmetic gives NaN.
 #include "sparse_data.h"
 
 #include <algorithm>
@@ -28,43 +24,6 @@ namespace rfho {
 
 namespace {
 using namespace sparse_parts;
-
-// Bytes of the CSR and CSC halves of nnz entries (the first part of a layout).
-inline size_t bothWaysBytes(size_t valueBytes, int64_t rows, int64_t cols, int64_t nnz) {
-  return static_cast<size_t>(2 * nnz) * valueBytes + static_cast<size_t>(rows + 1 + cols + 1 + 2 * nnz) * 4;
-}
-inline size_t alignUp64(size_t bytes) { return (bytes + 63) / 64 * 64; }
-// The second part's 64-byte header (denseCols, restNnz), after the first part of a layout.
-inline int64_t* headerOf(const void* base, size_t valueBytes, int64_t rows, int64_t cols, int64_t nnz) {
-  return reinterpret_cast<int64_t*>(const_cast<char*>(static_cast<const char*>(base)) +
-                                    alignUp64(bothWaysBytes(valueBytes, rows, cols, nnz)));
-}
-
-// The second part of a layout (sparse_data.h): a 64-byte header (denseCols, restNnz), the dense
-// columns as a row-major [rows, denseCols] matrix, the other columns' entries both ways, then the
-// dense columns' indices. Wide products take the dense columns through the dense gemm (digits:
-// ~240 of 784 pixel columns hold ~3/4 of the entries at densities 0.3–0.7, where a gather per
-// entry runs at a third of the dense kernel's speed) and only the rest through the gathers.
-template <typename T>
-struct DenseColumns {
-  int64_t count = 0, restNnz = 0;
-  T* values = nullptr;           // [rows, count]
-  int32_t* columns = nullptr;    // [count], ascending
-  Parts<T> rest;                 // entries of the other columns (the dense ones' CSC ranges empty)
-};
-
-template <typename T>
-DenseColumns<T> denseColumnsOf(void* base, int64_t rows, int64_t cols, int64_t nnz) {
-  const int64_t* header = headerOf(base, sizeof(T), rows, cols, nnz);
-  DenseColumns<T> d;
-  d.count = header[0];
-  d.restNnz = header[1];
-  if (d.count == 0) return d;  // the layout ends with the header
-  d.values = reinterpret_cast<T*>(const_cast<int64_t*>(header) + 8);
-  d.rest = partsOf<T>(d.values + rows * d.count, rows, cols, d.restNnz);
-  d.columns = d.rest.idxC + d.restNnz;
-  return d;
-}
 
 // Loads and stores of the first lanes of a vector only (the last vector of a row whose width is
 // not a multiple of the lanes); the lanes beyond are zero. Lanes is the number of lanes used.
@@ -226,90 +185,6 @@ void spmm(const int32_t* ptr, const int32_t* idx, const T* val, int64_t outRows,
   }
 }
 
-template <typename T>
-int64_t countTyped(const T* x, int64_t n) {
-  return static_cast<int64_t>(parallelSum(n, [&](int64_t b, int64_t e) {
-    int64_t c = 0;
-    for (int64_t i = b; i < e; ++i) c += x[i] != T(0);  // NaN counts (NaN != 0): it must propagate
-    return static_cast<double>(c);
-  }));
-}
-
-template <typename T>
-void packTyped(const T* x, int64_t rows, int64_t cols, int64_t nnz, void* out) {
-  Parts<T> p = partsOf<T>(out, rows, cols, nnz);
-  int32_t e = 0;
-  std::fill(p.ptrC, p.ptrC + cols + 1, 0);
-  for (int64_t r = 0; r < rows; ++r) {
-    p.ptrR[r] = e;
-    const T* row = x + r * cols;
-    for (int64_t c = 0; c < cols; ++c)
-      if (row[c] != T(0)) {
-        p.valR[e] = row[c];
-        p.idxR[e] = static_cast<int32_t>(c);
-        ++e;
-        ++p.ptrC[c + 1];
-      }
-  }
-  p.ptrR[rows] = e;
-  for (int64_t c = 0; c < cols; ++c) p.ptrC[c + 1] += p.ptrC[c];
-  // CSC by a counting sort of the CSR entries: rows ascending within each column.
-  std::vector<int32_t> next(p.ptrC, p.ptrC + cols);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int32_t q = p.ptrR[r]; q < p.ptrR[r + 1]; ++q) {
-      const int32_t dst = next[p.idxR[q]]++;
-      p.valC[dst] = p.valR[q];
-      p.idxC[dst] = static_cast<int32_t>(r);
-    }
-}
-
-// The second part (DenseColumns) from the first: the columns with at least plan.denseMinCount
-// entries copied out densely, the other entries both ways as in the first part.
-template <typename T>
-void packDenseColumns(int64_t rows, int64_t cols, const SparsePlan& plan, void* out) {
-  const Parts<T> all = partsOf<T>(out, rows, cols, plan.nnz);
-  int64_t* header = headerOf(out, sizeof(T), rows, cols, plan.nnz);
-  std::fill(header, header + 8, int64_t{0});
-  header[0] = plan.denseCols;
-  header[1] = plan.restNnz;
-  if (plan.denseCols == 0) return;  // the layout ends with the header
-  DenseColumns<T> d = denseColumnsOf<T>(out, rows, cols, plan.nnz);
-  std::vector<int32_t> slot(cols, -1);  // a column's place among the dense ones
-  int32_t count = 0;
-  for (int64_t c = 0; c < cols; ++c)
-    if (all.ptrC[c + 1] - all.ptrC[c] >= plan.denseMinCount) {
-      d.columns[count] = static_cast<int32_t>(c);
-      slot[c] = count++;
-    }
-  std::fill(d.values, d.values + rows * d.count, T(0));
-  int32_t e = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    d.rest.ptrR[r] = e;
-    for (int32_t q = all.ptrR[r]; q < all.ptrR[r + 1]; ++q) {
-      const int32_t c = all.idxR[q];
-      if (slot[c] >= 0) {
-        d.values[r * d.count + slot[c]] = all.valR[q];
-      } else {
-        d.rest.valR[e] = all.valR[q];
-        d.rest.idxR[e++] = c;
-      }
-    }
-  }
-  d.rest.ptrR[rows] = e;
-  e = 0;
-  for (int64_t c = 0; c < cols; ++c) {
-    d.rest.ptrC[c] = e;
-    if (slot[c] >= 0) continue;
-    for (int32_t q = all.ptrC[c]; q < all.ptrC[c + 1]; ++q) {
-      d.rest.valC[e] = all.valC[q];
-      d.rest.idxC[e++] = all.idxC[q];
-    }
-  }
-  d.rest.ptrC[cols] = e;
-}
-
-// Fewer dense columns than this are left with the others.
-constexpr int64_t kDenseColumnsMin = 16;
 
 template <typename T>
 void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS, const void* const* Bv,
@@ -392,56 +267,6 @@ void gemmTyped(const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool
 
 }  // namespace
 
-int64_t countNonzeros(DType dtype, const void* x, int64_t n) {
-  return dtype == DType::F32 ? countTyped(static_cast<const float*>(x), n) : countTyped(static_cast<const double*>(x), n);
-}
-
-SparsePlan planSparse(DType dtype, const void* x, int64_t rows, int64_t cols, int64_t nnz, double denseFrom) {
-  SparsePlan plan;  // no dense columns: the second part is its header alone
-  plan.nnz = nnz;
-  if (!(denseFrom <= 1)) return plan;
-  plan.denseMinCount = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(denseFrom * static_cast<double>(rows))));
-  std::vector<int64_t> count(cols, 0);
-  withFloatType(dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const T* v = static_cast<const T*>(x);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c) count[c] += v[r * cols + c] != T(0);
-  });
-  int64_t denseCols = 0, denseNnz = 0;
-  for (int64_t c = 0; c < cols; ++c)
-    if (count[c] >= plan.denseMinCount) {
-      ++denseCols;
-      denseNnz += count[c];
-    }
-  // A handful of dense columns is not worth a second product per call.
-  if (denseCols < kDenseColumnsMin) return plan;
-  plan.denseCols = denseCols;
-  plan.restNnz = nnz - denseNnz;
-  return plan;
-}
-
-size_t sparseLayoutBytes(DType dtype, int64_t rows, int64_t cols, const SparsePlan& plan) {
-  const size_t v = dtypeSize(dtype), header = alignUp64(bothWaysBytes(v, rows, cols, plan.nnz)) + 64;
-  if (plan.denseCols == 0) return header;
-  return header + static_cast<size_t>(rows * plan.denseCols) * v + bothWaysBytes(v, rows, cols, plan.restNnz) +
-         static_cast<size_t>(plan.denseCols) * 4;
-}
-
-int64_t sparseDenseColumns(DType dtype, const void* layout, int64_t rows, int64_t cols, int64_t nnz) {
-  return headerOf(layout, dtypeSize(dtype), rows, cols, nnz)[0];
-}
-
-void packSparse(DType dtype, const void* x, int64_t rows, int64_t cols, const SparsePlan& plan, void* out) {
-  if (dtype == DType::F32) {
-    packTyped(static_cast<const float*>(x), rows, cols, plan.nnz, out);
-    packDenseColumns<float>(rows, cols, plan, out);
-  } else {
-    packTyped(static_cast<const double*>(x), rows, cols, plan.nnz, out);
-    packDenseColumns<double>(rows, cols, plan, out);
-  }
-}
-
 void sparseGemm(DType dtype, const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS,
                 const void* const* B, int64_t ldb, bool transB, int64_t n, double alpha, double beta, void* const* C,
                 int64_t operands, int64_t ldc) {
@@ -453,29 +278,9 @@ void sparseGemm(DType dtype, const void* layout, int64_t rows, int64_t cols, int
     gemmTyped<double>(layout, rows, cols, nnz, transS, B, ldb, transB, n, alpha, beta, C, operands, ldc);
 }
 
-// The CPU backend's sparse layouts (Backend::planSparse ...): the functions above.
-bool CpuBackend::planSparse(DType dtype, const void* x, int64_t rows, int64_t cols, double maxDensity, double denseFrom,
-                            SparsePlan* plan, size_t* bytes) {
-  const int64_t nnz = countNonzeros(dtype, x, rows * cols);
-  const int64_t kIndexMax = 2147483647;  // int32 indices and pointers
-  if (static_cast<double>(nnz) > maxDensity * static_cast<double>(rows * cols) || nnz >= kIndexMax) return false;
-  *plan = rfho::planSparse(dtype, x, rows, cols, nnz, denseFrom);
-  *bytes = sparseLayoutBytes(dtype, rows, cols, *plan);
-  return true;
-}
-
-void CpuBackend::packSparse(DType dtype, const void* x, int64_t rows, int64_t cols, const SparsePlan& plan, void* out) {
-  rfho::packSparse(dtype, x, rows, cols, plan, out);
-}
-
-int64_t CpuBackend::sparseDenseColumns(DType dtype, const void* layout, int64_t rows, int64_t cols, int64_t nnz) {
-  return rfho::sparseDenseColumns(dtype, layout, rows, cols, nnz);
-}
-
 void CpuBackend::sparseGemm(DType dtype, const void* layout, int64_t rows, int64_t cols, int64_t nnz, bool transS,
                             const void* const* B, int64_t ldb, bool transB, int64_t n, double alpha, double beta,
                             void* const* C, int64_t operands, int64_t ldc) {
   rfho::sparseGemm(dtype, layout, rows, cols, nnz, transS, B, ldb, transB, n, alpha, beta, C, operands, ldc);
 }
-
 }  // namespace rfho
