@@ -37,18 +37,27 @@ describe('rf.config', function () {
     }
   });
 
-  it('environment variables are read in lib/config only, and every RFHO_ variable the addon reads is a setting', () => {
+  it('environment variables are read in lib/config and native/src/settings.h only, and every RFHO_ variable the addon reads is a setting', () => {
     const envs = new Set(rf.config.describe().map((d) => d.env));
     for (const file of sources(path.join(root, 'lib'), ['.ts'])) {
       if (file.includes(`${path.sep}config${path.sep}`)) continue;
       const text = fs.readFileSync(file, 'utf8');
       assert.ok(!/process\.env\.RFHO_|process\.env\[['"]RFHO_/.test(text), `${path.relative(root, file)} reads an RFHO_ variable itself`);
     }
+    const nativeKind = new Set(rf.config.describe().filter((d) => d.kind === 'native').map((d) => d.env));
+    const readNatively = new Set<string>();
     for (const file of sources(path.join(root, 'native', 'src'), ['.cc', '.cu', '.h'])) {
-      for (const m of fs.readFileSync(file, 'utf8').matchAll(/getenv\("(RFHO_[A-Z0-9_]+)"\)/g)) {
-        assert.ok(envs.has(m[1]), `${path.relative(root, file)} reads ${m[1]}, which rf.config does not list`);
+      const text = fs.readFileSync(file, 'utf8');
+      if (path.basename(file) !== 'settings.h') {
+        assert.ok(!/getenv\(/.test(text), `${path.relative(root, file)} reads the environment itself (native/src/settings.h is the place)`);
+        continue;
+      }
+      for (const m of text.matchAll(/getenv\("(RFHO_[A-Z0-9_]+)"\)/g)) {
+        assert.ok(envs.has(m[1]), `native/src/settings.h reads ${m[1]}, which rf.config does not list`);
+        readNatively.add(m[1]);
       }
     }
+    assert.deepEqual([...readNatively].sort(), [...nativeKind].sort(), "rf.config's native settings are those native/src/settings.h reads");
   });
 
   it('a bad value is an ArgumentError naming the setting and changes nothing; set() is all or nothing', () => {

@@ -9,8 +9,9 @@
  *   - live: read at each use; `rf.config.x = v` (or `rf.config.set({...})`) changes it, checked.
  *   - load: read once when the native addon loads (which CPU level to load); set by the
  *     environment variable before the process starts, read-only here.
- *   - native: read by the addon's C++ itself (BLAS library, GEMM kernel, huge pages, CUDA); listed
- *     here with their defaults and meaning, read-only, set by the environment variable.
+ *   - native: read by the addon's C++ itself, all in native/src/settings.h (BLAS library, GEMM
+ *     kernel, huge pages, CUDA); listed here with their defaults and meaning, read-only, set by
+ *     the environment variable.
  * An environment variable with a value a setting cannot take is ignored with a warning that names
  * it, and the default applies.
  */

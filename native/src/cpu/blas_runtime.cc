@@ -1,4 +1,5 @@
 #include "blas_runtime.h"
+#include "../settings.h"
 
 #include <dlfcn.h>
 
@@ -62,7 +63,7 @@ bool tryLoad(const char* file, Blas& out) {
 
 Blas resolve() {
   Blas b;
-  const char* env = std::getenv("RFHO_BLAS");
+  const char* env = settings::blasLibrary();
   if (env && *env) {
     if (std::string(env) == "built-in") return builtin();
     if (tryLoad(env, b)) return b;

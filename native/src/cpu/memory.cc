@@ -10,6 +10,7 @@
 #endif
 
 #include "cpu_backend.h"
+#include "../settings.h"
 
 namespace rfho {
 
@@ -36,7 +37,7 @@ void* CpuBackend::allocate(size_t bytes) {
     void* p = std::aligned_alloc(kHuge, rounded);
     if (!p) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (!std::getenv("RFHO_NO_HUGEPAGES")) madvise(p, rounded, MADV_HUGEPAGE);
+    if (settings::hugePages()) madvise(p, rounded, MADV_HUGEPAGE);
 #endif
     return p;
   }

@@ -7,6 +7,7 @@
 // detection there), which leaves about half of the cores' 512-bit FMA throughput unused. Products too small to amortise the packing, and builds without AVX-512, stay
 // with OpenBLAS.
 #include "packed_gemm.h"
+#include "../settings.h"
 #include "simd.h"
 
 #if defined(__AVX512F__)
@@ -156,10 +157,7 @@ bool packedGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, cons
                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
   // RFHO_GEMM=openblas sends every product to OpenBLAS (for comparisons and as an escape hatch).
-  static const bool disabled = [] {
-    const char* v = std::getenv("RFHO_GEMM");
-    return v != nullptr && std::strcmp(v, "openblas") == 0;
-  }();
+  static const bool disabled = settings::gemmToBlas();
   if (disabled) return false;
   // Below ~64³ (or for very thin products) the packing does not pay; OpenBLAS takes those.
   if (m < MR || n < NR || k < 16 || m * n * k < (int64_t{1} << 18)) return false;

@@ -6,6 +6,7 @@
 // the entry points the addon's loader looks up; the kernels are in one file per family
 // (cuda_backend.h lists them).
 #include "cuda_backend.h"
+#include "../settings.h"
 
 namespace rfho {
 
@@ -13,8 +14,7 @@ CudaBackend::CudaBackend() {
   RFHO_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   RFHO_CUBLAS_CHECK(cublasCreate(&blas_));
   RFHO_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
-  const char* tf32 = std::getenv("RFHO_CUDA_TF32");
-  if (tf32 && std::strcmp(tf32, "1") == 0) RFHO_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_TF32_TENSOR_OP_MATH));
+  if (settings::cudaTf32()) RFHO_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_TF32_TENSOR_OP_MATH));
   RFHO_CUDA_CHECK(cudaMalloc(&scratch_, 65536 * sizeof(double)));
   RFHO_CUDA_CHECK(cudaMemset(status(), 0, sizeof(unsigned)));
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../common.h"
+#include "../settings.h"
 
 namespace rfho {
 
@@ -125,10 +126,7 @@ class CudaBackend final : public Backend {
   std::recursive_mutex opMu_;
   std::string firstFault_;
   bool statusPending_ = false;  // a kernel that may flag the status word ran since the last report
-  const bool syncEveryLaunch_ = [] {
-    const char* v = std::getenv("RFHO_CUDA_SYNC");
-    return v && std::strcmp(v, "1") == 0;
-  }();
+  const bool syncEveryLaunch_ = settings::cudaSyncEveryLaunch();
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   void* scratch_ = nullptr;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../common.h"
+#include "../settings.h"
 
 namespace rfho {
 namespace {
@@ -20,7 +21,7 @@ std::string status = "CUDA backend not initialised";
 
 // dlopen and ask whether a device is there (no CUDA context yet).
 void probe() {
-  if (const char* off = std::getenv("RFHO_DISABLE_CUDA"); off && *off && std::string(off) != "0") {
+  if (settings::cudaDisabled()) {
     status = "CUDA backend disabled by RFHO_DISABLE_CUDA";
     return;
   }
