@@ -41,6 +41,9 @@ struct Native<double> { typedef __m512d type; };
 template <typename T>
 using NativeVec = typename Native<T>::type;
 inline __m512 loadNative(const float* p) { return _mm512_loadu_ps(p); }
+// The softmax's exponential: float32's fastExp, float64's vectorisable one (not libm's scalar call).
+inline float passExp(float v) { return fastExp(v); }
+inline double passExp(double v) { return vectorExp(v); }
 inline __m512d loadNative(const double* p) { return _mm512_loadu_pd(p); }
 
 template <typename T, int Kt>
@@ -113,7 +116,7 @@ struct PanelPass {
 #pragma omp simd
       for (int64_t q = 0; q < L; ++q) {
         const T zj = zv[j * L + q];
-        const double e = static_cast<double>(fastExp(static_cast<T>(zj - static_cast<T>(m[q]))));
+        const double e = static_cast<double>(passExp(static_cast<T>(zj - static_cast<T>(m[q]))));
         p[j][q] = e;
         const bool first = !found[q] && zj == static_cast<T>(m[q]);  // the maximal term counts as exactly 1
         found[q] = found[q] || first;
@@ -178,11 +181,18 @@ struct PanelPass {
   }
 
   // U[(o, j), i] += Σ_q X[q, i] ov[(o, j)][q] over the block's rows, columns [j0, j0 + NB).
+  // `next` (nextBytes): the following block's panels, fetched into L2 a share per column tile
+  // while this block's products run from cache (a float64 matrix of HC's size is read from memory,
+  // and without it each block's logits waited on their loads).
   template <int NB>
-  void transposedTile(const T* block, int64_t panelsInBlock, const T* ov, int64_t j0, T* U) const {
+  void transposedTile(const T* block, int64_t panelsInBlock, const T* ov, int64_t j0, T* U, const char* next,
+                      int64_t nextBytes) const {
     alignas(64) T xt[L][L];  // rows of X, L columns each
+    const int64_t tiles = (d + L - 1) / L, share = (nextBytes / 64 + tiles - 1) / tiles * 64;
     for (int64_t i0 = 0; i0 < d; i0 += L) {
       const int64_t cols = std::min<int64_t>(L, d - i0);
+      for (int64_t off = i0 / L * share, end = std::min(nextBytes, off + share); off < end; off += 64)
+        _mm_prefetch(next + off, _MM_HINT_T1);
       V acc[NB];
       for (int j = 0; j < NB; ++j) acc[j] = V{};
       for (int64_t b = 0; b < panelsInBlock; ++b) {
@@ -211,12 +221,12 @@ struct PanelPass {
     }
   }
 
-  void transposed(const T* block, int64_t panelsInBlock, const T* ov, T* U) const {
+  void transposed(const T* block, int64_t panelsInBlock, const T* ov, T* U, const char* next, int64_t nextBytes) const {
     const int64_t width = Out * c, tiles = (width + kTile - 1) / kTile, per = (width + tiles - 1) / tiles;
     for (int64_t j0 = 0; j0 < width;) {
       const int64_t nb = std::min<int64_t>(width - j0, per);
       switch (nb) {
-#define RFHO_CASE(N) case N: transposedTile<N>(block, panelsInBlock, ov, j0, U); break;
+#define RFHO_CASE(N) case N: transposedTile<N>(block, panelsInBlock, ov, j0, U, next, j0 == 0 ? nextBytes : 0); break;
         RFHO_CASE(1) RFHO_CASE(2) RFHO_CASE(3) RFHO_CASE(4) RFHO_CASE(5) RFHO_CASE(6)
         RFHO_CASE(7) RFHO_CASE(8) RFHO_CASE(9) RFHO_CASE(10) RFHO_CASE(11) RFHO_CASE(12)
 #undef RFHO_CASE
@@ -250,7 +260,9 @@ struct PanelPass {
             outputs((p0 + b) * L, zv, op, loss, ub);
             for (int64_t jj = 0; jj < Out * c; ++jj) std::copy_n(op + jj * L, L, ov + (jj * kBlockPanels + b) * L);
           }
-          transposed(panels + p0 * d * L, inBlock, ov, U);
+          const int64_t nextPanels = std::min(kBlockPanels, b1 - p0 - inBlock);
+          transposed(panels + p0 * d * L, inBlock, ov, U, reinterpret_cast<const char*>(panels + (p0 + inBlock) * d * L),
+                     nextPanels * d * L * static_cast<int64_t>(sizeof(T)));
         }
       }
     });
