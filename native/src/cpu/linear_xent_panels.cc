@@ -30,7 +30,8 @@ namespace rfho {
 namespace {
 
 constexpr int64_t kBlockPanels = 4;  // panels whose outputs are summed before they touch U
-constexpr int64_t kTile = 12;        // output columns per register tile
+constexpr int64_t kTile = 12;        // output columns per register tile of the Xᵀ products
+constexpr int64_t kLogitsTile = 20;  // logits per register tile: a direction's with the primal's (k = 1, c ≤ 10) in one sweep
 
 template <typename T>
 struct Native;
@@ -71,20 +72,22 @@ struct PanelPass {
     for (int64_t p = 0; p < d; ++p) {
       const V a = loadu(panel + p * L);
       const T* wp = Wq + p * ldw + j0;
-#pragma GCC unroll 12
+#pragma GCC unroll 20
       for (int j = 0; j < NB; ++j) acc[j] += a * wp[j];
     }
     for (int j = 0; j < NB; ++j) storeu(zv + (j0 + j) * L, acc[j] + bias[j0 + j]);
   }
 
   void logits(const T* panel, T* zv) const {
-    const int64_t width = Sets * c, tiles = (width + kTile - 1) / kTile, per = (width + tiles - 1) / tiles;
+    const int64_t width = Sets * c, tiles = (width + kLogitsTile - 1) / kLogitsTile, per = (width + tiles - 1) / tiles;
     for (int64_t j0 = 0; j0 < width;) {
       const int64_t nb = std::min<int64_t>(width - j0, per);
       switch (nb) {
 #define RFHO_CASE(N) case N: logitsTile<N>(panel, j0, zv); break;
         RFHO_CASE(1) RFHO_CASE(2) RFHO_CASE(3) RFHO_CASE(4) RFHO_CASE(5) RFHO_CASE(6)
         RFHO_CASE(7) RFHO_CASE(8) RFHO_CASE(9) RFHO_CASE(10) RFHO_CASE(11) RFHO_CASE(12)
+        RFHO_CASE(13) RFHO_CASE(14) RFHO_CASE(15) RFHO_CASE(16) RFHO_CASE(17) RFHO_CASE(18)
+        RFHO_CASE(19) RFHO_CASE(20)
 #undef RFHO_CASE
       }
       j0 += nb;
