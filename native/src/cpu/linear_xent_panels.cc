@@ -190,7 +190,6 @@ struct PanelPass {
   template <int NB>
   void transposedTile(const T* block, int64_t panelsInBlock, const T* ov, int64_t j0, T* U, const char* next,
                       int64_t nextBytes) const {
-    alignas(64) T xt[L][L];  // rows of X, L columns each
     const int64_t tiles = (d + L - 1) / L, share = (nextBytes / 64 + tiles - 1) / tiles * 64;
     for (int64_t i0 = 0; i0 < d; i0 += L) {
       const int64_t cols = std::min<int64_t>(L, d - i0);
@@ -203,10 +202,9 @@ struct PanelPass {
         NativeVec<T> t[L];
         for (int64_t ii = 0; ii < L; ++ii) t[ii] = ii < cols ? loadNative(panel + (i0 + ii) * L) : NativeVec<T>{};
         transposeTile(t);
-        for (int64_t q = 0; q < L; ++q) std::memcpy(xt[q], &t[q], sizeof(V));
         const T* o = ov + b * L;
         for (int64_t q = 0; q < L; ++q) {
-          const V a = loadu(xt[q]);
+          const V a = reinterpret_cast<const V&>(t[q]);  // the same 64 bytes: no trip through memory
 #pragma GCC unroll 12
           for (int j = 0; j < NB; ++j) acc[j] += a * o[(j0 + j) * kBlockPanels * L + q];
         }
