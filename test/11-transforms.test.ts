@@ -2,6 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as rf from '../lib';
 import * as KI from '../lib/kernels';
+import * as internal from '../lib/internal';
 import { Tensor } from '../lib';
 import { arr, assertClose, assertScalarClose, finiteDiff, jsDot, rand, randomArray } from './helpers';
 
@@ -241,5 +242,71 @@ describe('transformations', () => {
       const fd = finiteDiff(g, [x], [w], 1e-5);
       assertScalarClose(jsDot(gr.toArray(), w.toArray()), fd[0], 1e-6, 'third order');
     });
+  });
+});
+
+describe('which implementation of an op runs (autodiff/implementations)', () => {
+  type Form = 'general' | 'whenDifferentiated' | 'kernelTangents' | 'fusedTangents' | 'fusedGradient' | 'fusedGradientTangents';
+  /** The op x ↦ x³ whose forms all compute it with ops (so every transformation can run them), noting which ran. */
+  function probe(forms: Form[], declined: Form[] = []) {
+    const ran: Form[] = [];
+    const op = (x: Tensor): Tensor => {
+      const impls: Record<string, () => Tensor | null> = {};
+      for (const name of forms) {
+        impls[name] = () => {
+          ran.push(name);
+          return declined.includes(name) ? null : rf.mul(rf.mul(x, x), x);
+        };
+      }
+      return internal.implement([x], {
+        general: () => {
+          ran.push('general');
+          return rf.mul(rf.mul(x, x), x);
+        },
+        ...impls,
+      });
+    };
+    return { op, ran };
+  }
+  const x = rf.tensor([0.5, -1.5, 2]), v = rf.tensor([1, 2, -1]);
+  const under = {
+    plain: (f: (t: Tensor) => Tensor) => f(x),
+    grad: (f: (t: Tensor) => Tensor) => rf.grad((t: Tensor) => rf.sum(f(t)))(x),
+    gradOfGrad: (f: (t: Tensor) => Tensor) => rf.grad((t: Tensor) => rf.vdot(v, rf.grad((u: Tensor) => rf.sum(f(u)))(t)))(x),
+    jvp: (f: (t: Tensor) => Tensor) => rf.jvp(f, [x], [v]).tangent,
+    hvp: (f: (t: Tensor) => Tensor) => rf.hvp((t: Tensor) => rf.sum(f(t)), x, v),
+    reverseOverForward: (f: (t: Tensor) => Tensor) => rf.grad((t: Tensor) => rf.sum(rf.jvp(f, [t], [v]).tangent))(x),
+  };
+  type Where = keyof typeof under;
+  // Σ over x of x³: gradient 3x², H v = 6 x v, jvp 3x² v, ∂/∂x Σ 3x² v = 6 x v
+  const expected: Record<Where, number[]> = {
+    plain: [0.125, -3.375, 8], grad: [0.75, 6.75, 12], gradOfGrad: [3, -18, -12],
+    jvp: [0.75, 13.5, -12], hvp: [3, -18, -12], reverseOverForward: [3, -18, -12],
+  };
+  const cases: [Form, Record<Where, Form>][] = [
+    ['fusedGradient', { plain: 'general', grad: 'fusedGradient', gradOfGrad: 'general', jvp: 'general', hvp: 'general', reverseOverForward: 'general' }],
+    ['fusedGradientTangents', { plain: 'general', grad: 'general', gradOfGrad: 'general', jvp: 'general', hvp: 'fusedGradientTangents', reverseOverForward: 'general' }],
+    ['fusedTangents', { plain: 'general', grad: 'general', gradOfGrad: 'general', jvp: 'fusedTangents', hvp: 'fusedTangents', reverseOverForward: 'general' }],
+    ['kernelTangents', { plain: 'kernelTangents', grad: 'kernelTangents', gradOfGrad: 'kernelTangents', jvp: 'kernelTangents', hvp: 'kernelTangents', reverseOverForward: 'general' }],
+    ['whenDifferentiated', { plain: 'general', grad: 'whenDifferentiated', gradOfGrad: 'whenDifferentiated', jvp: 'whenDifferentiated', hvp: 'whenDifferentiated', reverseOverForward: 'whenDifferentiated' }],
+  ];
+  for (const [form, want] of cases) {
+    it(`${form}: chosen exactly where its transformation allows, and the results are the op's`, () => {
+      for (const where of Object.keys(under) as Where[]) {
+        const { op, ran } = probe([form]);
+        const out = under[where](op);
+        assert.deepEqual(ran, [want[where]], `${form} under ${where}`);
+        assertClose(arr(out), expected[where], 1e-6, `${form} under ${where}`);
+      }
+    });
+  }
+
+  it('a form that declines (null) hands over to the next valid one, and general closes the list', () => {
+    const { op, ran } = probe(['fusedTangents', 'kernelTangents'], ['fusedTangents']);
+    assertClose(arr(rf.jvp(op, [x], [v]).tangent), expected.jvp, 1e-6, 'jvp');
+    assert.deepEqual(ran, ['fusedTangents', 'kernelTangents']);
+    const all = probe(['fusedGradient', 'kernelTangents', 'whenDifferentiated'], ['fusedGradient', 'kernelTangents', 'whenDifferentiated']);
+    assertClose(arr(under.grad(all.op)), expected.grad, 1e-6, 'grad');
+    assert.deepEqual(all.ran, ['fusedGradient', 'kernelTangents', 'whenDifferentiated', 'general']);
   });
 });
