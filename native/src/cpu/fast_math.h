@@ -1,6 +1,7 @@
 // Vectorisable float32 exp and tanh. libm's expf/tanhf are scalar calls (~5–20 ns each); written
 // as branch-free polynomials, loops over them compile to AVX-512 code (`#pragma omp simd`).
-// Double precision keeps libm: its callers are the float64 reference paths.
+// Double precision keeps libm (fastExp(double), fastTanh(double)): their callers are the float64
+// reference paths — except the fused float64 pass, which takes vectorExp below.
 #pragma once
 #include <cmath>
 #include <cstdint>
