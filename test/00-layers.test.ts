@@ -6,6 +6,8 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as rfho from '../lib';
+import * as rfhoInternal from '../lib/internal';
 
 const lib = path.resolve(__dirname, '..', '..', 'lib');
 
@@ -98,10 +100,8 @@ describe('architecture', () => {
 
 describe('the public surface', () => {
   it("a name both in rf and in rf.kernels is two things (an op and its raw kernel), and rfho/internal's building blocks are not in rf", () => {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const rf = require('../lib') as Record<string, unknown> & { kernels: Record<string, unknown> };
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const internal = require('../lib/internal') as Record<string, unknown>;
+    const rf = rfho as unknown as Record<string, unknown> & { kernels: Record<string, unknown> };
+    const internal = rfhoInternal as unknown as Record<string, unknown>;
     const both = Object.keys(rf.kernels).filter((k) => k in rf);
     assert.deepEqual(both.filter((k) => rf[k] === rf.kernels[k]), [], 'one home for a name with one meaning');
     assert.ok(both.length > 0 && both.every((k) => typeof rf[k] === 'function'));

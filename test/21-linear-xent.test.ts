@@ -196,12 +196,12 @@ for (const kind of ['sparse data', 'dense data', 'dense tensor'] as const) descr
       const { X, y } = sparseData('float32', 17);
       const valid = sparseData('float32', 18);
       const model = rf.linear(d, c);
-      const make = (fused: boolean) => rf.bilevel({
+      const make = (fused: boolean, Xt = X, Xv = valid.X) => rf.bilevel({
         params: model,
         hyperparameters: [rf.hyperparameter('lam', rf.full([rows], 0.5, { dtype: 'float32' }))],
         init: model.initialize({ seed: 0, dtype: 'float32' }),
-        train: (w, h) => (fused ? model.crossEntropy(w, X, y, { weights: h.lam }) : rf.crossEntropy(model.apply(w, X), y, { weights: h.lam })),
-        valid: (w) => rf.crossEntropy(model.apply(w, valid.X), valid.y),
+        train: (w, h) => (fused ? model.crossEntropy(w, Xt, y, { weights: h.lam }) : rf.crossEntropy(model.apply(w, Xt), y, { weights: h.lam })),
+        valid: (w) => rf.crossEntropy(model.apply(w, Xv), valid.y),
         dynamics: rf.dynamics.gradientDescent({ lr: 0.5 }),
       });
       const T = 15;
@@ -223,14 +223,7 @@ for (const kind of ['sparse data', 'dense data', 'dense tensor'] as const) descr
         const X2 = rf.add(X, 0), Xv2 = rf.add(valid.X, 0); // fresh data matrices: no layouts made before
         rf.data.asDataMatrix(X2);
         rf.data.asDataMatrix(Xv2);
-        const plain = countingFused(() => rf.reverseHG(rf.bilevel({
-          params: model,
-          hyperparameters: [rf.hyperparameter('lam', rf.full([rows], 0.5, { dtype: 'float32' }))],
-          init: model.initialize({ seed: 0, dtype: 'float32' }),
-          train: (w, h) => model.crossEntropy(w, X2, y, { weights: h.lam }),
-          valid: (w) => rf.crossEntropy(model.apply(w, Xv2), valid.y),
-          dynamics: rf.dynamics.gradientDescent({ lr: 0.5 }),
-        }), { T }));
+        const plain = countingFused(() => rf.reverseHG(make(true, X2, Xv2), { T }));
         assert.deepEqual([plain.calls, packed], [0, 0], 'no fused pass and no sparse layout where the backend provides neither');
         assertClose(arr(plain.result.grads.lam), ref, 1e-4, 'Reverse-HG composed vs composite');
       } finally {

@@ -54,9 +54,8 @@ export function denseTanh(x: Tensor, W: Tensor, b: Tensor): Tensor {
   if (x.rank === 2 && W.rank === 2 && b.rank === 1 && (x.shape[1] !== W.shape[0] || b.shape[0] !== W.shape[1])) {
     throw new ShapeError(`denseTanh: 'x' ${shapeToString(x.shape)}, 'W' ${shapeToString(W.shape)} and 'b' ${shapeToString(b.shape)} do not fit x [n, d], W [d, h], b [h]`);
   }
-  const composite = () => tanh(add(matmul(x, W), b));
   return implement([x, W, b], {
-    general: composite,
+    general: () => tanh(add(matmul(x, W), b)),
     kernelTangents: () => {
       // a data matrix whose narrow product carries its tangent in one pass: the composite's matmul
       const narrowData = !!W.tangent && !x.tangent && W.rank === 2 && W.shape[1] * (W.tangent.shape[0] + 1) <= 128;

@@ -125,11 +125,15 @@ void requireSameDevice(const Buffer& a, const char* an, const Buffer& b, const c
          "' live on different devices; move one with toDevice()");
 }
 
+void requireLike(const Buffer& a, const char* an, const Buffer& b, const char* bn) {
+  requireSameDtype(a, an, b, bn);
+  requireSameDevice(a, an, b, bn);
+}
+
 void requireOperands(const Buffer& ref, const char* refName, std::initializer_list<Operand> operands) {
   for (const Operand& o : operands) {
     if (!o.buffer) continue;
-    requireSameDtype(ref, refName, *o.buffer, o.name);
-    requireSameDevice(ref, refName, *o.buffer, o.name);
+    requireLike(ref, refName, *o.buffer, o.name);
     requireNumel(*o.buffer, o.numel, o.name);
   }
 }

@@ -42,6 +42,8 @@ void requireNumel(const Buffer& b, int64_t n, const char* name);
 void requireAtLeast(const Buffer& b, int64_t n, const char* name);
 Backend& backendOf(const Buffer& b);
 void requireSameDevice(const Buffer& a, const char* an, const Buffer& b, const char* bn);
+// b has a's dtype and lives on a's device (an output for an input, say): the two checks above.
+void requireLike(const Buffer& a, const char* an, const Buffer& b, const char* bn);
 
 // One operand of an elementwise kernel: a buffer (null: absent, skipped), its argument name and
 // the number of elements it must hold.

@@ -18,8 +18,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
     Buffer& x = argBuffer(info, 1, "x");
     Buffer& o = argBuffer(info, 2, "out");
     requireFloat(x, "x");
-    requireSameDtype(x, "x", o, "out");
-    requireSameDevice(x, "x", o, "out");
+    requireLike(x, "x", o, "out");
     requireNumel(o, static_cast<int64_t>(x.numel), "out");
     backendOf(x).unary(x.dtype, static_cast<UnaryOp>(op), x.data, o.data,
                        static_cast<int64_t>(x.numel));
@@ -114,8 +113,7 @@ Napi::Value Expand(const Napi::CallbackInfo& info) {
     Buffer& o = argBuffer(info, 2, "out");
     auto so = argShape(info, 3, "shapeOut");
     requireFloat(x, "x");
-    requireSameDtype(x, "x", o, "out");
-    requireSameDevice(x, "x", o, "out");
+    requireLike(x, "x", o, "out");
     requireNumel(x, numelOf(sx), "x");
     requireNumel(o, numelOf(so), "out");
     std::vector<int64_t> got;
@@ -136,8 +134,7 @@ Napi::Value BinaryScalar(const Napi::CallbackInfo& info) {
     bool first = argBool(info, 3, "scalarFirst");
     Buffer& o = argBuffer(info, 4, "out");
     requireFloat(a, "a");
-    requireSameDtype(a, "a", o, "out");
-    requireSameDevice(a, "a", o, "out");
+    requireLike(a, "a", o, "out");
     requireNumel(o, static_cast<int64_t>(a.numel), "out");
     backendOf(a).binaryScalar(a.dtype, static_cast<BinaryOp>(op), a.data, s, first, o.data,
                               static_cast<int64_t>(a.numel));
@@ -154,12 +151,10 @@ Napi::Value Axpby(const Napi::CallbackInfo& info) {
     Buffer* y = argOptionalBuffer(info, 3, "y");
     Buffer& o = argBuffer(info, 4, "out");
     requireFloat(x, "x");
-    requireSameDtype(x, "x", o, "out");
-    requireSameDevice(x, "x", o, "out");
+    requireLike(x, "x", o, "out");
     requireNumel(o, static_cast<int64_t>(x.numel), "out");
     if (y) {
-      requireSameDtype(x, "x", *y, "y");
-      requireSameDevice(x, "x", *y, "y");
+      requireLike(x, "x", *y, "y");
       requireNumel(*y, static_cast<int64_t>(x.numel), "y");
     }
     backendOf(x).axpby(x.dtype, alpha, x.data, beta, y ? y->data : nullptr, o.data,

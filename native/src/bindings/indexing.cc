@@ -17,8 +17,7 @@ Napi::Value Copy2d(const Napi::CallbackInfo& info) {
     Buffer& d = argBuffer(info, 3, "dst");
     int64_t dof = argInt(info, 4, "dstOffset"), ds = argInt(info, 5, "dstStride");
     int64_t rows = argInt(info, 6, "rows"), cols = argInt(info, 7, "cols");
-    requireSameDtype(s, "src", d, "dst");
-    requireSameDevice(s, "src", d, "dst");
+    requireLike(s, "src", d, "dst");
     if (s.data == d.data) fail("argument 'dst' must not alias 'src'");
     requireAtLeast(s, extentNeeded(so, 1, 0, rows, cols, ss), "src");
     requireAtLeast(d, extentNeeded(dof, 1, 0, rows, cols, ds), "dst");
@@ -35,8 +34,7 @@ Napi::Value Permute(const Napi::CallbackInfo& info) {
     auto shape = argShape(info, 1, "shape");
     auto perm = argShape(info, 2, "perm");
     Buffer& o = argBuffer(info, 3, "out");
-    requireSameDtype(x, "x", o, "out");
-    requireSameDevice(x, "x", o, "out");
+    requireLike(x, "x", o, "out");
     requireNumel(x, numelOf(shape), "x");
     requireNumel(o, numelOf(shape), "out");
     if (perm.size() != shape.size()) fail("argument 'perm' must have one entry per dimension");
@@ -73,8 +71,7 @@ Napi::Value GatherRows(const Napi::CallbackInfo& info) {
     Buffer& o = argBuffer(info, 2, "out");
     int64_t rowLen = argInt(info, 3, "rowLen", 1);
     requireDtype(idx, DType::I32, "indices");
-    requireSameDtype(x, "x", o, "out");
-    requireSameDevice(x, "x", o, "out");
+    requireLike(x, "x", o, "out");
     requireSameDevice(x, "x", idx, "indices");
     if (static_cast<int64_t>(x.numel) % rowLen) fail("argument 'x' is not a whole number of rows");
     requireNumel(o, static_cast<int64_t>(idx.numel) * rowLen, "out");
@@ -92,8 +89,7 @@ Napi::Value ScatterAddRows(const Napi::CallbackInfo& info) {
     int64_t rowLen = argInt(info, 3, "rowLen", 1);
     requireFloat(x, "x");
     requireDtype(idx, DType::I32, "indices");
-    requireSameDtype(x, "x", o, "out");
-    requireSameDevice(x, "x", o, "out");
+    requireLike(x, "x", o, "out");
     requireSameDevice(x, "x", idx, "indices");
     requireNumel(x, static_cast<int64_t>(idx.numel) * rowLen, "x");
     if (static_cast<int64_t>(o.numel) % rowLen) fail("argument 'out' is not a whole number of rows");

@@ -66,8 +66,7 @@ Napi::Value PackRowPanels(const Napi::CallbackInfo& info) {
     int64_t rows = argInt(info, 1, "rows"), cols = argInt(info, 2, "cols");
     Buffer& o = argBuffer(info, 3, "out");
     requireFloat(x, "x");
-    requireSameDtype(x, "x", o, "out");
-    requireSameDevice(x, "x", o, "out");
+    requireLike(x, "x", o, "out");
     const int64_t lanes = 64 / static_cast<int64_t>(dtypeSize(x.dtype));
     requireNumel(x, rows * cols, "x");
     requireNumel(o, (rows + lanes - 1) / lanes * lanes * cols, "out");
@@ -149,14 +148,12 @@ Napi::Value SparseGemm(const Napi::CallbackInfo& info) {
     std::vector<const void*> bp;
     std::vector<void*> cp;
     for (auto& [b, off] : Bs) {
-      requireSameDtype(S, "S", *b, "B");
-      requireSameDevice(S, "S", *b, "B");
+      requireLike(S, "S", *b, "B");
       requireAtLeast(*b, off + extB, "B");
       bp.push_back(static_cast<const char*>(b->data) + off * es);
     }
     for (auto& [c, off] : Cs) {
-      requireSameDtype(S, "S", *c, "C");
-      requireSameDevice(S, "S", *c, "C");
+      requireLike(S, "S", *c, "C");
       requireAtLeast(*c, off + extC, "C");
       cp.push_back(static_cast<char*>(c->data) + off * es);
     }

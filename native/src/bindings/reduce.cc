@@ -19,8 +19,7 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
     auto axes = argShape(info, 3, "axes");
     Buffer& o = argBuffer(info, 4, "out");
     requireFloat(x, "x");
-    requireSameDtype(x, "x", o, "out");
-    requireSameDevice(x, "x", o, "out");
+    requireLike(x, "x", o, "out");
     requireNumel(x, numelOf(shape), "x");
     const int nd = static_cast<int>(shape.size());
     std::vector<bool> reduced(nd, false);
@@ -97,8 +96,7 @@ Napi::Value Dot(const Napi::CallbackInfo& info) {
     Buffer& a = argBuffer(info, 0, "a");
     Buffer& b = argBuffer(info, 1, "b");
     requireFloat(a, "a");
-    requireSameDtype(a, "a", b, "b");
-    requireSameDevice(a, "a", b, "b");
+    requireLike(a, "a", b, "b");
     requireNumel(b, static_cast<int64_t>(a.numel), "b");
     return Napi::Number::New(info.Env(),
                              backendOf(a).dot(a.dtype, a.data, b.data, static_cast<int64_t>(a.numel)));

@@ -169,8 +169,7 @@ Napi::Value DenseLinearXent(const Napi::CallbackInfo& info) {
     if (X.dtype != DType::F32 && X.dtype != DType::F64) fail("argument 'X' must be float32 or float64 for the fused linear softmax cross-entropy");
     if (X.dtype == DType::F64 && !panels) fail("argument 'panels' is needed for a float64 'X'");
     if (panels) {
-      requireSameDtype(X, "X", *panels, "panels");
-      requireSameDevice(X, "X", *panels, "panels");
+      requireLike(X, "X", *panels, "panels");
       const int64_t lanes = X.dtype == DType::F32 ? 16 : 8;
       requireNumel(*panels, (n + lanes - 1) / lanes * lanes * d, "panels");
       if (!panelsLinearXentAvailable()) fail("the fused linear softmax cross-entropy over row panels needs AVX-512");
