@@ -374,3 +374,124 @@ describe('denseLinearXent: native guards', () => {
     });
   });
 });
+
+describe('kept logits: Reverse-HG hands its forward steps\' X W + b to its reverse steps\' HVP passes (dense data)', () => {
+  before(function () {
+    if (!provides('cpu', 'linearXent')) this.skip();
+  });
+  afterEach(() => {
+    rf.config.keptLogitsBytes = 256 * 2 ** 20;
+  });
+
+  /** HC on makeData's dense data: per-row weights as hyperparameters, gradient descent. */
+  function hc(dtype: rf.FloatDType, lr = 0.5) {
+    const { X, y } = makeData('dense data', dtype, 41);
+    const valid = makeData('dense data', dtype, 42);
+    const model = rf.linear(d, c);
+    return rf.bilevel({
+      params: model,
+      hyperparameters: [rf.hyperparameter('lam', rf.full([rows], 0.5, { dtype }))],
+      init: model.initialize({ seed: 0, dtype }),
+      train: (w, h) => model.crossEntropy(w, X, y, { weights: h.lam }),
+      valid: (w) => rf.crossEntropy(model.apply(w, valid.X), valid.y),
+      dynamics: rf.dynamics.gradientDescent({ lr }),
+    });
+  }
+
+  /** The logits handed in (argument 15 of denseLinearXent) and kept (16) by each pass while fn runs. */
+  function countingKept<R>(fn: () => R): { result: R; given: number; kept: number } {
+    const real = native.denseLinearXent;
+    let given = 0, kept = 0;
+    (native as any).denseLinearXent = (...a: any[]) => {
+      if (a[15]) given++;
+      if (a[16]) kept++;
+      return (real as any)(...a);
+    };
+    try {
+      return { result: fn(), given, kept };
+    } finally {
+      (native as any).denseLinearXent = real;
+    }
+  }
+
+  it('the same bits as recomputing them, for every step; a budget keeps the newest; none left after; float32 and float64', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      rf.tidy(() => {
+        const T = 12, problem = hc(dtype);
+        rf.config.keptLogitsBytes = 0;
+        const plain = countingKept(() => rf.reverseHG(problem, { T }));
+        assert.deepEqual([plain.given, plain.kept], [0, 0], `${dtype}: a budget of 0 keeps nothing`);
+        const before = rf.memory().undisposedBytes; // the data's row panels exist from here on
+        rf.config.keptLogitsBytes = 256 * 2 ** 20;
+        const all = countingKept(() => rf.reverseHG(problem, { T }));
+        assert.equal(all.given, T, `${dtype}: every HVP pass takes its step's logits`);
+        assert.equal(all.result.stats.keptLogits?.reused, T);
+        const bytes = rows * c * (dtype === 'float64' ? 8 : 4);
+        assert.ok(all.result.stats.keptLogits!.peakBytes >= T * bytes, 'the forward steps\' logits were all held');
+        assert.deepEqual(Array.from(all.result.grads.lam.toArray()), Array.from(plain.result.grads.lam.toArray()), `${dtype}: bit for bit`);
+        assert.ok(Math.max(...arr(plain.result.grads.lam).map(Math.abs)) > 1e-6, 'a hypergradient that is not zero');
+        rf.config.keptLogitsBytes = 3 * bytes;
+        const some = countingKept(() => rf.reverseHG(problem, { T }));
+        assert.equal(some.given, 3, `${dtype}: room for three steps: the last three reverse steps reuse`);
+        assert.deepEqual(Array.from(some.result.grads.lam.toArray()), Array.from(plain.result.grads.lam.toArray()));
+        const truncated = countingKept(() => rf.truncatedReverseHG(problem, { T, K: 2 }));
+        assert.equal(truncated.given, 2, 'truncated Reverse-HG: its window of two steps');
+        for (const r of [all, some, truncated]) {
+          Object.values(r.result.grads).forEach((g) => g.dispose());
+          r.result.state.dispose();
+        }
+        assert.equal(rf.memory().undisposedBytes - before, 0, `${dtype}: no kept logits outlive the runs`);
+        Object.values(plain.result.grads).forEach((g) => g.dispose());
+        plain.result.state.dispose();
+      });
+    }
+  });
+
+  it('two Reverse-HG runs sliced side by side: each its own store (suspended with the run), every step reused, the results of the runs alone', async () => {
+    const [a, b] = [hc('float32'), hc('float32', 0.3)];
+    const T = 8;
+    const ref = rf.reverseHG(a, { T }).grads.lam.toArray();
+    const refB = rf.reverseHG(b, { T }).grads.lam.toArray();
+    assert.notDeepEqual(Array.from(ref), Array.from(refB));
+    const [ra, rb] = await Promise.all([rf.reverseHGAsync(a, { T, sliceMs: 0 }), rf.reverseHGAsync(b, { T, sliceMs: 0 })]);
+    assert.deepEqual(Array.from(ra.grads.lam.toArray()), Array.from(ref));
+    assert.deepEqual(Array.from(rb.grads.lam.toArray()), Array.from(refB));
+    assert.equal(ra.stats.keptLogits?.reused, T);
+    assert.equal(rb.stats.keptLogits?.reused, T);
+  });
+
+  it('a pass takes the logits it is handed: an HVP pass at W1 handed the logits of W2 is the HVP at W2', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      rf.tidy(() => {
+        const { X, y } = makeData('dense data', dtype, 43);
+        const W1 = rand([d, c], 44, dtype, -0.3, 0.3), W2 = rand([d, c], 45, dtype, -0.3, 0.3), b = rand([c], 46, dtype);
+        const lam = rand([rows], 47, dtype, 0, 1), dW = rand([1, d, c], 48, dtype), db = rand([1, c], 49, dtype);
+        rf.linearCrossEntropy(X, W2, b, y); // makes the row panels
+        const panels = X.storage.derived!.panels!;
+        const out = () => ({ ce: rf.zeros([rows], { dtype }), gW: rf.zeros([1, d, c], { dtype }), gb: rf.zeros([1, c], { dtype }), r: rf.zeros([1, rows], { dtype }) });
+        const pass = (W: Tensor, k: number, o: ReturnType<typeof out>, logitsIn: Tensor | null, logitsOut: Tensor | null) =>
+          native.denseLinearXent(X.handle, W.handle, b.handle, k, k ? dW.handle : null, k ? db.handle : null, y.handle, lam.handle, 0.5, o.ce.handle,
+            (k ? o.gW : rf.reshape(o.gW, [d, c])).handle, (k ? o.gb : rf.reshape(o.gb, [c])).handle, k ? o.r.handle : null, c, panels.handle, logitsIn?.handle ?? null, logitsOut?.handle ?? null);
+        const z2 = rf.zeros([rows, c], { dtype });
+        pass(W2, 0, out(), null, z2);
+        // X W2 + b against a float64 product of the same numbers
+        assertClose(arr(z2), arr(rf.add(rf.matmul(rf.cast(X, 'float64'), rf.cast(W2, 'float64')), rf.cast(b, 'float64'))), dtype === 'float64' ? 1e-13 : 1e-4, `${dtype}: kept logits are X W + b`);
+        const at2 = out(), handed = out();
+        const l2 = pass(W2, 1, at2, null, null);
+        const lh = pass(W1, 1, handed, z2, null);
+        assert.deepEqual(lh, l2, `${dtype}: the loss and its tangent`);
+        for (const key of ['ce', 'gW', 'gb', 'r'] as const) assert.deepEqual(Array.from(handed[key].toArray()), Array.from(at2[key].toArray()), `${dtype}: ${key}`);
+        // the native guards
+        assert.throws(() => pass(W1, 1, out(), z2, rf.zeros([rows, c], { dtype })), /'logitsIn' and 'logitsOut' exclude each other/);
+        assert.throws(() => pass(W1, 1, out(), rf.zeros([rows, c + 1], { dtype }), null), /'logitsIn'/);
+        assert.throws(() => pass(W1, 0, out(), null, rf.zeros([rows, c], { dtype: dtype === 'float32' ? 'float64' : 'float32' })), /'logitsOut'/);
+        assert.throws(() => pass(W1, 0, out(), null, X), /must not be inputs|'logitsOut'/);
+        if (dtype === 'float32') {
+          const o = out();
+          assert.throws(() => native.denseLinearXent(X.handle, W1.handle, b.handle, 0, null, null, y.handle, null, 1, o.ce.handle, rf.reshape(o.gW, [d, c]).handle, rf.reshape(o.gb, [c]).handle, null, c, null, null, z2.handle),
+            /need a dense data matrix with its row panels, not rows alone/);
+        }
+      });
+    }
+  });
+});

@@ -75,6 +75,10 @@ const SPECS = {
     env: 'RFHO_RELEASE_MIN_BYTES', kind: 'live', meaning: "a reverse sweep frees cotangents and intermediates as it goes when its graph holds at least this many bytes (below, the bookkeeping costs more than the memory)",
     initial: () => 16 * 2 ** 20, parse: (raw) => { const n = number(raw); return n !== undefined && n >= 0 ? n : undefined; }, check: nonNegative,
   } as Spec<number>,
+  keptLogitsBytes: {
+    env: 'RFHO_KEPT_LOGITS_BYTES', kind: 'live', meaning: "Reverse-HG (and its truncated form) keeps the fused linear cross-entropy's logits X W + b of its forward steps on dense data, up to this many bytes (the newest), so that its reverse steps' Hessian-vector products need not compute them again (0: never)",
+    initial: () => 256 * 2 ** 20, parse: (raw) => { const n = number(raw); return n !== undefined && n >= 0 ? n : undefined; }, check: nonNegative,
+  } as Spec<number>,
   sparseMaxDensity: {
     env: 'RFHO_SPARSE_DATA', kind: 'live', meaning: 'a data matrix with at most this fraction of non-zeros gets a sparse layout at its first product (0: never); applies to data first multiplied after a change',
     initial: () => 1 / 3, parse: (raw) => { const n = number(raw); return n !== undefined && n >= 0 && n <= 1 ? n : undefined; }, check: fraction,

@@ -13,6 +13,7 @@ import { assertFloat, assertSameDType, assertTensor, broadcastShapes, sameShape 
 import { emptyLike, expand } from './index-internal';
 import { provides } from './dispatch';
 import { axpby } from './elementwise';
+import { logitsToKeep, takeKeptLogits } from './keptLogits';
 import { concat, permute, reshapeView, slice } from './shape';
 
 export interface GemmOptions {
@@ -345,13 +346,22 @@ export function linearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weig
   if (x.dtype !== 'float32' && !(x.dtype === 'float64' && panels)) return null;
   const ce = emptyLike(x, [n]), gW = emptyLike(W, k ? [k, d, c] : [d, c]), gb = emptyLike(b, k ? [k, c] : [c]);
   const r = k ? emptyLike(x, [k, n]) : null;
+  // X W + b kept from an earlier gradient pass at this W and b (a Reverse-HG reverse step), or
+  // kept from this one for such a pass (keptLogits.ts)
+  const given = panels && k > 0 ? takeKeptLogits(panels, W, b) : null;
+  const toKeep = panels && k === 0 ? logitsToKeep(x, panels, W, b) : null;
   try {
     const args = [W.handle, b.handle, k, directions ? directions.dW.handle : null, directions ? directions.db.handle : null,
       labels.handle, weights ? weights.handle : null, scale, ce.handle, gW.handle, gb.handle, r ? r.handle : null, c] as const;
-    const out = sparse ? native.sparseLinearXent(sparse, ...args) : native.denseLinearXent(x.handle, ...args, panels ? panels.handle : null);
+    const out = sparse ? native.sparseLinearXent(sparse, ...args)
+      : native.denseLinearXent(x.handle, ...args, panels ? panels.handle : null, given?.handle ?? null, toKeep?.logits.handle ?? null);
+    toKeep?.commit();
     return { loss: out[0], ce, gW, gb, r, dLoss: out.slice(1) };
   } catch (e) {
+    toKeep?.abandon();
     [ce, gW, gb, r].forEach((t) => t?.dispose());
     throw e;
+  } finally {
+    given?.release();
   }
 }

@@ -65,7 +65,7 @@ export interface NativeAddon {
   /** the fused pass over a sparse layout S: [loss, dLoss_1, ..., dLoss_k] */
   sparseLinearXent(S: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number): number[];
   /** the same over a dense float32 matrix X [n, d] (d = W's rows), with X's row panels if given */
-  denseLinearXent(X: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number, panels: Handle | null): number[];
+  denseLinearXent(X: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number, panels: Handle | null, logitsIn?: Handle | null, logitsOut?: Handle | null): number[];
   tanhGrad(y: Handle, g: Handle, out: Handle, n: number, k: number, bias?: Handle | null, h?: number): void;
   tanhGradJvp(y: Handle, g: Handle, ty: Handle, tg: Handle | null, out: Handle, n: number, k: number): void;
   /** the state tangent after one gradient-descent (slots 1) or momentum (slots 2) step, see kernels/fused.ts; returns the count of NaN/Inf written */

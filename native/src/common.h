@@ -132,6 +132,11 @@ struct LinearXentArgs {
   void* r = nullptr;
   double* dLoss = nullptr;
   int64_t c = 0;
+  // The logits X W + b [n, c] of this very W and b, kept from an earlier pass (logitsIn: not
+  // recomputed; the directions' still are), or to be written for a later one (logitsOut). Both
+  // null, or one of them; only for a dense matrix with its row panels.
+  const void* logitsIn = nullptr;
+  void* logitsOut = nullptr;
 };
 
 class Backend {

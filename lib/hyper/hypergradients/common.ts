@@ -3,6 +3,7 @@
  * objective's gradient at the final state, and the accumulation and checks of the hypergradients.
  */
 import * as K from '../../kernels';
+import { KeptLogitsStats } from '../../kernels/keptLogits';
 import { vjp } from '../../autodiff/transforms';
 import { ArgumentError, DivergenceError } from '../../errors/errors';
 import { keep, tidy, tidySteps } from '../../tensor/scope';
@@ -32,6 +33,12 @@ export interface HypergradientStats {
   recomputedSteps: number;
   /** largest number of bytes the trajectory held at once */
   peakTrajectoryBytes: number;
+  /**
+   * Reverse-HG and its truncated form on a fused linear loss over dense data: reverse steps that
+   * took the logits X W + b kept from their forward step (rf.config.keptLogitsBytes), and the most
+   * bytes of logits kept at once
+   */
+  keptLogits?: KeptLogitsStats;
 }
 
 export interface HypergradientResult {

@@ -2,6 +2,8 @@
  * Reverse-HG: the forward pass stores s_0..s_{T−1} (or checkpoints), then the reverse sweep.
  */
 import * as K from '../../kernels';
+import { keepingLogitsSteps, KeptLogitsStats } from '../../kernels/keptLogits';
+import { settings } from '../../config/config';
 import { ArgumentError } from '../../errors/errors';
 import { keep } from '../../tensor/scope';
 import { Tensor } from '../../tensor/tensor';
@@ -36,8 +38,24 @@ export function reverseHGAsync(problem: Problem, opts: ReverseOptions & SliceOpt
   return runInSlices(reverseHGSteps(problem, opts), opts);
 }
 
-/** Reverse-HG as a stepwise computation (one yield per training step and per reverse step). */
+/**
+ * Reverse-HG as a stepwise computation (one yield per training step and per reverse step). The
+ * fused linear loss's logits of the forward steps are kept for the reverse steps' products within
+ * rf.config.keptLogitsBytes (kernels/keptLogits.ts).
+ */
 export function* reverseHGSteps(problem: Problem, opts: ReverseOptions): Stepwise<HypergradientResult> {
+  return yield* withKeptLogits(reverseSweepSteps(problem, opts));
+}
+
+/** A Reverse-HG computation run with a store of kept logits, its use reported in the result's stats. */
+export function* withKeptLogits(steps: Stepwise<HypergradientResult>): Stepwise<HypergradientResult> {
+  const kept: KeptLogitsStats = { reused: 0, peakBytes: 0 };
+  const result = yield* keepingLogitsSteps(settings.keptLogitsBytes, steps, kept);
+  result.stats.keptLogits = kept;
+  return result;
+}
+
+function* reverseSweepSteps(problem: Problem, opts: ReverseOptions): Stepwise<HypergradientResult> {
   checkCall(problem, opts, 'reverseHG');
   const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;

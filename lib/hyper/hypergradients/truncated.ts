@@ -9,7 +9,7 @@ import { show } from '../../errors/show';
 import { Problem } from '../problem';
 import { checkSliceOptions, runInSlices, runToEnd, SliceOptions, Stepwise } from '../../util/stepwise';
 import { accumulate, checkCall, disposeAll, finishGrads, horizon, HypergradientOptions, HypergradientResult, initialState, objectiveGradient, trainStep } from './common';
-import { reverseHGSteps } from './reverse';
+import { reverseHGSteps, withKeptLogits } from './reverse';
 import { addInitialStateTerm, ReverseStep, reverseStepSteps } from './reverseStep';
 
 export interface TruncatedOptions extends HypergradientOptions {
@@ -31,12 +31,16 @@ export function truncatedReverseHGAsync(problem: Problem, opts: TruncatedOptions
   return runInSlices(truncatedReverseHGSteps(problem, opts), opts);
 }
 
-/** Truncated Reverse-HG as a stepwise computation. */
+/** Truncated Reverse-HG as a stepwise computation (with kept logits, as Reverse-HG). */
 export function* truncatedReverseHGSteps(problem: Problem, opts: TruncatedOptions): Stepwise<HypergradientResult> {
   checkCall(problem, opts, 'truncatedReverseHG');
   const Kt = opts?.K;
   if (typeof Kt !== 'number' || !Number.isInteger(Kt) || Kt < 1) throw new ArgumentError(`argument 'K' must be a positive integer, got ${show(Kt)}`);
   if (typeof opts.T === 'number' && Kt >= opts.T) return yield* reverseHGSteps(problem, opts);
+  return yield* withKeptLogits(truncatedSweepSteps(problem, opts, Kt));
+}
+
+function* truncatedSweepSteps(problem: Problem, opts: TruncatedOptions, Kt: number): Stepwise<HypergradientResult> {
   const h = problem.current();
   const { max, done } = horizon(opts);
   const check = opts.checkFinite !== false;

@@ -73,9 +73,10 @@ Napi::Value SoftmaxXentJvp(const Napi::CallbackInfo& info) {
 
 // The arguments after the data matrix of sparseLinearXent and denseLinearXent, checked for a
 // matrix of n rows and d columns: W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb,
-// r|null, c; then the backend's pass over `data` (Backend::linearXent), returned as
-// [loss, dLoss_1, ..., dLoss_k].
-Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, const char* xName, const LinearXentData& data) {
+// r|null, c, and at `logitsAt` logitsIn|null, logitsOut|null (dense data with row panels only);
+// then the backend's pass over `data` (Backend::linearXent), returned as [loss, dLoss_1, ..., dLoss_k].
+Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, const char* xName, const LinearXentData& data,
+                           size_t logitsAt) {
   const int64_t n = data.n, d = data.d;
   Buffer& W = argBuffer(info, 1, "W");
   Buffer& b = argBuffer(info, 2, "b");
@@ -90,6 +91,12 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
   Buffer& gb = argBuffer(info, 11, "gb");
   Buffer* r = argOptionalBuffer(info, 12, "r");
   const int64_t c = argInt(info, 13, "c", 1);
+  Buffer* logitsIn = argOptionalBuffer(info, logitsAt, "logitsIn");
+  Buffer* logitsOut = argOptionalBuffer(info, logitsAt + 1, "logitsOut");
+  if (logitsIn && logitsOut) fail("arguments 'logitsIn' and 'logitsOut' exclude each other (logits are either kept or given)");
+  if ((logitsIn || logitsOut) && !data.panels)
+    fail(std::string("arguments 'logitsIn' and 'logitsOut' need a dense data matrix with its row panels, not ") +
+         (data.sparse ? "a sparse layout" : "rows alone"));
   Backend& backend = backendOf(X);
   if (!backend.provides(Fused::LinearXent))
     fail(std::string("the fused linear softmax cross-entropy is not provided on ") + backend.name() + " (the CPU's needs AVX-512)");
@@ -103,14 +110,14 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
   requireNumel(y, n, "labels");
   requireOperands(X, xName, {{&W, "W", d * c}, {&b, "b", c}, {dW, "dW", k * d * c}, {db, "db", k * c},
                              {w, "weights", n}, {&ce, "ce", n}, {&gW, "gW", kk * d * c}, {&gb, "gb", kk * c},
-                             {r, "r", k * n}});
-  const std::initializer_list<const Buffer*> outs{&ce, &gW, &gb, r}, ins{&X, &W, &b, dW, db, &y, w};
+                             {r, "r", k * n}, {logitsIn, "logitsIn", n * c}, {logitsOut, "logitsOut", n * c}});
+  const std::initializer_list<const Buffer*> outs{&ce, &gW, &gb, r, logitsOut}, ins{&X, &W, &b, dW, db, &y, w, logitsIn};
   for (const Buffer* o : outs)
     for (const Buffer* in : ins)
-      if (o && in && o->data == in->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must not be inputs");
+      if (o && in && o->data == in->data) fail("the outputs 'ce', 'gW', 'gb', 'r' and 'logitsOut' must not be inputs");
   for (const Buffer* o : outs)
     for (const Buffer* o2 : outs)
-      if (o && o2 && o != o2 && o->data == o2->data) fail("the outputs 'ce', 'gW', 'gb' and 'r' must differ");
+      if (o && o2 && o != o2 && o->data == o2->data) fail("the outputs 'ce', 'gW', 'gb', 'r' and 'logitsOut' must differ");
   checkLabels(y, c);
   std::vector<double> dLoss(static_cast<size_t>(k));
   const auto p = [](const Buffer* x) -> void* { return x ? x->data : nullptr; };
@@ -129,6 +136,8 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
   args.r = p(r);
   args.dLoss = dLoss.data();
   args.c = c;
+  args.logitsIn = p(logitsIn);
+  args.logitsOut = p(logitsOut);
   const double loss = backend.linearXent(X.dtype, data, args);
   Napi::Array out = Napi::Array::New(info.Env(), static_cast<size_t>(k + 1));
   out.Set(uint32_t{0}, Napi::Number::New(info.Env(), loss));
@@ -137,6 +146,7 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
 }
 
 // sparseLinearXent(S, W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb, r|null, c)
+// (logitsIn and logitsOut, at 14 and 15, are refused: kept logits are for dense data)
 // → [loss, dLoss_1, ..., dLoss_k]: the loss Σ_i s_i CE(S_i W + b, y_i) (s_i = scale · weights[i])
 // of a linear softmax model on the float32 sparse data S [n, d] and, in one pass, its gradient
 // (k = 0) or the gradient's tangents along k ≤ 4 directions (Backend::linearXent).
@@ -149,11 +159,12 @@ Napi::Value SparseLinearXent(const Napi::CallbackInfo& info) {
     data.n = S.sparseRows;
     data.d = S.sparseCols;
     data.nnz = S.sparseNnz;
-    return linearXentCall(info, S, "S", data);
+    return linearXentCall(info, S, "S", data, 14);
   });
 }
 
-// denseLinearXent(X, W, b, k, ..., c, panels|null): the same on a dense matrix X [n, d], d = W's
+// denseLinearXent(X, W, b, k, ..., c, panels|null, logitsIn|null, logitsOut|null): the same on a
+// dense matrix X [n, d] (X W + b [n, c] given or kept where its panels are), d = W's
 // rows (W holds d·c values; X's size a multiple of d): float32 from its rows (and its row panels if
 // given), float64 from its row panels only.
 Napi::Value DenseLinearXent(const Napi::CallbackInfo& info) {
@@ -179,7 +190,7 @@ Napi::Value DenseLinearXent(const Napi::CallbackInfo& info) {
     data.panels = panels ? panels->data : nullptr;
     data.n = n;
     data.d = d;
-    return linearXentCall(info, X, "X", data);
+    return linearXentCall(info, X, "X", data, 15);
   });
 }
 

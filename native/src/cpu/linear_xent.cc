@@ -154,6 +154,8 @@ struct SparseRows {
     }
   }
 
+  void keptLogits(int64_t, int64_t, float*) const {}  // kept logits are for dense data (the backend refuses them here)
+
   // where a thread's sums hold output o's entry (i, j): U[o, i, j] in 16 lanes
   int64_t sumAt(int o, int64_t i, int64_t j) const { return (o * d + i) * L + j; }
 };
@@ -174,8 +176,11 @@ struct DenseRows {
   static constexpr int kNarrow = 12;                        // per tile of two panels' (or column tiles')
   const float* X;
   const float* panels;  // X's row panels, or null
-  const float* Wq;      // with panels: [d, Sets·c], row p = W's row p, then each dW_q's
+  const float* Wq;      // with panels: [d, (Sets − first)·c], row p = W's row p (unless given), then each dW_q's
   int64_t n, d, c;
+  int first;            // the first set of logits computed: 1 where X W + b is given (zIn; with panels), else 0
+  const float* zIn;     // X W + b [n, c] as given, or null
+  float* zOut;          // X W + b [n, c] written as computed, or null
 
   std::vector<int64_t> bounds() const {
     int threads = 1;
@@ -232,7 +237,7 @@ struct DenseRows {
     for (int u = 0; u < PN; ++u)
 #pragma GCC unroll 12
       for (int j = 0; j < NB; ++j) acc[u][j] = _mm512_setzero_ps();
-    const int64_t ldw = P::Sets * c;
+    const int64_t ldw = (P::Sets - first) * c;
     for (int64_t p = 0; p < d; ++p) {
       __m512 a[PN];
 #pragma GCC unroll 2
@@ -250,7 +255,7 @@ struct DenseRows {
       for (int j = 0; j < NB; ++j) _mm512_store_ps(tile[j], acc[u][j]);
       const int64_t pr = std::min<int64_t>(L, rows - (q0 + u * L));
       for (int j = 0; j < NB; ++j) {
-        const int64_t set = (j0 + j) / c, cls = (j0 + j) % c;
+        const int64_t set = first + (j0 + j) / c, cls = (j0 + j) % c;
         const float bj = biasAll[j0 + j];
         float* zj = z + (set * kBlock + q0 + u * L) * L + cls;
         for (int64_t q = 0; q < pr; ++q) zj[q * L] = bj + tile[j][q];
@@ -260,11 +265,12 @@ struct DenseRows {
 
   void logits(int64_t r0, int64_t rows, const float* Wp, const __m512* bias, float* z) const {
     if (panels) {
-      alignas(64) float biasAll[P::Sets * 16];
-      for (int k = 0; k < P::Sets; ++k) _mm512_storeu_ps(biasAll + k * c, bias[k]);  // packed: c apart
+      alignas(64) float biasAll[P::Sets * 16 + 16];
+      for (int k = first; k < P::Sets; ++k) _mm512_storeu_ps(biasAll + (k - first) * c, bias[k]);  // packed: c apart
       // lanes past c stay 0: the softmax and the tangents' products read whole vectors
       std::fill(z, z + P::Sets * kBlock * L, 0.0f);
-      const int64_t width = P::Sets * c, tiles = (width + kNarrow - 1) / kNarrow, per = (width + tiles - 1) / tiles;
+      if (first == P::Sets) return;  // no direction, and X W + b given
+      const int64_t width = (P::Sets - first) * c, tiles = (width + kNarrow - 1) / kNarrow, per = (width + tiles - 1) / tiles;
       for (int64_t q0 = 0; q0 < rows;) {
         const float* panel = panels + (r0 + q0) / L * d * L;
         const bool two = rows - q0 > L;
@@ -285,6 +291,15 @@ struct DenseRows {
     int64_t q = 0;
     for (; q + R <= rows; q += R) logitsTile<R>(X + (r0 + q) * d, Wp, bias, z + q * L);
     for (; q < rows; ++q) logitsTile<1>(X + (r0 + q) * d, Wp, bias, z + q * L);
+  }
+
+  // X W + b of the block's rows: taken from zIn, or written to zOut (lanes past c stay 0).
+  void keptLogits(int64_t r0, int64_t rows, float* z) const {
+    if (zIn) {
+      for (int64_t q = 0; q < rows; ++q) std::copy_n(zIn + (r0 + q) * c, c, z + q * L);
+    } else if (zOut) {
+      for (int64_t q = 0; q < rows; ++q) std::copy_n(z + q * L, c, zOut + (r0 + q) * c);
+    }
   }
 
   template <int NB>
@@ -414,6 +429,7 @@ double linearXentPass(const Source& src, int64_t n, int64_t d, const float* W, c
       for (int64_t r0 = bounds[t]; r0 < bounds[t + 1]; r0 += kBlock) {
         const int64_t rows = std::min(kBlock, bounds[t + 1] - r0);
         src.logits(r0, rows, Wp, bias, z);
+        src.keptLogits(r0, rows, z);
         blockOutputs<Kt>(z, r0, rows, valid, y, w, scale, n, r, loss, Ub, rest, shift);
         src.addTransposed(r0, rows, z, U);
         blockLosses(r0, rows, w, rest, shift, ce, &loss[0]);
@@ -489,20 +505,23 @@ double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, c
 
 double denseLinearXent(const float* X, const float* panels, int64_t n, int64_t d, const float* W, const float* b,
                        int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
-                       double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c) {
+                       double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c,
+                       const float* logitsIn, float* logitsOut) {
 #ifdef RFHO_SOFTMAX_ROWS16
   DenormalsAreZero daz;
+  if ((logitsIn || logitsOut) && !panels) throw ArgError("kept logits (logitsIn, logitsOut) need the data matrix's row panels");
   const float s = static_cast<float>(scale);
   std::vector<float> Wq;
+  const int first = logitsIn ? 1 : 0;
   if (panels) {
-    const int64_t sets = 1 + k;
+    const int64_t sets = 1 + k - first;
     Wq.resize(static_cast<size_t>(d * sets * c));
     for (int64_t p = 0; p < d; ++p)
       for (int64_t q = 0; q < sets; ++q)
-        std::copy_n((q == 0 ? W : dW + (q - 1) * d * c) + p * c, c, Wq.data() + (p * sets + q) * c);
+        std::copy_n((q + first == 0 ? W : dW + (q + first - 1) * d * c) + p * c, c, Wq.data() + (p * sets + q) * c);
   }
   return withDirections(
-      k, [&](auto kt) { return DenseRows<decltype(kt)::value>{X, panels, Wq.data(), n, d, c}; },
+      k, [&](auto kt) { return DenseRows<decltype(kt)::value>{X, panels, Wq.data(), n, d, c, first, logitsIn, logitsOut}; },
       [&](const auto& src, auto kt) {
         return linearXentPass<decltype(kt)::value>(src, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
       });
@@ -518,15 +537,18 @@ double CpuBackend::linearXent(DType dtype, const LinearXentData& x, const Linear
     if (!x.panels || x.sparse) throw ArgError("the fused linear softmax cross-entropy takes a float64 matrix by its row panels");
     const auto D = [](const void* p) { return static_cast<double*>(const_cast<void*>(p)); };
     return panelsLinearXent<double>(D(x.panels), x.n, x.d, D(a.W), D(a.b), a.k, D(a.dW), D(a.db), a.labels, D(a.weights),
-                                    a.scale, D(a.ce), D(a.gW), D(a.gb), D(a.r), a.dLoss, a.c);
+                                    a.scale, D(a.ce), D(a.gW), D(a.gb), D(a.r), a.dLoss, a.c, D(a.logitsIn), D(a.logitsOut));
   }
   if (dtype != DType::F32) throw ArgError("the fused linear softmax cross-entropy needs float32 or float64 data");
   const auto F = [](const void* p) { return static_cast<float*>(const_cast<void*>(p)); };
+  if ((a.logitsIn || a.logitsOut) && !x.panels)
+    throw ArgError("kept logits (logitsIn, logitsOut) need a dense data matrix with its row panels");
   if (x.sparse)
     return sparseLinearXent(x.sparse, x.n, x.d, x.nnz, F(a.W), F(a.b), a.k, F(a.dW), F(a.db), a.labels, F(a.weights),
                             a.scale, F(a.ce), F(a.gW), F(a.gb), F(a.r), a.dLoss, a.c);
   return denseLinearXent(F(x.rows), F(x.panels), x.n, x.d, F(a.W), F(a.b), a.k, F(a.dW), F(a.db), a.labels,
-                         F(a.weights), a.scale, F(a.ce), F(a.gW), F(a.gb), F(a.r), a.dLoss, a.c);
+                         F(a.weights), a.scale, F(a.ce), F(a.gW), F(a.gb), F(a.r), a.dLoss, a.c, F(a.logitsIn),
+                         F(a.logitsOut));
 }
 
 }  // namespace rfho

@@ -64,27 +64,30 @@ struct PanelPass {
 
   const T* panels;
   int64_t n, d, c;
-  const T* Wq;    // [d, Sets·c]: row p = W's row p, then each dW_q's
-  const T* bias;  // [Sets·c]: b, then each db_q
+  int first;      // the first set of logits computed: 1 where X W + b is given (zIn), else 0
+  const T* Wq;    // [d, (Sets − first)·c]: row p = W's row p (unless given), then each dW_q's
+  const T* bias;  // [(Sets − first)·c]: b (unless given), then each db_q
   const int32_t* y;
   const T* w;
   double scale;
   T* ce;
   T* r;
+  const T* zIn;  // X W + b [n, c] as given, or null
+  T* zOut;       // X W + b [n, c] written as computed, or null
 
-  // zv[(set, j)][q] = bias + Σ_p panel[p][q] Wq[p][(set, j)] for the Sets·c columns.
+  // zv[(set, j)][q] = bias + Σ_p panel[p][q] Wq[p][(set, j)] for the computed sets' columns.
   template <int NB>
   void logitsTile(const T* panel, int64_t j0, T* zv) const {
     V acc[NB];
     for (int j = 0; j < NB; ++j) acc[j] = V{};
-    const int64_t ldw = Sets * c;
+    const int64_t ldw = (Sets - first) * c;
     for (int64_t p = 0; p < d; ++p) {
       const V a = loadu(panel + p * L);
       const T* wp = Wq + p * ldw + j0;
 #pragma GCC unroll 20
       for (int j = 0; j < NB; ++j) acc[j] += a * wp[j];
     }
-    for (int j = 0; j < NB; ++j) storeu(zv + (j0 + j) * L, acc[j] + bias[j0 + j]);
+    for (int j = 0; j < NB; ++j) storeu(zv + (first * c + j0 + j) * L, acc[j] + bias[j0 + j]);
   }
 
   // The same for two adjacent panels (the second's logits in zv2): each broadcast weight serves
@@ -93,7 +96,7 @@ struct PanelPass {
   void logitsPairTile(const T* panel, int64_t j0, T* zv, T* zv2) const {
     V acc[2][NB];
     for (int j = 0; j < NB; ++j) acc[0][j] = acc[1][j] = V{};
-    const int64_t ldw = Sets * c;
+    const int64_t ldw = (Sets - first) * c;
     for (int64_t p = 0; p < d; ++p) {
       const V a0 = loadu(panel + p * L), a1 = loadu(panel + (d + p) * L);
       const T* wp = Wq + p * ldw + j0;
@@ -105,13 +108,14 @@ struct PanelPass {
       }
     }
     for (int j = 0; j < NB; ++j) {
-      storeu(zv + (j0 + j) * L, acc[0][j] + bias[j0 + j]);
-      storeu(zv2 + (j0 + j) * L, acc[1][j] + bias[j0 + j]);
+      storeu(zv + (first * c + j0 + j) * L, acc[0][j] + bias[j0 + j]);
+      storeu(zv2 + (first * c + j0 + j) * L, acc[1][j] + bias[j0 + j]);
     }
   }
 
   void logitsPair(const T* panel, T* zv, T* zv2) const {
-    const int64_t width = Sets * c, tiles = (width + 11) / 12, per = (width + tiles - 1) / tiles;
+    if (first == Sets) return;  // no direction, and X W + b given
+    const int64_t width = (Sets - first) * c, tiles = (width + 11) / 12, per = (width + tiles - 1) / tiles;
     for (int64_t j0 = 0; j0 < width;) {
       const int64_t nb = std::min<int64_t>(width - j0, per);
       switch (nb) {
@@ -125,7 +129,8 @@ struct PanelPass {
   }
 
   void logits(const T* panel, T* zv) const {
-    const int64_t width = Sets * c, tiles = (width + kLogitsTile - 1) / kLogitsTile, per = (width + tiles - 1) / tiles;
+    if (first == Sets) return;  // no direction, and X W + b given
+    const int64_t width = (Sets - first) * c, tiles = (width + kLogitsTile - 1) / kLogitsTile, per = (width + tiles - 1) / tiles;
     for (int64_t j0 = 0; j0 < width;) {
       const int64_t nb = std::min<int64_t>(width - j0, per);
       switch (nb) {
@@ -137,6 +142,18 @@ struct PanelPass {
 #undef RFHO_CASE
       }
       j0 += nb;
+    }
+  }
+
+  // X W + b of the panel's rows: taken from zIn (rows past n: 0), or written to zOut.
+  void keptLogits(int64_t row0, T* zv) const {
+    const int64_t rows = std::min<int64_t>(L, n - row0);
+    if (zIn) {
+      for (int64_t j = 0; j < c; ++j)
+        for (int64_t q = 0; q < L; ++q) zv[j * L + q] = q < rows ? zIn[(row0 + q) * c + j] : T(0);
+    } else if (zOut) {
+      for (int64_t q = 0; q < rows; ++q)
+        for (int64_t j = 0; j < c; ++j) zOut[(row0 + q) * c + j] = zv[j * L + q];
     }
   }
 
@@ -306,6 +323,7 @@ struct PanelPass {
             if (b % 2 == 1) std::swap(zv, zv2);
             else if (b + 1 < inBlock) logitsPair(panel, zv, zv2);
             else logits(panel, zv);
+            keptLogits((p0 + b) * L, zv);
             alignas(64) T op[Out * 16 * L];
             outputs((p0 + b) * L, zv, op, loss, ub);
             for (int64_t jj = 0; jj < Out * c; ++jj) std::copy_n(op + jj * L, L, ov + (jj * kBlockPanels + b) * L);
@@ -342,13 +360,13 @@ struct PanelPass {
 template <typename T, int Kt>
 double panelsPass(const T* panels, int64_t n, int64_t d, const T* W, const T* b, const T* dW, const T* db,
                   const int32_t* labels, const T* weights, double scale, T* ce, T* gW, T* gb, T* r, double* dLoss,
-                  int64_t c) {
-  constexpr int Sets = 1 + Kt;
-  std::vector<T> Wq(static_cast<size_t>(d * Sets * c)), bias(static_cast<size_t>(Sets * c));
+                  int64_t c, const T* zIn, T* zOut) {
+  const int first = zIn ? 1 : 0, sets = 1 + Kt - first;  // the sets of logits computed
+  std::vector<T> Wq(static_cast<size_t>(d * sets * c)), bias(static_cast<size_t>(sets * c));
   for (int64_t p = 0; p < d; ++p)
-    for (int q = 0; q < Sets; ++q) std::copy_n((q == 0 ? W : dW + (q - 1) * d * c) + p * c, c, Wq.data() + (p * Sets + q) * c);
-  for (int q = 0; q < Sets; ++q) std::copy_n(q == 0 ? b : db + (q - 1) * c, c, bias.data() + q * c);
-  const PanelPass<T, Kt> pass{panels, n, d, c, Wq.data(), bias.data(), labels, weights, scale, ce, r};
+    for (int q = 0; q < sets; ++q) std::copy_n((q + first == 0 ? W : dW + (q + first - 1) * d * c) + p * c, c, Wq.data() + (p * sets + q) * c);
+  for (int q = 0; q < sets; ++q) std::copy_n(q + first == 0 ? b : db + (q + first - 1) * c, c, bias.data() + q * c);
+  const PanelPass<T, Kt> pass{panels, n, d, c, first, Wq.data(), bias.data(), labels, weights, scale, ce, r, zIn, zOut};
   return pass.run(gW, gb, dLoss);
 }
 
@@ -367,15 +385,15 @@ bool panelsLinearXentAvailable() {
 template <typename T>
 double panelsLinearXent(const T* panels, int64_t n, int64_t d, const T* W, const T* b, int64_t k, const T* dW,
                         const T* db, const int32_t* labels, const T* weights, double scale, T* ce, T* gW, T* gb,
-                        T* r, double* dLoss, int64_t c) {
+                        T* r, double* dLoss, int64_t c, const T* logitsIn, T* logitsOut) {
 #if defined(__AVX512F__)
   DenormalsAreZero daz;
   switch (k) {
-    case 0: return panelsPass<T, 0>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
-    case 1: return panelsPass<T, 1>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
-    case 2: return panelsPass<T, 2>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
-    case 3: return panelsPass<T, 3>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
-    case 4: return panelsPass<T, 4>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c);
+    case 0: return panelsPass<T, 0>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
+    case 1: return panelsPass<T, 1>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
+    case 2: return panelsPass<T, 2>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
+    case 3: return panelsPass<T, 3>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
+    case 4: return panelsPass<T, 4>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
     default: throw ArgError("the fused linear softmax cross-entropy takes at most 4 directions");
   }
 #else
@@ -385,6 +403,7 @@ double panelsLinearXent(const T* panels, int64_t n, int64_t d, const T* W, const
 
 template double panelsLinearXent<double>(const double*, int64_t, int64_t, const double*, const double*, int64_t,
                                          const double*, const double*, const int32_t*, const double*, double,
-                                         double*, double*, double*, double*, double*, int64_t);
+                                         double*, double*, double*, double*, double*, int64_t, const double*,
+                                         double*);
 
 }  // namespace rfho
