@@ -368,6 +368,15 @@ describe('denseLinearXent: native guards', () => {
       const bad = Int32Array.from(y.toArray() as Int32Array);
       bad[5] = -1;
       assert.throws(() => call({ y: rf.tensor(bad, [rows], { dtype: 'int32' }) }), /'labels' has -1 at row 5/);
+      const lam = rf.ones([rows], { dtype: 'float32' }), dWeights = rf.zeros([rows], { dtype: 'float32' });
+      assert.throws(() => native.denseLinearXent(X.handle, W.handle, b.handle, 0, null, null, y.handle, lam.handle, 1, ce.handle, gW.handle, gb.handle, null, c, panels.handle, null, null, dWeights.handle),
+        /'dWeights' \(the weights' tangents\) needs k ≥ 1 directions and 'weights'/);
+      const dW1 = rf.zeros([1, d, c], { dtype: 'float32' }), db1 = rf.zeros([1, c], { dtype: 'float32' }), r1 = rf.zeros([1, rows], { dtype: 'float32' });
+      const tangentCall = (dw: Tensor, w: Tensor | null = lam) => native.denseLinearXent(X.handle, W.handle, b.handle, 1, dW1.handle, db1.handle, y.handle, w && w.handle, 1, ce.handle, gW.handle, gb.handle, r1.handle, c, panels.handle, null, null, dw.handle);
+      assert.throws(() => tangentCall(dWeights, null), /needs k ≥ 1 directions and 'weights'/);
+      assert.throws(() => tangentCall(rf.zeros([rows + 1], { dtype: 'float32' })), /'dWeights'/);
+      assert.throws(() => tangentCall(rf.zeros([rows], { dtype: 'float64' })), /'dWeights'/);
+      assert.ok(Number.isFinite(tangentCall(dWeights)[1]), 'a valid call with the weights\' tangents');
       // zero panels stand for a zero matrix: the loss of zero logits is log c per row
       assertScalarClose(call({})[0], rows * Math.log(c) + 0, 1e-3, 'a valid call reads the panels');
       assert.ok(Math.abs(call({ P: null })[0] - rows * Math.log(c)) > 1, 'without panels it reads X');
@@ -492,6 +501,63 @@ describe('kept logits: Reverse-HG hands its forward steps\' X W + b to its rever
             /need a dense data matrix with its row panels, not rows alone/);
         }
       });
+    }
+  });
+});
+
+describe('linearCrossEntropy under forward mode with moving weights: Forward-HG of loss-weight hyperparameters fused', () => {
+  before(function () {
+    if (!provides('cpu', 'linearXent')) this.skip();
+  });
+
+  /** m = 3 group weights (row i in group i mod 3) as the hyperparameters of a linear model's training loss. */
+  function grouped(kind: Kind, dtype: rf.FloatDType, fused: boolean, gw: number[] = [1, 0.6, 1.4]) {
+    const { X, y } = makeData(kind, dtype, 51);
+    const valid = makeData(kind, dtype, 52);
+    const groups = rf.tensor(Int32Array.from({ length: rows }, (_, i) => i % 3), [rows], { dtype: 'int32' });
+    const model = rf.linear(d, c);
+    return rf.bilevel({
+      params: model,
+      hyperparameters: [rf.hyperparameter('gw', rf.tensor(gw, [3], { dtype }))],
+      init: model.initialize({ seed: 0, dtype }),
+      train: (w, h) => {
+        const weights = rf.reshape(rf.gatherRows(rf.reshape(h.gw, [3, 1]), groups), [rows]);
+        return fused ? model.crossEntropy(w, X, y, { weights }) : rf.crossEntropy(model.apply(w, X), y, { weights });
+      },
+      valid: (w) => rf.crossEntropy(model.apply(w, valid.X), valid.y),
+      dynamics: rf.dynamics.momentum({ lr: 0.3, momentum: 0.5 }),
+    });
+  }
+
+  it('one pass per step carries the three directions with the weights\' own tangents; the hypergradient of the composite and of finite differences', () => {
+    for (const kind of ['sparse data', 'dense data'] as const) {
+      for (const dtype of kind === 'sparse data' ? ['float32'] as const : ['float32', 'float64'] as const) {
+        rf.tidy(() => {
+          const T = 8;
+          const real = { sparse: native.sparseLinearXent, dense: native.denseLinearXent };
+          const calls: string[] = [];
+          (native as any).sparseLinearXent = (...a: any[]) => (calls.push(`${a[3]}${a[16] ? '+dw' : ''}`), (real.sparse as any)(...a));
+          (native as any).denseLinearXent = (...a: any[]) => (calls.push(`${a[3]}${a[17] ? '+dw' : ''}`), (real.dense as any)(...a));
+          let fused: rf.HypergradientResult;
+          try {
+            fused = rf.forwardHG(grouped(kind, dtype, true), { T });
+          } finally {
+            native.sparseLinearXent = real.sparse;
+            native.denseLinearXent = real.dense;
+          }
+          assert.equal(calls.filter((k) => k === '3+dw').length, T, `${kind} ${dtype}: each step's tangents in one fused pass with the weights' tangents`);
+          const composite = rf.forwardHG(grouped(kind, dtype, false), { T });
+          const ref = arr(composite.grads.gw);
+          assert.ok(Math.min(...ref.map(Math.abs)) > 1e-5, 'no hypergradient is zero');
+          assertClose(arr(fused.grads.gw), ref, dtype === 'float64' ? 1e-12 : 1e-4, `${kind} ${dtype}: fused Forward-HG vs composite`);
+          if (dtype === 'float64') {
+            // the validation error after T steps, trained with the given group weights
+            const objective = (gw: Tensor) => rf.full([], rf.reverseHG(grouped(kind, dtype, false, arr(gw)), { T }).value, { dtype });
+            const fd = [0, 1, 2].map((i) => finiteDiff(objective, [rf.tensor([1, 0.6, 1.4], [3], { dtype })], [rf.tensor([0, 1, 2].map((j) => (j === i ? 1 : 0)), [3], { dtype })], 1e-5)[0]);
+            assertClose(arr(fused.grads.gw), fd, 1e-6, 'fused Forward-HG vs finite differences of the validation error');
+          }
+        });
+      }
     }
   });
 });

@@ -328,14 +328,15 @@ export const LINEAR_XENT_MAX_DIRECTIONS = 4;
 /**
  * The loss Σ_i s_i CE(x_i W + b, y_i) and, from the same native pass over the data matrix x [n, d]
  * — its sparse layout where it has one, else x itself — its gradient, or, given directions
- * dW [k, d, c] and db [k, c], the gradient's tangents along them (one Hessian-vector product per
+ * dW [k, d, c] and db [k, c] (and dWeights [k, n], the weights' own, where they move too), the
+ * gradient's tangents along them (one Hessian-vector product per
  * direction). Null where the pass does not apply: x's backend does not provide it
  * (provides(device, 'linearXent'): the CPU's, where the addon was built with AVX-512), x is not a
  * whole matrix in float32 (or in float64 with row panels: a dense data matrix), or there are more
  * than 16 classes or 4 directions. Shapes and dtypes are the caller's to check
  * (linearCrossEntropy); labels are checked natively.
  */
-export function linearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number, directions?: { dW: Tensor; db: Tensor }): LinearXent | null {
+export function linearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number, directions?: { dW: Tensor; db: Tensor; dWeights?: Tensor | null }): LinearXent | null {
   const [n, d] = x.shape, c = W.shape[1];
   const k = directions ? directions.dW.shape[0] : 0;
   if (x.rank !== 2 || c > 16 || k > LINEAR_XENT_MAX_DIRECTIONS || W.device !== x.device || !provides(x.device, 'linearXent')) return null;
@@ -353,8 +354,9 @@ export function linearXent(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weig
   try {
     const args = [W.handle, b.handle, k, directions ? directions.dW.handle : null, directions ? directions.db.handle : null,
       labels.handle, weights ? weights.handle : null, scale, ce.handle, gW.handle, gb.handle, r ? r.handle : null, c] as const;
-    const out = sparse ? native.sparseLinearXent(sparse, ...args)
-      : native.denseLinearXent(x.handle, ...args, panels ? panels.handle : null, given?.handle ?? null, toKeep?.logits.handle ?? null);
+    const dWeights = directions?.dWeights?.handle ?? null;
+    const out = sparse ? native.sparseLinearXent(sparse, ...args, null, null, dWeights)
+      : native.denseLinearXent(x.handle, ...args, panels ? panels.handle : null, given?.handle ?? null, toKeep?.logits.handle ?? null, dWeights);
     toKeep?.commit();
     return { loss: out[0], ce, gW, gb, r, dLoss: out.slice(1) };
   } catch (e) {

@@ -63,9 +63,9 @@ export interface NativeAddon {
   sparseGemm(S: Handle, transS: boolean, B: Handle[], offB: number[], ldb: number, transB: boolean, n: number, alpha: number, beta: number, C: Handle[], offC: number[], ldc: number): void;
   /** true where the fused linear softmax cross-entropy passes are built (AVX-512) */
   /** the fused pass over a sparse layout S: [loss, dLoss_1, ..., dLoss_k] */
-  sparseLinearXent(S: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number): number[];
+  sparseLinearXent(S: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number, logitsIn?: null, logitsOut?: null, dWeights?: Handle | null): number[];
   /** the same over a dense float32 matrix X [n, d] (d = W's rows), with X's row panels if given */
-  denseLinearXent(X: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number, panels: Handle | null, logitsIn?: Handle | null, logitsOut?: Handle | null): number[];
+  denseLinearXent(X: Handle, W: Handle, b: Handle, k: number, dW: Handle | null, db: Handle | null, labels: Handle, weights: Handle | null, scale: number, ce: Handle, gW: Handle, gb: Handle, r: Handle | null, c: number, panels: Handle | null, logitsIn?: Handle | null, logitsOut?: Handle | null, dWeights?: Handle | null): number[];
   tanhGrad(y: Handle, g: Handle, out: Handle, n: number, k: number, bias?: Handle | null, h?: number): void;
   tanhGradJvp(y: Handle, g: Handle, ty: Handle, tg: Handle | null, out: Handle, n: number, k: number): void;
   /** the state tangent after one gradient-descent (slots 1) or momentum (slots 2) step, see kernels/fused.ts; returns the count of NaN/Inf written */

@@ -147,21 +147,22 @@ export function linearXentWithGradient(x: Tensor, W: Tensor, b: Tensor, labels: 
 }
 
 /**
- * With directions on W and b (none on the weights), the pass gives the gradient's tangents, and
- * the reverse rule hands back cotangents whose tangents are those, recording nothing (valid only
- * where these tangents are never differentiated again: a Hessian-vector product). Their primal,
- * the gradient with respect to W and b, is computed by a second pass only if the reverse sweep
- * reads it (an HVP's own sweep never does; a function of the loss whose cotangent carries a
- * tangent does). The weights' primal, scale·CE, is free.
+ * With directions on W, b and the weights (any of them), the pass gives the gradient's tangents,
+ * and the reverse rule hands back cotangents whose tangents are those, recording nothing (valid only
+ * where these tangents are never differentiated again: a Hessian-vector product, or Forward-HG's
+ * tangent of a training step). Their primal, the gradient with respect to W and b, is computed by a
+ * second pass only if the reverse sweep reads it (an HVP's own sweep never does; a function of the
+ * loss whose cotangent carries a tangent does). The weights' primal, scale·CE, is free.
  */
 export function linearXentWithGradientTangents(x: Tensor, W: Tensor, b: Tensor, labels: Tensor, weights: Tensor | null, scale: number): Tensor | null {
   if (!(W.requiresGrad || b.requiresGrad || weights?.requiresGrad)) return null;
-  if (weights?.tangent || !(W.tangent || b.tangent)) return null;
+  const anyTangent = W.tangent ?? b.tangent ?? weights?.tangent;
+  if (!anyTangent) return null;
   const inputs = weights ? [W, b, weights] : [W, b];
-  const k = (W.tangent ?? b.tangent)!.shape[0];
+  const k = anyTangent.shape[0];
   const [d, c] = W.shape;
   const dW = W.tangent ?? K.full([k, d, c], 0, { dtype: x.dtype }), db = b.tangent ?? K.full([k, c], 0, { dtype: x.dtype });
-  const r = K.linearXent(x, W, b, labels, weights, scale, { dW, db });
+  const r = K.linearXent(x, W, b, labels, weights, scale, { dW, db, dWeights: weights?.tangent ?? null });
   if (!r) return null;
   let gradient: K.LinearXent | null = null; // the primal gradient: only if the sweep reads it
   const gradientOf = () => (gradient ??= K.linearXent(x, W, b, labels, weights, scale)!);

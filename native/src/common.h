@@ -125,6 +125,7 @@ struct LinearXentArgs {
   const void* db = nullptr;
   const int32_t* labels = nullptr;
   const void* weights = nullptr;
+  const void* dWeights = nullptr;  // the weights' tangents [k, n] (k ≥ 1), or null
   double scale = 1;
   void* ce = nullptr;
   void* gW = nullptr;

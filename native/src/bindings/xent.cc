@@ -73,7 +73,8 @@ Napi::Value SoftmaxXentJvp(const Napi::CallbackInfo& info) {
 
 // The arguments after the data matrix of sparseLinearXent and denseLinearXent, checked for a
 // matrix of n rows and d columns: W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb,
-// r|null, c, and at `logitsAt` logitsIn|null, logitsOut|null (dense data with row panels only);
+// r|null, c, and at `logitsAt` logitsIn|null, logitsOut|null (dense data with row panels only),
+// dWeights|null (the weights' tangents [k, n], k ≥ 1, with weights);
 // then the backend's pass over `data` (Backend::linearXent), returned as [loss, dLoss_1, ..., dLoss_k].
 Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, const char* xName, const LinearXentData& data,
                            size_t logitsAt) {
@@ -93,6 +94,8 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
   const int64_t c = argInt(info, 13, "c", 1);
   Buffer* logitsIn = argOptionalBuffer(info, logitsAt, "logitsIn");
   Buffer* logitsOut = argOptionalBuffer(info, logitsAt + 1, "logitsOut");
+  Buffer* dw = argOptionalBuffer(info, logitsAt + 2, "dWeights");
+  if (dw && (k == 0 || !w)) fail("argument 'dWeights' (the weights' tangents) needs k ≥ 1 directions and 'weights'");
   if (logitsIn && logitsOut) fail("arguments 'logitsIn' and 'logitsOut' exclude each other (logits are either kept or given)");
   if ((logitsIn || logitsOut) && !data.panels)
     fail(std::string("arguments 'logitsIn' and 'logitsOut' need a dense data matrix with its row panels, not ") +
@@ -110,8 +113,9 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
   requireNumel(y, n, "labels");
   requireOperands(X, xName, {{&W, "W", d * c}, {&b, "b", c}, {dW, "dW", k * d * c}, {db, "db", k * c},
                              {w, "weights", n}, {&ce, "ce", n}, {&gW, "gW", kk * d * c}, {&gb, "gb", kk * c},
-                             {r, "r", k * n}, {logitsIn, "logitsIn", n * c}, {logitsOut, "logitsOut", n * c}});
-  const std::initializer_list<const Buffer*> outs{&ce, &gW, &gb, r, logitsOut}, ins{&X, &W, &b, dW, db, &y, w, logitsIn};
+                             {r, "r", k * n}, {logitsIn, "logitsIn", n * c}, {logitsOut, "logitsOut", n * c},
+                             {dw, "dWeights", k * n}});
+  const std::initializer_list<const Buffer*> outs{&ce, &gW, &gb, r, logitsOut}, ins{&X, &W, &b, dW, db, &y, w, logitsIn, dw};
   for (const Buffer* o : outs)
     for (const Buffer* in : ins)
       if (o && in && o->data == in->data) fail("the outputs 'ce', 'gW', 'gb', 'r' and 'logitsOut' must not be inputs");
@@ -129,6 +133,7 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
   args.db = p(db);
   args.labels = static_cast<const int32_t*>(y.data);
   args.weights = p(w);
+  args.dWeights = p(dw);
   args.scale = scale;
   args.ce = p(&ce);
   args.gW = p(&gW);
@@ -146,7 +151,7 @@ Napi::Value linearXentCall(const Napi::CallbackInfo& info, const Buffer& X, cons
 }
 
 // sparseLinearXent(S, W, b, k, dW|null, db|null, labels, weights|null, scale, ce, gW, gb, r|null, c)
-// (logitsIn and logitsOut, at 14 and 15, are refused: kept logits are for dense data)
+// (logitsIn and logitsOut, at 14 and 15, are refused: kept logits are for dense data), dWeights|null at 16
 // → [loss, dLoss_1, ..., dLoss_k]: the loss Σ_i s_i CE(S_i W + b, y_i) (s_i = scale · weights[i])
 // of a linear softmax model on the float32 sparse data S [n, d] and, in one pass, its gradient
 // (k = 0) or the gradient's tangents along k ≤ 4 directions (Backend::linearXent).
@@ -163,7 +168,7 @@ Napi::Value SparseLinearXent(const Napi::CallbackInfo& info) {
   });
 }
 
-// denseLinearXent(X, W, b, k, ..., c, panels|null, logitsIn|null, logitsOut|null): the same on a
+// denseLinearXent(X, W, b, k, ..., c, panels|null, logitsIn|null, logitsOut|null, dWeights|null): the same on a
 // dense matrix X [n, d] (X W + b [n, c] given or kept where its panels are), d = W's
 // rows (W holds d·c values; X's size a multiple of d): float32 from its rows (and its row panels if
 // given), float64 from its row panels only.

@@ -53,10 +53,12 @@ float* paddedWeights(const float* W, const float* dW, int64_t d, int64_t c, std:
 
 // Each row's softmax and its output row(s), for the whole block, so that the rows' horizontal sums
 // overlap; the outputs replace the logits (or their tangents) in z. rest and shift keep what the
-// row's loss needs (blockLosses), r and loss[1 + k] the tangents' terms, Ub the bias sums.
+// row's loss needs (blockLosses), r and loss[1 + k] the tangents' terms, Ub the bias sums. dw: the
+// weights' tangents [Kt, n], or null.
 template <int Kt>
 inline void blockOutputs(float* z, int64_t r0, int64_t rows, __mmask16 valid, const int32_t* y, const float* w,
-                         float scale, int64_t n, float* r, double* loss, __m512* Ub, double* rest, double* shift) {
+                         const float* dw, float scale, int64_t n, float* r, double* loss, __m512* Ub, double* rest,
+                         double* shift) {
   using P = Pass<Kt>;
   for (int64_t q = 0; q < rows; ++q) {
     const int64_t i = r0 + q;
@@ -69,10 +71,12 @@ inline void blockOutputs(float* z, int64_t r0, int64_t rows, __mmask16 valid, co
     if constexpr (Kt == 0) {
       out[0] = _mm512_mul_ps(_mm512_set1_ps(si), g0);
     } else {
-      // s_i (diag p − p pᵀ) dz, as the separate JVP kernel has it; r = (p − e_y)·dz.
+      // s_i (diag p − p pᵀ) dz (+ ds_i (p − e_y)), as the separate JVP kernel has it; r = (p − e_y)·dz.
       for (int k = 0; k < Kt; ++k) {
         const __m512 dz = _mm512_load_ps(z + ((k + 1) * kBlock + q) * L);
-        out[k] = _mm512_maskz_mov_ps(valid, weightedHessianTimes(row.p, dz, si));
+        __m512 o = weightedHessianTimes(row.p, dz, si);
+        if (dw) o = _mm512_fmadd_ps(_mm512_set1_ps(dw[k * n + i] * scale), g0, o);
+        out[k] = _mm512_maskz_mov_ps(valid, o);
         const double ri = sumInDouble(_mm512_maskz_mul_ps(valid, g0, dz));
         r[k * n + i] = static_cast<float>(ri);
         loss[1 + k] += static_cast<double>(si) * ri;
@@ -85,14 +89,18 @@ inline void blockOutputs(float* z, int64_t r0, int64_t rows, __mmask16 valid, co
   }
 }
 
-// loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), as the separate kernel has it
-inline void blockLosses(int64_t r0, int64_t rows, const float* w, double* rest, const double* shift, float* ce,
-                        double* loss0) {
+// loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), as the separate kernel has it; with the
+// weights' tangents dw [Kt, n], the loss's tangents gain Σ_i scale dw_ki CE_i.
+template <int Kt>
+inline void blockLosses(int64_t r0, int64_t rows, const float* w, const float* dw, float scale, int64_t n,
+                        double* rest, const double* shift, float* ce, double* loss) {
 #pragma omp simd
   for (int64_t q = 0; q < rows; ++q) rest[q] = fastLog1p(rest[q]) + shift[q];
   for (int64_t q = 0; q < rows; ++q) {
     ce[r0 + q] = static_cast<float>(rest[q]);
-    *loss0 += (w ? static_cast<double>(w[r0 + q]) : 1.0) * static_cast<double>(ce[r0 + q]);
+    loss[0] += (w ? static_cast<double>(w[r0 + q]) : 1.0) * static_cast<double>(ce[r0 + q]);
+    if (dw)
+      for (int k = 0; k < Kt; ++k) loss[1 + k] += static_cast<double>(dw[k * n + r0 + q] * scale) * static_cast<double>(ce[r0 + q]);
   }
 }
 
@@ -404,8 +412,8 @@ struct DenseRows {
 // given thread count).
 template <int Kt, typename Source>
 double linearXentPass(const Source& src, int64_t n, int64_t d, const float* W, const float* b, const float* dW,
-                      const float* db, const int32_t* y, const float* w, float scale, float* ce, float* gW, float* gb,
-                      float* r, double* dLoss, int64_t c) {
+                      const float* db, const int32_t* y, const float* w, const float* dw, float scale, float* ce,
+                      float* gW, float* gb, float* r, double* dLoss, int64_t c) {
   using P = Pass<Kt>;
   const __mmask16 valid = static_cast<__mmask16>((1u << c) - 1);
   const std::vector<int64_t> bounds = src.bounds();
@@ -430,9 +438,9 @@ double linearXentPass(const Source& src, int64_t n, int64_t d, const float* W, c
         const int64_t rows = std::min(kBlock, bounds[t + 1] - r0);
         src.logits(r0, rows, Wp, bias, z);
         src.keptLogits(r0, rows, z);
-        blockOutputs<Kt>(z, r0, rows, valid, y, w, scale, n, r, loss, Ub, rest, shift);
+        blockOutputs<Kt>(z, r0, rows, valid, y, w, dw, scale, n, r, loss, Ub, rest, shift);
         src.addTransposed(r0, rows, z, U);
-        blockLosses(r0, rows, w, rest, shift, ce, &loss[0]);
+        blockLosses<Kt>(r0, rows, w, dw, scale, n, rest, shift, ce, loss);
       }
       for (int o = 0; o < P::Out; ++o) _mm512_storeu_ps(U + sums + o * L, Ub[o]);
       for (int k = 0; k <= Kt; ++k) lossOf[t * P::Sets + k] = loss[k];
@@ -488,7 +496,8 @@ bool linearXentAvailable() {
 
 double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
                         int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
-                        double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c) {
+                        const float* dWeights, double scale, float* ce, float* gW, float* gb, float* r, double* dLoss,
+                        int64_t c) {
 #ifdef RFHO_SOFTMAX_ROWS16
   DenormalsAreZero daz;
   const Parts<float> p = partsOf<float>(const_cast<void*>(layout), n, d, nnz);
@@ -496,7 +505,7 @@ double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, c
   return withDirections(
       k, [&](auto kt) { return SparseRows<decltype(kt)::value>{p, n, d}; },
       [&](const auto& src, auto kt) {
-        return linearXentPass<decltype(kt)::value>(src, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
+        return linearXentPass<decltype(kt)::value>(src, n, d, W, b, dW, db, labels, weights, dWeights, s, ce, gW, gb, r, dLoss, c);
       });
 #else
   throw ArgError("the fused linear softmax cross-entropy needs AVX-512 (linearXentAvailable)");
@@ -505,8 +514,8 @@ double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, c
 
 double denseLinearXent(const float* X, const float* panels, int64_t n, int64_t d, const float* W, const float* b,
                        int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
-                       double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c,
-                       const float* logitsIn, float* logitsOut) {
+                       const float* dWeights, double scale, float* ce, float* gW, float* gb, float* r, double* dLoss,
+                       int64_t c, const float* logitsIn, float* logitsOut) {
 #ifdef RFHO_SOFTMAX_ROWS16
   DenormalsAreZero daz;
   if ((logitsIn || logitsOut) && !panels) throw ArgError("kept logits (logitsIn, logitsOut) need the data matrix's row panels");
@@ -523,7 +532,7 @@ double denseLinearXent(const float* X, const float* panels, int64_t n, int64_t d
   return withDirections(
       k, [&](auto kt) { return DenseRows<decltype(kt)::value>{X, panels, Wq.data(), n, d, c, first, logitsIn, logitsOut}; },
       [&](const auto& src, auto kt) {
-        return linearXentPass<decltype(kt)::value>(src, n, d, W, b, dW, db, labels, weights, s, ce, gW, gb, r, dLoss, c);
+        return linearXentPass<decltype(kt)::value>(src, n, d, W, b, dW, db, labels, weights, dWeights, s, ce, gW, gb, r, dLoss, c);
       });
 #else
   throw ArgError("the fused linear softmax cross-entropy needs AVX-512 (linearXentAvailable)");
@@ -537,7 +546,7 @@ double CpuBackend::linearXent(DType dtype, const LinearXentData& x, const Linear
     if (!x.panels || x.sparse) throw ArgError("the fused linear softmax cross-entropy takes a float64 matrix by its row panels");
     const auto D = [](const void* p) { return static_cast<double*>(const_cast<void*>(p)); };
     return panelsLinearXent<double>(D(x.panels), x.n, x.d, D(a.W), D(a.b), a.k, D(a.dW), D(a.db), a.labels, D(a.weights),
-                                    a.scale, D(a.ce), D(a.gW), D(a.gb), D(a.r), a.dLoss, a.c, D(a.logitsIn), D(a.logitsOut));
+                                    D(a.dWeights), a.scale, D(a.ce), D(a.gW), D(a.gb), D(a.r), a.dLoss, a.c, D(a.logitsIn), D(a.logitsOut));
   }
   if (dtype != DType::F32) throw ArgError("the fused linear softmax cross-entropy needs float32 or float64 data");
   const auto F = [](const void* p) { return static_cast<float*>(const_cast<void*>(p)); };
@@ -545,9 +554,9 @@ double CpuBackend::linearXent(DType dtype, const LinearXentData& x, const Linear
     throw ArgError("kept logits (logitsIn, logitsOut) need a dense data matrix with its row panels");
   if (x.sparse)
     return sparseLinearXent(x.sparse, x.n, x.d, x.nnz, F(a.W), F(a.b), a.k, F(a.dW), F(a.db), a.labels, F(a.weights),
-                            a.scale, F(a.ce), F(a.gW), F(a.gb), F(a.r), a.dLoss, a.c);
+                            F(a.dWeights), a.scale, F(a.ce), F(a.gW), F(a.gb), F(a.r), a.dLoss, a.c);
   return denseLinearXent(F(x.rows), F(x.panels), x.n, x.d, F(a.W), F(a.b), a.k, F(a.dW), F(a.db), a.labels,
-                         F(a.weights), a.scale, F(a.ce), F(a.gW), F(a.gb), F(a.r), a.dLoss, a.c, F(a.logitsIn),
+                         F(a.weights), F(a.dWeights), a.scale, F(a.ce), F(a.gW), F(a.gb), F(a.r), a.dLoss, a.c, F(a.logitsIn),
                          F(a.logitsOut));
 }
 

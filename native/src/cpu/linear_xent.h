@@ -13,23 +13,26 @@ bool linearXentAvailable();
 //   k = 1..4 directions (dW [k, d, c], db [k, c]): the gradient's tangents gW [k, d, c] and
 //     gb [k, c], r [k, n] with r_qi = (p_i − e_{y_i})·dz_qi (dz_qi = X_i dW_q + db_q), and
 //     dLoss [k] = Σ_i s_i r_qi, the loss's tangents.
+//   With the weights' tangents dWeights [k, n] (or null) the tangents also carry their terms:
+//     ds_qi scale (p_i − e_{y_i}) in the gradient's rows and Σ_i ds_qi scale CE_i in dLoss.
 // c ≤ 16, labels in [0, c) (the caller checks both).
 // logitsIn / logitsOut [n, c] (dense with panels only; at most one non-null): X W + b taken as
 // given instead of computed, or written as computed (LinearXentArgs).
 // X as the sparse layout of a matrix with nnz stored entries:
 double sparseLinearXent(const void* layout, int64_t n, int64_t d, int64_t nnz, const float* W, const float* b,
                         int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
-                        double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c);
+                        const float* dWeights, double scale, float* ce, float* gW, float* gb, float* r, double* dLoss,
+                        int64_t c);
 // X dense, row-major, with its row panels (packRowPanels: ⌈n/16⌉·16·d values) or null:
 double denseLinearXent(const float* X, const float* panels, int64_t n, int64_t d, const float* W, const float* b,
                        int64_t k, const float* dW, const float* db, const int32_t* labels, const float* weights,
-                       double scale, float* ce, float* gW, float* gb, float* r, double* dLoss, int64_t c,
-                       const float* logitsIn, float* logitsOut);
+                       const float* dWeights, double scale, float* ce, float* gW, float* gb, float* r, double* dLoss,
+                       int64_t c, const float* logitsIn, float* logitsOut);
 // X by its row panels alone (packRowPanels: 8 float64 rows side by side), rows in the vector lanes
 // (linear_xent_panels.cc; T = double); built where AVX-512 is.
 bool panelsLinearXentAvailable();
 template <typename T>
 double panelsLinearXent(const T* panels, int64_t n, int64_t d, const T* W, const T* b, int64_t k, const T* dW,
-                        const T* db, const int32_t* labels, const T* weights, double scale, T* ce, T* gW, T* gb,
-                        T* r, double* dLoss, int64_t c, const T* logitsIn, T* logitsOut);
+                        const T* db, const int32_t* labels, const T* weights, const T* dWeights, double scale, T* ce,
+                        T* gW, T* gb, T* r, double* dLoss, int64_t c, const T* logitsIn, T* logitsOut);
 }  // namespace rfho

@@ -69,6 +69,7 @@ struct PanelPass {
   const T* bias;  // [(Sets − first)·c]: b (unless given), then each db_q
   const int32_t* y;
   const T* w;
+  const T* dw;  // the weights' tangents [Kt, n], or null
   double scale;
   T* ce;
   T* r;
@@ -210,8 +211,11 @@ struct PanelPass {
       }
     } else {
       for (int k = 0; k < Kt; ++k) {
-        double pd[L], rk[L];
-        for (int64_t q = 0; q < L; ++q) pd[q] = rk[q] = 0;
+        double pd[L], rk[L], ds[L];
+        for (int64_t q = 0; q < L; ++q) {
+          pd[q] = rk[q] = 0;
+          ds[q] = dw && row0 + q < n ? static_cast<double>(static_cast<T>(dw[k * n + row0 + q] * static_cast<T>(scale))) : 0.0;
+        }
         for (int64_t j = 0; j < c; ++j)
 #pragma omp simd
           for (int64_t q = 0; q < L; ++q) {
@@ -223,8 +227,8 @@ struct PanelPass {
           double sum = 0;
 #pragma omp simd reduction(+ : sum)
           for (int64_t q = 0; q < L; ++q) {
-            // s (diag p − p pᵀ) dz = s p ⊙ (dz − pᵀdz), in double: dz − pᵀdz cancels
-            const T o = static_cast<T>(s[q] * p[j][q] * (dz[j][q] - pd[q]));
+            // s (diag p − p pᵀ) dz = s p ⊙ (dz − pᵀdz), in double: dz − pᵀdz cancels; + ds (p − e_y)
+            const T o = static_cast<T>(s[q] * p[j][q] * (dz[j][q] - pd[q]) + ds[q] * g0(j, q));
             ov[(k * c + j) * L + q] = o;
             sum += static_cast<double>(o);
           }
@@ -243,6 +247,9 @@ struct PanelPass {
       const T v = static_cast<T>(std::log1p(rest[q]) + (m[q] - zy[q]));
       ce[row0 + q] = v;
       loss[0] += (w ? static_cast<double>(w[row0 + q]) : 1.0) * static_cast<double>(v);
+      if (dw)  // the weights' tangents' term of the loss's tangents: Σ_i scale ds_ki CE_i
+        for (int k = 0; k < Kt; ++k)
+          loss[1 + k] += static_cast<double>(static_cast<T>(dw[k * n + row0 + q] * static_cast<T>(scale))) * static_cast<double>(v);
     }
   }
 
@@ -359,14 +366,14 @@ struct PanelPass {
 
 template <typename T, int Kt>
 double panelsPass(const T* panels, int64_t n, int64_t d, const T* W, const T* b, const T* dW, const T* db,
-                  const int32_t* labels, const T* weights, double scale, T* ce, T* gW, T* gb, T* r, double* dLoss,
-                  int64_t c, const T* zIn, T* zOut) {
+                  const int32_t* labels, const T* weights, const T* dWeights, double scale, T* ce, T* gW, T* gb,
+                  T* r, double* dLoss, int64_t c, const T* zIn, T* zOut) {
   const int first = zIn ? 1 : 0, sets = 1 + Kt - first;  // the sets of logits computed
   std::vector<T> Wq(static_cast<size_t>(d * sets * c)), bias(static_cast<size_t>(sets * c));
   for (int64_t p = 0; p < d; ++p)
     for (int q = 0; q < sets; ++q) std::copy_n((q + first == 0 ? W : dW + (q + first - 1) * d * c) + p * c, c, Wq.data() + (p * sets + q) * c);
   for (int q = 0; q < sets; ++q) std::copy_n(q + first == 0 ? b : db + (q + first - 1) * c, c, bias.data() + q * c);
-  const PanelPass<T, Kt> pass{panels, n, d, c, first, Wq.data(), bias.data(), labels, weights, scale, ce, r, zIn, zOut};
+  const PanelPass<T, Kt> pass{panels, n, d, c, first, Wq.data(), bias.data(), labels, weights, dWeights, scale, ce, r, zIn, zOut};
   return pass.run(gW, gb, dLoss);
 }
 
@@ -384,16 +391,16 @@ bool panelsLinearXentAvailable() {
 
 template <typename T>
 double panelsLinearXent(const T* panels, int64_t n, int64_t d, const T* W, const T* b, int64_t k, const T* dW,
-                        const T* db, const int32_t* labels, const T* weights, double scale, T* ce, T* gW, T* gb,
-                        T* r, double* dLoss, int64_t c, const T* logitsIn, T* logitsOut) {
+                        const T* db, const int32_t* labels, const T* weights, const T* dWeights, double scale, T* ce,
+                        T* gW, T* gb, T* r, double* dLoss, int64_t c, const T* logitsIn, T* logitsOut) {
 #if defined(__AVX512F__)
   DenormalsAreZero daz;
   switch (k) {
-    case 0: return panelsPass<T, 0>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
-    case 1: return panelsPass<T, 1>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
-    case 2: return panelsPass<T, 2>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
-    case 3: return panelsPass<T, 3>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
-    case 4: return panelsPass<T, 4>(panels, n, d, W, b, dW, db, labels, weights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
+    case 0: return panelsPass<T, 0>(panels, n, d, W, b, dW, db, labels, weights, dWeights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
+    case 1: return panelsPass<T, 1>(panels, n, d, W, b, dW, db, labels, weights, dWeights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
+    case 2: return panelsPass<T, 2>(panels, n, d, W, b, dW, db, labels, weights, dWeights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
+    case 3: return panelsPass<T, 3>(panels, n, d, W, b, dW, db, labels, weights, dWeights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
+    case 4: return panelsPass<T, 4>(panels, n, d, W, b, dW, db, labels, weights, dWeights, scale, ce, gW, gb, r, dLoss, c, logitsIn, logitsOut);
     default: throw ArgError("the fused linear softmax cross-entropy takes at most 4 directions");
   }
 #else
@@ -402,7 +409,7 @@ double panelsLinearXent(const T* panels, int64_t n, int64_t d, const T* W, const
 }
 
 template double panelsLinearXent<double>(const double*, int64_t, int64_t, const double*, const double*, int64_t,
-                                         const double*, const double*, const int32_t*, const double*, double,
+                                         const double*, const double*, const int32_t*, const double*, const double*, double,
                                          double*, double*, double*, double*, double*, int64_t, const double*,
                                          double*);
 
