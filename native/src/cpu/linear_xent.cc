@@ -27,6 +27,10 @@
 
 namespace rfho {
 
+// GCC 12 takes the shuffles' _mm512_undefined_*() (transposeTile) for uninitialized reads once inlined
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 namespace {
 
 #ifdef RFHO_SOFTMAX_ROWS16
@@ -405,8 +409,6 @@ struct DenseRows {
   int64_t sumAt(int o, int64_t i, int64_t j) const { return (o * c + j) * d + i; }
 };
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // The pass over the rows of `src` (SparseRows or DenseRows): the thread's sums of Xᵀ out, then its
 // bias sums, kept in per-thread scratch and added in a fixed order at the end (reproducible for a
 // given thread count).
@@ -468,7 +470,6 @@ double linearXentPass(const Source& src, int64_t n, int64_t d, const float* W, c
   for (int t = 0; t < threads; ++t) loss += lossOf[t * P::Sets];
   return loss * static_cast<double>(scale);
 }
-#pragma GCC diagnostic pop
 
 // One pass with the source of rows built for Kt directions (k ≤ 4 checked by the caller).
 template <typename Make, typename Run>
@@ -485,6 +486,7 @@ double withDirections(int64_t k, Make&& make, Run&& run) {
 #endif
 
 }  // namespace
+#pragma GCC diagnostic pop
 
 bool linearXentAvailable() {
 #ifdef RFHO_SOFTMAX_ROWS16
