@@ -4,8 +4,10 @@
  * environment exists (.venv-peers, see BENCHMARKS.md). Every case runs in its own process (clean
  * peak memory); implementations alternate A B A B so that machine drift cancels in the ratios.
  * Peers' values and hypergradients are checked against rfho's before their times count.
- *   node dist/bench/run.js [--quick] [--only kernels,revolve,hc,hvp,fr,slope,service,serve,queue] [--out bench/results]
- *   (revolve: Revolve planning against the dynamic programme it replaced, bench/revolve.ts)
+ *   node dist/bench/run.js [--quick] [--only kernels,revolve,hc,linear,hvp,fr,slope,service,serve,queue] [--out bench/results]
+ *   (revolve: Revolve planning against the dynamic programme it replaced, bench/revolve.ts; linear:
+ *   the linear model's forward, truncated and kept-logits passes against the same without them,
+ *   bench/linearModes.ts)
  *   (service: the event loop's delay in-process and jobs side by side, bench/service.ts; serve: the
  *   HTTP service's latency while jobs run, bench/serve.ts; queue: jobs over BullMQ, bench/queue.ts,
  *   with a Redis at RFHO_TEST_REDIS)
@@ -24,7 +26,7 @@ const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
 const opt = (name: string, d: string) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : d);
 const quick = flag('quick');
-const only = new Set(opt('only', 'kernels,revolve,hc,hvp,fr,slope,service,serve,queue').split(','));
+const only = new Set(opt('only', 'kernels,revolve,hc,linear,hvp,fr,slope,service,serve,queue').split(','));
 const outDir = path.resolve(opt('out', path.join(root, 'bench', 'results')));
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rfho-bench-'));
 const python = path.join(root, '.venv-peers', 'bin', 'python');
@@ -139,7 +141,7 @@ async function main() {
   fs.mkdirSync(outDir, { recursive: true });
   console.log(`# rfho benchmark suite on ${machine()}${havePeers ? '' : ' (peers skipped: no .venv-peers; see BENCHMARKS.md)'}`);
   // Sections that are programs of their own, each in a fresh process.
-  for (const [section, file] of [['kernels', 'kernels.js'], ['revolve', 'revolve.js'], ['service', 'service.js'], ['serve', 'serve.js'], ['queue', 'queue.js']] as const) {
+  for (const [section, file] of [['kernels', 'kernels.js'], ['revolve', 'revolve.js'], ['linear', 'linearModes.js'], ['service', 'service.js'], ['serve', 'serve.js'], ['queue', 'queue.js']] as const) {
     if (!only.has(section)) continue;
     const r = spawnSync(process.execPath, [path.join(__dirname, file), ...(quick ? ['--quick'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     process.stdout.write(r.stdout);
