@@ -4,6 +4,10 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
+// GCC 12 takes the shuffles' _mm512_undefined_*() operands for uninitialized reads
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 namespace rfho {
 
 // The 16×16 tile r (row i = r[i]) transposed in place: three rounds of two-source shuffles.
@@ -49,4 +53,5 @@ inline void transposeTile(__m512d* r) {
 }
 
 }  // namespace rfho
+#pragma GCC diagnostic pop
 #endif
