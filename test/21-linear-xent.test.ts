@@ -388,8 +388,9 @@ describe('kept logits: Reverse-HG hands its forward steps\' X W + b to its rever
   before(function () {
     if (!provides('cpu', 'linearXent')) this.skip();
   });
+  const budget = rf.config.keptLogitsBytes;
   afterEach(() => {
-    rf.config.keptLogitsBytes = 256 * 2 ** 20;
+    rf.config.keptLogitsBytes = budget;
   });
 
   /** HC on makeData's dense data: per-row weights as hyperparameters, gradient descent. */

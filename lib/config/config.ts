@@ -77,7 +77,7 @@ const SPECS = {
   } as Spec<number>,
   keptLogitsBytes: {
     env: 'RFHO_KEPT_LOGITS_BYTES', kind: 'live', meaning: "Reverse-HG (and its truncated form) keeps the fused linear cross-entropy's logits X W + b of its forward steps on dense data, up to this many bytes (the newest), so that its reverse steps' Hessian-vector products need not compute them again (0: never)",
-    initial: () => 256 * 2 ** 20, parse: (raw) => { const n = number(raw); return n !== undefined && n >= 0 ? n : undefined; }, check: nonNegative,
+    initial: () => 64 * 2 ** 20, parse: (raw) => { const n = number(raw); return n !== undefined && n >= 0 ? n : undefined; }, check: nonNegative,
   } as Spec<number>,
   sparseMaxDensity: {
     env: 'RFHO_SPARSE_DATA', kind: 'live', meaning: 'a data matrix with at most this fraction of non-zeros gets a sparse layout at its first product (0: never); applies to data first multiplied after a change',
