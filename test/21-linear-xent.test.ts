@@ -443,9 +443,10 @@ describe('kept logits: Reverse-HG hands its forward steps\' X W + b to its rever
         rf.config.keptLogitsBytes = 3 * bytes;
         const some = countingKept(() => rf.reverseHG(problem, { T }));
         assert.equal(some.given, 3, `${dtype}: room for three steps: the last three reverse steps reuse`);
+        assert.equal(some.kept, 3, `${dtype}: and only the last three forward steps keep theirs (the earlier ones would be pushed out)`);
         assert.deepEqual(Array.from(some.result.grads.lam.toArray()), Array.from(plain.result.grads.lam.toArray()));
         const truncated = countingKept(() => rf.truncatedReverseHG(problem, { T, K: 2 }));
-        assert.equal(truncated.given, 2, 'truncated Reverse-HG: its window of two steps');
+        assert.deepEqual([truncated.given, truncated.kept], [2, 2], 'truncated Reverse-HG: its window of two steps, and no other step keeps');
         for (const r of [all, some, truncated]) {
           Object.values(r.result.grads).forEach((g) => g.dispose());
           r.result.state.dispose();

@@ -39,6 +39,8 @@ class KeptLogitsStore {
   private readonly byKey = new Map<number, Kept[]>();
   private readonly oldestFirst: Kept[] = [];
   private bytes = 0;
+  /** forward steps, this one included, before the reverse sweep reaches the present step (setKeptLogitsHorizon) */
+  stepsLeft = 1;
   readonly stats: KeptLogitsStats = { reused: 0, peakBytes: 0 };
   constructor(readonly budget: number) {}
 
@@ -65,6 +67,10 @@ class KeptLogitsStore {
     this.remove(entry);
     this.stats.reused++;
     return entry;
+  }
+
+  get empty(): boolean {
+    return this.oldestFirst.length === 0;
   }
 
   clear(): void {
@@ -134,6 +140,17 @@ export function* keepingLogitsSteps<R>(budgetBytes: number, steps: Stepwise<R>, 
 }
 
 /**
+ * Tells the running computation's store how many forward steps, the coming one included, remain
+ * before its reverse sweep would take their logits (1 where unknown or during the sweep; Infinity
+ * for a step the sweep will not reach). A step's logits are kept only where the budget holds them
+ * and all the steps after it, so a long run spends nothing on the logits of its early steps, which
+ * the newest would push out before the sweep got to them.
+ */
+export function setKeptLogitsHorizon(stepsLeft: number): void {
+  if (open) open.stepsLeft = stepsLeft;
+}
+
+/**
  * Where a gradient pass over the data matrix x by its row panels at (W, b) should write its logits
  * [n, c] to keep them: a buffer, and `commit` to call once the pass has filled it (else `abandon`).
  * Null where no store is open or none would be kept.
@@ -141,7 +158,7 @@ export function* keepingLogitsSteps<R>(budgetBytes: number, steps: Stepwise<R>, 
 export function logitsToKeep(x: Tensor, panels: Storage, W: Tensor, b: Tensor): { logits: Storage; commit(): void; abandon(): void } | null {
   const store = open;
   const n = x.shape[0], c = W.shape[1], bytes = n * c * (x.dtype === 'float64' ? 8 : 4);
-  if (!store || bytes > store.budget) return null;
+  if (!store || store.stepsLeft * bytes > store.budget) return null;
   const logits = Storage.allocate(n * c, x.dtype, x.device);
   logits.refs = 1;
   return {
@@ -154,6 +171,6 @@ export function logitsToKeep(x: Tensor, panels: Storage, W: Tensor, b: Tensor): 
 /** The logits [n, c] kept for a pass over these row panels at exactly (W, b), taken from the store (release them after), or null. */
 export function takeKeptLogits(panels: Storage, W: Tensor, b: Tensor): Storage | null {
   const store = open;
-  if (!store) return null;
+  if (!store || store.empty) return null;
   return store.take(panels, bitsOf(W), bitsOf(b))?.logits ?? null;
 }

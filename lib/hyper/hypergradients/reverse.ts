@@ -2,7 +2,7 @@
  * Reverse-HG: the forward pass stores s_0..s_{T−1} (or checkpoints), then the reverse sweep.
  */
 import * as K from '../../kernels';
-import { keepingLogitsSteps, KeptLogitsStats } from '../../kernels/keptLogits';
+import { keepingLogitsSteps, KeptLogitsStats, setKeptLogitsHorizon } from '../../kernels/keptLogits';
 import { settings } from '../../config/config';
 import { ArgumentError } from '../../errors/errors';
 import { keep } from '../../tensor/scope';
@@ -77,6 +77,7 @@ function* reverseSweepSteps(problem: Problem, opts: ReverseOptions): Stepwise<Hy
   let finished = false;
   try {
     while (T < max) {
+      setKeptLogitsHorizon(typeof opts.T === 'number' ? opts.T - T : 1);
       const { next, grad: g } = yield* trainStepWithGradientSteps(problem, s, h, T + 1, check);
       T++;
       if (storeGradients) store.pushGradient(T, g);
@@ -88,6 +89,7 @@ function* reverseSweepSteps(problem: Problem, opts: ReverseOptions): Stepwise<Hy
       yield;
     }
     checkPlannedHorizon(store, T);
+    setKeptLogitsHorizon(1); // the sweep's own passes (recomputed steps) are used soon
     finalState = K.clone(s);
     const og = objectiveGradient(problem, finalState, hyper);
     acc = og.dH.map((g) => keep(g));

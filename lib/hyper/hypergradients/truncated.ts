@@ -9,6 +9,7 @@ import { show } from '../../errors/show';
 import { Problem } from '../problem';
 import { checkSliceOptions, runInSlices, runToEnd, SliceOptions, Stepwise } from '../../util/stepwise';
 import { accumulate, checkCall, disposeAll, finishGrads, horizon, HypergradientOptions, HypergradientResult, initialState, objectiveGradient, trainStep } from './common';
+import { setKeptLogitsHorizon } from '../../kernels/keptLogits';
 import { reverseHGSteps, withKeptLogits } from './reverse';
 import { addInitialStateTerm, ReverseStep, reverseStepSteps } from './reverseStep';
 
@@ -50,6 +51,8 @@ function* truncatedSweepSteps(problem: Problem, opts: TruncatedOptions, Kt: numb
   const window: Tensor[] = [];
   try {
     while (t < max) {
+      // the sweep reaches the last K steps only
+      setKeptLogitsHorizon(typeof opts.T !== 'number' ? 1 : opts.T - t <= Kt ? opts.T - t : Infinity);
       const next = trainStep(problem, s, h, t + 1, check);
       window.push(s);
       if (window.length > Kt) window.shift()!.dispose();
@@ -60,6 +63,7 @@ function* truncatedSweepSteps(problem: Problem, opts: TruncatedOptions, Kt: numb
       yield;
     }
     const start = t - window.length;
+    setKeptLogitsHorizon(1);
     return yield* reverseFromWindowSteps(problem, window, start, s, check);
   } finally {
     disposeAll(window);
