@@ -6,8 +6,8 @@
  * step's arithmetic.
  *
  * Logits are kept only while a computation has opened a store (`keepingLogitsSteps`), up to its
- * byte budget — the newest, since a reverse sweep starts from the last step — and each is used
- * once. A pass finds them by its data matrix and the exact bits of W and b, so a pass that takes
+ * byte budget — for the last forward steps, the ones the budget can hold until the sweep, which
+ * starts from the last step, reaches them (`setKeptLogitsHorizon`) — and each is used once. A pass finds them by its data matrix and the exact bits of W and b, so a pass that takes
  * them computes what it would have computed (the logits of a matrix's row panels do not depend on
  * how many directions ride along). Dense data matrices with row panels only: the passes that can
  * skip the product. The store is the running computation's (registered as suspendable state), so
