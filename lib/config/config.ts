@@ -76,7 +76,7 @@ const SPECS = {
     initial: () => 16 * 2 ** 20, parse: (raw) => { const n = number(raw); return n !== undefined && n >= 0 ? n : undefined; }, check: nonNegative,
   } as Spec<number>,
   keptLogitsBytes: {
-    env: 'RFHO_KEPT_LOGITS_BYTES', kind: 'live', meaning: "Reverse-HG (and its truncated form) keeps the fused linear cross-entropy's logits X W + b of its forward steps on dense data, up to this many bytes (the newest), so that its reverse steps' Hessian-vector products need not compute them again (0: never)",
+    env: 'RFHO_KEPT_LOGITS_BYTES', kind: 'live', meaning: "Reverse-HG (and its truncated form) keeps the fused linear cross-entropy's logits X W + b of its last forward steps on dense data, as many as this many bytes hold until the reverse sweep reaches them, so that those reverse steps' Hessian-vector products need not compute them again (0: never)",
     initial: () => 64 * 2 ** 20, parse: (raw) => { const n = number(raw); return n !== undefined && n >= 0 ? n : undefined; }, check: nonNegative,
   } as Spec<number>,
   sparseMaxDensity: {

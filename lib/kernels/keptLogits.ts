@@ -7,10 +7,11 @@
  *
  * Logits are kept only while a computation has opened a store (`keepingLogitsSteps`), up to its
  * byte budget — for the last forward steps, the ones the budget can hold until the sweep, which
- * starts from the last step, reaches them (`setKeptLogitsHorizon`) — and each is used once. A pass finds them by its data matrix and the exact bits of W and b, so a pass that takes
- * them computes what it would have computed (the logits of a matrix's row panels do not depend on
- * how many directions ride along). Dense data matrices with row panels only: the passes that can
- * skip the product. The store is the running computation's (registered as suspendable state), so
+ * starts from the last step, reaches them (`setKeptLogitsHorizon`) — and each is used once. A pass
+ * finds them by its data matrix and the exact bits of W and b, so a pass that takes them computes
+ * what it would have computed (the logits of a matrix's row panels do not depend on how many
+ * directions ride along). Dense data matrices with row panels only: the passes that can skip the
+ * product. The store is the running computation's (registered as suspendable state), so
  * computations run in slices side by side never see each other's.
  */
 import { Storage, Tensor } from '../tensor/tensor';
@@ -44,11 +45,8 @@ class KeptLogitsStore {
   readonly stats: KeptLogitsStats = { reused: 0, peakBytes: 0 };
   constructor(readonly budget: number) {}
 
+  /** Adds an entry (logitsToKeep makes none larger than the budget), dropping the oldest past it. */
   add(entry: Kept): void {
-    if (entry.bytes > this.budget) {
-      entry.logits.release();
-      return;
-    }
     const key = keyOf(entry.W, entry.b);
     let list = this.byKey.get(key);
     if (!list) this.byKey.set(key, (list = []));

@@ -27,10 +27,6 @@
 
 namespace rfho {
 
-// GCC 12 takes the shuffles' _mm512_undefined_*() (transposeTile) for uninitialized reads once inlined
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
 namespace {
 
 #ifdef RFHO_SOFTMAX_ROWS16
@@ -486,7 +482,6 @@ double withDirections(int64_t k, Make&& make, Run&& run) {
 #endif
 
 }  // namespace
-#pragma GCC diagnostic pop
 
 bool linearXentAvailable() {
 #ifdef RFHO_SOFTMAX_ROWS16
@@ -522,15 +517,8 @@ double denseLinearXent(const float* X, const float* panels, int64_t n, int64_t d
   DenormalsAreZero daz;
   if ((logitsIn || logitsOut) && !panels) throw ArgError("kept logits (logitsIn, logitsOut) need the data matrix's row panels");
   const float s = static_cast<float>(scale);
-  std::vector<float> Wq;
   const int first = logitsIn ? 1 : 0;
-  if (panels) {
-    const int64_t sets = 1 + k - first;
-    Wq.resize(static_cast<size_t>(d * sets * c));
-    for (int64_t p = 0; p < d; ++p)
-      for (int64_t q = 0; q < sets; ++q)
-        std::copy_n((q + first == 0 ? W : dW + (q + first - 1) * d * c) + p * c, c, Wq.data() + (p * sets + q) * c);
-  }
+  const std::vector<float> Wq = panels ? packLogitWeights(W, b, dW, db, d, c, k, first) : std::vector<float>{};
   return withDirections(
       k, [&](auto kt) { return DenseRows<decltype(kt)::value>{X, panels, Wq.data(), n, d, c, first, logitsIn, logitsOut}; },
       [&](const auto& src, auto kt) {

@@ -1,7 +1,9 @@
 // The loss of a linear softmax model with its gradient, or with its gradient's tangents, in one pass
 // over the data matrix (linear_xent.cc): over a sparse layout (sparse_data.h) or a dense matrix.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace rfho {
 // True where the fused passes are compiled (float32 rows of ≤ 16 classes need AVX-512).
@@ -35,4 +37,22 @@ template <typename T>
 double panelsLinearXent(const T* panels, int64_t n, int64_t d, const T* W, const T* b, int64_t k, const T* dW,
                         const T* db, const int32_t* labels, const T* weights, const T* dWeights, double scale, T* ce,
                         T* gW, T* gb, T* r, double* dLoss, int64_t c, const T* logitsIn, T* logitsOut);
+
+// The weights of the logits a pass over row panels computes, [d, sets·c] with row p = W's row p
+// (unless X W + b is given: first = 1), then each dW_q's; and their biases [sets·c] likewise, where
+// `bias` is given. sets = 1 + k − first.
+template <typename T>
+std::vector<T> packLogitWeights(const T* W, const T* b, const T* dW, const T* db, int64_t d, int64_t c, int64_t k,
+                                int first, std::vector<T>* bias = nullptr) {
+  const int64_t sets = 1 + k - first;
+  const auto set = [&](int64_t q, const T* base, const T* dirs, int64_t size) { return q + first == 0 ? base : dirs + (q + first - 1) * size; };
+  std::vector<T> Wq(static_cast<size_t>(d * sets * c));
+  for (int64_t p = 0; p < d; ++p)
+    for (int64_t q = 0; q < sets; ++q) std::copy_n(set(q, W, dW, d * c) + p * c, c, Wq.data() + (p * sets + q) * c);
+  if (bias) {
+    bias->resize(static_cast<size_t>(sets * c));
+    for (int64_t q = 0; q < sets; ++q) std::copy_n(set(q, b, db, c), c, bias->data() + q * c);
+  }
+  return Wq;
+}
 }  // namespace rfho

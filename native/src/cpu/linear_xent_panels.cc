@@ -368,11 +368,9 @@ template <typename T, int Kt>
 double panelsPass(const T* panels, int64_t n, int64_t d, const T* W, const T* b, const T* dW, const T* db,
                   const int32_t* labels, const T* weights, const T* dWeights, double scale, T* ce, T* gW, T* gb,
                   T* r, double* dLoss, int64_t c, const T* zIn, T* zOut) {
-  const int first = zIn ? 1 : 0, sets = 1 + Kt - first;  // the sets of logits computed
-  std::vector<T> Wq(static_cast<size_t>(d * sets * c)), bias(static_cast<size_t>(sets * c));
-  for (int64_t p = 0; p < d; ++p)
-    for (int q = 0; q < sets; ++q) std::copy_n((q + first == 0 ? W : dW + (q + first - 1) * d * c) + p * c, c, Wq.data() + (p * sets + q) * c);
-  for (int q = 0; q < sets; ++q) std::copy_n(q + first == 0 ? b : db + (q + first - 1) * c, c, bias.data() + q * c);
+  const int first = zIn ? 1 : 0;
+  std::vector<T> bias;
+  const std::vector<T> Wq = packLogitWeights(W, b, dW, db, d, c, Kt, first, &bias);
   const PanelPass<T, Kt> pass{panels, n, d, c, first, Wq.data(), bias.data(), labels, weights, dWeights, scale, ce, r, zIn, zOut};
   return pass.run(gW, gb, dLoss);
 }
