@@ -34,6 +34,7 @@ namespace rfho {
 // GCC 12 takes the shuffles' _mm512_undefined_pd() (laneSums) for an uninitialized read once inlined
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 namespace {
 
 constexpr int64_t kBlockPanels = 8;  // panels whose outputs are summed before they touch U (16: L2 overflows, slower)
@@ -266,7 +267,10 @@ struct PanelPass {
       for (int j = 0; j < NJ; ++j) o[j] = loadu(ov + ((j0 + j) * kBlockPanels + b) * L);
 #pragma GCC unroll 8
       for (int ii = 0; ii < L; ++ii) {
-        const V x = ii < cols ? loadu(panel + ii * L) : V{};
+        V x = ii < cols ? loadu(panel + ii * L) : V{};
+        // x in a register for its NJ products: GCC otherwise folds its load into each FMA, and at
+        // a load per FMA this loop ran at half the FMA rate (about one 512-bit load a cycle here)
+        asm("" : "+v"(x));
         for (int j = 0; j < NJ; ++j) acc[j][ii] += x * o[j];
       }
     }
