@@ -89,6 +89,109 @@ inline void blockOutputs(float* z, int64_t r0, int64_t rows, __mmask16 valid, co
   }
 }
 
+// The same for a block whose logits are class-major (z[(set·16 + j)·kBlock + q]: row panels' logits
+// as computed, rows in the lanes), sixteen rows at a time with no horizontal sums: the max, the
+// exponentials and the sums in double are lane-wise, class after class (where blockOutputs sums a
+// row's lanes in a tree: the same values to rounding). The outputs replace the logits (or their
+// tangents) class by class; ubl[o][j] gathers output (o, j)'s sums, one per lane.
+// GCC 12 reports its own intrinsics' undefined upper lanes (softmax_rows16.h's halves) as uninitialised
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <int Kt>
+inline void blockOutputsByClass(float* z, int64_t r0, int64_t rows, int64_t c, const int32_t* y, const float* w,
+                                const float* dw, float scale, int64_t n, float* r, double* loss, float* ubl,
+                                double* rest, double* shift) {
+  using P = Pass<Kt>;
+  const auto lo = [](__m512 v) { return lowHalf(v); };
+  const auto hi = [](__m512 v) { return highHalf(v); };
+  const auto join = [](__m512d a, __m512d b) { return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(a)), _mm512_cvtpd_ps(b), 1); };
+  for (int64_t q0 = 0; q0 < rows; q0 += L) {
+    const int64_t pr = std::min<int64_t>(L, rows - q0);
+    const __mmask16 vm = static_cast<__mmask16>(pr == L ? 0xFFFF : (1u << pr) - 1);
+    const __m512i yv = _mm512_maskz_loadu_epi32(vm, y + r0 + q0);
+    // s_i = w_i scale (0 past the block's rows: their outputs are 0)
+    const __m512 sv = w ? _mm512_mul_ps(_mm512_maskz_loadu_ps(vm, w + r0 + q0), _mm512_set1_ps(scale)) : _mm512_maskz_mov_ps(vm, _mm512_set1_ps(scale));
+    const auto zAt = [&](int set, int64_t j) { return z + (set * 16 + j) * kBlock + q0; };
+    __m512 mx = _mm512_load_ps(zAt(0, 0)), zy = _mm512_setzero_ps();
+    for (int64_t j = 1; j < c; ++j) mx = _mm512_max_ps(mx, _mm512_load_ps(zAt(0, j)));
+    alignas(64) float e[16 * L];  // exp(z_j − max), class after class
+    for (int64_t j = 0; j < c; ++j) _mm512_store_ps(e + j * L, _mm512_sub_ps(_mm512_load_ps(zAt(0, j)), mx));
+#pragma omp simd
+    for (int64_t t = 0; t < c * L; ++t) e[t] = fastExp(e[t]);
+    __m512d restLo = _mm512_setzero_pd(), restHi = _mm512_setzero_pd();
+    __mmask16 found = 0;
+    for (int64_t j = 0; j < c; ++j) {
+      const __m512 zj = _mm512_load_ps(zAt(0, j));
+      const __mmask16 first = static_cast<__mmask16>(_mm512_cmp_ps_mask(zj, mx, _CMP_EQ_OQ) & ~found);  // counted as exactly 1
+      found |= first;
+      const __m512 ej = _mm512_maskz_mov_ps(static_cast<__mmask16>(~first), _mm512_load_ps(e + j * L));
+      restLo = _mm512_add_pd(restLo, lo(ej));
+      restHi = _mm512_add_pd(restHi, hi(ej));
+      zy = _mm512_mask_mov_ps(zy, _mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32(static_cast<int>(j))), zj);
+    }
+    _mm512_storeu_pd(rest + q0, restLo);
+    _mm512_storeu_pd(rest + q0 + 8, restHi);
+    _mm512_storeu_pd(shift + q0, _mm512_sub_pd(lo(mx), lo(zy)));
+    _mm512_storeu_pd(shift + q0 + 8, _mm512_sub_pd(hi(mx), hi(zy)));
+    const __m512d one = _mm512_set1_pd(1.0);
+    const __m512d invLo = _mm512_div_pd(one, _mm512_add_pd(one, restLo)), invHi = _mm512_div_pd(one, _mm512_add_pd(one, restHi));
+    // p rounded once from double; others = Σ_{j≠y} p_j, so that p_y − 1 = −others
+    __m512 p[16];
+    __m512d othersLo = _mm512_setzero_pd(), othersHi = _mm512_setzero_pd();
+    for (int64_t j = 0; j < c; ++j) {
+      const __m512 ej = _mm512_load_ps(e + j * L);
+      p[j] = join(_mm512_mul_pd(lo(ej), invLo), _mm512_mul_pd(hi(ej), invHi));
+      const __m512 notY = _mm512_maskz_mov_ps(_mm512_cmpneq_epi32_mask(yv, _mm512_set1_epi32(static_cast<int>(j))), p[j]);
+      othersLo = _mm512_add_pd(othersLo, lo(notY));
+      othersHi = _mm512_add_pd(othersHi, hi(notY));
+    }
+    const __m512 minusOthers = _mm512_sub_ps(_mm512_setzero_ps(), join(othersLo, othersHi));
+    const auto g0 = [&](int64_t j) { return _mm512_mask_mov_ps(p[j], _mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32(static_cast<int>(j))), minusOthers); };
+    if constexpr (Kt == 0) {
+      for (int64_t j = 0; j < c; ++j) {
+        const __m512 o = _mm512_mul_ps(sv, g0(j));
+        _mm512_store_ps(zAt(0, j), o);
+        float* u = ubl + j * L;
+        _mm512_store_ps(u, _mm512_add_ps(_mm512_load_ps(u), o));
+      }
+    } else {
+      const __m512d svLo = lo(sv), svHi = hi(sv);
+      for (int k = 0; k < Kt; ++k) {
+        // pᵀdz and r = (p − e_y)·dz in double; then s (diag p − p pᵀ) dz = s p ⊙ (dz − pᵀdz) (+ ds (p − e_y))
+        __m512d pdLo = _mm512_setzero_pd(), pdHi = _mm512_setzero_pd(), riLo = _mm512_setzero_pd(), riHi = _mm512_setzero_pd();
+        for (int64_t j = 0; j < c; ++j) {
+          const __m512 dz = _mm512_load_ps(zAt(1 + k, j));
+          pdLo = _mm512_fmadd_pd(lo(p[j]), lo(dz), pdLo);
+          pdHi = _mm512_fmadd_pd(hi(p[j]), hi(dz), pdHi);
+          const __m512 gd = _mm512_mul_ps(g0(j), dz);
+          riLo = _mm512_add_pd(riLo, lo(gd));
+          riHi = _mm512_add_pd(riHi, hi(gd));
+        }
+        const __m512 dsv = dw ? _mm512_mul_ps(_mm512_maskz_loadu_ps(vm, dw + k * n + r0 + q0), _mm512_set1_ps(scale)) : _mm512_setzero_ps();
+        for (int64_t j = 0; j < c; ++j) {
+          float* at = zAt(P::outAt + k, j);
+          const __m512 dz = _mm512_load_ps(at);
+          __m512 o = join(_mm512_mul_pd(_mm512_mul_pd(svLo, lo(p[j])), _mm512_sub_pd(lo(dz), pdLo)),
+                          _mm512_mul_pd(_mm512_mul_pd(svHi, hi(p[j])), _mm512_sub_pd(hi(dz), pdHi)));
+          if (dw) o = _mm512_fmadd_ps(dsv, g0(j), o);
+          _mm512_store_ps(at, o);
+          float* u = ubl + (k * 16 + j) * L;
+          _mm512_store_ps(u, _mm512_add_ps(_mm512_load_ps(u), o));
+        }
+        alignas(64) double ri[L];
+        _mm512_store_pd(ri, riLo);
+        _mm512_store_pd(ri + 8, riHi);
+        for (int64_t q = 0; q < pr; ++q) {
+          const int64_t i = r0 + q0 + q;
+          r[k * n + i] = static_cast<float>(ri[q]);
+          loss[1 + k] += static_cast<double>(w ? w[i] * scale : scale) * ri[q];
+        }
+      }
+    }
+  }
+}
+#pragma GCC diagnostic pop
+
 // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), as the separate kernel has it; with the
 // weights' tangents dw [Kt, n], the loss's tangents gain Σ_i scale dw_ki CE_i.
 template <int Kt>
@@ -163,6 +266,7 @@ struct SparseRows {
   }
 
   void keptLogits(int64_t, int64_t, float*) const {}  // kept logits are for dense data (the backend refuses them here)
+  bool classMajor() const { return false; }  // z: a row's classes in the lanes
 
   // where a thread's sums hold output o's entry (i, j): U[o, i, j] in 16 lanes
   int64_t sumAt(int o, int64_t i, int64_t j) const { return (o * d + i) * L + j; }
@@ -202,6 +306,8 @@ struct DenseRows {
   }
   int64_t work() const { return n * d * (P::Sets + P::Out) * L; }
   bool needsPaddedWeights() const { return panels == nullptr; }  // the panels' logits read Wq
+  // z: the panels' logits as computed, rows in the lanes (blockOutputsByClass); else a row's classes in the lanes
+  bool classMajor() const { return panels != nullptr; }
   int64_t sumsSize() const { return P::Out * c * d; }
 
   template <int Rows>
@@ -237,7 +343,8 @@ struct DenseRows {
   }
 
   // Columns [j0, j0 + NB) of the Sets·c logits (set j / c, class j % c) of PN adjacent panels (16
-  // rows each) into z, rows from q0 within the block: each broadcast weight serves PN panels.
+  // rows each) into the class-major z, rows from q0 within the block: each broadcast weight serves
+  // PN panels.
   template <int NB, int PN>
   void panelTile(const float* panel, int64_t j0, int64_t q0, int64_t rows, const float* biasAll, float* z) const {
     __m512 acc[PN][NB];
@@ -258,15 +365,12 @@ struct DenseRows {
         for (int u = 0; u < PN; ++u) acc[u][j] = _mm512_fmadd_ps(a[u], wj, acc[u][j]);
       }
     }
-    alignas(64) float tile[NB][L];
     for (int u = 0; u < PN; ++u) {
-      for (int j = 0; j < NB; ++j) _mm512_store_ps(tile[j], acc[u][j]);
       const int64_t pr = std::min<int64_t>(L, rows - (q0 + u * L));
+      const __mmask16 m = static_cast<__mmask16>(pr == L ? 0xFFFF : (1u << pr) - 1);
       for (int j = 0; j < NB; ++j) {
         const int64_t set = first + (j0 + j) / c, cls = (j0 + j) % c;
-        const float bj = biasAll[j0 + j];
-        float* zj = z + (set * kBlock + q0 + u * L) * L + cls;
-        for (int64_t q = 0; q < pr; ++q) zj[q * L] = bj + tile[j][q];
+        _mm512_mask_store_ps(z + (set * 16 + cls) * kBlock + q0 + u * L, m, _mm512_add_ps(acc[u][j], _mm512_set1_ps(biasAll[j0 + j])));
       }
     }
   }
@@ -275,7 +379,7 @@ struct DenseRows {
     if (panels) {
       alignas(64) float biasAll[P::Sets * 16 + 16];
       for (int k = first; k < P::Sets; ++k) _mm512_storeu_ps(biasAll + (k - first) * c, bias[k]);  // packed: c apart
-      // lanes past c stay 0: the softmax and the tangents' products read whole vectors
+      // rows past the block's stay 0
       std::fill(z, z + P::Sets * kBlock * L, 0.0f);
       if (first == P::Sets) return;  // no direction, and X W + b given
       const int64_t width = (P::Sets - first) * c, tiles = (width + kNarrow - 1) / kNarrow, per = (width + tiles - 1) / tiles;
@@ -301,13 +405,14 @@ struct DenseRows {
     for (; q < rows; ++q) logitsTile<1>(X + (r0 + q) * d, Wp, bias, z + q * L);
   }
 
-  // X W + b of the block's rows: taken from zIn, or written to zOut (lanes past c stay 0).
+  // X W + b of the block's rows: taken from zIn, or written to zOut (both only with panels, so z is
+  // class-major).
   void keptLogits(int64_t r0, int64_t rows, float* z) const {
-    if (zIn) {
-      for (int64_t q = 0; q < rows; ++q) std::copy_n(zIn + (r0 + q) * c, c, z + q * L);
-    } else if (zOut) {
-      for (int64_t q = 0; q < rows; ++q) std::copy_n(z + q * L, c, zOut + (r0 + q) * c);
-    }
+    for (int64_t j = 0; j < c; ++j)
+      for (int64_t q = 0; q < rows; ++q) {
+        if (zIn) z[j * kBlock + q] = zIn[(r0 + q) * c + j];
+        else if (zOut) zOut[(r0 + q) * c + j] = z[j * kBlock + q];
+      }
   }
 
   template <int NB>
@@ -357,7 +462,7 @@ struct DenseRows {
           const __m512 a0 = _mm512_load_ps(xt[0][q]), a1 = _mm512_load_ps(xt[1][q]);
 #pragma GCC unroll 12
           for (int j = 0; j < NB; ++j) {
-            const __m512 g = _mm512_set1_ps(col[j][(q0 + q) * L]);
+            const __m512 g = _mm512_set1_ps(col[j][q0 + q]);
             acc[0][j] = _mm512_fmadd_ps(a0, g, acc[0][j]);
             acc[1][j] = _mm512_fmadd_ps(a1, g, acc[1][j]);
           }
@@ -376,11 +481,13 @@ struct DenseRows {
   }
 
   void addTransposed(int64_t r0, int64_t rows, const float* z, float* U) const {
-    // column j' = (o, j) of the block's outputs, row q at col[j'][q * L] (room for a tile past the
-    // last column: the compiler cannot see that a tile ends within the width)
+    // column j' = (o, j) of the block's outputs, row q at col[j'][q] (class-major, with panels) or
+    // col[j'][q * L] (room for a tile past the last column: the compiler cannot see that a tile
+    // ends within the width)
     const float* col[P::Out * 16 + kWidest];
     const int64_t width = P::Out * c;
-    for (int64_t jj = 0; jj < width; ++jj) col[jj] = z + (P::outAt + jj / c) * kBlock * L + jj % c;
+    for (int64_t jj = 0; jj < width; ++jj)
+      col[jj] = panels ? z + ((P::outAt + jj / c) * 16 + jj % c) * kBlock : z + (P::outAt + jj / c) * kBlock * L + jj % c;
     const int64_t widest = panels ? kNarrow : kWidest;
     const int64_t tiles = (width + widest - 1) / widest, per = (width + tiles - 1) / tiles;  // even tiles
     for (int64_t j0 = 0; j0 < width;) {
@@ -429,6 +536,7 @@ double linearXentPass(const Source& src, int64_t n, int64_t d, const float* W, c
       std::fill(U, U + stride, 0.0f);
       __m512 Ub[P::Out];
       for (int o = 0; o < P::Out; ++o) Ub[o] = _mm512_setzero_ps();
+      alignas(64) float ubl[P::Out * 16 * L] = {};  // class-major blocks' bias sums, [o][j][lane]
       alignas(64) float z[P::Sets * kBlock * L];  // the block's logits, then each direction's
       alignas(64) double rest[kBlock], shift[kBlock];
       double loss[P::Sets] = {};
@@ -436,9 +544,18 @@ double linearXentPass(const Source& src, int64_t n, int64_t d, const float* W, c
         const int64_t rows = std::min(kBlock, bounds[t + 1] - r0);
         src.logits(r0, rows, Wp, bias, z);
         src.keptLogits(r0, rows, z);
-        blockOutputs<Kt>(z, r0, rows, valid, y, w, dw, scale, n, r, loss, Ub, rest, shift);
+        if (src.classMajor()) blockOutputsByClass<Kt>(z, r0, rows, c, y, w, dw, scale, n, r, loss, ubl, rest, shift);
+        else blockOutputs<Kt>(z, r0, rows, valid, y, w, dw, scale, n, r, loss, Ub, rest, shift);
         src.addTransposed(r0, rows, z, U);
         blockLosses<Kt>(r0, rows, w, dw, scale, n, rest, shift, ce, loss);
+      }
+      if (src.classMajor()) {
+        for (int o = 0; o < P::Out; ++o) {
+          alignas(64) float lanes[L] = {};
+          for (int64_t j = 0; j < c; ++j)
+            for (int64_t q = 0; q < L; ++q) lanes[j] += ubl[(o * 16 + j) * L + q];
+          Ub[o] = _mm512_load_ps(lanes);
+        }
       }
       for (int o = 0; o < P::Out; ++o) _mm512_storeu_ps(U + sums + o * L, Ub[o]);
       for (int k = 0; k <= Kt; ++k) lossOf[t * P::Sets + k] = loss[k];
