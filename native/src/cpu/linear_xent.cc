@@ -4,7 +4,8 @@
 //
 // Each thread takes a share of the rows in blocks of kBlock: the logits z_i = X_i W + b of a block
 // (and dz_iq = X_i dW_q + db_q), their softmax (softmax_rows16.h, the arithmetic of the separate
-// softmax kernels), each row's gradient s_i (p_i − e_{y_i}) — or its tangents
+// softmax kernels; over row panels the same sixteen rows at a time, blockOutputsByClass), each
+// row's gradient s_i (p_i − e_{y_i}) — or its tangents
 // s_i (diag p_i − p_i p_iᵀ) dz_iq — and then Xᵀ of those rows added into the thread's own sums while
 // the block's rows are still in cache; the threads' sums are added at the end. The separate
 // kernels read X twice (X W, then Xᵀ G) and the logits went through memory between five kernels.

@@ -1,8 +1,7 @@
 // The fused linear softmax cross-entropy (linear_xent.h) over a dense data matrix's row panels
 // (packRowPanels: L rows side by side, column by column; L = 8 float64 rows), with the rows in the
 // vector lanes throughout. Built for float64 only (laneSums): in float32 the pass of linear_xent.cc
-// (a row per vector, its 16 classes in the lanes, intrinsics) measured 0.75× of this one's time on
-// HC's data.
+// (Xᵀ through 16×16 transposes, intrinsics) measured 0.75× of this one's time on HC's data.
 //   - logits: each column of a panel is one vector load, times each weight broadcast — every lane
 //     a row, every lane used;
 //   - softmax, gradient rows and their tangents: one row per lane, class after class (no
