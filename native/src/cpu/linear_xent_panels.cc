@@ -164,7 +164,7 @@ struct PanelPass {
   void outputs(int64_t row0, const T* zv, T* ov, double* loss, double* ub) const {
     double m[L], rest[L], s[L], zy[L], others[L];
     int32_t yl[L];
-    bool found[L];
+    double found[L];  // 1 once the row's first maximal term is seen (a double: the loop below stays branch-free and vectorises)
     double p[16][L], dz[16][L];
     for (int64_t q = 0; q < L; ++q) {
       const bool valid = row0 + q < n;
@@ -173,7 +173,7 @@ struct PanelPass {
       m[q] = zv[q];
       rest[q] = 0;
       zy[q] = 0;
-      found[q] = false;
+      found[q] = 0;
       others[q] = 0;
     }
     for (int64_t j = 1; j < c; ++j)
@@ -185,9 +185,9 @@ struct PanelPass {
         const T zj = zv[j * L + q];
         const double e = static_cast<double>(passExp(static_cast<T>(zj - static_cast<T>(m[q]))));
         p[j][q] = e;
-        const bool first = !found[q] && zj == static_cast<T>(m[q]);  // the maximal term counts as exactly 1
-        found[q] = found[q] || first;
-        rest[q] += first ? 0.0 : e;
+        const double first = (zj == static_cast<T>(m[q]) ? 1.0 : 0.0) * (1.0 - found[q]);  // the maximal term counts as exactly 1
+        found[q] += first;
+        rest[q] += first == 0.0 ? e : 0.0;
         zy[q] += j == yl[q] ? static_cast<double>(zj) : 0.0;
       }
     for (int64_t j = 0; j < c; ++j)
@@ -241,10 +241,14 @@ struct PanelPass {
         }
       }
     }
+    // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y), with the vectorisable log1p (libm's
+    // scalar call per row took about a twentieth of the pass)
+    double lossRows[L];
+#pragma omp simd
+    for (int64_t q = 0; q < L; ++q) lossRows[q] = fastLog1p(rest[q]) + (m[q] - zy[q]);
     for (int64_t q = 0; q < L; ++q) {
       if (row0 + q >= n) break;
-      // loss = logsumexp(z) − z_y = log1p(rest) + (max − z_y)
-      const T v = static_cast<T>(std::log1p(rest[q]) + (m[q] - zy[q]));
+      const T v = static_cast<T>(lossRows[q]);
       ce[row0 + q] = v;
       loss[0] += (w ? static_cast<double>(w[row0 + q]) : 1.0) * static_cast<double>(v);
       if (dw)  // the weights' tangents' term of the loss's tangents: Σ_i scale ds_ki CE_i
