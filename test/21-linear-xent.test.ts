@@ -342,6 +342,43 @@ describe('linearCrossEntropy on a float64 dense data matrix: fused over its row 
   });
 });
 
+describe('linearCrossEntropy on a float32 dense data matrix of other class counts: its row panels\' softmax across the lanes', () => {
+  before(function () {
+    if (!provides('cpu', 'linearXent')) this.skip();
+  });
+
+  it('2, 3, 7 and 16 classes: loss, gradient and HVPs (one and three directions) equal float64 composites to rounding', () => {
+    for (const classes of [2, 3, 7, 16]) {
+      rf.tidy(() => {
+        const r = rng(40 + classes);
+        const x = Float32Array.from({ length: rows * d }, () => Math.fround(r() - 0.4));
+        const labels = Int32Array.from({ length: rows }, (_, i) => (i * 7) % classes);
+        const X = rf.data.asDataMatrix(rf.tensor(x, [rows, d])), y = rf.tensor(labels, [rows], { dtype: 'int32' });
+        const X64 = rf.cast(X, 'float64');
+        const layout = rf.params({ W: [d, classes], b: [classes] });
+        const fused = (w: Tensor, l: Tensor) => { const p = layout.views(w); return rf.linearCrossEntropy(X, p.W, p.b, y, { weights: l }); };
+        const composite = (w: Tensor, l: Tensor) => { const p = layout.views(w); return rf.crossEntropy(rf.add(rf.matmul(X64, p.W), p.b), y, { weights: l }); };
+        const w64 = rand([layout.size], 90 + classes, 'float64', -0.3, 0.3), lam64 = rand([rows], 91, 'float64', 0, 1);
+        const V64 = rand([3, layout.size], 92, 'float64');
+        const w = rf.cast(w64, 'float32'), lam = rf.cast(lam64, 'float32'), V = rf.cast(V64, 'float32');
+        const g = countingFused(() => rf.vjp(fused, [w, lam]));
+        assert.deepEqual(g.ks, [0], `${classes} classes: one fused pass`);
+        assert.ok(X.storage.derived?.panels, 'read from the row panels');
+        const ref = rf.vjp(composite, [w64, lam64]);
+        assertScalarClose(g.result.value.item(), ref.value.item(), 1e-6, `${classes} classes: loss`);
+        assertClose(arr((g.result.grads as Tensor[])[0]), arr((ref.grads as Tensor[])[0]), 1e-5, `${classes} classes: ∂w`);
+        assertClose(arr((g.result.grads as Tensor[])[1]), arr((ref.grads as Tensor[])[1]), 1e-5, `${classes} classes: ∂weights`);
+        for (const k of [1, 3]) {
+          const h = countingFused(() => rf.hvp((t: Tensor) => fused(t, lam), w, rf.slice(V, 0, 0, k), { batched: true }) as Tensor);
+          assert.deepEqual(h.ks, [k], `${classes} classes: ${k} directions in one pass`);
+          const want = rf.hvp((t: Tensor) => composite(t, lam64), w64, rf.slice(V64, 0, 0, k), { batched: true }) as Tensor;
+          assertClose(arr(h.result), arr(want), 1e-4, `${classes} classes: hvp, ${k} directions`);
+        }
+      });
+    }
+  });
+});
+
 describe('denseLinearXent: native guards', () => {
   before(function () {
     if (!provides('cpu', 'linearXent')) this.skip();
