@@ -103,9 +103,6 @@ inline void blockOutputsByClass(float* z, int64_t r0, int64_t rows, int64_t c, c
                                 const float* dw, float scale, int64_t n, float* r, double* loss, float* ubl,
                                 double* rest, double* shift) {
   using P = Pass<Kt>;
-  const auto lo = [](__m512 v) { return lowHalf(v); };
-  const auto hi = [](__m512 v) { return highHalf(v); };
-  const auto join = [](__m512d a, __m512d b) { return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(a)), _mm512_cvtpd_ps(b), 1); };
   for (int64_t q0 = 0; q0 < rows; q0 += L) {
     const int64_t pr = std::min<int64_t>(L, rows - q0);
     const __mmask16 vm = static_cast<__mmask16>(pr == L ? 0xFFFF : (1u << pr) - 1);
@@ -113,6 +110,8 @@ inline void blockOutputsByClass(float* z, int64_t r0, int64_t rows, int64_t c, c
     // s_i = w_i scale (0 past the block's rows: their outputs are 0)
     const __m512 sv = w ? _mm512_mul_ps(_mm512_maskz_loadu_ps(vm, w + r0 + q0), _mm512_set1_ps(scale)) : _mm512_maskz_mov_ps(vm, _mm512_set1_ps(scale));
     const auto zAt = [&](int set, int64_t j) { return z + (set * 16 + j) * kBlock + q0; };
+    __mmask16 isY[16];  // the rows (lanes) whose label is class j
+    for (int64_t j = 0; j < c; ++j) isY[j] = _mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32(static_cast<int>(j)));
     __m512 mx = _mm512_load_ps(zAt(0, 0)), zy = _mm512_setzero_ps();
     for (int64_t j = 1; j < c; ++j) mx = _mm512_max_ps(mx, _mm512_load_ps(zAt(0, j)));
     alignas(64) float e[16 * L];  // exp(z_j − max), class after class
@@ -126,14 +125,14 @@ inline void blockOutputsByClass(float* z, int64_t r0, int64_t rows, int64_t c, c
       const __mmask16 first = static_cast<__mmask16>(_mm512_cmp_ps_mask(zj, mx, _CMP_EQ_OQ) & ~found);  // counted as exactly 1
       found |= first;
       const __m512 ej = _mm512_maskz_mov_ps(static_cast<__mmask16>(~first), _mm512_load_ps(e + j * L));
-      restLo = _mm512_add_pd(restLo, lo(ej));
-      restHi = _mm512_add_pd(restHi, hi(ej));
-      zy = _mm512_mask_mov_ps(zy, _mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32(static_cast<int>(j))), zj);
+      restLo = _mm512_add_pd(restLo, lowHalf(ej));
+      restHi = _mm512_add_pd(restHi, highHalf(ej));
+      zy = _mm512_mask_mov_ps(zy, isY[j], zj);
     }
     _mm512_storeu_pd(rest + q0, restLo);
     _mm512_storeu_pd(rest + q0 + 8, restHi);
-    _mm512_storeu_pd(shift + q0, _mm512_sub_pd(lo(mx), lo(zy)));
-    _mm512_storeu_pd(shift + q0 + 8, _mm512_sub_pd(hi(mx), hi(zy)));
+    _mm512_storeu_pd(shift + q0, _mm512_sub_pd(lowHalf(mx), lowHalf(zy)));
+    _mm512_storeu_pd(shift + q0 + 8, _mm512_sub_pd(highHalf(mx), highHalf(zy)));
     const __m512d one = _mm512_set1_pd(1.0);
     const __m512d invLo = _mm512_div_pd(one, _mm512_add_pd(one, restLo)), invHi = _mm512_div_pd(one, _mm512_add_pd(one, restHi));
     // p rounded once from double; others = Σ_{j≠y} p_j, so that p_y − 1 = −others
@@ -141,13 +140,13 @@ inline void blockOutputsByClass(float* z, int64_t r0, int64_t rows, int64_t c, c
     __m512d othersLo = _mm512_setzero_pd(), othersHi = _mm512_setzero_pd();
     for (int64_t j = 0; j < c; ++j) {
       const __m512 ej = _mm512_load_ps(e + j * L);
-      p[j] = join(_mm512_mul_pd(lo(ej), invLo), _mm512_mul_pd(hi(ej), invHi));
-      const __m512 notY = _mm512_maskz_mov_ps(_mm512_cmpneq_epi32_mask(yv, _mm512_set1_epi32(static_cast<int>(j))), p[j]);
-      othersLo = _mm512_add_pd(othersLo, lo(notY));
-      othersHi = _mm512_add_pd(othersHi, hi(notY));
+      p[j] = roundedFromHalves(_mm512_mul_pd(lowHalf(ej), invLo), _mm512_mul_pd(highHalf(ej), invHi));
+      const __m512 notY = _mm512_maskz_mov_ps(static_cast<__mmask16>(~isY[j]), p[j]);
+      othersLo = _mm512_add_pd(othersLo, lowHalf(notY));
+      othersHi = _mm512_add_pd(othersHi, highHalf(notY));
     }
-    const __m512 minusOthers = _mm512_sub_ps(_mm512_setzero_ps(), join(othersLo, othersHi));
-    const auto g0 = [&](int64_t j) { return _mm512_mask_mov_ps(p[j], _mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32(static_cast<int>(j))), minusOthers); };
+    const __m512 minusOthers = _mm512_sub_ps(_mm512_setzero_ps(), roundedFromHalves(othersLo, othersHi));
+    const auto g0 = [&](int64_t j) { return _mm512_mask_mov_ps(p[j], isY[j], minusOthers); };
     if constexpr (Kt == 0) {
       for (int64_t j = 0; j < c; ++j) {
         const __m512 o = _mm512_mul_ps(sv, g0(j));
@@ -156,24 +155,24 @@ inline void blockOutputsByClass(float* z, int64_t r0, int64_t rows, int64_t c, c
         _mm512_store_ps(u, _mm512_add_ps(_mm512_load_ps(u), o));
       }
     } else {
-      const __m512d svLo = lo(sv), svHi = hi(sv);
+      const __m512d svLo = lowHalf(sv), svHi = highHalf(sv);
       for (int k = 0; k < Kt; ++k) {
         // pᵀdz and r = (p − e_y)·dz in double; then s (diag p − p pᵀ) dz = s p ⊙ (dz − pᵀdz) (+ ds (p − e_y))
         __m512d pdLo = _mm512_setzero_pd(), pdHi = _mm512_setzero_pd(), riLo = _mm512_setzero_pd(), riHi = _mm512_setzero_pd();
         for (int64_t j = 0; j < c; ++j) {
           const __m512 dz = _mm512_load_ps(zAt(1 + k, j));
-          pdLo = _mm512_fmadd_pd(lo(p[j]), lo(dz), pdLo);
-          pdHi = _mm512_fmadd_pd(hi(p[j]), hi(dz), pdHi);
+          pdLo = _mm512_fmadd_pd(lowHalf(p[j]), lowHalf(dz), pdLo);
+          pdHi = _mm512_fmadd_pd(highHalf(p[j]), highHalf(dz), pdHi);
           const __m512 gd = _mm512_mul_ps(g0(j), dz);
-          riLo = _mm512_add_pd(riLo, lo(gd));
-          riHi = _mm512_add_pd(riHi, hi(gd));
+          riLo = _mm512_add_pd(riLo, lowHalf(gd));
+          riHi = _mm512_add_pd(riHi, highHalf(gd));
         }
         const __m512 dsv = dw ? _mm512_mul_ps(_mm512_maskz_loadu_ps(vm, dw + k * n + r0 + q0), _mm512_set1_ps(scale)) : _mm512_setzero_ps();
         for (int64_t j = 0; j < c; ++j) {
           float* at = zAt(P::outAt + k, j);
           const __m512 dz = _mm512_load_ps(at);
-          __m512 o = join(_mm512_mul_pd(_mm512_mul_pd(svLo, lo(p[j])), _mm512_sub_pd(lo(dz), pdLo)),
-                          _mm512_mul_pd(_mm512_mul_pd(svHi, hi(p[j])), _mm512_sub_pd(hi(dz), pdHi)));
+          __m512 o = roundedFromHalves(_mm512_mul_pd(_mm512_mul_pd(svLo, lowHalf(p[j])), _mm512_sub_pd(lowHalf(dz), pdLo)),
+                                       _mm512_mul_pd(_mm512_mul_pd(svHi, highHalf(p[j])), _mm512_sub_pd(highHalf(dz), pdHi)));
           if (dw) o = _mm512_fmadd_ps(dsv, g0(j), o);
           _mm512_store_ps(at, o);
           float* u = ubl + (k * 16 + j) * L;
@@ -409,11 +408,13 @@ struct DenseRows {
   // X W + b of the block's rows: taken from zIn, or written to zOut (both only with panels, so z is
   // class-major).
   void keptLogits(int64_t r0, int64_t rows, float* z) const {
-    for (int64_t j = 0; j < c; ++j)
-      for (int64_t q = 0; q < rows; ++q) {
-        if (zIn) z[j * kBlock + q] = zIn[(r0 + q) * c + j];
-        else if (zOut) zOut[(r0 + q) * c + j] = z[j * kBlock + q];
-      }
+    if (zIn) {
+      for (int64_t j = 0; j < c; ++j)
+        for (int64_t q = 0; q < rows; ++q) z[j * kBlock + q] = zIn[(r0 + q) * c + j];
+    } else if (zOut) {
+      for (int64_t j = 0; j < c; ++j)
+        for (int64_t q = 0; q < rows; ++q) zOut[(r0 + q) * c + j] = z[j * kBlock + q];
+    }
   }
 
   template <int NB>

@@ -23,6 +23,10 @@ inline __m512d highHalf(__m512 v) {
   return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 inline double sumInDouble(__m512 v) { return _mm512_reduce_add_pd(_mm512_add_pd(lowHalf(v), highHalf(v))); }
+// sixteen doubles (the low eight, then the high eight) rounded once to float32
+inline __m512 roundedFromHalves(__m512d lo, __m512d hi) {
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+}
 
 struct Row {
   __m512 p;     // softmax, rounded once from double
@@ -42,9 +46,7 @@ inline Row softmax(const float* zi, __mmask16 valid) {
   const __mmask16 others = static_cast<__mmask16>(valid & ~(atMax & (0u - atMax)));  // all but the lowest max lane
   const double rest = sumInDouble(_mm512_maskz_mov_ps(others, e));
   const __m512d inv = _mm512_set1_pd(1.0 / (1.0 + rest));
-  const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(lowHalf(e), inv));
-  const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(highHalf(e), inv));
-  return {_mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1), mx, rest};
+  return {roundedFromHalves(_mm512_mul_pd(lowHalf(e), inv), _mm512_mul_pd(highHalf(e), inv)), mx, rest};
 }
 
 // p with lane y replaced by p_y − 1 = −Σ_{j≠y} p_j (in double: no cancellation near p_y = 1).
@@ -60,9 +62,8 @@ inline __m512 weightedHessianTimes(__m512 p, __m512 d, double w) {
   const __m512d pLo = lowHalf(p), pHi = highHalf(p), dLo = lowHalf(d), dHi = highHalf(d);
   const __m512d pd = _mm512_set1_pd(_mm512_reduce_add_pd(_mm512_fmadd_pd(pLo, dLo, _mm512_mul_pd(pHi, dHi))));
   const __m512d wv = _mm512_set1_pd(w);
-  const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(wv, pLo), _mm512_sub_pd(dLo, pd)));
-  const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(wv, pHi), _mm512_sub_pd(dHi, pd)));
-  return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+  return roundedFromHalves(_mm512_mul_pd(_mm512_mul_pd(wv, pLo), _mm512_sub_pd(dLo, pd)),
+                           _mm512_mul_pd(_mm512_mul_pd(wv, pHi), _mm512_sub_pd(dHi, pd)));
 }
 
 }  // namespace rows16
